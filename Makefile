@@ -1,0 +1,80 @@
+# SCEP server: plain Makefile. `make` builds cgi-bin/scep and ./scep-admin.
+# `make check` runs every test; `make demo` serves SCEP on 127.0.0.1:$(PORT).
+
+CC	?= cc
+PORT	?= 8080
+WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CPPFLAGS += -D_GNU_SOURCE -I/usr/include/iniparser -Isrc
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=c11 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDLIBS	 = -lcrypto -lfcgi -liniparser
+SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=undefined
+
+PREFIX	?= /usr/local
+MAINS	 = src/scep_main.c src/admin_main.c
+LIBSRC	 = $(filter-out $(MAINS),$(wildcard src/*.c))
+HDRS	 = $(wildcard src/*.h)
+OBJ	 = $(LIBSRC:src/%.c=build/obj/%.o)
+SOBJ	 = $(LIBSRC:src/%.c=build/asan/obj/%.o)
+UNITSRC	 = $(wildcard tests/unit/test_*.c)
+UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
+
+.PHONY: all asan unit check demo install clean deps man-lint bench fuzz
+all: cgi-bin/scep scep-admin
+
+build/obj/%.o: src/%.c $(HDRS) | build/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+build/asan/obj/%.o: src/%.c $(HDRS) | build/asan/obj
+	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -c -o $@ $<
+build/obj build/asan/obj:
+	mkdir -p $@
+
+build/libscep.a: $(OBJ)
+	rm -f $@; ar rcs $@ $^
+build/asan/libscep.a: $(SOBJ)
+	rm -f $@; ar rcs $@ $^
+
+cgi-bin/scep: src/scep_main.c build/libscep.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
+scep-admin: src/admin_main.c build/libscep.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
+
+# Sanitizer build used by `make check`: build/asan/scep, build/asan/scep-admin, unit tests.
+asan: build/asan/scep build/asan/scep-admin $(UNITBIN)
+build/asan/scep: src/scep_main.c build/asan/libscep.a
+	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
+build/asan/scep-admin: src/admin_main.c build/asan/libscep.a
+	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
+build/asan/test_%: tests/unit/test_%.c tests/unit/unit.h build/asan/libscep.a
+	$(CC) $(CPPFLAGS) -Itests/unit -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
+	    build/asan/libscep.a $(LDLIBS)
+
+deps:
+	scripts/install-deps
+
+# Unit tests under ASan/UBSan, then the integration suites (real nginx, Apache, CGI, clients).
+check: deps all asan
+	tests/run-unit.sh $(UNITBIN)
+	tests/integration/run-all.sh
+
+unit: all asan
+	tests/run-unit.sh $(UNITBIN)
+
+demo: deps all
+	PORT=$(PORT) scripts/demo
+
+man-lint:
+	mandoc -Tlint -Wwarning man/*.[0-9]
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/cgi-bin $(DESTDIR)$(PREFIX)/sbin \
+	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 cgi-bin/scep $(DESTDIR)$(PREFIX)/lib/cgi-bin/scep
+	install -m 0755 scep-admin $(DESTDIR)$(PREFIX)/sbin/scep-admin
+	install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	rm -rf build cgi-bin/scep scep-admin

@@ -1,0 +1,57 @@
+/*
+ * The CA: the only module that loads the CA key and signs certificates and CRLs.
+ * Files (under <repository>/ca/):
+ *   ca.pem      the CA certificate (PEM) that signs issued certificates
+ *   ca.key      its private key (PEM, unencrypted, mode 0600)
+ *   chain.pem   optional: the issuer chain above ca.pem, nearest first (intermediate CA)
+ * The SCEP protocol key (decrypts requests, signs CertReps) is the CA key itself.
+ */
+#ifndef CA_H
+#define CA_H
+
+#include <time.h>
+#include <openssl/x509.h>
+#include <openssl/evp.h>
+
+struct ca;	/* opaque */
+
+/* What an issued certificate gets (a role/profile). */
+struct cert_profile {
+	int	 days;		/* validity */
+	int	 keep_san;	/* copy subjectAltName from the CSR */
+};
+
+/* Load ca/ca.pem, ca/ca.key and ca/chain.pem from the repository ROOT. */
+struct ca	*ca_load(const char *root, char *err, size_t errlen);
+void		 ca_free(struct ca *);
+
+/* The certificate that signs CertReps and decrypts requests, and its key. */
+X509		*ca_scep_cert(const struct ca *);
+EVP_PKEY	*ca_scep_key(const struct ca *);
+/* The issuing CA certificate. */
+X509		*ca_cert(const struct ca *);
+/* Certificates for GetCACert: [ca, chain...]; 1 element for a self-signed CA. Not owned. */
+STACK_OF(X509)	*ca_getcacert_certs(const struct ca *);
+
+/*
+ * Issue a certificate for REQ (self-signature already verified by the caller) with serial
+ * SERIAL_HEX: subject copied from the CSR in its RDN order, validity per profile, end-entity
+ * extensions (basicConstraints CA:FALSE, keyUsage digitalSignature+keyEncipherment,
+ * extendedKeyUsage clientAuth+serverAuth, SKI, AKI, SAN if keep_san). Returns NULL on error.
+ */
+X509		*ca_issue(struct ca *, X509_REQ *req, const char *serial_hex,
+		    const struct cert_profile *, char *err, size_t errlen);
+
+/*
+ * Create a new self-signed CA in ROOT/ca/ (which must not hold a key yet): RSA BITS key,
+ * SUBJECT in OpenSSL "/CN=x/O=y" form, DAYS validity, keyUsage keyCertSign, cRLSign,
+ * digitalSignature, keyEncipherment (critical), basicConstraints CA:TRUE (critical),
+ * SKI, random 16-byte serial. Key written 0600.
+ */
+int		 ca_init(const char *root, const char *subject, int bits, int days,
+		    char *err, size_t errlen);
+
+/* Parse "/CN=x/O=y" into an X509_NAME (NULL and err on a malformed DN). */
+X509_NAME	*ca_parse_dn(const char *dn, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * pkimsg: a PKIOperation pkiMessage (RFC 8894 §3) turned into a plain struct.
+ * Strict about meaning, liberal about encoding (BER, any string type for attributes).
+ */
+#ifndef PKIMSG_H
+#define PKIMSG_H
+
+#include <stddef.h>
+#include <openssl/x509.h>
+#include <openssl/evp.h>
+
+#include "scep.h"
+
+struct ca;
+
+struct pkimsg {
+	int		 msgtype;		/* enum scep_msgtype */
+	unsigned char	 txid[MAX_TXID];	/* transactionID bytes as received */
+	size_t		 txid_len;
+	unsigned char	 nonce[MAX_NONCE];	/* senderNonce as received */
+	size_t		 nonce_len;
+	const EVP_MD	*md;			/* request digest (mirrored in the reply) */
+	const EVP_CIPHER *cipher;		/* request content cipher (mirrored), NULL if none */
+	X509		*signer;		/* the certificate that signed the request */
+	int		 signer_self_signed;	/* issuer == subject and self-signature verifies */
+	/* Decrypted messageData, by type: */
+	X509_REQ	*csr;			/* PKCSReq, RenewalReq */
+	X509_NAME	*poll_issuer, *poll_subject; /* CertPoll (IssuerAndSubject) */
+	X509_NAME	*ias_issuer;		/* GetCert, GetCRL (IssuerAndSerialNumber) */
+	ASN1_INTEGER	*ias_serial;
+	unsigned char	*raw;			/* the whole pkiMessage as received */
+	size_t		 raw_len;
+};
+
+/*
+ * Why a message was not accepted. fail is the failInfo to answer with when the message
+ * could be read far enough to build a CertRep (have_reply_info), else the caller answers
+ * HTTP 400. text is a sentence for failInfoText and the log.
+ */
+struct pkimsg_err {
+	int		 have_reply_info;	/* txid, nonce and md are set in the partial msg */
+	enum scep_failinfo fail;
+	char		 text[256];
+};
+
+/*
+ * Parse, verify (outer signature, messageDigest), check algorithms against the allow-list,
+ * decrypt with the CA key (recipient selected by certificate) and decode the inner message.
+ * On failure returns NULL and fills *e; if e->have_reply_info, *partial gets a struct with
+ * txid, nonce, md (and signer when known) for building a FAILURE reply (free with pkimsg_free).
+ */
+struct pkimsg	*pkimsg_parse(const unsigned char *der, size_t len, const struct ca *,
+		    int allow_legacy, struct pkimsg_err *e, struct pkimsg **partial);
+void		 pkimsg_free(struct pkimsg *);
+void		 pkimsg_print(const struct pkimsg *, FILE *);
+
+/* Printable name of a message type ("PKCSReq"...), "unknown" otherwise. */
+const char	*msgtype_name(int);
+
+/* Register the SCEP attribute OIDs with OpenSSL (idempotent). */
+int		 scep_oids_init(void);
+extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
+		 nid_recipientNonce, nid_transactionID, nid_failInfoText;
+
+/* CSR helpers shared by policy and repo glue. */
+/* challengePassword from the CSR as UTF-8 (any DirectoryString type); NULL if absent. */
+char		*csr_challenge(X509_REQ *);
+/* hex SHA-256 of the DER SubjectPublicKeyInfo (65 bytes buffer). */
+int		 pubkey_fp(EVP_PKEY *, char out[65]);
+
+#endif

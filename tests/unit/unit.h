@@ -1,0 +1,32 @@
+/*
+ * A very small unit-test harness: CHECK() counts, a failed check prints file:line and the
+ * expression; unit_done() prints "N passed, N failed" and returns the exit status.
+ */
+#ifndef UNIT_H
+#define UNIT_H
+
+#include <stdio.h>
+
+static int unit_pass, unit_fail;
+
+#define CHECK(expr) do {						\
+	if (expr) unit_pass++;						\
+	else { unit_fail++;						\
+		fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #expr); } \
+} while (0)
+
+#define CHECK_MSG(expr, ...) do {					\
+	if (expr) unit_pass++;						\
+	else { unit_fail++;						\
+		fprintf(stderr, "%s:%d: FAIL: %s: ", __FILE__, __LINE__, #expr); \
+		fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); }	\
+} while (0)
+
+static inline int
+unit_done(const char *name)
+{
+	printf("%s: %d passed, %d failed\n", name, unit_pass, unit_fail);
+	return unit_fail ? 1 : 0;
+}
+
+#endif
