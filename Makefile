@@ -47,7 +47,7 @@ build/asan/scep: src/scep_main.c build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
 build/asan/scep-admin: src/admin_main.c build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
-build/asan/test_%: tests/unit/test_%.c tests/unit/unit.h build/asan/libscep.a
+build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -Itests/unit -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
 	    build/asan/libscep.a $(LDLIBS)
 

@@ -26,6 +26,7 @@ static inline int
 unit_done(const char *name)
 {
 	printf("%s: %d passed, %d failed\n", name, unit_pass, unit_fail);
+	fflush(stdout);		/* LeakSanitizer may end the process before exit() flushes */
 	return unit_fail ? 1 : 0;
 }
 

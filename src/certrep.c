@@ -1,0 +1,197 @@
+/*
+ * certrep: build CertRep pkiMessages (RFC 8894 §3.3.2) and degenerate certs-only
+ * SignedData (§3.4). Built with OpenSSL's PKCS7 API on purpose: its certificates field
+ * keeps insertion order, while the CMS API DER-sorts the SET OF and can put a CA
+ * certificate before the issued one (sscep takes the first non-self-signed certificate,
+ * Apple element 0: the issued certificate must come first; scep-notes §8.3).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "scep.h"
+#include "ca.h"
+#include "certrep.h"
+#include "pkimsg.h"
+
+int
+degenerate_p7(STACK_OF(X509) *certs, X509_CRL *crl, unsigned char **out, size_t *len)
+{
+	PKCS7	*p7 = NULL;
+	int	 i, n, rc = 0;
+
+	*out = NULL;
+	if ((p7 = PKCS7_new()) == NULL || !PKCS7_set_type(p7, NID_pkcs7_signed))
+		goto out;
+	/* eContentType id-data with the eContent absent, as `openssl crl2pkcs7` writes. */
+	p7->d.sign->contents->type = OBJ_nid2obj(NID_pkcs7_data);
+	for (i = 0; i < sk_X509_num(certs); i++)
+		if (!PKCS7_add_certificate(p7, sk_X509_value(certs, i)))
+			goto out;
+	if (crl != NULL && !PKCS7_add_crl(p7, crl))
+		goto out;
+	if ((n = i2d_PKCS7(p7, out)) <= 0)
+		goto out;
+	*len = (size_t)n;
+	rc = 1;
+out:
+	PKCS7_free(p7);
+	return rc;
+}
+
+static int
+add_printable(PKCS7_SIGNER_INFO *si, int nid, const void *data, size_t len)
+{
+	ASN1_STRING *s;
+
+	if ((s = ASN1_PRINTABLESTRING_new()) == NULL)
+		return 0;
+	if (!ASN1_STRING_set(s, data, (int)len) ||
+	    !PKCS7_add_signed_attribute(si, nid, V_ASN1_PRINTABLESTRING, s)) {
+		ASN1_STRING_free(s);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+add_octets(PKCS7_SIGNER_INFO *si, int nid, const void *data, size_t len)
+{
+	ASN1_OCTET_STRING *s;
+
+	if ((s = ASN1_OCTET_STRING_new()) == NULL)
+		return 0;
+	if (!ASN1_OCTET_STRING_set(s, data, (int)len) ||
+	    !PKCS7_add_signed_attribute(si, nid, V_ASN1_OCTET_STRING, s)) {
+		ASN1_OCTET_STRING_free(s);
+		return 0;
+	}
+	return 1;
+}
+
+static int
+add_utf8(PKCS7_SIGNER_INFO *si, int nid, const char *text)
+{
+	ASN1_UTF8STRING *s;
+
+	if ((s = ASN1_UTF8STRING_new()) == NULL)
+		return 0;
+	if (!ASN1_STRING_set(s, text, (int)strlen(text)) ||
+	    !PKCS7_add_signed_attribute(si, nid, V_ASN1_UTF8STRING, s)) {
+		ASN1_STRING_free(s);
+		return 0;
+	}
+	return 1;
+}
+
+/* The pkcsPKIEnvelope of a SUCCESS: certs-only payload encrypted to the request signer. */
+static int
+success_envelope(const struct pkimsg *req, const struct certrep *rep, BIO **out)
+{
+	STACK_OF(X509)	*recips = NULL;
+	PKCS7		*env = NULL;
+	BIO		*in = NULL;
+	unsigned char	*deg = NULL, *envder = NULL;
+	size_t		 deglen = 0;
+	int		 n, rc = 0;
+	const EVP_CIPHER *cipher = req->cipher ? req->cipher : EVP_aes_128_cbc();
+
+	if (req->signer == NULL)
+		goto out;
+	if (!degenerate_p7(rep->certs, rep->crl, &deg, &deglen))
+		goto out;
+	if ((recips = sk_X509_new_null()) == NULL ||
+	    !sk_X509_push(recips, req->signer))
+		goto out;
+	if ((in = BIO_new_mem_buf(deg, (int)deglen)) == NULL)
+		goto out;
+	if ((env = PKCS7_encrypt(recips, in, cipher, PKCS7_BINARY)) == NULL)
+		goto out;
+	if ((n = i2d_PKCS7(env, &envder)) <= 0)
+		goto out;
+	if ((*out = BIO_new(BIO_s_mem())) == NULL || BIO_write(*out, envder, n) != n)
+		goto out;
+	rc = 1;
+out:
+	if (!rc) {
+		log_crypto(LOG_LVL_ERR, "cannot build the CertRep envelope");
+		BIO_free(*out);
+		*out = NULL;
+	}
+	sk_X509_free(recips);
+	PKCS7_free(env);
+	BIO_free(in);
+	OPENSSL_free(deg);
+	OPENSSL_free(envder);
+	return rc;
+}
+
+int
+certrep_build(const struct pkimsg *req, const struct certrep *rep, const struct ca *ca,
+    unsigned char **out, size_t *outlen)
+{
+	PKCS7			*p7 = NULL;
+	PKCS7_SIGNER_INFO	*si;
+	BIO			*data = NULL;
+	unsigned char		 nonce[16];
+	char			 num[16];
+	int			 flags, n, rc = 0;
+	const EVP_MD		*md = req->md ? req->md : EVP_sha256();
+
+	*out = NULL;
+	if (!scep_oids_init())
+		goto out;
+	flags = PKCS7_PARTIAL | PKCS7_BINARY | PKCS7_NOSMIMECAP;
+	if (rep->status == PKI_SUCCESS) {
+		if (!success_envelope(req, rep, &data))
+			goto out;
+	} else {
+		/* PENDING and FAILURE carry no eContent (RFC 8894 §3.3.2). */
+		flags |= PKCS7_DETACHED;
+		if ((data = BIO_new(BIO_s_mem())) == NULL)
+			goto out;
+	}
+	if ((p7 = PKCS7_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+		goto out;
+	if ((si = PKCS7_sign_add_signer(p7, ca_scep_cert(ca), ca_scep_key(ca), md,
+	    PKCS7_NOSMIMECAP)) == NULL)
+		goto out;
+	snprintf(num, sizeof(num), "%d", MT_CERTREP);
+	if (!add_printable(si, nid_transactionID, req->txid, req->txid_len) ||
+	    !add_printable(si, nid_messageType, num, strlen(num)))
+		goto out;
+	snprintf(num, sizeof(num), "%d", (int)rep->status);
+	if (!add_printable(si, nid_pkiStatus, num, strlen(num)))
+		goto out;
+	if (rep->status == PKI_FAILURE) {
+		snprintf(num, sizeof(num), "%d", (int)rep->fail);
+		if (!add_printable(si, nid_failInfo, num, strlen(num)))
+			goto out;
+		if (rep->fail_text != NULL && !add_utf8(si, nid_failInfoText, rep->fail_text))
+			goto out;
+	}
+	/* A fresh senderNonce always: certmonger and Mikrotik require it (scep-notes §6.2). */
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
+	    !add_octets(si, nid_senderNonce, nonce, sizeof(nonce)))
+		goto out;
+	if (req->nonce_len > 0 &&
+	    !add_octets(si, nid_recipientNonce, req->nonce, req->nonce_len))
+		goto out;
+	if (!PKCS7_final(p7, data, flags))
+		goto out;
+	if ((n = i2d_PKCS7(p7, out)) <= 0)
+		goto out;
+	*outlen = (size_t)n;
+	rc = 1;
+out:
+	if (!rc)
+		log_crypto(LOG_LVL_ERR, "cannot build CertRep");
+	BIO_free(data);
+	PKCS7_free(p7);
+	return rc;
+}

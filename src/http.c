@@ -1,0 +1,381 @@
+/*
+ * http: CGI and FastCGI transport. One binary serves both: libfcgi tells whether stdin is
+ * a FastCGI listening socket; if not, we are a plain CGI and answer one request.
+ * The query string is taken raw and decoded here, never by a form decoder (a form decoder
+ * turns '+' into ' ', which breaks base64: scep-notes §2.4).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <openssl/evp.h>
+
+#include "scep.h"
+#include "http.h"
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode [s, s+n) into a new NUL-terminated buffer. '+' is kept as '+'. */
+static char *
+pct_decode(const char *s, size_t n, size_t *outlen, int *bad)
+{
+	char	*out;
+	size_t	 i, o = 0;
+
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			int hi, lo;
+
+			if (i + 2 >= n) {
+				*bad = 1;
+				free(out);
+				return NULL;
+			}
+			hi = hexval((unsigned char)s[i + 1]);
+			lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0) {
+				*bad = 1;
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
+char *
+query_param(const char *query, const char *key, size_t *len, int *bad)
+{
+	const char	*p, *end, *eq, *amp;
+	size_t		 klen = strlen(key);
+	int		 dummy = 0;
+
+	if (bad == NULL)
+		bad = &dummy;
+	*bad = 0;
+	if (query == NULL)
+		return NULL;
+	p = query;
+	end = query + strlen(query);
+	while (p < end) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq != NULL && (size_t)(eq - p) == klen &&
+		    strncasecmp(p, key, klen) == 0)
+			return pct_decode(eq + 1, (size_t)(amp - eq - 1), len, bad);
+		if (eq == NULL && (size_t)(amp - p) == klen &&
+		    strncasecmp(p, key, klen) == 0) {
+			*len = 0;
+			return strdup("");
+		}
+		p = amp + 1;
+	}
+	return NULL;
+}
+
+unsigned char *
+scep_b64_decode(const char *in, size_t inlen, size_t *outlen)
+{
+	EVP_ENCODE_CTX	*ctx = NULL;
+	char		*clean = NULL;
+	unsigned char	*out = NULL, *ret = NULL;
+	size_t		 i, n = 0;
+	int		 l1 = 0, l2 = 0;
+
+	if (inlen > MAX_QUERY)
+		goto out;
+	if ((clean = malloc(inlen + 4)) == NULL)
+		goto out;
+	for (i = 0; i < inlen; i++) {
+		char c = in[i];
+
+		switch (c) {
+		case '\r': case '\n': case '\t':
+			continue;		/* sscep and Cisco break lines (%0A) */
+		case ' ':
+			c = '+';		/* a proxy form-decoded a '+' */
+			break;
+		case '-':
+			c = '+';		/* base64url: scepclient 2.1.0 GET */
+			break;
+		case '_':
+			c = '/';
+			break;
+		default:
+			break;
+		}
+		if (!(isalnum((unsigned char)c) || c == '+' || c == '/' || c == '='))
+			goto out;
+		clean[n++] = c;
+	}
+	/* Strip padding, then pad to a multiple of four (base64url senders drop it). */
+	while (n > 0 && clean[n - 1] == '=')
+		n--;
+	if (n % 4 == 1 || n == 0)
+		goto out;
+	while (n % 4 != 0)
+		clean[n++] = '=';
+	if ((out = malloc(n / 4 * 3 + 3)) == NULL)
+		goto out;
+	if ((ctx = EVP_ENCODE_CTX_new()) == NULL)
+		goto out;
+	EVP_DecodeInit(ctx);
+	if (EVP_DecodeUpdate(ctx, out, &l1, (unsigned char *)clean, (int)n) < 0)
+		goto out;
+	if (EVP_DecodeFinal(ctx, out + l1, &l2) < 0)
+		goto out;
+	*outlen = (size_t)(l1 + l2);
+	ret = out;
+	out = NULL;
+out:
+	EVP_ENCODE_CTX_free(ctx);
+	free(clean);
+	free(out);
+	return ret;
+}
+
+void
+resp_clear(struct http_resp *r)
+{
+	if (!r->body_static)
+		free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+resp_text(struct http_resp *r, int status, const char *text)
+{
+	size_t n = strlen(text);
+
+	resp_clear(r);
+	r->status = status;
+	r->ctype = "text/plain";
+	if ((r->body = malloc(n + 1)) != NULL) {
+		memcpy(r->body, text, n + 1);
+		r->len = n;
+	}
+}
+
+void
+resp_bytes(struct http_resp *r, int status, const char *ctype, unsigned char *body,
+    size_t len)
+{
+	resp_clear(r);
+	r->status = status;
+	r->ctype = ctype;
+	r->body = body;
+	r->len = len;
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+/* The CGI/FastCGI response head: Status, exact Content-Type, Content-Length. */
+static int
+format_head(char *buf, size_t buflen, const struct http_resp *r)
+{
+	int n;
+
+	n = snprintf(buf, buflen, "Status: %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\n%s%s%s\r\n",
+	    r->status, status_text(r->status), r->ctype ? r->ctype : "text/plain",
+	    r->len, r->extra_header ? r->extra_header : "",
+	    r->extra_header ? "\r\n" : "", "");
+	return n > 0 && (size_t)n < buflen ? n : -1;
+}
+
+/* Read at most MAX_BODY bytes of body from a reader; flag larger bodies. */
+typedef long (*read_fn)(void *ctx, unsigned char *buf, size_t len);
+
+static int
+read_body(struct http_req *req, const char *clen, read_fn rd, void *ctx)
+{
+	unsigned char	*buf = NULL;
+	size_t		 want, got = 0;
+	char		*end;
+	unsigned long	 v;
+
+	if (clen == NULL || *clen == '\0')
+		return 1;
+	errno = 0;
+	v = strtoul(clen, &end, 10);
+	if (errno || *end != '\0')
+		return 0;
+	if (v > MAX_BODY) {
+		req->body_too_large = 1;
+		return 1;
+	}
+	want = v;
+	if (want == 0)
+		return 1;
+	if ((buf = malloc(want)) == NULL)
+		return 0;
+	while (got < want) {
+		long n = rd(ctx, buf + got, want - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	req->body = buf;
+	req->body_len = got;
+	return 1;
+}
+
+static long
+fcgi_read(void *ctx, unsigned char *buf, size_t len)
+{
+	return FCGX_GetStr((char *)buf, (int)(len > 65536 ? 65536 : len), ctx);
+}
+
+static long
+stdin_read(void *ctx, unsigned char *buf, size_t len)
+{
+	ssize_t n;
+
+	(void)ctx;
+	do
+		n = read(STDIN_FILENO, buf, len);
+	while (n < 0 && errno == EINTR);
+	return (long)n;
+}
+
+static int
+write_all_fd(int fd, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 1;
+}
+
+static void
+serve_one(const struct http_req *in, http_handler h, void *arg, struct http_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	log_set_client(in->remote_addr);
+	h(in, r, arg);
+	if (r->status == 0)
+		resp_text(r, 500, "internal error\n");
+}
+
+int
+http_serve(http_handler h, void *arg)
+{
+	struct http_req	 req;
+	struct http_resp r;
+	char		 head[512];
+	int		 n;
+
+	if (FCGX_IsCGI()) {
+		memset(&req, 0, sizeof(req));
+		req.method = getenv("REQUEST_METHOD");
+		req.query = getenv("QUERY_STRING");
+		req.remote_addr = getenv("REMOTE_ADDR");
+		if (req.method == NULL)
+			req.method = "GET";
+		if (req.query == NULL)
+			req.query = "";
+		if (strlen(req.query) > MAX_QUERY) {
+			memset(&r, 0, sizeof(r));
+			resp_text(&r, 414, "request too long\n");
+		} else if (!read_body(&req, getenv("CONTENT_LENGTH"), stdin_read, NULL)) {
+			memset(&r, 0, sizeof(r));
+			resp_text(&r, 400, "bad Content-Length\n");
+		} else
+			serve_one(&req, h, arg, &r);
+		if ((n = format_head(head, sizeof(head), &r)) > 0) {
+			write_all_fd(STDOUT_FILENO, head, (size_t)n);
+			if (r.len)
+				write_all_fd(STDOUT_FILENO, r.body, r.len);
+		}
+		resp_clear(&r);
+		free(req.body);
+		return 0;
+	}
+
+	if (FCGX_Init() != 0)
+		return 1;
+	for (;;) {
+		FCGX_Request	fr;
+
+		if (FCGX_InitRequest(&fr, 0, 0) != 0)
+			return 1;
+		if (FCGX_Accept_r(&fr) < 0) {
+			FCGX_Free(&fr, 1);
+			break;
+		}
+		memset(&req, 0, sizeof(req));
+		req.method = FCGX_GetParam("REQUEST_METHOD", fr.envp);
+		req.query = FCGX_GetParam("QUERY_STRING", fr.envp);
+		req.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr.envp);
+		if (req.method == NULL)
+			req.method = "GET";
+		if (req.query == NULL)
+			req.query = "";
+		if (strlen(req.query) > MAX_QUERY) {
+			memset(&r, 0, sizeof(r));
+			resp_text(&r, 414, "request too long\n");
+		} else if (!read_body(&req, FCGX_GetParam("CONTENT_LENGTH", fr.envp),
+		    fcgi_read, fr.in)) {
+			memset(&r, 0, sizeof(r));
+			resp_text(&r, 400, "bad Content-Length\n");
+		} else
+			serve_one(&req, h, arg, &r);
+		if ((n = format_head(head, sizeof(head), &r)) > 0) {
+			FCGX_PutStr(head, n, fr.out);
+			if (r.len)
+				FCGX_PutStr((const char *)r.body, (int)r.len, fr.out);
+		}
+		resp_clear(&r);
+		free(req.body);
+		FCGX_Finish_r(&fr);
+		log_set_client(NULL);
+	}
+	return 0;
+}

@@ -1,0 +1,608 @@
+/*
+ * server: the SCEP operations (RFC 8894 §4) over the transport in http.c.
+ *
+ *   GetCACaps, GetCACert (+ GetCACertChain, GetCAChain aliases), GetNextCACert,
+ *   PKIOperation: PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL.
+ *
+ * A PKIOperation that can be read far enough to know its transactionID and senderNonce is
+ * always answered with a signed CertRep (HTTP 200), FAILURE included; anything less gets
+ * HTTP 400. Nothing is written to the repository before every check has passed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "scep.h"
+#include "ca.h"
+#include "certrep.h"
+#include "config.h"
+#include "enroll.h"
+#include "http.h"
+#include "pkimsg.h"
+#include "repo.h"
+#include "server.h"
+
+#define MIN_RSA_BITS	2048
+
+struct server {
+	struct config	*cfg;
+	struct ca	*ca;
+	struct repo	*repo;
+	char		 error[512];	/* why the server cannot serve, or "" */
+	unsigned char	*cacert;	/* GetCACert body, built once */
+	size_t		 cacert_len;
+	const char	*cacert_type;
+	OSSL_PROVIDER	*legacy, *deflt;	/* unloaded in server_free (leak checkers) */
+};
+
+static const char caps_text[] =
+	"AES\r\n"
+	"DES3\r\n"
+	"POSTPKIOperation\r\n"
+	"SHA-1\r\n"
+	"SHA-256\r\n"
+	"SHA-384\r\n"		/* strongSwan 5.9.8 accepts AES only if SHA-384 is listed */
+	"SHA-512\r\n"
+	"SCEPStandard\r\n";
+
+const char *
+server_caps(const struct server *s)
+{
+	(void)s;
+	return caps_text;
+}
+
+int
+server_ok(const struct server *s)
+{
+	return s != NULL && s->error[0] == '\0';
+}
+
+/* GetCACert body: a self-signed CA alone as DER, otherwise the chain as certs-only PKCS#7. */
+static int
+build_cacert(struct server *s)
+{
+	STACK_OF(X509)	*certs = ca_getcacert_certs(s->ca);
+	unsigned char	*der = NULL;
+	int		 n;
+
+	if (sk_X509_num(certs) == 1 &&
+	    X509_check_issued(sk_X509_value(certs, 0), sk_X509_value(certs, 0)) ==
+	    X509_V_OK) {
+		if ((n = i2d_X509(sk_X509_value(certs, 0), &der)) <= 0)
+			return 0;
+		s->cacert_len = (size_t)n;
+		s->cacert_type = "application/x-x509-ca-cert";
+	} else {
+		if (!degenerate_p7(certs, NULL, &der, &s->cacert_len))
+			return 0;
+		s->cacert_type = "application/x-x509-ca-ra-cert";
+	}
+	s->cacert = der;
+	return 1;
+}
+
+struct server *
+server_new(const char *confpath)
+{
+	struct server	*s;
+	char		 err[512];
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if (!scep_oids_init()) {
+		snprintf(s->error, sizeof(s->error), "cannot register SCEP OIDs");
+		goto out;
+	}
+	if ((s->cfg = config_load(confpath, err, sizeof(err))) == NULL) {
+		snprintf(s->error, sizeof(s->error), "configuration: %s", err);
+		goto out;
+	}
+	log_init(NULL, 0, (enum log_level)s->cfg->log_level);
+	if (s->cfg->allow_legacy_crypto) {
+		/* Single DES (micromdm scepclient) lives in the legacy provider. */
+		if ((s->legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL ||
+		    (s->deflt = OSSL_PROVIDER_load(NULL, "default")) == NULL) {
+			ERR_clear_error();
+			logx(LOG_LVL_WARN, "OpenSSL legacy provider not available: single DES "
+			    "requests will be refused");
+		}
+	}
+	if ((s->repo = repo_open(s->cfg->repository, err, sizeof(err))) == NULL) {
+		snprintf(s->error, sizeof(s->error), "repository: %s", err);
+		goto out;
+	}
+	if ((s->ca = ca_load(s->cfg->repository, err, sizeof(err))) == NULL) {
+		snprintf(s->error, sizeof(s->error), "CA: %s", err);
+		goto out;
+	}
+	if (!build_cacert(s)) {
+		snprintf(s->error, sizeof(s->error), "cannot encode the CA certificate");
+		goto out;
+	}
+out:
+	if (s->error[0] != '\0')
+		logx(LOG_LVL_ERR, "not serving: %s", s->error);
+	return s;
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	config_free(s->cfg);
+	ca_free(s->ca);
+	repo_close(s->repo);
+	OPENSSL_free(s->cacert);
+	if (s->legacy != NULL)
+		OSSL_PROVIDER_unload(s->legacy);
+	if (s->deflt != NULL)
+		OSSL_PROVIDER_unload(s->deflt);
+	free(s);
+}
+
+/* Copy a static body into a response (the response owns what it frees). */
+static void
+resp_copy(struct http_resp *r, const char *ctype, const void *body, size_t len)
+{
+	unsigned char *b;
+
+	if ((b = malloc(len ? len : 1)) == NULL) {
+		resp_text(r, 500, "out of memory\n");
+		return;
+	}
+	memcpy(b, body, len);
+	resp_bytes(r, 200, ctype, b, len);
+}
+
+/* A CertRep into the response; OpenSSL's buffer is copied to malloc'd memory. */
+static void
+send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep,
+    struct http_resp *r)
+{
+	unsigned char	*der = NULL;
+	size_t		 len = 0;
+
+	if (!certrep_build(m, rep, s->ca, &der, &len)) {
+		resp_text(r, 500, "cannot build the reply\n");
+		return;
+	}
+	resp_copy(r, "application/x-pki-message", der, len);
+	OPENSSL_free(der);
+}
+
+static void
+send_failure(struct server *s, const struct pkimsg *m, enum scep_failinfo fi,
+    const char *text, struct http_resp *r)
+{
+	struct certrep rep = { .status = PKI_FAILURE, .fail = fi, .fail_text = text };
+
+	send_certrep(s, m, &rep, r);
+}
+
+static void
+send_pending(struct server *s, const struct pkimsg *m, struct http_resp *r)
+{
+	struct certrep rep = { .status = PKI_PENDING };
+
+	send_certrep(s, m, &rep, r);
+}
+
+/* SUCCESS with CERT first in the payload. */
+static void
+send_cert(struct server *s, const struct pkimsg *m, X509 *cert, struct http_resp *r)
+{
+	struct certrep	 rep = { .status = PKI_SUCCESS };
+
+	if ((rep.certs = sk_X509_new_null()) == NULL || !sk_X509_push(rep.certs, cert)) {
+		sk_X509_free(rep.certs);
+		resp_text(r, 500, "out of memory\n");
+		return;
+	}
+	send_certrep(s, m, &rep, r);
+	sk_X509_free(rep.certs);
+}
+
+static const char *
+txid_esc(const struct pkimsg *m, char *buf, size_t len)
+{
+	log_escape(buf, len, m->txid, m->txid_len);
+	return buf;
+}
+
+/*
+ * Answer for a transaction that already has a record: the request was resubmitted
+ * (PKCSReq with a known transactionID) or polled (CertPoll). Never a second certificate.
+ */
+static void
+answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct http_resp *r)
+{
+	struct record	*rec = NULL;
+	X509		*cert = NULL;
+	char		 err[256], text[320], tx[MAX_TXID * 4 + 1];
+	enum rstate	 st = repo_find(s->repo, id);
+
+	txid_esc(m, tx, sizeof(tx));
+	switch (st) {
+	case RS_PENDING:
+		logx(LOG_LVL_INFO, "%s txid=%s id=%s: still pending",
+		    msgtype_name(m->msgtype), tx, id);
+		send_pending(s, m, r);
+		break;
+	case RS_APPROVED:
+	case RS_ISSUED:
+		if (st == RS_APPROVED)
+			(void)enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+		else
+			cert = enroll_issued_cert(s->repo, id);
+		if (cert == NULL && (cert = enroll_issued_cert(s->repo, id)) == NULL) {
+			logx(LOG_LVL_ERR, "txid=%s id=%s: cannot issue: %s", tx, id,
+			    st == RS_APPROVED ? err : "issued certificate unreadable");
+			resp_text(r, 500, "cannot issue the certificate\n");
+			break;
+		}
+		logx(LOG_LVL_INFO, "%s txid=%s id=%s: certificate returned",
+		    msgtype_name(m->msgtype), tx, id);
+		send_cert(s, m, cert, r);
+		break;
+	case RS_REJECTED:
+		rec = repo_record_load(s->repo, id, 0);
+		snprintf(text, sizeof(text), "request rejected by the CA administrator%s%s",
+		    rec && rec->reason ? ": " : "", rec && rec->reason ? rec->reason : "");
+		logx(LOG_LVL_INFO, "%s txid=%s id=%s: rejected", msgtype_name(m->msgtype),
+		    tx, id);
+		send_failure(s, m, FAIL_BADREQUEST, text, r);
+		break;
+	default:
+		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
+		break;
+	}
+	record_free(rec);
+	X509_free(cert);
+}
+
+/* The key a record was made for must be the key asking about it. */
+static int
+same_requester(struct server *s, const char *id, const char *fp1, const char *fp2)
+{
+	struct record	*rec;
+	int		 ok = 0;
+
+	if ((rec = repo_record_load(s->repo, id, 0)) == NULL)
+		return 0;
+	if (rec->key_fp != NULL && ((fp1 && strcmp(rec->key_fp, fp1) == 0) ||
+	    (fp2 && strcmp(rec->key_fp, fp2) == 0)))
+		ok = 1;
+	if (rec->signer_fp != NULL && fp2 && strcmp(rec->signer_fp, fp2) == 0)
+		ok = 1;
+	record_free(rec);
+	return ok;
+}
+
+static int
+rsa_bits_ok(EVP_PKEY *pk)
+{
+	return EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA && EVP_PKEY_get_bits(pk) >= MIN_RSA_BITS;
+}
+
+static char *
+der_dup(int (*i2d)(const void *, unsigned char **), const void *obj, size_t *len)
+{
+	unsigned char	*der = NULL;
+	char		*copy;
+	int		 n;
+
+	if ((n = i2d(obj, &der)) <= 0)
+		return NULL;
+	if ((copy = malloc((size_t)n)) != NULL) {
+		memcpy(copy, der, (size_t)n);
+		*len = (size_t)n;
+	}
+	OPENSSL_free(der);
+	return copy;
+}
+
+static int
+i2d_req_cb(const void *o, unsigned char **p)
+{
+	return i2d_X509_REQ((X509_REQ *)o, p);
+}
+
+static int
+i2d_x509_cb(const void *o, unsigned char **p)
+{
+	return i2d_X509((X509 *)o, p);
+}
+
+/* PKCSReq (RFC 8894 §3.3.1): a new transaction, or a resubmission of a known one. */
+static void
+pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct http_resp *r)
+{
+	struct record	 rec;
+	char		 id[REPO_ID_LEN + 1], keyfp[65], signerfp[65], subj[1024];
+	char		 tx[MAX_TXID * 4 + 1], err[256];
+	char		*challenge = NULL;
+	EVP_PKEY	*pk = X509_REQ_get0_pubkey(m->csr);
+	X509		*cert = NULL;
+	enum rstate	 st;
+	int		 valid = 0, created;
+
+	memset(&rec, 0, sizeof(rec));
+	txid_esc(m, tx, sizeof(tx));
+	if (m->msgtype == MT_RENEWALREQ) {
+		logx(LOG_LVL_INFO, "RenewalReq txid=%s: renewal not enabled", tx);
+		send_failure(s, m, FAIL_BADREQUEST, "renewal is not enabled on this server; "
+		    "enroll again with PKCSReq", r);
+		goto out;
+	}
+	if (!pubkey_fp(pk, keyfp) || !pubkey_fp(X509_get0_pubkey(m->signer), signerfp)) {
+		resp_text(r, 500, "internal error\n");
+		goto out;
+	}
+	repo_id(id, m->txid, m->txid_len, NULL);
+	if ((st = repo_find(s->repo, id)) != RS_NONE) {
+		if (!same_requester(s, id, keyfp, NULL)) {
+			logx(LOG_LVL_WARN, "PKCSReq txid=%s id=%s: transactionID reused with "
+			    "another key", tx, id);
+			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
+			    "request for a different key", r);
+			goto out;
+		}
+		answer_existing(s, m, id, r);
+		goto out;
+	}
+
+	/* A new request: every check before anything is written. */
+	if (pk == NULL || !rsa_bits_ok(pk)) {
+		send_failure(s, m, FAIL_BADREQUEST, "the requested key must be RSA of at least "
+		    "2048 bits", r);
+		goto out;
+	}
+	if (X509_NAME_entry_count(X509_REQ_get_subject_name(m->csr)) == 0) {
+		send_failure(s, m, FAIL_BADREQUEST, "the request has an empty subject", r);
+		goto out;
+	}
+	if ((challenge = csr_challenge(m->csr)) != NULL) {
+		if (s->cfg->challenge == NULL || !secret_equal(challenge, s->cfg->challenge)) {
+			logx(LOG_LVL_WARN, "PKCSReq txid=%s: wrong challenge password",
+			    tx);
+			send_failure(s, m, FAIL_BADREQUEST, "the challenge password is wrong or "
+			    "expired; ask the CA administrator for a new one", r);
+			goto out;
+		}
+		valid = 1;
+	}
+
+	X509_NAME_oneline(X509_REQ_get_subject_name(m->csr), subj, sizeof(subj));
+	repo_id(rec.id, m->txid, m->txid_len, NULL);
+	rec.txid = (unsigned char *)m->txid;
+	rec.txid_len = m->txid_len;
+	rec.msgtype = m->msgtype;
+	rec.subject = subj;
+	rec.key_fp = keyfp;
+	rec.signer_fp = signerfp;
+	rec.digest = (char *)EVP_MD_get0_name(m->md);
+	rec.cipher = (char *)EVP_CIPHER_get0_name(m->cipher);
+	rec.client = (char *)(client ? client : "-");
+	rec.challenge = valid ? "valid" : "none";
+	rec.created = rec.updated = time(NULL);
+	rec.csr_der = (unsigned char *)der_dup(i2d_req_cb, m->csr, &rec.csr_len);
+	rec.signer_der = (unsigned char *)der_dup(i2d_x509_cb, m->signer, &rec.signer_len);
+	rec.request_der = m->raw;
+	rec.request_len = m->raw_len;
+	if (rec.csr_der == NULL || rec.signer_der == NULL) {
+		resp_text(r, 500, "out of memory\n");
+		goto out;
+	}
+
+	if (!repo_lock(s->repo)) {
+		resp_text(r, 500, "repository unavailable\n");
+		goto out;
+	}
+	created = repo_record_create(s->repo, &rec,
+	    valid && s->cfg->auto_approve_enrollment ? RS_APPROVED : RS_PENDING);
+	if (!created && errno == EEXIST) {
+		/* A concurrent resubmission won the race: answer as a poll. */
+		repo_unlock(s->repo);
+		answer_existing(s, m, id, r);
+		goto out;
+	}
+	repo_unlock(s->repo);
+	if (!created) {
+		logx(LOG_LVL_ERR, "PKCSReq txid=%s: cannot store the request: %s", tx,
+		    strerror(errno));
+		resp_text(r, 503, "the CA cannot store requests right now\n");
+		goto out;
+	}
+	if (valid && s->cfg->auto_approve_enrollment) {
+		if (!enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err))) {
+			logx(LOG_LVL_ERR, "PKCSReq txid=%s id=%s: cannot issue: %s", tx, id, err);
+			resp_text(r, 500, "cannot issue the certificate\n");
+			goto out;
+		}
+		logx(LOG_LVL_INFO, "PKCSReq txid=%s id=%s subject=%s: issued", tx, id, subj);
+		send_cert(s, m, cert, r);
+	} else {
+		logx(LOG_LVL_INFO, "PKCSReq txid=%s id=%s subject=%s: pending (challenge %s)",
+		    tx, id, subj, valid ? "valid" : "absent");
+		send_pending(s, m, r);
+	}
+out:
+	free(rec.csr_der);
+	free(rec.signer_der);
+	free(challenge);
+	X509_free(cert);
+}
+
+/* CertPoll (RFC 8894 §3.3.3): keyed on transactionID, released only to the same key. */
+static void
+certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
+{
+	char	id[REPO_ID_LEN + 1], signerfp[65], tx[MAX_TXID * 4 + 1];
+
+	txid_esc(m, tx, sizeof(tx));
+	repo_id(id, m->txid, m->txid_len, NULL);
+	if (repo_find(s->repo, id) == RS_NONE) {
+		logx(LOG_LVL_INFO, "CertPoll txid=%s: unknown transaction", tx);
+		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
+		return;
+	}
+	if (!pubkey_fp(X509_get0_pubkey(m->signer), signerfp) ||
+	    !same_requester(s, id, NULL, signerfp)) {
+		logx(LOG_LVL_WARN, "CertPoll txid=%s id=%s: signed by another key", tx, id);
+		send_failure(s, m, FAIL_BADCERTID, "this transaction belongs to another key",
+		    r);
+		return;
+	}
+	answer_existing(s, m, id, r);
+}
+
+/* GetCert (RFC 8894 §3.3.4): a certificate of ours by issuer and serial. */
+static void
+getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
+{
+	unsigned char		*der = NULL;
+	const unsigned char	*p;
+	size_t			 len = 0;
+	BIGNUM			*bn = NULL;
+	char			*hex = NULL;
+	X509			*cert = NULL;
+
+	if (X509_NAME_cmp(m->ias_issuer, X509_get_subject_name(ca_cert(s->ca))) != 0 ||
+	    (bn = ASN1_INTEGER_to_BN(m->ias_serial, NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL ||
+	    !repo_cert_by_serial(s->repo, hex, &der, &len)) {
+		send_failure(s, m, FAIL_BADCERTID, "no certificate with this issuer and serial "
+		    "number", r);
+		goto out;
+	}
+	p = der;
+	if ((cert = d2i_X509(NULL, &p, (long)len)) == NULL) {
+		resp_text(r, 500, "stored certificate unreadable\n");
+		goto out;
+	}
+	send_cert(s, m, cert, r);
+out:
+	X509_free(cert);
+	BN_free(bn);
+	OPENSSL_free(hex);
+	free(der);
+}
+
+static void
+pkioperation(struct server *s, const unsigned char *der, size_t len, const char *client,
+    struct http_resp *r)
+{
+	struct pkimsg		*m, *partial = NULL;
+	struct pkimsg_err	 e;
+	char			 tx[MAX_TXID * 4 + 1];
+
+	m = pkimsg_parse(der, len, s->ca, s->cfg->allow_legacy_crypto, &e, &partial);
+	if (m == NULL) {
+		if (partial != NULL) {
+			logx(LOG_LVL_INFO, "%s txid=%s: FAILURE %d: %s",
+			    msgtype_name(partial->msgtype), txid_esc(partial, tx, sizeof(tx)),
+			    (int)e.fail, e.text);
+			send_failure(s, partial, e.fail, e.text, r);
+			pkimsg_free(partial);
+		} else {
+			logx(LOG_LVL_INFO, "PKIOperation refused: %s", e.text);
+			resp_text(r, 400, e.text);
+		}
+		return;
+	}
+	switch (m->msgtype) {
+	case MT_PKCSREQ:
+	case MT_RENEWALREQ:
+		pkcsreq(s, m, client, r);
+		break;
+	case MT_CERTPOLL:
+		certpoll(s, m, r);
+		break;
+	case MT_GETCERT:
+		getcert(s, m, r);
+		break;
+	default:
+		send_failure(s, m, FAIL_BADREQUEST, "this operation is not supported", r);
+		break;
+	}
+	pkimsg_free(m);
+}
+
+void
+server_handle(const struct http_req *req, struct http_resp *r, void *arg)
+{
+	struct server	*s = arg;
+	char		*op = NULL, *msg = NULL;
+	unsigned char	*der = NULL;
+	size_t		 oplen = 0, msglen = 0, derlen = 0;
+	int		 bad = 0, post = strcmp(req->method, "POST") == 0;
+
+	if (!server_ok(s)) {
+		logx(LOG_LVL_ERR, "not serving: %s", s ? s->error : "out of memory");
+		resp_text(r, 500, "SCEP service misconfigured; see the server log\n");
+		return;
+	}
+	if (!post && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		resp_text(r, 405, "method not allowed\n");
+		return;
+	}
+	op = query_param(req->query, "operation", &oplen, &bad);
+	if (bad) {
+		resp_text(r, 400, "malformed percent-encoding in the query\n");
+		goto out;
+	}
+	if (op == NULL && post && req->body_len > 0) {
+		/* Some clients POST without operation= (RFC 8894 §4.3 notes CAs don't check). */
+		op = strdup("PKIOperation");
+	}
+	if (op == NULL) {
+		resp_text(r, 400, "missing operation parameter\n");
+		goto out;
+	}
+	if (strcasecmp(op, "GetCACaps") == 0) {
+		resp_copy(r, "text/plain", caps_text, sizeof(caps_text) - 1);
+	} else if (strcasecmp(op, "GetCACert") == 0 || strcasecmp(op, "GetCACertChain") == 0 ||
+	    strcasecmp(op, "GetCAChain") == 0) {
+		/* Any message= value names the one CA served here (scep-notes §2.2). */
+		resp_copy(r, s->cacert_type, s->cacert, s->cacert_len);
+	} else if (strcasecmp(op, "GetNextCACert") == 0) {
+		resp_text(r, 404, "no rollover CA certificate\n");
+	} else if (strcasecmp(op, "PKIOperation") == 0) {
+		if (req->body_too_large) {
+			resp_text(r, 413, "request body too large\n");
+		} else if (post) {
+			if (req->body_len == 0)
+				resp_text(r, 400, "empty PKIOperation body\n");
+			else
+				pkioperation(s, req->body, req->body_len, req->remote_addr, r);
+		} else {
+			msg = query_param(req->query, "message", &msglen, &bad);
+			if (msg == NULL || bad || msglen == 0)
+				resp_text(r, 400, "PKIOperation needs a message parameter\n");
+			else if ((der = scep_b64_decode(msg, msglen, &derlen)) == NULL)
+				resp_text(r, 400, "message is not valid base64\n");
+			else
+				pkioperation(s, der, derlen, req->remote_addr, r);
+		}
+	} else {
+		char esc[64];
+
+		log_escape(esc, sizeof(esc), op, oplen);
+		logx(LOG_LVL_INFO, "unknown operation %s", esc);
+		resp_text(r, 400, "unknown operation\n");
+	}
+out:
+	free(op);
+	free(msg);
+	free(der);
+}
