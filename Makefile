@@ -21,7 +21,7 @@ SOBJ	 = $(LIBSRC:src/%.c=build/asan/obj/%.o)
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz
+.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -51,11 +51,16 @@ build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/lib
 	$(CC) $(CPPFLAGS) -Itests/unit -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
 	    build/asan/libscep.a $(LDLIBS)
 
+# Test-side tools (build and read SCEP messages; never linked with the server code).
+tools: build/scepreq
+build/scepreq: tests/tools/scepreq.c tests/unit/mkmsg.h | build/obj
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
+
 deps:
 	scripts/install-deps
 
 # Unit tests under ASan/UBSan, then the integration suites (real nginx, Apache, CGI, clients).
-check: deps all asan
+check: deps all asan tools
 	tests/run-unit.sh $(UNITBIN)
 	tests/integration/run-all.sh
 
