@@ -1,0 +1,853 @@
+/*
+ * Unit tests of the repository (src/repo.c): ids, records, states, serials, certificates,
+ * and cross-process locking. Everything happens under a mkdtemp() directory in /tmp.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "repo.h"
+#include "unit.h"
+
+#define NCHILD		8
+#define NPERCHILD	200
+
+static char	base[] = "/tmp/test_repo.XXXXXX";
+
+/* A fresh repository <base>/<name>, opened. */
+static struct repo *
+new_repo(const char *name, char *root, size_t rootlen)
+{
+	char		 err[256];
+	struct repo	*r;
+
+	snprintf(root, rootlen, "%s/%s", base, name);
+	if (!repo_create(root, err, sizeof(err))) {
+		fprintf(stderr, "repo_create %s: %s\n", root, err);
+		return NULL;
+	}
+	if ((r = repo_open(root, err, sizeof(err))) == NULL)
+		fprintf(stderr, "repo_open %s: %s\n", root, err);
+	return r;
+}
+
+static int
+file_is(const char *root, const char *name, const char *want)
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*buf = NULL;
+	size_t		 len;
+	int		 ok;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	if (!repo_read_file(path, &buf, &len, 1 << 20))
+		return 0;
+	ok = len == strlen(want) && memcmp(buf, want, len) == 0;
+	if (!ok)
+		fprintf(stderr, "%s: got \"%.*s\", want \"%s\"\n", path, (int)len, buf, want);
+	free(buf);
+	return ok;
+}
+
+/* Entries in <root>/tmp (staging leftovers). */
+static int
+tmp_entries(const char *root)
+{
+	char		 path[MAX_PATH_LEN];
+	DIR		*d;
+	struct dirent	*de;
+	int		 n = 0;
+
+	snprintf(path, sizeof(path), "%s/tmp", root);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A record for TXID, fields filled with recognizable values; the caller frees it. */
+static struct record *
+make_record(const void *txid, size_t len, const char *renewal_of)
+{
+	struct record	*rec;
+
+	if ((rec = calloc(1, sizeof(*rec))) == NULL)
+		return NULL;
+	repo_id(rec->id, txid, len, renewal_of);
+	rec->state = RS_NONE;
+	if ((rec->txid = malloc(len + 1)) == NULL) {
+		free(rec);
+		return NULL;
+	}
+	memcpy(rec->txid, txid, len);
+	rec->txid_len = len;
+	rec->msgtype = renewal_of ? MT_RENEWALREQ : MT_PKCSREQ;
+	rec->subject = strdup("/CN=host\\with=odd\nchars/O=Ex\xc3\xa4mple");
+	rec->key_fp = strdup("00ff");
+	rec->digest = strdup("SHA256");
+	rec->cipher = strdup("AES-128-CBC");
+	rec->client = strdup("192.0.2.7");
+	rec->challenge = strdup("valid");
+	rec->role = strdup("");
+	if (renewal_of)
+		rec->renewal_of = strdup(renewal_of);
+	rec->created = 1700000000;
+	return rec;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static void
+test_escape(void)
+{
+	char	buf[64];
+
+	log_escape(buf, sizeof(buf), "a\\b\n\0\xff~", 7);
+	CHECK(strcmp(buf, "a\\x5Cb\\x0A\\x00\\xFF~") == 0);
+	log_escape(buf, 6, "ab\ncd", 5);		/* "\x0A" does not fit: cut before it */
+	CHECK(strcmp(buf, "ab") == 0);
+	log_escape(buf, 1, "abc", 3);
+	CHECK(buf[0] == '\0');
+	CHECK(secret_equal("s3cret", "s3cret"));
+	CHECK(!secret_equal("s3cret", "s3creT"));
+	CHECK(!secret_equal("s3cret", "s3cre"));
+	CHECK(!secret_equal(NULL, "x"));
+}
+
+static void
+test_id(void)
+{
+	char	id[REPO_ID_LEN + 1];
+
+	/* FIPS 180-2 B.1: SHA-256("abc"). */
+	repo_id(id, (const unsigned char *)"abc", 3, NULL);
+	CHECK(strcmp(id, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad") == 0);
+	/* SHA-256("abc" 0x00 "01"), i.e. `printf 'abc\00001' | sha256sum`. */
+	repo_id(id, (const unsigned char *)"abc", 3, "01");
+	CHECK(strcmp(id, "88ad0a6999eedb0814b782498a7f3799"
+	    "43a4befb68479f7477e4c850293806cf") == 0);
+	/* SHA-256 of nothing. */
+	repo_id(id, NULL, 0, NULL);
+	CHECK(strcmp(id, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855") == 0);
+	CHECK(repo_id_valid(id));
+	CHECK(!repo_id_valid(NULL));
+	CHECK(!repo_id_valid(""));
+	CHECK(!repo_id_valid("../../etc"));
+	CHECK(!repo_id_valid("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+	CHECK(!repo_id_valid("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"));
+	CHECK(!repo_id_valid("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
+	CHECK(rstate_from_name("issued") == RS_ISSUED);
+	CHECK(rstate_from_name("nope") == RS_NONE);
+	CHECK(strcmp(rstate_name(RS_REJECTED), "rejected") == 0);
+}
+
+static void
+test_create_layout(void)
+{
+	char		 root[512], err[256], path[MAX_PATH_LEN];
+	struct repo	*r;
+	struct stat	 sb;
+
+	CHECK((r = new_repo("layout", root, sizeof(root))) != NULL);
+	repo_close(r);
+	CHECK(file_is(root, "serial", "01\n"));
+	CHECK(file_is(root, "crlnumber", "01\n"));
+	CHECK(file_is(root, "index.txt", ""));
+	CHECK(file_is(root, "index.txt.attr", "unique_subject = no\n"));
+	snprintf(path, sizeof(path), "%s/ca", root);
+	CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0700);
+	snprintf(path, sizeof(path), "%s/pending", root);
+	CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0750);
+
+	/* A second repo_create keeps existing counters. */
+	snprintf(path, sizeof(path), "%s/serial", root);
+	CHECK(repo_write_file(path, "1234\n", 5, 0640));
+	CHECK(repo_create(root, err, sizeof(err)));
+	CHECK(file_is(root, "serial", "1234\n"));
+	CHECK(tmp_entries(root) == 0);
+
+	/* Open refuses a directory that is not a repository. */
+	CHECK(repo_open(base, err, sizeof(err)) == NULL && err[0] != '\0');
+	CHECK(repo_open("/nonexistent/x", err, sizeof(err)) == NULL);
+}
+
+static void
+test_files(const char *root)
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*buf = NULL;
+	size_t		 len = 0;
+
+	snprintf(path, sizeof(path), "%s/ca/blob", root);
+	CHECK(repo_write_file(path, "abc\0def", 7, 0600));
+	CHECK(repo_read_file(path, &buf, &len, 7) && len == 7 && memcmp(buf, "abc\0def", 7) == 0);
+	free(buf);
+	buf = NULL;
+	CHECK(!repo_read_file(path, &buf, &len, 6) && errno == EFBIG && buf == NULL);
+	CHECK(repo_write_file(path, "", 0, 0600));
+	CHECK(repo_read_file(path, &buf, &len, 0) && len == 0 && buf != NULL && buf[0] == 0);
+	free(buf);
+	buf = NULL;
+	snprintf(path, sizeof(path), "%s/ca/missing", root);
+	CHECK(!repo_read_file(path, &buf, &len, 10) && errno == ENOENT);
+	snprintf(path, sizeof(path), "%s/nodir/file", root);
+	CHECK(!repo_write_file(path, "x", 1, 0600) && errno == ENOENT);
+	snprintf(path, sizeof(path), "%s/ca", root);
+	CHECK(!repo_read_file(path, &buf, &len, 10));	/* a directory */
+}
+
+static const struct {
+	const char	*txid;
+	size_t		 len;
+} nasty[] = {
+	{ "../../etc", 9 },
+	{ "line1\nline2\r\n", 13 },
+	{ "nul\0inside\0", 11 },
+	{ "\\x41 is not A", 13 },
+	{ "id=0000\nserial=FF\ntransaction_id=evil", 37 },
+	{ "\xff\xfe\x80\x00\x01", 5 },
+	{ "", 0 },
+	{ "plain-7f3a", 10 },
+};
+#define NNASTY	(sizeof(nasty) / sizeof(nasty[0]))
+
+static void
+test_records(struct repo *r, const char *root)
+{
+	struct record	*rec, *got;
+	char		 path[MAX_PATH_LEN], *out = NULL;
+	size_t		 i, outlen = 0;
+	FILE		*f;
+	unsigned char	 csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	unsigned char	 req[300];
+
+	for (i = 0; i < sizeof(req); i++)
+		req[i] = (unsigned char)i;
+
+	for (i = 0; i < NNASTY; i++) {
+		rec = make_record(nasty[i].txid, nasty[i].len, i % 2 ? "0A" : NULL);
+		CHECK(rec != NULL && repo_id_valid(rec->id));
+		if (rec == NULL)
+			continue;
+		rec->csr_der = malloc(sizeof(csr));
+		memcpy(rec->csr_der, csr, sizeof(csr));
+		rec->csr_len = sizeof(csr);
+		rec->request_der = malloc(sizeof(req));
+		memcpy(rec->request_der, req, sizeof(req));
+		rec->request_len = sizeof(req);
+		CHECK(repo_lock(r));
+		CHECK_MSG(repo_record_create(r, rec, RS_PENDING), "txid %zu", i);
+		repo_unlock(r);
+		CHECK(repo_find(r, rec->id) == RS_PENDING);
+
+		got = repo_record_load(r, rec->id, 0);
+		CHECK_MSG(got != NULL, "load txid %zu", i);
+		if (got != NULL) {
+			CHECK(got->state == RS_PENDING);
+			CHECK(strcmp(got->id, rec->id) == 0);
+			CHECK_MSG(got->txid_len == nasty[i].len && got->txid != NULL &&
+			    memcmp(got->txid, nasty[i].txid, nasty[i].len) == 0,
+			    "txid %zu round trip", i);
+			CHECK(got->msgtype == rec->msgtype);
+			CHECK(same_str(got->subject, rec->subject));
+			CHECK(same_str(got->key_fp, rec->key_fp));
+			CHECK(same_str(got->digest, rec->digest));
+			CHECK(same_str(got->cipher, rec->cipher));
+			CHECK(same_str(got->client, rec->client));
+			CHECK(same_str(got->challenge, rec->challenge));
+			CHECK(same_str(got->role, ""));
+			CHECK(got->ra == NULL && got->serial == NULL && got->signer_fp == NULL);
+			CHECK(same_str(got->renewal_of, rec->renewal_of));
+			CHECK(got->created == 1700000000 && got->updated == 1700000000);
+			CHECK(got->csr_der == NULL && got->request_der == NULL);
+		}
+		record_free(got);
+
+		got = repo_record_load(r, rec->id, 1);
+		CHECK(got != NULL);
+		if (got != NULL) {
+			CHECK(got->csr_len == sizeof(csr) &&
+			    memcmp(got->csr_der, csr, sizeof(csr)) == 0);
+			CHECK(got->request_len == sizeof(req) &&
+			    memcmp(got->request_der, req, sizeof(req)) == 0);
+			CHECK(got->signer_der == NULL && got->cert_der == NULL);
+		}
+		record_free(got);
+
+		/* Duplicates: same state and another state, nothing left in tmp/. */
+		CHECK(repo_lock(r));
+		errno = 0;
+		CHECK(!repo_record_create(r, rec, RS_PENDING) && errno == EEXIST);
+		errno = 0;
+		CHECK(!repo_record_create(r, rec, RS_ISSUED) && errno == EEXIST);
+		repo_unlock(r);
+		CHECK(repo_find(r, rec->id) == RS_PENDING);
+		CHECK(tmp_entries(root) == 0);
+		record_free(rec);
+	}
+
+	/* The meta file is readable text: the raw newline of a txid is escaped. */
+	rec = make_record(nasty[1].txid, nasty[1].len, "0A");	/* as in the loop */
+	snprintf(path, sizeof(path), "%s/pending/%s/meta", root, rec->id);
+	CHECK(file_is(root, "index.txt", ""));
+	{
+		unsigned char	*m = NULL;
+		size_t		 ml;
+
+		CHECK(repo_read_file(path, &m, &ml, 1 << 20));
+		CHECK(m != NULL && strstr((char *)m,
+		    "transaction_id=line1\\x0Aline2\\x0D\\x0A\n") != NULL);
+		CHECK(m != NULL && strstr((char *)m,
+		    "transaction_id_hex=6c696e65310a6c696e65320d0a\n") != NULL);
+		CHECK(m != NULL && strstr((char *)m, "\nstate=") == NULL);
+		free(m);
+	}
+
+	/* Printer. */
+	got = repo_record_load(r, rec->id, 1);
+	CHECK(got != NULL);
+	if (got != NULL && (f = open_memstream(&out, &outlen)) != NULL) {
+		record_print(got, f);
+		fclose(f);
+		CHECK(strncmp(out, "id: ", 4) == 0);
+		CHECK(strstr(out, "\nstate: pending\n") != NULL);
+		CHECK(strstr(out, "\ntransaction_id: line1\\x0Aline2\\x0D\\x0A\n") != NULL);
+		CHECK(strstr(out, "\nmessage_type: 17 (RenewalReq)\n") != NULL);
+		CHECK(strstr(out, "\nsubject: /CN=host\\x5Cwith=odd\\x0Achars/O=Ex\\xC3\\xA4mple\n")
+		    != NULL);
+		CHECK(strstr(out, "\ncreated: 2023-11-14T22:13:20Z\n") != NULL);
+		CHECK(strstr(out, "\ncsr: 5 bytes\n") != NULL);
+		free(out);
+	}
+
+	/* Update: fields change, created stays, updated moves. */
+	if (got != NULL) {
+		got->reason = strdup("bad \"name\"\nsecond line");
+		CHECK(repo_lock(r));
+		CHECK(repo_record_update(r, got));
+		repo_unlock(r);
+		record_free(got);
+		got = repo_record_load(r, rec->id, 0);
+		CHECK(got != NULL && same_str(got->reason, "bad \"name\"\nsecond line"));
+		CHECK(got != NULL && got->created == 1700000000 && got->updated > 1700000000);
+		record_free(got);
+	}
+
+	/* Hand-edited meta: unknown keys and comments are fine, bad escapes are not. */
+	{
+		char	text[512];
+
+		snprintf(text, sizeof(text), "# a comment\nid=%s\nfuture_key=whatever\n"
+		    "transaction_id=line1\\x0aline2\\x0D\\x0A\nmessage_type=19\n"
+		    "subject=/CN=x", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		got = repo_record_load(r, rec->id, 0);
+		CHECK(got != NULL && got->txid_len == 13 &&
+		    memcmp(got->txid, nasty[1].txid, 13) == 0 && same_str(got->subject, "/CN=x"));
+		record_free(got);
+		snprintf(text, sizeof(text), "id=%s\nsubject=a\\q\n", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL);
+		snprintf(text, sizeof(text), "id=%s\nsubject=a\\x0\n", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL);
+		snprintf(text, sizeof(text), "id=%s\nsubject=a\\x00b\n", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL);
+		snprintf(text, sizeof(text), "id=%s\ntransaction_id=a\n"
+		    "transaction_id_hex=62\n", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL);
+		snprintf(text, sizeof(text), "id=%.63s0\n", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL || rec->id[63] == '0');
+		snprintf(text, sizeof(text), "id=%s\ntransaction_id_hex=6162\n", rec->id);
+		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		got = repo_record_load(r, rec->id, 0);
+		CHECK(got != NULL && got->txid_len == 2 && memcmp(got->txid, "ab", 2) == 0);
+		record_free(got);
+	}
+	record_free(rec);
+
+	/* Untrusted ids never reach a path. */
+	CHECK(repo_find(r, "../../etc/passwd") == RS_NONE);
+	CHECK(repo_record_load(r, "..", 0) == NULL);
+	CHECK(repo_record_load(r, "0000000000000000000000000000000000000000000000000000000000000000",
+	    0) == NULL && errno == ENOENT);
+}
+
+static void
+test_moves(struct repo *r)
+{
+	struct record	*rec;
+	char		 path[MAX_PATH_LEN];
+
+	rec = make_record("move-me", 7, NULL);
+	CHECK(repo_lock(r));
+	CHECK(repo_record_create(r, rec, RS_PENDING));
+	CHECK(repo_move(r, rec->id, RS_PENDING, RS_APPROVED));
+	CHECK(repo_find(r, rec->id) == RS_APPROVED);
+	errno = 0;
+	CHECK(!repo_move(r, rec->id, RS_PENDING, RS_REJECTED) && errno == ENOENT);
+	CHECK(repo_find(r, rec->id) == RS_APPROVED);
+	CHECK(!repo_move(r, rec->id, RS_APPROVED, RS_APPROVED));
+	CHECK(!repo_move(r, "../x", RS_APPROVED, RS_ISSUED));
+	/* An existing target (even an empty directory) is never replaced. */
+	snprintf(path, sizeof(path), "%s/issued/%s", repo_root(r), rec->id);
+	CHECK(mkdir(path, 0750) == 0);
+	errno = 0;
+	CHECK(!repo_move(r, rec->id, RS_APPROVED, RS_ISSUED) && errno == EEXIST);
+	CHECK(rmdir(path) == 0);
+	CHECK(repo_move(r, rec->id, RS_APPROVED, RS_ISSUED));
+	CHECK(repo_find(r, rec->id) == RS_ISSUED);
+	repo_unlock(r);
+	record_free(rec);
+	rec = repo_record_load(r, "d1b8e10b3c9c7b1e7df9e2a5e3a7c7d1f3f8b7a0f2a9c3b4d5e6f708192a3b4c", 0);
+	CHECK(rec == NULL);
+}
+
+static int
+count_fn(const char *id, void *arg)
+{
+	(void)id;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+stop_fn(const char *id, void *arg)
+{
+	(void)id;
+	return ++(*(int *)arg) == 2 ? 42 : 0;
+}
+
+static void
+test_foreach(struct repo *r, const char *root)
+{
+	char	path[MAX_PATH_LEN];
+	int	n = 0;
+
+	/* Names of the wrong shape are skipped. */
+	snprintf(path, sizeof(path), "%s/pending/not-an-id", root);
+	CHECK(mkdir(path, 0750) == 0);
+	snprintf(path, sizeof(path), "%s/pending/"
+	    "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", root);
+	CHECK(mkdir(path, 0750) == 0);
+	CHECK(repo_foreach(r, RS_PENDING, count_fn, &n) == 0);
+	CHECK_MSG(n == (int)NNASTY, "n = %d", n);
+	n = 0;
+	CHECK(repo_foreach(r, RS_PENDING, stop_fn, &n) == 42 && n == 2);
+	n = 0;
+	CHECK(repo_foreach(r, RS_REJECTED, count_fn, &n) == 0 && n == 0);
+	n = 0;
+	CHECK(repo_foreach(r, RS_ISSUED, count_fn, &n) == 0 && n == 1);
+}
+
+static void
+test_failed_create(struct repo *r, const char *root)
+{
+	struct record	*rec;
+	char		 dir[MAX_PATH_LEN], save[MAX_PATH_LEN];
+	int		 fd;
+
+	/* issued/ replaced by a file: the final rename fails, the staging dir goes away. */
+	snprintf(dir, sizeof(dir), "%s/issued", root);
+	snprintf(save, sizeof(save), "%s/issued.save", root);
+	CHECK(rename(dir, save) == 0);
+	CHECK((fd = open(dir, O_WRONLY | O_CREAT | O_EXCL, 0640)) != -1);
+	close(fd);
+	rec = make_record("fails", 5, NULL);
+	rec->signer_der = (unsigned char *)strdup("signer");
+	rec->signer_len = 6;
+	CHECK(repo_lock(r));
+	CHECK(!repo_record_create(r, rec, RS_ISSUED));
+	CHECK(tmp_entries(root) == 0);
+	repo_unlock(r);
+	CHECK(unlink(dir) == 0 && rename(save, dir) == 0);
+	CHECK(repo_find(r, rec->id) == RS_NONE);
+
+	/* Invalid input. */
+	memcpy(rec->id, "../", 4);
+	CHECK(!repo_record_create(r, rec, RS_PENDING) && errno == EINVAL);
+	CHECK(!repo_record_create(r, NULL, RS_PENDING));
+	repo_id(rec->id, (unsigned char *)"fails", 5, NULL);
+	CHECK(!repo_record_create(r, rec, RS_NONE));
+	CHECK(!repo_record_create(r, rec, RS_COUNT));
+	CHECK(tmp_entries(root) == 0);
+
+	/* Now it works, with the signer blob. */
+	CHECK(repo_record_create(r, rec, RS_REJECTED));
+	record_free(rec);
+	repo_id(save, (unsigned char *)"fails", 5, NULL);
+	rec = repo_record_load(r, save, 1);
+	CHECK(rec != NULL && rec->state == RS_REJECTED && rec->signer_len == 6 &&
+	    memcmp(rec->signer_der, "signer", 6) == 0);
+	record_free(rec);
+}
+
+static void
+test_serials(void)
+{
+	char		 root[512], sn[80], path[MAX_PATH_LEN], want[8];
+	struct repo	*r;
+	int		 i, ok = 1;
+
+	if ((r = new_repo("serials", root, sizeof(root))) == NULL) {
+		CHECK(0);
+		return;
+	}
+	CHECK(repo_lock(r));
+	for (i = 1; i <= 256; i++) {
+		if (!repo_serial_next(r, sn, sizeof(sn))) {
+			ok = 0;
+			break;
+		}
+		snprintf(want, sizeof(want), i < 256 ? "%02X" : "%04X", i);
+		if (strcmp(sn, want) != 0) {
+			fprintf(stderr, "serial %d: got %s want %s\n", i, sn, want);
+			ok = 0;
+		}
+	}
+	CHECK(ok);
+	CHECK(strcmp(sn, "0100") == 0);
+	CHECK(file_is(root, "serial", "0101\n"));
+
+	snprintf(path, sizeof(path), "%s/serial", root);
+	CHECK(repo_write_file(path, "abc\n", 4, 0640));
+	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "0ABC") == 0);
+	CHECK(file_is(root, "serial", "0ABD\n"));
+	CHECK(repo_write_file(path, "0000FF", 6, 0640));
+	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "FF") == 0);
+	CHECK(file_is(root, "serial", "0100\n"));
+	CHECK(repo_write_file(path, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF\n", 41, 0640));
+	CHECK(repo_serial_next(r, sn, sizeof(sn)) &&
+	    strcmp(sn, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF") == 0);
+	CHECK(file_is(root, "serial", "010000000000000000000000000000000000000000\n"));
+	/* Too small an output buffer consumes nothing. */
+	CHECK(!repo_serial_next(r, sn, 4) && errno == ERANGE);
+	CHECK(file_is(root, "serial", "010000000000000000000000000000000000000000\n"));
+	CHECK(repo_write_file(path, "zz\n", 3, 0640));
+	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
+	CHECK(repo_write_file(path, "-1\n", 3, 0640));
+	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
+	CHECK(repo_write_file(path, "00\n", 3, 0640));
+	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
+	CHECK(repo_write_file(path, "", 0, 0640));
+	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
+	CHECK(file_is(root, "serial", ""));
+	repo_unlock(r);
+	CHECK(tmp_entries(root) == 0);
+	repo_close(r);
+}
+
+/* One child of the concurrency test: lock, allocate, create, unlock, NPERCHILD times. */
+static int
+child(const char *root, int c)
+{
+	struct repo	*r;
+	struct record	*rec;
+	char		 err[256], txid[64], sn[80];
+	int		 i, bad = 0;
+
+	if ((r = repo_open(root, err, sizeof(err))) == NULL)
+		return 1;
+	for (i = 0; i < NPERCHILD; i++) {
+		snprintf(txid, sizeof(txid), "child-%d-%d", c, i);
+		if ((rec = make_record(txid, strlen(txid), NULL)) == NULL) {
+			bad++;
+			continue;
+		}
+		if (!repo_lock(r)) {
+			bad++;
+			record_free(rec);
+			continue;
+		}
+		if (!repo_serial_next(r, sn, sizeof(sn)) ||
+		    (rec->serial = strdup(sn)) == NULL ||
+		    !repo_record_create(r, rec, RS_PENDING))
+			bad++;
+		repo_unlock(r);
+		record_free(rec);
+	}
+	repo_close(r);
+	return bad ? 1 : 0;
+}
+
+struct seen {
+	struct repo	*r;
+	unsigned char	 count[NCHILD * NPERCHILD + 2];
+	int		 records, bad;
+};
+
+static int
+seen_fn(const char *id, void *arg)
+{
+	struct seen	*s = arg;
+	struct record	*rec;
+	unsigned long	 v;
+	char		*end;
+
+	s->records++;
+	if ((rec = repo_record_load(s->r, id, 0)) == NULL || rec->serial == NULL) {
+		s->bad++;
+		record_free(rec);
+		return 0;
+	}
+	v = strtoul(rec->serial, &end, 16);
+	if (*end != '\0' || v == 0 || v > NCHILD * NPERCHILD || strlen(rec->serial) % 2)
+		s->bad++;
+	else
+		s->count[v]++;
+	record_free(rec);
+	return 0;
+}
+
+static void
+test_concurrency(void)
+{
+	char		 root[512], txid[64], id[REPO_ID_LEN + 1], want[16];
+	struct repo	*r;
+	struct seen	*s;
+	pid_t		 pids[NCHILD];
+	int		 c, i, status, ok, missing = 0;
+
+	if ((r = new_repo("concurrency", root, sizeof(root))) == NULL ||
+	    (s = calloc(1, sizeof(*s))) == NULL) {
+		CHECK(0);
+		repo_close(r);
+		return;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	for (c = 0; c < NCHILD; c++) {
+		if ((pids[c] = fork()) == 0)
+			_exit(child(root, c));
+		CHECK(pids[c] > 0);
+	}
+	for (c = 0; c < NCHILD; c++) {
+		ok = pids[c] > 0 && waitpid(pids[c], &status, 0) == pids[c] &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		CHECK_MSG(ok, "child %d", c);
+	}
+
+	s->r = r;
+	CHECK(repo_foreach(r, RS_PENDING, seen_fn, s) == 0);
+	CHECK_MSG(s->records == NCHILD * NPERCHILD, "%d records", s->records);
+	CHECK(s->bad == 0);
+	ok = 1;
+	for (i = 1; i <= NCHILD * NPERCHILD; i++)
+		if (s->count[i] != 1) {
+			fprintf(stderr, "serial %X seen %d times\n", i, s->count[i]);
+			ok = 0;
+		}
+	CHECK_MSG(ok, "serials 1..%d each once", NCHILD * NPERCHILD);
+	for (c = 0; c < NCHILD; c++)
+		for (i = 0; i < NPERCHILD; i++) {
+			snprintf(txid, sizeof(txid), "child-%d-%d", c, i);
+			repo_id(id, (unsigned char *)txid, strlen(txid), NULL);
+			if (repo_find(r, id) != RS_PENDING)
+				missing++;
+		}
+	CHECK_MSG(missing == 0, "%d records missing", missing);
+	snprintf(want, sizeof(want), "%04X\n", NCHILD * NPERCHILD + 1);
+	CHECK(file_is(root, "serial", want));
+	CHECK(tmp_entries(root) == 0);
+	free(s);
+	repo_close(r);
+}
+
+/* A throwaway self-signed certificate, DER in malloc'd memory. */
+static unsigned char *
+make_cert(EVP_PKEY *pk, const char *cn, long serial, time_t not_after, size_t *len)
+{
+	X509		*x = NULL;
+	X509_NAME	*name;
+	unsigned char	*der = NULL, *out = NULL;
+	int		 n;
+
+	if ((x = X509_new()) == NULL || !X509_set_version(x, 2) ||
+	    !ASN1_INTEGER_set(X509_get_serialNumber(x), serial) ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), not_after) == NULL ||
+	    (name = X509_get_subject_name(x)) == NULL ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)cn, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+	    (const unsigned char *)"Test", -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, pk) ||
+	    !X509_sign(x, pk, EVP_sha256()) || (n = i2d_X509(x, &der)) <= 0)
+		goto out;
+	if ((out = malloc((size_t)n)) != NULL) {
+		memcpy(out, der, (size_t)n);
+		*len = (size_t)n;
+	}
+out:
+	OPENSSL_free(der);
+	X509_free(x);
+	return out;
+}
+
+static void
+test_certs(void)
+{
+	char		 root[512], sn[80], sn2[80];
+	struct repo	*r;
+	struct record	*rec, *got;
+	EVP_PKEY	*pk = NULL;
+	unsigned char	*der = NULL, *der2 = NULL, *der3 = NULL, *back = NULL;
+	size_t		 len = 0, len2 = 0, len3 = 0, blen = 0;
+	char		 big[70];
+
+	if ((r = new_repo("certs", root, sizeof(root))) == NULL ||
+	    (pk = EVP_RSA_gen(2048)) == NULL) {
+		CHECK(0);
+		repo_close(r);
+		return;
+	}
+	rec = make_record("cert-1", 6, NULL);
+	CHECK(repo_lock(r));
+	CHECK(repo_record_create(r, rec, RS_PENDING));
+	CHECK(repo_move(r, rec->id, RS_PENDING, RS_APPROVED));
+	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "01") == 0);
+	/* 2030-01-01T00:00:00Z: UTCTime in the index. */
+	der = make_cert(pk, "test one", 1, 1893456000, &len);
+	CHECK(der != NULL);
+	CHECK(repo_store_cert(r, rec->id, sn, der, len, 1893456000, "/CN=test one/O=Test"));
+	CHECK(repo_move(r, rec->id, RS_APPROVED, RS_ISSUED));
+	CHECK(file_is(root, "index.txt", "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"));
+
+	/* 2050-01-01T00:00:00Z: GeneralizedTime; subject taken from the cert when NULL. */
+	CHECK(repo_serial_next(r, sn2, sizeof(sn2)) && strcmp(sn2, "02") == 0);
+	der2 = make_cert(pk, "two", 2, 2524608000, &len2);
+	CHECK(der2 != NULL);
+	CHECK(repo_store_cert(r, rec->id, sn2, der2, len2, 0, NULL));
+	CHECK(file_is(root, "index.txt",
+	    "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"
+	    "V\t20500101000000Z\t\t02\tunknown\t/CN=two/O=Test\n"));
+
+	/* A different certificate never replaces certs/<SERIAL>.pem. */
+	der3 = make_cert(pk, "three", 1, 1893456000, &len3);
+	errno = 0;
+	CHECK(!repo_store_cert(r, rec->id, "01", der3, len3, 1893456000, "/CN=three"));
+	CHECK(errno == EEXIST);
+	/* Bad serials, bad DER, unknown record. */
+	CHECK(!repo_store_cert(r, rec->id, "../x", der, len, 1893456000, NULL));
+	CHECK(!repo_store_cert(r, rec->id, "", der, len, 1893456000, NULL));
+	CHECK(!repo_store_cert(r, rec->id, "03", der, len - 1, 1893456000, NULL));
+	CHECK(!repo_store_cert(r, "../../x", "03", der, len, 1893456000, NULL));
+	CHECK(!repo_store_cert(r,
+	    "0000000000000000000000000000000000000000000000000000000000000000", "03",
+	    der, len, 1893456000, NULL) && errno == ENOENT);
+	{
+		char	pem[MAX_PATH_LEN];
+		struct stat sb;
+
+		snprintf(pem, sizeof(pem), "%s/certs/03.pem", root);
+		CHECK(stat(pem, &sb) == -1 && errno == ENOENT);
+	}
+	repo_unlock(r);
+
+	got = repo_record_load(r, rec->id, 1);
+	CHECK(got != NULL && got->state == RS_ISSUED && same_str(got->serial, "02"));
+	CHECK(got != NULL && got->cert_len == len2 && memcmp(got->cert_der, der2, len2) == 0);
+	CHECK(got != NULL && same_str(got->subject, rec->subject));
+	record_free(got);
+
+	CHECK(repo_cert_by_serial(r, "01", &back, &blen) && blen == len &&
+	    memcmp(back, der, len) == 0);
+	free(back);
+	back = NULL;
+	CHECK(repo_cert_by_serial(r, "1", &back, &blen) && blen == len &&
+	    memcmp(back, der, len) == 0);
+	free(back);
+	back = NULL;
+	CHECK(repo_cert_by_serial(r, "0002", &back, &blen) && blen == len2 &&
+	    memcmp(back, der2, len2) == 0);
+	free(back);
+	back = NULL;
+	CHECK(!repo_cert_by_serial(r, "../x", &back, &blen) && back == NULL);
+	CHECK(!repo_cert_by_serial(r, "", &back, &blen) && back == NULL);
+	CHECK(!repo_cert_by_serial(r, "zz", &back, &blen) && back == NULL);
+	CHECK(!repo_cert_by_serial(r, NULL, &back, &blen) && back == NULL);
+	CHECK(!repo_cert_by_serial(r, "01/../02", &back, &blen));
+	memset(big, '1', 65);
+	big[65] = '\0';
+	CHECK(!repo_cert_by_serial(r, big, &back, &blen));
+	errno = 0;
+	CHECK(!repo_cert_by_serial(r, "AB", &back, &blen) && errno == ENOENT);
+	CHECK(!repo_cert_by_serial(r, "ab", &back, &blen) && errno == ENOENT);
+	CHECK(tmp_entries(root) == 0);
+
+	free(der);
+	free(der2);
+	free(der3);
+	record_free(rec);
+	EVP_PKEY_free(pk);
+	repo_close(r);
+}
+
+int
+main(void)
+{
+	char		 root[512];
+	struct repo	*r;
+
+	log_init("test_repo", 0, LOG_LVL_ERR);
+	fprintf(stderr, "test_repo: the ERROR lines below come from negative tests\n");
+	if (mkdtemp(base) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_escape();
+	test_id();
+	test_create_layout();
+	if ((r = new_repo("records", root, sizeof(root))) != NULL) {
+		test_files(root);
+		test_records(r, root);
+		test_moves(r);
+		test_foreach(r, root);
+		test_failed_create(r, root);
+		repo_close(r);
+	} else
+		CHECK(0);
+	test_serials();
+	test_concurrency();
+	test_certs();
+
+	if (getenv("TEST_REPO_KEEP") == NULL)
+		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		fprintf(stderr, "kept %s\n", base);
+	return unit_done("repo");
+}
