@@ -9,6 +9,43 @@
 
 #define DEFAULT_CONF_PATH	"/etc/scep/scep.conf"
 
+/* Algorithm allow-lists (ScepAllowedDigests, ScepAllowedCiphers), as bit masks. */
+#define DIG_MD5		0x01
+#define DIG_SHA1	0x02
+#define DIG_SHA224	0x04
+#define DIG_SHA256	0x08
+#define DIG_SHA384	0x10
+#define DIG_SHA512	0x20
+#define CIPH_DES	0x01
+#define CIPH_DES3	0x02
+#define CIPH_AES128	0x04
+#define CIPH_AES192	0x08
+#define CIPH_AES256	0x10
+
+#define MAX_ROLES	32
+#define MAX_RDN_MATCH	16
+
+/*
+ * A role (certificate profile), a section "[role NAME]" of scep.conf. A config without any
+ * role section has one built-in role named "default" made from the global keys.
+ */
+struct role {
+	char	*name;			/* as written in the section header (case kept) */
+	int	 days;			/* Days: validity (default ScepCertValidityDays) */
+	unsigned key_usage;		/* KeyUsage: comma list of digitalSignature, nonRepudiation,
+					   keyEncipherment, dataEncipherment, keyAgreement;
+					   as X509v3 KU_* bits (default digitalSignature,keyEncipherment) */
+	char	*ext_key_usage;		/* ExtendedKeyUsage: comma list of OpenSSL short names or
+					   dotted OIDs (default "clientAuth,serverAuth"); "" = none */
+	int	 selectable;		/* Selectable: an initial request may ask for it (default NO) */
+	int	 keep_san;		/* KeepSubjectAltName: -1 = ScepKeepSubjectAltName (default) */
+	int	 include_chain;		/* IncludeChain: CA certs after the issued one in CertRep
+					   (default NO; Cisco VPN wants YES, Juniper NO) */
+};
+
+/* What happens to an initial request asking for an unknown or non-selectable role. */
+enum role_fallback { ROLE_FALLBACK_DEFAULT = 0, ROLE_FALLBACK_REFUSE = 1 };
+
 struct config {
 	char	*path;			/* the file it was read from */
 	char	*repository;		/* ScepRepository: repository root (required) */
@@ -18,6 +55,36 @@ struct config {
 	int	 allow_legacy_crypto;	/* ScepAllowLegacyCrypto: single DES (and MD5) accepted (default YES:
 					   micromdm scepclient always sends DES) */
 	int	 log_level;		/* ScepLogLevel: ERROR, WARNING, INFO (default), DEBUG */
+
+	/* OpenCA policy keys, same names and meaning as OpenCA's scep.conf. */
+	int	 allow_enrollment;	/* ScepAllowEnrollment (default YES) */
+	int	 allow_renewal;		/* ScepAllowRenewal (default YES) */
+	int	 auto_approve;		/* ScepAutoApprove: renewals signed by a valid cert of
+					   this CA are issued at once (default NO) */
+	int	 keep_san;		/* ScepKeepSubjectAltName (default YES) */
+	char	*default_role;		/* ScepDefaultRole: a role name (default "default") */
+	char	*default_ra;		/* ScepDefaultRA: RA name recorded (default "scep") */
+	int	 rdn_match[MAX_RDN_MATCH]; /* ScepRenewalRDNMatch (alias ScepRenewRDNMatch):
+					   NIDs of the RDN types that must be equal between the
+					   signer and the requested subject (default "CN") */
+	size_t	 n_rdn_match;
+
+	/* This product's keys. */
+	int	 one_time_challenges;	/* ScepOneTimeChallenges: accept challenges made by
+					   `scep-admin challenge` (default YES) */
+	int	 challenge_ttl;		/* ScepChallengeTTL: their default lifetime, seconds
+					   (default 3600; 60..31536000) */
+	int	 min_key_bits;		/* ScepMinKeyBits: minimum RSA size requested (default 2048,
+					   1024..16384) */
+	unsigned allowed_digests;	/* ScepAllowedDigests: list of MD5, SHA-1, SHA-224,
+					   SHA-256, SHA-384, SHA-512 (default all but MD5) */
+	unsigned allowed_ciphers;	/* ScepAllowedCiphers: list of DES, DES3, AES-128, AES-192,
+					   AES-256 (default all); DES and MD5 also need
+					   ScepAllowLegacyCrypto = YES */
+	enum role_fallback role_fallback; /* ScepRoleFallback: DEFAULT (default) or REFUSE */
+	int	 crl_days;		/* ScepCRLValidityDays: nextUpdate (default 7, 1..3650) */
+	struct role roles[MAX_ROLES];	/* [role NAME] sections, or the built-in "default" */
+	size_t	 nroles;
 };
 
 /*
@@ -26,6 +93,9 @@ struct config {
  */
 struct config	*config_load(const char *path, char *err, size_t errlen);
 void		 config_free(struct config *);
+/* The role called NAME (case-insensitive), or NULL. */
+const struct role *config_role(const struct config *, const char *name);
+
 /* The path to use: explicit argument, else $SCEP_CONF, else DEFAULT_CONF_PATH. */
 const char	*config_path(const char *explicit_path);
 
