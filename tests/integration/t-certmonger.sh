@@ -25,7 +25,7 @@ if [ "${1:-}" = "--inner" ]; then
 	. "$2"
 	. "$(dirname "$0")/lib.sh"
 	exec >>"$W/results" 2>>"$W/inner.log"
-	set -x
+
 	IT_CA=$SCEP_REPO/ca/ca.pem
 
 	if getcert add-scep-ca -s -c itca -u "$SCEP_URL" -N "$IT_CA" >&2; then pass "getcert add-scep-ca -N ca.pem"
