@@ -24,6 +24,7 @@
 
 #define MAX_ROLES	32
 #define MAX_RDN_MATCH	16
+#define MAX_ROLE_NAME	64	/* bytes of a role name: letters, digits, - _ . */
 
 /*
  * A role (certificate profile), a section "[role NAME]" of scep.conf. A config without any
