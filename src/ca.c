@@ -41,6 +41,9 @@
 #define MAX_DN_LEN	1024		/* ca_parse_dn input */
 #define MAX_SERIAL_HEX	40		/* 20 octets, RFC 5280 §4.1.2.2 */
 #define CA_SERIAL_LEN	16		/* random serial of a self-signed CA */
+#define MAX_CRL_ENTRIES	10000000	/* revoked certificates in one CRL */
+#define DEFAULT_KU	(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)
+#define DEFAULT_EKU	"clientAuth,serverAuth"
 
 struct ca {
 	X509		*cert;		/* issuing CA = SCEP protocol certificate */
@@ -367,6 +370,39 @@ out:
 	return ai;
 }
 
+/* End-entity keyUsage bits and their openssl.cnf names (RFC 5280 §4.2.1.3). */
+static const struct {
+	unsigned	 bit;
+	const char	*name;
+} ku_bits[] = {
+	{ KU_DIGITAL_SIGNATURE, "digitalSignature" },
+	{ KU_NON_REPUDIATION, "nonRepudiation" },
+	{ KU_KEY_ENCIPHERMENT, "keyEncipherment" },
+	{ KU_DATA_ENCIPHERMENT, "dataEncipherment" },
+	{ KU_KEY_AGREEMENT, "keyAgreement" },
+};
+
+/* "critical,name,..." for BITS (0: the default). 0 if BITS has a bit not in ku_bits. */
+static int
+ku_value(unsigned bits, char *out, size_t outlen)
+{
+	size_t		 i, o;
+	unsigned	 left;
+
+	if (bits == 0)
+		bits = DEFAULT_KU;
+	left = bits;
+	o = (size_t)snprintf(out, outlen, "critical");
+	for (i = 0; i < sizeof(ku_bits) / sizeof(ku_bits[0]); i++) {
+		if ((bits & ku_bits[i].bit) == 0)
+			continue;
+		left &= ~ku_bits[i].bit;
+		if (o < outlen)
+			o += (size_t)snprintf(out + o, outlen - o, ",%s", ku_bits[i].name);
+	}
+	return left == 0 && o < outlen;
+}
+
 X509 *
 ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
     const struct cert_profile *prof, char *err, size_t errlen)
@@ -376,10 +412,17 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	EVP_PKEY	*pk;
 	X509_NAME	*subj;
 	X509V3_CTX	 ctx;
-	const char	*aki;
+	const char	*aki, *eku;
+	char		 ku[256];
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
+	if (!ku_value(prof->key_usage, ku, sizeof(ku))) {
+		ca_bad(err, errlen, "keyUsage bits 0x%x are not those of an end entity",
+		    prof->key_usage);
+		goto out;
+	}
+	eku = prof->ext_key_usage != NULL ? prof->ext_key_usage : DEFAULT_EKU;
 	if (prof->days < 1 || prof->days > MAX_DAYS) {
 		ca_bad(err, errlen, "validity of %d days is out of range 1..%d", prof->days,
 		    MAX_DAYS);
@@ -430,9 +473,15 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
 	aki = X509_get0_subject_key_id(ca->cert) != NULL ? "keyid" : "keyid,issuer";
 	if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
-	    !add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
-	    !add_ext(x, &ctx, NID_ext_key_usage, "clientAuth,serverAuth") ||
-	    !add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !add_ext(x, &ctx, NID_key_usage, ku)) {
+		ca_err(err, errlen, "cannot add extensions");
+		goto out;
+	}
+	if (eku[0] != '\0' && !add_ext(x, &ctx, NID_ext_key_usage, eku)) {
+		ca_bad(err, errlen, "bad extendedKeyUsage \"%.200s\"", eku);
+		goto out;
+	}
+	if (!add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    !add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
 		ca_err(err, errlen, "cannot add extensions");
 		goto out;
@@ -449,6 +498,185 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 out:
 	X509_free(x);
 	ASN1_INTEGER_free(serial);
+	return ret;
+}
+
+/* A CRL entry with its serial decoded, for sorting. */
+struct crl_sort {
+	BIGNUM			*bn;
+	const struct crl_entry	*e;
+};
+
+static int
+crl_sort_cmp(const void *a, const void *b)
+{
+	return BN_cmp(((const struct crl_sort *)a)->bn, ((const struct crl_sort *)b)->bn);
+}
+
+/* Hex (any case, 1..MAX_SERIAL_HEX digits) to an INTEGER; zero allowed (a CRL number). */
+static ASN1_INTEGER *
+integer_from_hex(const char *hex)
+{
+	ASN1_INTEGER	*ai = NULL;
+	BIGNUM		*bn = NULL;
+	size_t		 len = strlen(hex);
+
+	if (len == 0 || len > MAX_SERIAL_HEX || strspn(hex, "0123456789abcdefABCDEF") != len)
+		return NULL;
+	if (BN_hex2bn(&bn, hex))
+		ai = BN_to_ASN1_INTEGER(bn, NULL);
+	BN_free(bn);
+	return ai;
+}
+
+/* One revoked entry: serial, date, and a reasonCode extension if REASON >= 0. */
+static X509_REVOKED *
+crl_revoked(const BIGNUM *serial, time_t when, int reason, char *err, size_t errlen)
+{
+	X509_REVOKED	*rev = NULL, *ret = NULL;
+	ASN1_INTEGER	*ai = NULL;
+	ASN1_TIME	*t = NULL;
+	ASN1_ENUMERATED	*rc = NULL;
+
+	if ((rev = X509_REVOKED_new()) == NULL ||
+	    (ai = BN_to_ASN1_INTEGER(serial, NULL)) == NULL ||
+	    (t = ASN1_TIME_set(NULL, when)) == NULL ||
+	    !X509_REVOKED_set_serialNumber(rev, ai) ||
+	    !X509_REVOKED_set_revocationDate(rev, t)) {
+		ca_err(err, errlen, "cannot build a CRL entry");
+		goto out;
+	}
+	if (reason >= 0) {
+		if ((rc = ASN1_ENUMERATED_new()) == NULL ||
+		    !ASN1_ENUMERATED_set(rc, reason) ||
+		    X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, rc, 0, 0) != 1) {
+			ca_err(err, errlen, "cannot add a CRL reason");
+			goto out;
+		}
+	}
+	ret = rev;
+	rev = NULL;
+out:
+	X509_REVOKED_free(rev);
+	ASN1_INTEGER_free(ai);
+	ASN1_TIME_free(t);
+	ASN1_ENUMERATED_free(rc);
+	return ret;
+}
+
+X509_CRL *
+ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *crlnumber_hex,
+    int days, char *err, size_t errlen)
+{
+	X509_CRL		*crl = NULL, *ret = NULL;
+	X509_REVOKED		*rev;
+	X509_EXTENSION		*ext = NULL;
+	ASN1_INTEGER		*num = NULL;
+	ASN1_TIME		*now = NULL, *next = NULL;
+	struct crl_sort		*v = NULL;
+	X509V3_CTX		 ctx;
+	time_t			 t = time(NULL);
+	size_t			 i;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (days < 1 || days > MAX_DAYS) {
+		ca_bad(err, errlen, "CRL validity of %d days is out of range 1..%d", days,
+		    MAX_DAYS);
+		goto out;
+	}
+	if (n > MAX_CRL_ENTRIES) {
+		ca_bad(err, errlen, "more than %d revoked certificates", MAX_CRL_ENTRIES);
+		goto out;
+	}
+	if (crlnumber_hex == NULL || (num = integer_from_hex(crlnumber_hex)) == NULL) {
+		ca_bad(err, errlen, "bad CRL number \"%.*s\"", MAX_SERIAL_HEX + 1,
+		    crlnumber_hex != NULL ? crlnumber_hex : "");
+		goto out;
+	}
+	if (n > 0 && (v = calloc(n, sizeof(*v))) == NULL) {
+		ca_err(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		v[i].e = &ents[i];
+		if (ents[i].serial_hex == NULL ||
+		    strlen(ents[i].serial_hex) > MAX_SERIAL_HEX ||
+		    strspn(ents[i].serial_hex, "0123456789abcdefABCDEF") !=
+		    strlen(ents[i].serial_hex) || ents[i].serial_hex[0] == '\0' ||
+		    !BN_hex2bn(&v[i].bn, ents[i].serial_hex)) {
+			ERR_clear_error();
+			ca_bad(err, errlen, "CRL entry %zu: bad serial \"%.*s\"", i + 1,
+			    MAX_SERIAL_HEX + 1, ents[i].serial_hex != NULL ?
+			    ents[i].serial_hex : "");
+			goto out;
+		}
+		/* RFC 5280 §5.3.1: 0..10, 7 unused. */
+		if (ents[i].reason < -1 || ents[i].reason > 10 || ents[i].reason == 7) {
+			ca_bad(err, errlen, "CRL entry %s: bad reason code %d", ents[i].serial_hex,
+			    ents[i].reason);
+			goto out;
+		}
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), crl_sort_cmp);
+	for (i = 1; i < n; i++)
+		if (BN_cmp(v[i - 1].bn, v[i].bn) == 0) {
+			ca_bad(err, errlen, "serial %s is listed twice", v[i].e->serial_hex);
+			goto out;
+		}
+
+	if ((crl = X509_CRL_new()) == NULL ||
+	    !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
+	    (now = ASN1_TIME_set(NULL, t)) == NULL ||
+	    (next = X509_time_adj_ex(NULL, days, 0, &t)) == NULL ||
+	    !X509_CRL_set1_lastUpdate(crl, now) ||
+	    !X509_CRL_set1_nextUpdate(crl, next)) {
+		ca_err(err, errlen, "cannot build the CRL");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rev = crl_revoked(v[i].bn, v[i].e->revoked_at, v[i].e->reason, err,
+		    errlen)) == NULL)
+			goto out;
+		if (!X509_CRL_add0_revoked(crl, rev)) {
+			X509_REVOKED_free(rev);
+			ca_err(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	/* Already in order; this also fixes OpenSSL's internal sequence numbers. */
+	if (!X509_CRL_sort(crl)) {
+		ca_err(err, errlen, "cannot sort the CRL");
+		goto out;
+	}
+
+	/* RFC 5280 §5.2.1 (AKI) and §5.2.3 (cRLNumber), both MUST for a conforming CA. */
+	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
+	    X509_get0_subject_key_id(ca->cert) != NULL ? "keyid:always" :
+	    "issuer:always")) == NULL ||
+	    !X509_CRL_add_ext(crl, ext, -1) ||
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1) {
+		ca_err(err, errlen, "cannot add CRL extensions");
+		goto out;
+	}
+	if (X509_CRL_sign(crl, ca->key, EVP_sha256()) <= 0) {
+		ca_err(err, errlen, "cannot sign the CRL");
+		goto out;
+	}
+	ret = crl;
+	crl = NULL;
+out:
+	for (i = 0; v != NULL && i < n; i++)
+		BN_free(v[i].bn);
+	free(v);
+	X509_EXTENSION_free(ext);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(now);
+	ASN1_TIME_free(next);
+	X509_CRL_free(crl);
 	return ret;
 }
 

@@ -15,10 +15,22 @@
 
 struct ca;	/* opaque */
 
-/* What an issued certificate gets (a role/profile). */
+/* What an issued certificate gets (a role/profile). Zero-initialise, then set. */
 struct cert_profile {
-	int	 days;		/* validity */
-	int	 keep_san;	/* copy subjectAltName from the CSR */
+	int		 days;		/* validity */
+	int		 keep_san;	/* copy subjectAltName from the CSR */
+	unsigned	 key_usage;	/* X509v3 KU_* bits of an end entity (digitalSignature,
+					   nonRepudiation, keyEncipherment, dataEncipherment,
+					   keyAgreement); 0 = digitalSignature+keyEncipherment */
+	const char	*ext_key_usage;	/* comma list of OpenSSL names or dotted OIDs;
+					   NULL = "clientAuth,serverAuth", "" = no extension */
+};
+
+/* One revoked certificate for ca_make_crl(). */
+struct crl_entry {
+	const char	*serial_hex;	/* hex, any case */
+	time_t		 revoked_at;
+	int		 reason;	/* -1 none, else CRLReason code (RFC 5280 §5.3.1) */
 };
 
 /* Load ca/ca.pem, ca/ca.key and ca/chain.pem from the repository ROOT. */
@@ -36,11 +48,20 @@ STACK_OF(X509)	*ca_getcacert_certs(const struct ca *);
 /*
  * Issue a certificate for REQ (self-signature already verified by the caller) with serial
  * SERIAL_HEX: subject copied from the CSR in its RDN order, validity per profile, end-entity
- * extensions (basicConstraints CA:FALSE, keyUsage digitalSignature+keyEncipherment,
- * extendedKeyUsage clientAuth+serverAuth, SKI, AKI, SAN if keep_san). Returns NULL on error.
+ * extensions (basicConstraints CA:FALSE, keyUsage (critical) and extendedKeyUsage per
+ * profile, SKI, AKI, SAN if keep_san). Returns NULL on error.
  */
 X509		*ca_issue(struct ca *, X509_REQ *req, const char *serial_hex,
 		    const struct cert_profile *, char *err, size_t errlen);
+
+/*
+ * A v2 CRL (RFC 5280 §5) signed by the CA key with SHA-256: issuer = the CA's subject,
+ * thisUpdate now, nextUpdate now + DAYS, the N entries sorted by serial (each with a
+ * reasonCode entry extension when reason >= 0), extensions cRLNumber CRLNUMBER_HEX and
+ * authorityKeyIdentifier. N may be 0. Duplicate or malformed serials are an error.
+ */
+X509_CRL	*ca_make_crl(struct ca *, const struct crl_entry *, size_t n,
+		    const char *crlnumber_hex, int days, char *err, size_t errlen);
 
 /*
  * Create a new self-signed CA in ROOT/ca/ (which must not hold a key yet): RSA BITS key,

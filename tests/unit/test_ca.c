@@ -1,7 +1,8 @@
 /*
  * ca: ca_init in a temporary repository, ca_load (and its refusals), ca_issue for a CSR that
- * asks for a SAN and for extensions that must not be copied, chain verification with
- * X509_verify_cert (self-signed and intermediate CA with chain.pem), ca_parse_dn.
+ * asks for a SAN and for extensions that must not be copied, role key usages, chain
+ * verification with X509_verify_cert (self-signed and intermediate CA with chain.pem),
+ * ca_parse_dn, ca_make_crl (checked with X509_CRL_verify and with openssl crl).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,7 +223,7 @@ test_issue(struct ca *ca)
 	const char			*dn = "/CN=device 1/OU=Things/O=Org/C=US";
 	X509_NAME			*want = ca_parse_dn(dn, NULL, 0);
 	const X509_NAME_ENTRY		*ne;
-	struct cert_profile		 prof = { 365, 1 };
+	struct cert_profile		 prof = { .days = 365, .keep_san = 1 };
 	char				 err[512] = "", san[4096];
 	size_t				 o;
 	int				 i;
@@ -328,6 +329,203 @@ out:
 	EVP_PKEY_free(ek);
 }
 
+/* Roles: keyUsage and extendedKeyUsage from the profile. */
+static void
+test_profile(struct ca *ca)
+{
+	EVP_PKEY		*ek = EVP_EC_gen("P-256");
+	X509_REQ		*req = NULL;
+	X509			*x = NULL;
+	EXTENDED_KEY_USAGE	*eku = NULL;
+	ASN1_OBJECT		*oid = NULL;
+	struct cert_profile	 prof = { .days = 30 };
+	char			 err[512] = "";
+
+	CHECK(ek != NULL);
+	req = make_csr(ek, "/CN=role test", NULL, 0);
+	prof.key_usage = KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION | KU_KEY_AGREEMENT;
+	prof.ext_key_usage = "emailProtection,1.3.6.1.4.1.311.20.2.2,1.2.3.4.5";
+	x = ca_issue(ca, req, "1001", &prof, err, sizeof(err));
+	CHECK_MSG(x != NULL, "%s", err);
+	if (x != NULL) {
+		CHECK(X509_get_key_usage(x) == (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION |
+		    KU_KEY_AGREEMENT));
+		CHECK(ext_critical(x, NID_key_usage) == 1);
+		CHECK(ext_critical(x, NID_ext_key_usage) == 0);
+		eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+		oid = OBJ_txt2obj("1.2.3.4.5", 1);
+		CHECK(eku != NULL && sk_ASN1_OBJECT_num(eku) == 3);
+		if (eku != NULL && sk_ASN1_OBJECT_num(eku) == 3) {
+			CHECK(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)) == NID_email_protect);
+			CHECK(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 1)) ==
+			    NID_ms_smartcard_login);
+			CHECK(OBJ_cmp(sk_ASN1_OBJECT_value(eku, 2), oid) == 0);
+		}
+		CHECK(labs(secs_from_now(X509_get0_notAfter(x)) - 30L * 86400) < 60);
+	}
+	X509_free(x);
+
+	/* "" = no extendedKeyUsage at all. */
+	prof.key_usage = KU_KEY_ENCIPHERMENT;
+	prof.ext_key_usage = "";
+	x = ca_issue(ca, req, "1002", &prof, err, sizeof(err));
+	CHECK_MSG(x != NULL, "%s", err);
+	if (x != NULL) {
+		CHECK(X509_get_key_usage(x) == KU_KEY_ENCIPHERMENT);
+		CHECK(X509_get_ext_by_NID(x, NID_ext_key_usage, -1) < 0);
+		CHECK(X509_get_ext_count(x) == 4);
+	}
+	X509_free(x);
+
+	/* CA bits are refused; so is an EKU OpenSSL cannot parse. */
+	prof.key_usage = KU_DIGITAL_SIGNATURE | KU_KEY_CERT_SIGN;
+	prof.ext_key_usage = NULL;
+	x = ca_issue(ca, req, "1003", &prof, err, sizeof(err));
+	CHECK_MSG(x == NULL && strstr(err, "keyUsage") != NULL, "%s", err);
+	X509_free(x);
+	prof.key_usage = 0;
+	prof.ext_key_usage = "clientAuth,noSuchUsage";
+	x = ca_issue(ca, req, "1004", &prof, err, sizeof(err));
+	CHECK_MSG(x == NULL && strstr(err, "extendedKeyUsage") != NULL, "%s", err);
+	X509_free(x);
+	ERR_clear_error();
+
+	EXTENDED_KEY_USAGE_free(eku);
+	ASN1_OBJECT_free(oid);
+	X509_REQ_free(req);
+	EVP_PKEY_free(ek);
+}
+
+/* Run CMD; 1 if it exits 0 and its output (stdout and stderr) contains every WANT. */
+static int
+run_grep(const char *cmd, const char *const *want, size_t nwant)
+{
+	FILE	*p;
+	char	 buf[65536];
+	size_t	 n, i;
+	int	 st, ok = 1;
+
+	if ((p = popen(cmd, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	st = pclose(p);
+	for (i = 0; i < nwant; i++)
+		if (strstr(buf, want[i]) == NULL) {
+			fprintf(stderr, "%s: no \"%s\" in:\n%s\n", cmd, want[i], buf);
+			ok = 0;
+		}
+	if (st != 0)
+		fprintf(stderr, "%s: exit %d:\n%s\n", cmd, st, buf);
+	return ok && st == 0;
+}
+
+static void
+test_crl(struct ca *ca)
+{
+	static const struct crl_entry ents[] = {
+		{ "1f", 1700000000, 1 },		/* keyCompromise */
+		{ "02", 1700000100, -1 },
+		{ "0100", 1700000200, 4 },		/* superseded */
+		{ "Aa", 1700000300, 6 },		/* certificateHold */
+	};
+	static const char *const want_text[] = {
+		"Version 2 (0x1)", "X509v3 CRL Number", "X509v3 Authority Key Identifier",
+		"Serial Number: 02", "Serial Number: 1F", "Serial Number: AA",
+		"Serial Number: 0100", "Key Compromise", "Superseded", "Certificate Hold",
+		"sha256WithRSAEncryption",
+	};
+	static const char *const want_ok[] = { "verify OK" };
+	X509_CRL			*crl = NULL;
+	STACK_OF(X509_REVOKED)		*revs;
+	X509_REVOKED			*rev;
+	ASN1_INTEGER			*num = NULL;
+	ASN1_ENUMERATED			*reason;
+	BIGNUM				*bn = NULL;
+	FILE				*f;
+	char				 err[512] = "", path[600], cmd[2000];
+	static const long		 order[] = { 0x02, 0x1f, 0xaa, 0x100 };
+	int				 i, crit;
+
+	crl = ca_make_crl(ca, ents, 4, "0C", 7, err, sizeof(err));
+	CHECK_MSG(crl != NULL, "%s", err);
+	if (crl == NULL)
+		return;
+	CHECK(X509_CRL_get_version(crl) == X509_CRL_VERSION_2);
+	CHECK(X509_CRL_verify(crl, X509_get0_pubkey(ca_cert(ca))) == 1);
+	CHECK(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca_cert(ca))) == 0);
+	CHECK(labs(secs_from_now(X509_CRL_get0_lastUpdate(crl))) < 60);
+	CHECK(labs(secs_from_now(X509_CRL_get0_nextUpdate(crl)) - 7L * 86400) < 60);
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	CHECK(num != NULL && ASN1_INTEGER_get(num) == 12 && crit == 0);
+	CHECK(X509_CRL_get_ext_by_NID(crl, NID_authority_key_identifier, -1) >= 0);
+	revs = X509_CRL_get_REVOKED(crl);
+	CHECK(sk_X509_REVOKED_num(revs) == 4);
+	for (i = 0; i < sk_X509_REVOKED_num(revs) && i < 4; i++) {
+		rev = sk_X509_REVOKED_value(revs, i);
+		CHECK(ASN1_INTEGER_get(X509_REVOKED_get0_serialNumber(rev)) == order[i]);
+		reason = X509_REVOKED_get_ext_d2i(rev, NID_crl_reason, &crit, NULL);
+		if (order[i] == 0x02)
+			CHECK(reason == NULL && crit == -1);
+		else
+			CHECK(reason != NULL && ASN1_ENUMERATED_get(reason) ==
+			    (order[i] == 0x1f ? 1 : order[i] == 0xaa ? 6 : 4));
+		if (order[i] == 0x1f)
+			CHECK(ASN1_TIME_cmp_time_t(X509_REVOKED_get0_revocationDate(rev),
+			    1700000000) == 0);
+		ASN1_ENUMERATED_free(reason);
+	}
+	/* The openssl(1) tool agrees. */
+	snprintf(path, sizeof(path), "%s/test.crl.pem", root);
+	CHECK((f = fopen(path, "w")) != NULL && PEM_write_X509_CRL(f, crl) == 1);
+	if (f != NULL)
+		fclose(f);
+	snprintf(cmd, sizeof(cmd), "openssl crl -in '%s' -CAfile '%s/ca/ca.pem' -noout 2>&1",
+	    path, root);
+	CHECK(run_grep(cmd, want_ok, 1));
+	snprintf(cmd, sizeof(cmd), "openssl crl -in '%s' -noout -text 2>&1", path);
+	CHECK(run_grep(cmd, want_text, sizeof(want_text) / sizeof(want_text[0])));
+	X509_CRL_free(crl);
+	ASN1_INTEGER_free(num);
+
+	/* Empty CRL, CRL number zero. */
+	crl = ca_make_crl(ca, NULL, 0, "00", 1, err, sizeof(err));
+	CHECK_MSG(crl != NULL, "%s", err);
+	if (crl != NULL) {
+		CHECK(X509_CRL_verify(crl, X509_get0_pubkey(ca_cert(ca))) == 1);
+		CHECK(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) <= 0);
+		num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+		bn = num != NULL ? ASN1_INTEGER_to_BN(num, NULL) : NULL;
+		CHECK(bn != NULL && BN_is_zero(bn));
+	}
+	X509_CRL_free(crl);
+	ASN1_INTEGER_free(num);
+	BN_free(bn);
+
+	/* Refusals. */
+	{
+		struct crl_entry dup[] = { { "0A", 1, -1 }, { "a", 2, -1 } };
+		struct crl_entry bad[] = { { "0x1", 1, -1 } };
+		struct crl_entry empty[] = { { "", 1, -1 } };
+		struct crl_entry r7[] = { { "01", 1, 7 } };
+		struct crl_entry r11[] = { { "01", 1, 11 } };
+
+		CHECK(ca_make_crl(ca, dup, 2, "01", 7, err, sizeof(err)) == NULL &&
+		    strstr(err, "twice") != NULL);
+		CHECK(ca_make_crl(ca, bad, 1, "01", 7, err, sizeof(err)) == NULL &&
+		    strstr(err, "bad serial") != NULL);
+		CHECK(ca_make_crl(ca, empty, 1, "01", 7, err, sizeof(err)) == NULL);
+		CHECK(ca_make_crl(ca, r7, 1, "01", 7, err, sizeof(err)) == NULL &&
+		    strstr(err, "reason") != NULL);
+		CHECK(ca_make_crl(ca, r11, 1, "01", 7, err, sizeof(err)) == NULL);
+		CHECK(ca_make_crl(ca, NULL, 0, "01", 0, err, sizeof(err)) == NULL);
+		CHECK(ca_make_crl(ca, NULL, 0, "", 7, err, sizeof(err)) == NULL);
+		CHECK(ca_make_crl(ca, NULL, 0, "xy", 7, err, sizeof(err)) == NULL);
+		CHECK(ca_make_crl(ca, NULL, 0, NULL, 7, err, sizeof(err)) == NULL);
+	}
+	ERR_clear_error();
+}
+
 /* An intermediate CA in a second repository, issued by the first, with chain.pem. */
 static void
 test_chain(struct ca *rootca)
@@ -340,7 +538,7 @@ test_chain(struct ca *rootca)
 	X509V3_CTX	 ctx;
 	X509_EXTENSION	*e;
 	struct ca	*ica = NULL;
-	struct cert_profile prof = { 30, 1 };
+	struct cert_profile prof = { .days = 30, .keep_san = 1 };
 	STACK_OF(X509)	*untrusted = NULL;
 	int		 i;
 
@@ -539,6 +737,8 @@ main(void)
 	if (ca != NULL) {
 		test_ca_cert(ca);
 		test_issue(ca);
+		test_profile(ca);
+		test_crl(ca);
 		test_chain(ca);
 		test_load_bad(ca);
 	}
