@@ -22,6 +22,7 @@
 
 #include "scep.h"
 #include "ca.h"
+#include "config.h"
 #include "pkimsg.h"
 
 int nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
@@ -113,34 +114,34 @@ fail(struct pkimsg_err *e, enum scep_failinfo f, const char *text)
 	snprintf(e->text, sizeof(e->text), "%s", text);
 }
 
-/* Digest allow-list (RFC 8894 §3.5.2 plus SHA-224/384 that sscep offers). MD5 only legacy. */
+/* Digest allow-list (ScepAllowedDigests): SHA-1 and SHA-2 by default, MD5 on request. */
 static const EVP_MD *
-digest_allowed(const X509_ALGOR *alg, int allow_legacy)
+digest_allowed(const X509_ALGOR *alg, unsigned allowed)
 {
 	const ASN1_OBJECT	*obj;
 
 	X509_ALGOR_get0(&obj, NULL, NULL, alg);
 	switch (OBJ_obj2nid(obj)) {
-	case NID_sha1: return EVP_sha1();
-	case NID_sha224: return EVP_sha224();
-	case NID_sha256: return EVP_sha256();
-	case NID_sha384: return EVP_sha384();
-	case NID_sha512: return EVP_sha512();
-	case NID_md5: return allow_legacy ? EVP_md5() : NULL;
+	case NID_sha1: return allowed & DIG_SHA1 ? EVP_sha1() : NULL;
+	case NID_sha224: return allowed & DIG_SHA224 ? EVP_sha224() : NULL;
+	case NID_sha256: return allowed & DIG_SHA256 ? EVP_sha256() : NULL;
+	case NID_sha384: return allowed & DIG_SHA384 ? EVP_sha384() : NULL;
+	case NID_sha512: return allowed & DIG_SHA512 ? EVP_sha512() : NULL;
+	case NID_md5: return allowed & DIG_MD5 ? EVP_md5() : NULL;
 	default: return NULL;
 	}
 }
 
-/* Content-encryption allow-list: AES-CBC, 3DES; single DES only in legacy mode. */
+/* Content-encryption allow-list (ScepAllowedCiphers): AES-CBC, 3DES, single DES. */
 static const EVP_CIPHER *
-cipher_allowed(int nid, int allow_legacy)
+cipher_allowed(int nid, unsigned allowed)
 {
 	switch (nid) {
-	case NID_aes_128_cbc: return EVP_aes_128_cbc();
-	case NID_aes_192_cbc: return EVP_aes_192_cbc();
-	case NID_aes_256_cbc: return EVP_aes_256_cbc();
-	case NID_des_ede3_cbc: return EVP_des_ede3_cbc();
-	case NID_des_cbc: return allow_legacy ? EVP_des_cbc() : NULL;
+	case NID_aes_128_cbc: return allowed & CIPH_AES128 ? EVP_aes_128_cbc() : NULL;
+	case NID_aes_192_cbc: return allowed & CIPH_AES192 ? EVP_aes_192_cbc() : NULL;
+	case NID_aes_256_cbc: return allowed & CIPH_AES256 ? EVP_aes_256_cbc() : NULL;
+	case NID_des_ede3_cbc: return allowed & CIPH_DES3 ? EVP_des_ede3_cbc() : NULL;
+	case NID_des_cbc: return allowed & CIPH_DES ? EVP_des_cbc() : NULL;
 	default: return NULL;
 	}
 }
@@ -271,7 +272,7 @@ is_self_signed(X509 *x)
  * transport. The recipient is chosen by certificate, never by trial decryption.
  */
 static int
-check_envelope(const unsigned char *der, size_t len, X509 *ourcert, int allow_legacy,
+check_envelope(const unsigned char *der, size_t len, X509 *ourcert, unsigned ciphers,
     struct pkimsg *m, struct pkimsg_err *e)
 {
 	PKCS7			*p7 = NULL;
@@ -286,12 +287,11 @@ check_envelope(const unsigned char *der, size_t len, X509 *ourcert, int allow_le
 		goto out;
 	}
 	nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
-	if ((m->cipher = cipher_allowed(nid, allow_legacy)) == NULL) {
+	if ((m->cipher = cipher_allowed(nid, ciphers)) == NULL) {
 		char buf[160];
 
-		snprintf(buf, sizeof(buf), "content encryption %s is not allowed; use "
-		    "AES-128/192/256-CBC or 3DES", nid == NID_undef ? "(unknown)" :
-		    OBJ_nid2sn(nid));
+		snprintf(buf, sizeof(buf), "content encryption %s is not allowed by this CA; "
+		    "use AES-128-CBC", nid == NID_undef ? "(unknown)" : OBJ_nid2sn(nid));
 		fail(e, FAIL_BADALG, buf);
 		goto out;
 	}
@@ -395,8 +395,8 @@ out:
 }
 
 struct pkimsg *
-pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, int allow_legacy,
-    struct pkimsg_err *e, struct pkimsg **partial)
+pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned digests,
+    unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
 {
 	struct pkimsg		*m = NULL, *ret = NULL;
 	CMS_ContentInfo		*cms = NULL, *env = NULL;
@@ -442,9 +442,9 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, int allo
 	e->have_reply_info = 1;
 	m->md = EVP_sha256();
 	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
-	if ((m->md = digest_allowed(dig, allow_legacy)) == NULL) {
+	if ((m->md = digest_allowed(dig, digests)) == NULL) {
 		m->md = EVP_sha256();
-		fail(e, FAIL_BADALG, "digest algorithm not allowed; use SHA-1 or SHA-2");
+		fail(e, FAIL_BADALG, "digest algorithm not allowed by this CA; use SHA-256");
 		goto out;
 	}
 	if ((ctype = CMS_get0_eContentType(cms)) == NULL ||
@@ -486,7 +486,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, int allo
 		fail(e, FAIL_BADREQUEST, buf);
 		goto out;
 	}
-	if (!check_envelope(envder, envlen, ca_scep_cert(ca), allow_legacy, m, e))
+	if (!check_envelope(envder, envlen, ca_scep_cert(ca), ciphers, m, e))
 		goto out;
 	p = envder;
 	if ((env = d2i_CMS_ContentInfo(NULL, &p, (long)envlen)) == NULL ||

@@ -44,13 +44,15 @@ struct pkimsg_err {
 };
 
 /*
- * Parse, verify (outer signature, messageDigest), check algorithms against the allow-list,
+ * Parse, verify (outer signature, messageDigest), check algorithms against the allow-lists
+ * (DIG_* and CIPH_* masks of config.h),
  * decrypt with the CA key (recipient selected by certificate) and decode the inner message.
  * On failure returns NULL and fills *e; if e->have_reply_info, *partial gets a struct with
  * txid, nonce, md (and signer when known) for building a FAILURE reply (free with pkimsg_free).
  */
 struct pkimsg	*pkimsg_parse(const unsigned char *der, size_t len, const struct ca *,
-		    int allow_legacy, struct pkimsg_err *e, struct pkimsg **partial);
+		    unsigned digests, unsigned ciphers, struct pkimsg_err *e,
+		    struct pkimsg **partial);
 void		 pkimsg_free(struct pkimsg *);
 void		 pkimsg_print(const struct pkimsg *, FILE *);
 

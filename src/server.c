@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -27,10 +28,11 @@
 #include "enroll.h"
 #include "http.h"
 #include "pkimsg.h"
+#include "policy.h"
 #include "repo.h"
 #include "server.h"
 
-#define MIN_RSA_BITS	2048
+#define MAX_CRL_SIZE	(64 * 1024 * 1024)
 
 struct server {
 	struct config	*cfg;
@@ -41,23 +43,44 @@ struct server {
 	size_t		 cacert_len;
 	const char	*cacert_type;
 	OSSL_PROVIDER	*legacy, *deflt;	/* unloaded in server_free (leak checkers) */
+	unsigned	 digests, ciphers;	/* effective allow-lists */
+	char		 caps[256];
+	size_t		 caps_len;
 };
 
-static const char caps_text[] =
-	"AES\r\n"
-	"DES3\r\n"
-	"POSTPKIOperation\r\n"
-	"SHA-1\r\n"
-	"SHA-256\r\n"
-	"SHA-384\r\n"		/* strongSwan 5.9.8 accepts AES only if SHA-384 is listed */
-	"SHA-512\r\n"
-	"SCEPStandard\r\n";
+/*
+ * GetCACaps (RFC 8894 §3.5.2): exact spelling, CRLF. Only what this configuration really
+ * does is listed; SHA-384 because strongSwan 5.9.8 accepts AES only when it is listed.
+ */
+static void
+build_caps(struct server *s)
+{
+	const struct config *c = s->cfg;
+	size_t n = 0;
+
+#define CAP(cond, word) do {						\
+	if (cond)							\
+		n += (size_t)snprintf(s->caps + n, sizeof(s->caps) - n, "%s\r\n", word); \
+} while (0)
+	CAP(c->allowed_ciphers & CIPH_AES128, "AES");
+	CAP(c->allowed_ciphers & CIPH_DES3, "DES3");
+	CAP(1, "POSTPKIOperation");
+	CAP(c->allow_renewal, "Renewal");
+	CAP(c->allowed_digests & DIG_SHA1, "SHA-1");
+	CAP(c->allowed_digests & DIG_SHA256, "SHA-256");
+	CAP(c->allowed_digests & DIG_SHA384, "SHA-384");
+	CAP(c->allowed_digests & DIG_SHA512, "SHA-512");
+	/* SCEPStandard claims AES-128-CBC, SHA-256 and POST (§2.9). */
+	CAP((c->allowed_ciphers & CIPH_AES128) && (c->allowed_digests & DIG_SHA256),
+	    "SCEPStandard");
+#undef CAP
+	s->caps_len = n;
+}
 
 const char *
 server_caps(const struct server *s)
 {
-	(void)s;
-	return caps_text;
+	return s->caps;
 }
 
 int
@@ -94,7 +117,7 @@ struct server *
 server_new(const char *confpath)
 {
 	struct server	*s;
-	char		 err[512];
+	char		 err[400];
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -107,13 +130,21 @@ server_new(const char *confpath)
 		goto out;
 	}
 	log_init(NULL, 0, (enum log_level)s->cfg->log_level);
-	if (s->cfg->allow_legacy_crypto) {
+	s->digests = s->cfg->allowed_digests;
+	s->ciphers = s->cfg->allowed_ciphers;
+	if (!s->cfg->allow_legacy_crypto) {
+		s->digests &= ~(unsigned)DIG_MD5;
+		s->ciphers &= ~(unsigned)CIPH_DES;
+	}
+	build_caps(s);
+	if (s->ciphers & CIPH_DES) {
 		/* Single DES (micromdm scepclient) lives in the legacy provider. */
 		if ((s->legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL ||
 		    (s->deflt = OSSL_PROVIDER_load(NULL, "default")) == NULL) {
 			ERR_clear_error();
 			logx(LOG_LVL_WARN, "OpenSSL legacy provider not available: single DES "
 			    "requests will be refused");
+			s->ciphers &= ~(unsigned)CIPH_DES;
 		}
 	}
 	if ((s->repo = repo_open(s->cfg->repository, err, sizeof(err))) == NULL) {
@@ -197,18 +228,31 @@ send_pending(struct server *s, const struct pkimsg *m, struct http_resp *r)
 	send_certrep(s, m, &rep, r);
 }
 
-/* SUCCESS with CERT first in the payload. */
+/* The role a record was issued under (for IncludeChain), or the default. */
+static const struct role *
+record_role(struct server *s, const struct record *rec)
+{
+	const struct role *r = rec && rec->role ? config_role(s->cfg, rec->role) : NULL;
+
+	return r ? r : config_role(s->cfg, s->cfg->default_role);
+}
+
+/* SUCCESS with CERT first in the payload, then the CA chain if the role asks for it. */
 static void
-send_cert(struct server *s, const struct pkimsg *m, X509 *cert, struct http_resp *r)
+send_cert(struct server *s, const struct pkimsg *m, X509 *cert, const struct role *role,
+    struct http_resp *r)
 {
 	struct certrep	 rep = { .status = PKI_SUCCESS };
+	STACK_OF(X509)	*chain = ca_getcacert_certs(s->ca);
+	int		 i, ok;
 
-	if ((rep.certs = sk_X509_new_null()) == NULL || !sk_X509_push(rep.certs, cert)) {
-		sk_X509_free(rep.certs);
+	ok = (rep.certs = sk_X509_new_null()) != NULL && sk_X509_push(rep.certs, cert);
+	for (i = 0; ok && role != NULL && role->include_chain && i < sk_X509_num(chain); i++)
+		ok = sk_X509_push(rep.certs, sk_X509_value(chain, i)) > 0;
+	if (!ok)
 		resp_text(r, 500, "out of memory\n");
-		return;
-	}
-	send_certrep(s, m, &rep, r);
+	else
+		send_certrep(s, m, &rep, r);
 	sk_X509_free(rep.certs);
 }
 
@@ -222,6 +266,8 @@ txid_esc(const struct pkimsg *m, char *buf, size_t len)
 /*
  * Answer for a transaction that already has a record: the request was resubmitted
  * (PKCSReq with a known transactionID) or polled (CertPoll). Never a second certificate.
+ * An approved record is issued now (the client's poll or `scep-admin issue`, whichever
+ * comes first: the rename decides).
  */
 static void
 answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct http_resp *r)
@@ -230,33 +276,38 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 	X509		*cert = NULL;
 	char		 err[256], text[320], tx[MAX_TXID * 4 + 1];
 	enum rstate	 st = repo_find(s->repo, id);
+	int		 rc;
 
 	txid_esc(m, tx, sizeof(tx));
+	if (st == RS_APPROVED) {
+		rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+		if (rc == 0 && repo_find(s->repo, id) != RS_ISSUED) {
+			logx(LOG_LVL_ERR, "txid=%s id=%s: cannot issue: %s", tx, id, err);
+			resp_text(r, 500, "cannot issue the certificate\n");
+			goto out;
+		}
+		st = repo_find(s->repo, id);
+	}
 	switch (st) {
 	case RS_PENDING:
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s: still pending",
 		    msgtype_name(m->msgtype), tx, id);
 		send_pending(s, m, r);
 		break;
-	case RS_APPROVED:
 	case RS_ISSUED:
-		if (st == RS_APPROVED)
-			(void)enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
-		else
-			cert = enroll_issued_cert(s->repo, id);
 		if (cert == NULL && (cert = enroll_issued_cert(s->repo, id)) == NULL) {
-			logx(LOG_LVL_ERR, "txid=%s id=%s: cannot issue: %s", tx, id,
-			    st == RS_APPROVED ? err : "issued certificate unreadable");
-			resp_text(r, 500, "cannot issue the certificate\n");
+			logx(LOG_LVL_ERR, "txid=%s id=%s: issued certificate unreadable", tx, id);
+			resp_text(r, 500, "cannot read the issued certificate\n");
 			break;
 		}
+		rec = repo_record_load(s->repo, id, 0);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s: certificate returned",
 		    msgtype_name(m->msgtype), tx, id);
-		send_cert(s, m, cert, r);
+		send_cert(s, m, cert, record_role(s, rec), r);
 		break;
 	case RS_REJECTED:
 		rec = repo_record_load(s->repo, id, 0);
-		snprintf(text, sizeof(text), "request rejected by the CA administrator%s%s",
+		snprintf(text, sizeof(text), "request rejected by the CA%s%s",
 		    rec && rec->reason ? ": " : "", rec && rec->reason ? rec->reason : "");
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s: rejected", msgtype_name(m->msgtype),
 		    tx, id);
@@ -266,11 +317,12 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
 		break;
 	}
+out:
 	record_free(rec);
 	X509_free(cert);
 }
 
-/* The key a record was made for must be the key asking about it. */
+/* The key a record was made for (or that signed it) must be the key asking about it. */
 static int
 same_requester(struct server *s, const char *id, const char *fp1, const char *fp2)
 {
@@ -288,17 +340,10 @@ same_requester(struct server *s, const char *id, const char *fp1, const char *fp
 	return ok;
 }
 
-static int
-rsa_bits_ok(EVP_PKEY *pk)
-{
-	return EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA && EVP_PKEY_get_bits(pk) >= MIN_RSA_BITS;
-}
-
-static char *
+static unsigned char *
 der_dup(int (*i2d)(const void *, unsigned char **), const void *obj, size_t *len)
 {
-	unsigned char	*der = NULL;
-	char		*copy;
+	unsigned char	*der = NULL, *copy;
 	int		 n;
 
 	if ((n = i2d(obj, &der)) <= 0)
@@ -323,36 +368,66 @@ i2d_x509_cb(const void *o, unsigned char **p)
 	return i2d_X509((X509 *)o, p);
 }
 
-/* PKCSReq (RFC 8894 §3.3.1): a new transaction, or a resubmission of a known one. */
+/* Valid certificates (not revoked, not expired) with exactly this subject, or -1. */
+static int
+valid_for_dn(struct server *s, X509_NAME *dn)
+{
+	int n = 0;
+
+	return enroll_valid_certs_for_dn(s->repo, dn, &n) ? n : -1;
+}
+
+/*
+ * PKCSReq and RenewalReq (RFC 8894 §3.3.1, §2.5). A request signed with a valid certificate
+ * of this CA is a renewal, whatever its messageType (sscep, certmonger and macOS renew with
+ * PKCSReq); a self-signed one is an initial enrollment. A known transactionID is a
+ * resubmission and answered like a poll; a renewal is keyed on its transactionID and the
+ * serial of the certificate that signed it, so an sscep renewal that reuses the
+ * transactionID of the original enrollment is a new transaction.
+ */
 static void
 pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct http_resp *r)
 {
-	struct record	 rec;
-	char		 id[REPO_ID_LEN + 1], keyfp[65], signerfp[65], subj[1024];
-	char		 tx[MAX_TXID * 4 + 1], err[256];
-	char		*challenge = NULL;
-	EVP_PKEY	*pk = X509_REQ_get0_pubkey(m->csr);
-	X509		*cert = NULL;
-	enum rstate	 st;
-	int		 valid = 0, created;
+	struct record		 rec;
+	const struct role	*role = NULL;
+	struct record		*old = NULL;
+	char			 id[REPO_ID_LEN + 1], keyfp[65], signerfp[65], subj[1024];
+	char			 tx[MAX_TXID * 4 + 1], err[256], why[256], sserial[80];
+	char			*challenge = NULL;
+	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
+	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
+	X509			*cert = NULL;
+	enum signer_kind	 kind;
+	enum challenge_result	 chal = CHAL_NONE;
+	int			 renewal, autoissue, created, rc, n;
 
 	memset(&rec, 0, sizeof(rec));
 	txid_esc(m, tx, sizeof(tx));
-	if (m->msgtype == MT_RENEWALREQ) {
-		logx(LOG_LVL_INFO, "RenewalReq txid=%s: renewal not enabled", tx);
-		send_failure(s, m, FAIL_BADREQUEST, "renewal is not enabled on this server; "
-		    "enroll again with PKCSReq", r);
+	kind = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
+	renewal = kind == SIGNER_VALID;
+	if (kind == SIGNER_SELF && m->msgtype == MT_RENEWALREQ) {
+		send_failure(s, m, FAIL_BADREQUEST, "a RenewalReq must be signed with the "
+		    "certificate being renewed, not a self-signed one", r);
+		goto out;
+	}
+	if (kind != SIGNER_SELF && kind != SIGNER_VALID) {
+		snprintf(why, sizeof(why), "the request is signed with %s; sign a new request "
+		    "with a self-signed certificate, or renew with a valid certificate of this CA",
+		    signer_kind_text(kind));
+		logx(LOG_LVL_INFO, "%s txid=%s: refused: signer is %s", msgtype_name(m->msgtype),
+		    tx, signer_kind_text(kind));
+		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
 	if (!pubkey_fp(pk, keyfp) || !pubkey_fp(X509_get0_pubkey(m->signer), signerfp)) {
 		resp_text(r, 500, "internal error\n");
 		goto out;
 	}
-	repo_id(id, m->txid, m->txid_len, NULL);
-	if ((st = repo_find(s->repo, id)) != RS_NONE) {
+	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
+	if (repo_find(s->repo, id) != RS_NONE) {
 		if (!same_requester(s, id, keyfp, NULL)) {
-			logx(LOG_LVL_WARN, "PKCSReq txid=%s id=%s: transactionID reused with "
-			    "another key", tx, id);
+			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused with another "
+			    "key", msgtype_name(m->msgtype), tx, id);
 			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
 			    "request for a different key", r);
 			goto out;
@@ -361,29 +436,72 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 
-	/* A new request: every check before anything is written. */
-	if (pk == NULL || !rsa_bits_ok(pk)) {
-		send_failure(s, m, FAIL_BADREQUEST, "the requested key must be RSA of at least "
-		    "2048 bits", r);
+	/* A new transaction: every check before anything is written. */
+	if (!policy_key_ok(s->cfg, pk, why, sizeof(why))) {
+		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
-	if (X509_NAME_entry_count(X509_REQ_get_subject_name(m->csr)) == 0) {
+	if (X509_NAME_entry_count(dn) == 0) {
 		send_failure(s, m, FAIL_BADREQUEST, "the request has an empty subject", r);
 		goto out;
 	}
-	if ((challenge = csr_challenge(m->csr)) != NULL) {
-		if (s->cfg->challenge == NULL || !secret_equal(challenge, s->cfg->challenge)) {
-			logx(LOG_LVL_WARN, "PKCSReq txid=%s: wrong challenge password",
-			    tx);
-			send_failure(s, m, FAIL_BADREQUEST, "the challenge password is wrong or "
-			    "expired; ask the CA administrator for a new one", r);
+	if (renewal) {
+		if (!s->cfg->allow_renewal) {
+			send_failure(s, m, FAIL_BADREQUEST, "this CA does not allow renewal "
+			    "(ScepAllowRenewal); enroll again with a new key", r);
 			goto out;
 		}
-		valid = 1;
+		if (!policy_rdn_match(s->cfg, X509_get_subject_name(m->signer), dn, why,
+		    sizeof(why))) {
+			send_failure(s, m, FAIL_BADREQUEST, why, r);
+			goto out;
+		}
+		if ((n = valid_for_dn(s, dn)) < 0) {
+			resp_text(r, 500, "repository unavailable\n");
+			goto out;
+		}
+		if (n >= 2) {
+			send_failure(s, m, FAIL_BADREQUEST, "there are already two valid "
+			    "certificates for this subject; revoke one before renewing", r);
+			goto out;
+		}
+		/* A renewal inherits the role and RA of the certificate it renews. */
+		if (repo_record_by_serial(s->repo, sserial, id) &&
+		    (old = repo_record_load(s->repo, id, 0)) != NULL) {
+			rec.role = old->role;
+			rec.ra = old->ra;
+		}
+		repo_id(id, m->txid, m->txid_len, sserial);
+		rec.renewal_of = sserial;
+		role = rec.role ? config_role(s->cfg, rec.role) : NULL;
+		if (role == NULL)
+			role = config_role(s->cfg, s->cfg->default_role);
+	} else {
+		if (!s->cfg->allow_enrollment) {
+			if ((n = valid_for_dn(s, dn)) < 0) {
+				resp_text(r, 500, "repository unavailable\n");
+				goto out;
+			}
+			if (n == 0) {
+				send_failure(s, m, FAIL_BADREQUEST, "this CA does not accept initial "
+				    "enrollment for a subject without a certificate "
+				    "(ScepAllowEnrollment)", r);
+				goto out;
+			}
+		}
+		if ((role = policy_select_role(s->cfg, m->csr, why, sizeof(why))) == NULL) {
+			send_failure(s, m, FAIL_BADREQUEST, why, r);
+			goto out;
+		}
+		challenge = csr_challenge(m->csr);
+	}
+	if (role == NULL) {
+		resp_text(r, 500, "no role configured\n");
+		goto out;
 	}
 
-	X509_NAME_oneline(X509_REQ_get_subject_name(m->csr), subj, sizeof(subj));
-	repo_id(rec.id, m->txid, m->txid_len, NULL);
+	X509_NAME_oneline(dn, subj, sizeof(subj));
+	memcpy(rec.id, id, sizeof(rec.id));
 	rec.txid = (unsigned char *)m->txid;
 	rec.txid_len = m->txid_len;
 	rec.msgtype = m->msgtype;
@@ -393,10 +511,12 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	rec.digest = (char *)EVP_MD_get0_name(m->md);
 	rec.cipher = (char *)EVP_CIPHER_get0_name(m->cipher);
 	rec.client = (char *)(client ? client : "-");
-	rec.challenge = valid ? "valid" : "none";
+	rec.role = role->name;
+	if (rec.ra == NULL)
+		rec.ra = s->cfg->default_ra;
 	rec.created = rec.updated = time(NULL);
-	rec.csr_der = (unsigned char *)der_dup(i2d_req_cb, m->csr, &rec.csr_len);
-	rec.signer_der = (unsigned char *)der_dup(i2d_x509_cb, m->signer, &rec.signer_len);
+	rec.csr_der = der_dup(i2d_req_cb, m->csr, &rec.csr_len);
+	rec.signer_der = der_dup(i2d_x509_cb, m->signer, &rec.signer_len);
 	rec.request_der = m->raw;
 	rec.request_len = m->raw_len;
 	if (rec.csr_der == NULL || rec.signer_der == NULL) {
@@ -408,50 +528,86 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		resp_text(r, 500, "repository unavailable\n");
 		goto out;
 	}
-	created = repo_record_create(s->repo, &rec,
-	    valid && s->cfg->auto_approve_enrollment ? RS_APPROVED : RS_PENDING);
-	if (!created && errno == EEXIST) {
-		/* A concurrent resubmission won the race: answer as a poll. */
+	if (repo_find(s->repo, id) != RS_NONE) {
+		/* A concurrent resubmission created it first: answer as a poll. */
 		repo_unlock(s->repo);
 		answer_existing(s, m, id, r);
 		goto out;
 	}
+	if (!renewal) {
+		/* Last check, under the lock: a one-time challenge is consumed here. */
+		chal = policy_challenge(s->cfg, s->repo, challenge);
+		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
+			repo_unlock(s->repo);
+			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
+			    tx, subj, chal == CHAL_WRONG ? "wrong" : "expired");
+			send_failure(s, m, FAIL_BADREQUEST, chal == CHAL_WRONG ?
+			    "the challenge password is wrong or already used; ask the CA "
+			    "administrator for a new one" : "the challenge password has "
+			    "expired; ask the CA administrator for a new one", r);
+			goto out;
+		}
+		rec.challenge = chal == CHAL_NONE ? "none" :
+		    chal == CHAL_STATIC ? "static" : "one-time";
+		autoissue = chal != CHAL_NONE && s->cfg->auto_approve_enrollment;
+	} else {
+		rec.challenge = "renewal";
+		autoissue = s->cfg->auto_approve;
+	}
+	created = repo_record_create(s->repo, &rec, autoissue ? RS_APPROVED : RS_PENDING);
 	repo_unlock(s->repo);
 	if (!created) {
-		logx(LOG_LVL_ERR, "PKCSReq txid=%s: cannot store the request: %s", tx,
-		    strerror(errno));
+		logx(LOG_LVL_ERR, "%s txid=%s: cannot store the request: %s",
+		    msgtype_name(m->msgtype), tx, strerror(errno));
 		resp_text(r, 503, "the CA cannot store requests right now\n");
 		goto out;
 	}
-	if (valid && s->cfg->auto_approve_enrollment) {
-		if (!enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err))) {
-			logx(LOG_LVL_ERR, "PKCSReq txid=%s id=%s: cannot issue: %s", tx, id, err);
-			resp_text(r, 500, "cannot issue the certificate\n");
-			goto out;
-		}
-		logx(LOG_LVL_INFO, "PKCSReq txid=%s id=%s subject=%s: issued", tx, id, subj);
-		send_cert(s, m, cert, r);
-	} else {
-		logx(LOG_LVL_INFO, "PKCSReq txid=%s id=%s subject=%s: pending (challenge %s)",
-		    tx, id, subj, valid ? "valid" : "absent");
+	if (!autoissue) {
+		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: pending (%s)",
+		    msgtype_name(m->msgtype), tx, id, subj, role->name,
+		    renewal ? " renews " : "", renewal ? sserial : "", rec.challenge);
 		send_pending(s, m, r);
+		goto out;
 	}
+	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+	if (rc == 1) {
+		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
+		    msgtype_name(m->msgtype), tx, id, subj, role->name,
+		    renewal ? " renews " : "", renewal ? sserial : "");
+		send_cert(s, m, cert, role, r);
+	} else
+		answer_existing(s, m, id, r);	/* refused at issue time, or an error */
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
 	free(challenge);
+	record_free(old);
 	X509_free(cert);
 }
 
-/* CertPoll (RFC 8894 §3.3.3): keyed on transactionID, released only to the same key. */
+/*
+ * CertPoll (RFC 8894 §3.3.3): keyed on transactionID (and, for a renewal, the serial of
+ * the certificate that signs the poll), released only to the key that asked.
+ */
 static void
 certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
-	char	id[REPO_ID_LEN + 1], signerfp[65], tx[MAX_TXID * 4 + 1];
+	char			 id[REPO_ID_LEN + 1], signerfp[65], tx[MAX_TXID * 4 + 1];
+	char			 sserial[80];
+	enum signer_kind	 kind;
+	int			 found = 0;
 
 	txid_esc(m, tx, sizeof(tx));
-	repo_id(id, m->txid, m->txid_len, NULL);
-	if (repo_find(s->repo, id) == RS_NONE) {
+	kind = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
+	if (kind == SIGNER_VALID || kind == SIGNER_REVOKED || kind == SIGNER_EXPIRED) {
+		repo_id(id, m->txid, m->txid_len, sserial);
+		found = repo_find(s->repo, id) != RS_NONE;
+	}
+	if (!found) {
+		repo_id(id, m->txid, m->txid_len, NULL);
+		found = repo_find(s->repo, id) != RS_NONE;
+	}
+	if (!found) {
 		logx(LOG_LVL_INFO, "CertPoll txid=%s: unknown transaction", tx);
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
 		return;
@@ -490,12 +646,52 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		resp_text(r, 500, "stored certificate unreadable\n");
 		goto out;
 	}
-	send_cert(s, m, cert, r);
+	send_cert(s, m, cert, NULL, r);
 out:
 	X509_free(cert);
 	BN_free(bn);
 	OPENSSL_free(hex);
 	free(der);
+}
+
+/*
+ * GetCRL (RFC 8894 §3.3.4): the current CRL of the issuer named in IssuerAndSerialNumber
+ * (the serial names the certificate whose status is wanted; old sscep sends the CA's own,
+ * so it is not checked). The CRL is the one `scep-admin crl` (or revoke) published.
+ */
+static void
+getcrl(struct server *s, const struct pkimsg *m, struct http_resp *r)
+{
+	struct certrep		 rep = { .status = PKI_SUCCESS };
+	unsigned char		*pem = NULL;
+	size_t			 len = 0;
+	char			 path[MAX_PATH_LEN];
+	BIO			*b = NULL;
+
+	if (X509_NAME_cmp(m->ias_issuer, X509_get_subject_name(ca_cert(s->ca))) != 0) {
+		send_failure(s, m, FAIL_BADCERTID, "this CA does not issue certificates for "
+		    "that issuer", r);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/crl.pem", repo_root(s->repo));
+	if (!repo_read_file(path, &pem, &len, MAX_CRL_SIZE) ||
+	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (rep.crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
+		logx(LOG_LVL_WARN, "GetCRL: no CRL published at %s", path);
+		send_failure(s, m, FAIL_BADREQUEST, "no CRL has been published yet; the CA "
+		    "administrator makes one with scep-admin crl", r);
+		goto out;
+	}
+	if ((rep.certs = sk_X509_new_null()) == NULL) {
+		resp_text(r, 500, "out of memory\n");
+		goto out;
+	}
+	send_certrep(s, m, &rep, r);
+out:
+	sk_X509_free(rep.certs);
+	X509_CRL_free(rep.crl);
+	BIO_free(b);
+	free(pem);
 }
 
 static void
@@ -506,7 +702,7 @@ pkioperation(struct server *s, const unsigned char *der, size_t len, const char 
 	struct pkimsg_err	 e;
 	char			 tx[MAX_TXID * 4 + 1];
 
-	m = pkimsg_parse(der, len, s->ca, s->cfg->allow_legacy_crypto, &e, &partial);
+	m = pkimsg_parse(der, len, s->ca, s->digests, s->ciphers, &e, &partial);
 	if (m == NULL) {
 		if (partial != NULL) {
 			logx(LOG_LVL_INFO, "%s txid=%s: FAILURE %d: %s",
@@ -530,6 +726,9 @@ pkioperation(struct server *s, const unsigned char *der, size_t len, const char 
 		break;
 	case MT_GETCERT:
 		getcert(s, m, r);
+		break;
+	case MT_GETCRL:
+		getcrl(s, m, r);
 		break;
 	default:
 		send_failure(s, m, FAIL_BADREQUEST, "this operation is not supported", r);
@@ -570,7 +769,7 @@ server_handle(const struct http_req *req, struct http_resp *r, void *arg)
 		goto out;
 	}
 	if (strcasecmp(op, "GetCACaps") == 0) {
-		resp_copy(r, "text/plain", caps_text, sizeof(caps_text) - 1);
+		resp_copy(r, "text/plain", s->caps, s->caps_len);
 	} else if (strcasecmp(op, "GetCACert") == 0 || strcasecmp(op, "GetCACertChain") == 0 ||
 	    strcasecmp(op, "GetCAChain") == 0) {
 		/* Any message= value names the one CA served here (scep-notes §2.2). */

@@ -5,7 +5,8 @@
  *
  *   scepreq build -c CA.pem -k KEY.pem [-n CN] [-p CHALLENGE] [-x TXID] [-t TYPE]
  *                 [-e CIPHER] [-d DIGEST] [-S SIGNER.pem -K SIGNERKEY.pem] [--oaep]
- *                 [--pss] [--corrupt-sig] [--serial HEX] [-L SELF.pem] -o OUT.der
+ *                 [--pss] [--corrupt-sig] [--serial HEX] [-L SELF.pem] [--org O]
+ *                 [--san DNS] [--template NAME] [--role NAME] -o OUT.der
  *       TYPE 19 (default) or 17 carry a CSR for KEY, 20 an IssuerAndSubject,
  *       21/22 an IssuerAndSerialNumber (--serial). Without -S the signer is a self-signed
  *       certificate for KEY (written to -L when given, reused when -L exists).
@@ -95,7 +96,7 @@ main(int argc, char *argv[])
 	const char	*ca = NULL, *key = NULL, *cn = "scepreq-test", *pw = NULL, *txid = NULL;
 	const char	*signer = NULL, *signkey = NULL, *out = NULL, *self = NULL, *wcert = NULL;
 	const char	*serial = "01", *wcrl = NULL, *cipher = "aes-128-cbc", *digest = "sha256";
-	const char	*san = NULL;
+	const char	*san = NULL, *org = NULL, *tmpl = NULL, *role = NULL;
 	struct mk_opts	 o;
 	X509		*cacert, *scert = NULL;
 	EVP_PKEY	*k, *sk = NULL;
@@ -118,7 +119,8 @@ main(int argc, char *argv[])
 		ARG("-c", ca) ARG("-k", key) ARG("-n", cn) ARG("-p", pw) ARG("-x", txid)
 		ARG("-S", signer) ARG("-K", signkey) ARG("-o", out) ARG("-L", self)
 		ARG("-w", wcert) ARG("--serial", serial) ARG("--crl", wcrl)
-		ARG("-e", cipher) ARG("-d", digest) ARG("--san", san)
+		ARG("-e", cipher) ARG("-d", digest) ARG("--san", san) ARG("--org", org)
+		ARG("--template", tmpl) ARG("--role", role)
 		if (strcmp(a, "-t") == 0 && v) { type = atoi(v); i++; continue; }
 		if (strcmp(a, "--oaep") == 0) { o.oaep = 1; continue; }
 		if (strcmp(a, "--pss") == 0) { o.pss = 1; continue; }
@@ -196,7 +198,9 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	if (type == 19 || type == 17 || type == 18) {
-		X509_REQ *req = mk_csr(k, cn, pw, san);
+		struct mk_csr_opts co = { .cn = cn, .org = org, .challenge = pw, .san_dns = san,
+		    .template_name = tmpl, .role = role };
+		X509_REQ *req = mk_csr_ex(k, &co);
 		n = i2d_X509_REQ(req, &inner);
 		X509_REQ_free(req);
 	} else if (type == 20) {

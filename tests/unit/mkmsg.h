@@ -69,35 +69,83 @@ mk_selfsigned(EVP_PKEY *key, const char *cn)
 	return x;
 }
 
-/* A PKCS#10 request; subject "/CN=x/O=y" style given as CN only, optional challenge. */
+/* What goes into a test CSR besides the key. */
+struct mk_csr_opts {
+	const char	*cn;
+	const char	*org;		/* default "Test"; "" = no O */
+	const char	*challenge;
+	const char	*san_dns;
+	const char	*template_name;	/* Microsoft certificate-template-name extension */
+	const char	*role;		/* our scepRole attribute */
+};
+
 static inline X509_REQ *
-mk_csr(EVP_PKEY *key, const char *cn, const char *challenge, const char *san_dns)
+mk_csr_ex(EVP_PKEY *key, const struct mk_csr_opts *o)
 {
-	X509_REQ	*r = X509_REQ_new();
-	X509_NAME	*n = X509_NAME_new();
+	X509_REQ			*r = X509_REQ_new();
+	X509_NAME			*n = X509_NAME_new();
+	STACK_OF(X509_EXTENSION)	*exts = sk_X509_EXTENSION_new_null();
+	const char			*org = o->org ? o->org : "Test";
 
 	X509_REQ_set_version(r, 0);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)"Test", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)o->cn, -1, -1, 0);
+	if (*org)
+		X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)org, -1,
+		    -1, 0);
 	X509_REQ_set_subject_name(r, n);
 	X509_REQ_set_pubkey(r, key);
-	if (challenge != NULL)
+	if (o->challenge != NULL)
 		X509_REQ_add1_attr_by_NID(r, NID_pkcs9_challengePassword, MBSTRING_ASC,
-		    (const unsigned char *)challenge, -1);
-	if (san_dns != NULL) {
-		STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-		char v[300];
-		X509_EXTENSION *ex;
+		    (const unsigned char *)o->challenge, -1);
+	if (o->role != NULL) {
+		ASN1_OBJECT *obj = OBJ_txt2obj("2.25.120449421016315358108237866117543876236", 1);
 
-		snprintf(v, sizeof(v), "DNS:%s", san_dns);
-		ex = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, v);
-		sk_X509_EXTENSION_push(exts, ex);
-		X509_REQ_add_extensions(r, exts);
-		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+		X509_REQ_add1_attr_by_OBJ(r, obj, MBSTRING_ASC, (const unsigned char *)o->role, -1);
+		ASN1_OBJECT_free(obj);
 	}
+	if (o->san_dns != NULL) {
+		char v[300];
+
+		snprintf(v, sizeof(v), "DNS:%s", o->san_dns);
+		sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, v));
+	}
+	if (o->template_name != NULL) {
+		/* The extension value is a BMPString, as Windows and Intune send it. */
+		ASN1_STRING		*bmp = ASN1_STRING_type_new(V_ASN1_BMPSTRING);
+		ASN1_OCTET_STRING	*os = ASN1_OCTET_STRING_new();
+		ASN1_OBJECT		*obj = OBJ_txt2obj("1.3.6.1.4.1.311.20.2", 1);
+		unsigned char		*der = NULL, buf[128];
+		size_t			 i, len = strlen(o->template_name);
+		int			 dl;
+
+		for (i = 0; i < len && i < 64; i++) {
+			buf[2 * i] = 0;
+			buf[2 * i + 1] = (unsigned char)o->template_name[i];
+		}
+		ASN1_STRING_set(bmp, buf, (int)(2 * i));
+		dl = i2d_ASN1_BMPSTRING(bmp, &der);
+		ASN1_OCTET_STRING_set(os, der, dl);
+		sk_X509_EXTENSION_push(exts, X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os));
+		OPENSSL_free(der);
+		ASN1_STRING_free(bmp);
+		ASN1_OCTET_STRING_free(os);
+		ASN1_OBJECT_free(obj);
+	}
+	if (sk_X509_EXTENSION_num(exts) > 0)
+		X509_REQ_add_extensions(r, exts);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	X509_REQ_sign(r, key, EVP_sha256());
 	X509_NAME_free(n);
 	return r;
+}
+
+/* A PKCS#10 request with subject CN=cn, O=Test, optional challenge and DNS SAN. */
+static inline X509_REQ *
+mk_csr(EVP_PKEY *key, const char *cn, const char *challenge, const char *san_dns)
+{
+	struct mk_csr_opts o = { .cn = cn, .challenge = challenge, .san_dns = san_dns };
+
+	return mk_csr_ex(key, &o);
 }
 
 static inline int

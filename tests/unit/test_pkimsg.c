@@ -14,9 +14,15 @@
 #include "mkmsg.h"
 #include "scep.h"
 #include "ca.h"
+#include "config.h"
 #include "certrep.h"
 #include "pkimsg.h"
 #include "repo.h"
+
+#define STD_DIG		(DIG_SHA1 | DIG_SHA224 | DIG_SHA256 | DIG_SHA384 | DIG_SHA512)
+#define ALL_DIG		(STD_DIG | DIG_MD5)
+#define STD_CIPH	(CIPH_DES3 | CIPH_AES128 | CIPH_AES192 | CIPH_AES256)
+#define ALL_CIPH	(STD_CIPH | CIPH_DES)
 
 static struct ca	*ca;
 static X509		*cacert;
@@ -47,7 +53,8 @@ parse_with(struct mk_opts *o, X509_REQ *req, int legacy, struct pkimsg_err *e,
 	OPENSSL_free(inner);
 	if (msg == NULL)
 		return NULL;
-	m = pkimsg_parse(msg, mlen, ca, legacy, e, partial);
+	m = pkimsg_parse(msg, mlen, ca, legacy ? ALL_DIG : STD_DIG, legacy ? ALL_CIPH : STD_CIPH,
+	    e, partial);
 	OPENSSL_free(msg);
 	return m;
 }
@@ -223,20 +230,20 @@ test_bad_inputs(void)
 	msg = mk_pkimsg(&o, inner, ilen, &mlen);
 	/* Truncations at many places and trailing bytes: never accepted, never a crash. */
 	for (i = 0; i < mlen; i += 37) {
-		m = pkimsg_parse(msg, i, ca, 0, &e, &partial);
+		m = pkimsg_parse(msg, i, ca, STD_DIG, STD_CIPH, &e, &partial);
 		CHECK(m == NULL);
 		pkimsg_free(partial);
 	}
 	big = malloc(mlen + 1);
 	memcpy(big, msg, mlen);
 	big[mlen] = 0;
-	m = pkimsg_parse(big, mlen + 1, ca, 0, &e, &partial);
+	m = pkimsg_parse(big, mlen + 1, ca, STD_DIG, STD_CIPH, &e, &partial);
 	CHECK(m == NULL && partial == NULL);
 	/* Bit flips all over: parse must fail or succeed cleanly (ASan watches). */
 	for (i = 0; i < mlen; i += 13) {
 		memcpy(big, msg, mlen);
 		big[i] ^= 0x5a;
-		m = pkimsg_parse(big, mlen, ca, 0, &e, &partial);
+		m = pkimsg_parse(big, mlen, ca, STD_DIG, STD_CIPH, &e, &partial);
 		pkimsg_free(m);
 		pkimsg_free(partial);
 	}
@@ -256,7 +263,7 @@ test_bad_inputs(void)
 	}
 	/* messageData that is not a CSR. */
 	msg = mk_pkimsg(&o, (const unsigned char *)"\x30\x03\x02\x01\x01", 5, &mlen);
-	m = pkimsg_parse(msg, mlen, ca, 0, &e, &partial);
+	m = pkimsg_parse(msg, mlen, ca, STD_DIG, STD_CIPH, &e, &partial);
 	CHECK(m == NULL && partial && e.fail == FAIL_BADREQUEST);
 	pkimsg_free(partial);
 	OPENSSL_free(msg);
@@ -293,7 +300,7 @@ test_inner_types(void)
 	}
 	o.msgtype = MT_CERTPOLL;
 	msg = mk_pkimsg(&o, der, (size_t)n, &mlen);
-	m = pkimsg_parse(msg, mlen, ca, 0, &e, &partial);
+	m = pkimsg_parse(msg, mlen, ca, STD_DIG, STD_CIPH, &e, &partial);
 	CHECK_MSG(m != NULL && m->poll_subject &&
 	    X509_NAME_cmp(m->poll_subject, subj) == 0 &&
 	    X509_NAME_cmp(m->poll_issuer, X509_get_subject_name(cacert)) == 0, "%s", e.text);
@@ -308,7 +315,7 @@ test_inner_types(void)
 	n = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &der);
 	o.msgtype = MT_GETCERT;
 	msg = mk_pkimsg(&o, der, (size_t)n, &mlen);
-	m = pkimsg_parse(msg, mlen, ca, 0, &e, &partial);
+	m = pkimsg_parse(msg, mlen, ca, STD_DIG, STD_CIPH, &e, &partial);
 	CHECK(m != NULL && m->ias_serial && ASN1_INTEGER_get(m->ias_serial) == 0x1234);
 	pkimsg_free(m);
 	OPENSSL_free(msg);
