@@ -89,7 +89,8 @@ static const struct keydef keytab[] = {
 	{ "ScepRenewalRDNMatch", "ScepRenewRDNMatch", KT_RDNLIST, F(rdn_match), "CN", 0, 0, 0 },
 	/* This product's keys. */
 	{ "ScepOneTimeChallenges",	NULL, KT_BOOL,	   F(one_time_challenges), "YES", 0, 0, 0 },
-	{ "ScepChallengeTTL",		NULL, KT_DURATION, F(challenge_ttl), "3600", 0, 60, 31536000 },
+	{ "ScepChallengeTTL",		NULL, KT_DURATION, F(challenge_ttl), "3600", 0,
+	    MIN_CHALLENGE_TTL, MAX_CHALLENGE_TTL },
 	{ "ScepMinKeyBits",		NULL, KT_INT,	   F(min_key_bits), "2048", 0, 1024, 16384 },
 	{ "ScepAllowedDigests",		NULL, KT_DIGESTS,  F(allowed_digests),
 	    "SHA-1, SHA-224, SHA-256, SHA-384, SHA-512", 0, 0, 0 },
@@ -481,8 +482,8 @@ parse_int(const char *v, long min, long max, int *out)
 }
 
 /* Seconds: digits, then optionally one of s, m, h, d (any case); within [min, max]. */
-static int
-parse_duration(const char *v, long min, long max, int *out)
+int
+config_parse_duration(const char *v, long min, long max, int *out)
 {
 	long long	 n = 0, unit = 1;
 
@@ -792,7 +793,7 @@ set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t m
 		}
 		return 1;
 	case KT_DURATION:
-		if (!parse_duration(v, k->min, k->max, field)) {
+		if (!config_parse_duration(v, k->min, k->max, field)) {
 			snprintf(msg, msglen, "%s must be a duration from %ld to %ld seconds, "
 			    "written as seconds or with a unit s, m, h or d (\"90m\"), not \"%s\"",
 			    k->name, k->min, k->max, shown);

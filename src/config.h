@@ -25,6 +25,8 @@
 #define MAX_ROLES	32
 #define MAX_RDN_MATCH	16
 #define MAX_ROLE_NAME	64	/* bytes of a role name: letters, digits, - _ . */
+#define MIN_CHALLENGE_TTL 60		/* ScepChallengeTTL range, seconds */
+#define MAX_CHALLENGE_TTL 31536000
 
 /*
  * A role (certificate profile), a section "[role NAME]" of scep.conf. A config without any
@@ -96,6 +98,12 @@ struct config	*config_load(const char *path, char *err, size_t errlen);
 void		 config_free(struct config *);
 /* The role called NAME (case-insensitive), or NULL. */
 const struct role *config_role(const struct config *, const char *name);
+
+/*
+ * A duration as ScepChallengeTTL takes it: decimal seconds, optionally followed by one unit
+ * s, m, h or d (any case), within [min, max] seconds. 1 ok, 0 malformed or out of range.
+ */
+int		 config_parse_duration(const char *, long min, long max, int *out);
 
 /* The path to use: explicit argument, else $SCEP_CONF, else DEFAULT_CONF_PATH. */
 const char	*config_path(const char *explicit_path);

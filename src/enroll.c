@@ -2,11 +2,14 @@
  * enroll: approved -> issued, the one transition that needs both the repository and the CA.
  * Shared by the server (issuing on the client's next poll) and `scep-admin issue`; the
  * repository lock and the rename decide who wins, the loser returns the winner's
- * certificate.
+ * certificate. The certificate profile comes from the record's role (scep.conf(5)
+ * "[role NAME]"); a renewal is checked once more under the lock against the OpenCA rule
+ * "never more than two valid certificates with the same DN".
  */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +26,8 @@
 
 #define SERIAL_BUF	128	/* repo_serial_next() output */
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
+#define MAX_VALID_PER_DN 2	/* a renewal is refused when this many valid certs exist */
+#define REFUSE_RENEWAL	"there are already two valid certificates for this subject"
 
 /* Format err and log it at LVL, draining the OpenSSL error queue. */
 static void
@@ -121,6 +126,57 @@ out:
 	return ok;
 }
 
+/* [locked] The DN index entry of X (idempotent: an interrupted issue may have added it). */
+static int
+index_dn(struct repo *r, const struct record *rec, X509 *x, char *err, size_t errlen)
+{
+	BIGNUM	*bn = NULL;
+	char	*serial = NULL, key[REPO_DNKEY_MAX + 1];
+	int	 ok = 0;
+
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	    (serial = BN_bn2hex(bn)) == NULL ||
+	    !repo_dnkey(X509_get_subject_name(x), key)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot encode the certificate",
+		    rec->id);
+		goto out;
+	}
+	if (!repo_dn_add(r, key, serial)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot add certificate %s to "
+		    "the DN index", rec->id, serial);
+		goto out;
+	}
+	ok = 1;
+out:
+	BN_free(bn);
+	OPENSSL_free(serial);
+	return ok;
+}
+
+/* The issuance profile of REC: its role, else ScepDefaultRole; built-in defaults if no CF. */
+static void
+profile_of(const struct config *cf, const struct record *rec, struct cert_profile *prof)
+{
+	const struct role	*ro = NULL;
+
+	memset(prof, 0, sizeof(*prof));
+	prof->days = cf != NULL ? cf->cert_days : DEFAULT_DAYS;
+	prof->keep_san = cf != NULL ? cf->keep_san : 1;
+	if (cf == NULL)
+		return;
+	if (rec->role != NULL && (ro = config_role(cf, rec->role)) == NULL)
+		logx(LOG_LVL_WARN, "record %s: role \"%s\" is not in the configuration; "
+		    "using the default role %s", rec->id, rec->role, cf->default_role);
+	if (ro == NULL)
+		ro = config_role(cf, cf->default_role);
+	if (ro == NULL)		/* config_load() guarantees it exists */
+		return;
+	prof->days = ro->days;
+	prof->key_usage = ro->key_usage;
+	prof->ext_key_usage = ro->ext_key_usage;
+	prof->keep_san = ro->keep_san >= 0 ? ro->keep_san : cf->keep_san;
+}
+
 /*
  * [locked] Sign REC's CSR and store the certificate in REC (still in approved/). A record
  * that already holds cert.der (an earlier run stopped between storing and moving) is not
@@ -152,6 +208,8 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		/* repo_store_cert() writes the meta serial before the index line. */
 		if (rec->serial == NULL && !store(r, rec, x, err, errlen))
 			goto out;
+		if (!index_dn(r, rec, x, err, errlen))
+			goto out;
 		ret = x;
 		x = NULL;
 		goto out;
@@ -167,13 +225,12 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		    rec->id);
 		goto out;
 	}
-	prof.days = cf != NULL ? cf->cert_days : DEFAULT_DAYS;
-	prof.keep_san = 1;
+	profile_of(cf, rec, &prof);
 	if ((x = ca_issue(ca, req, serial, &prof, cerr, sizeof(cerr))) == NULL) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: %s", rec->id, cerr);
 		goto out;
 	}
-	if (!store(r, rec, x, err, errlen))
+	if (!store(r, rec, x, err, errlen) || !index_dn(r, rec, x, err, errlen))
 		goto out;
 	ret = x;
 	x = NULL;
@@ -184,13 +241,114 @@ out:
 }
 
 int
+enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
+{
+	X509		*x = NULL;
+	unsigned char	*der = NULL;
+	char		 key[REPO_DNKEY_MAX + 1], **serials = NULL;
+	size_t		 n = 0, i, len;
+	int		 ok = 0, rv;
+
+	*count = 0;
+	if (name == NULL || !repo_dnkey(name, key))
+		goto out;
+	if (!repo_dn_serials(r, key, &serials, &n)) {
+		log_crypto(LOG_LVL_ERR, "DN index %s: cannot be read", key);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		X509_free(x);
+		x = NULL;
+		free(der);
+		der = NULL;
+		if ((rv = repo_is_revoked(r, serials[i])) == 1)
+			continue;
+		if (rv == -1) {
+			logx(LOG_LVL_ERR, "certificate %s: cannot tell whether it is revoked",
+			    serials[i]);
+			goto out;
+		}
+		if (!repo_cert_by_serial(r, serials[i], &der, &len) ||
+		    (x = cert_from_der(der, len)) == NULL) {
+			logx(LOG_LVL_WARN, "DN index %s: certificate %s is missing or unreadable "
+			    "(run scep-admin check)", key, serials[i]);
+			ERR_clear_error();
+			continue;
+		}
+		if (X509_NAME_cmp(X509_get_subject_name(x), name) != 0 ||
+		    X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+			continue;
+		(*count)++;
+	}
+	ok = 1;
+out:
+	X509_free(x);
+	free(der);
+	repo_strv_free(serials, n);
+	return ok;
+}
+
+/*
+ * [locked] OpenCA's renewal rule, checked again at issue time since certificates may have
+ * been issued since the request was stored: 1 if REC may be issued, 0 if it must be
+ * refused, -1 on error (err set).
+ */
+static int
+renewal_allowed(struct repo *r, const struct record *rec, char *err, size_t errlen)
+{
+	X509_REQ	*req = NULL;
+	int		 n = 0, rc = -1;
+
+	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
+		    "DER PKCS#10 request", rec->id);
+		goto out;
+	}
+	if (!enroll_valid_certs_for_dn(r, X509_REQ_get_subject_name(req), &n)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot count the valid "
+		    "certificates of its subject", rec->id);
+		goto out;
+	}
+	rc = n < MAX_VALID_PER_DN;
+out:
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* [locked] approved -> rejected with REASON. 1 ok, 0 error (err set). */
+static int
+refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t errlen)
+{
+	char	*copy;
+
+	if ((copy = strdup(reason)) == NULL) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "out of memory");
+		return 0;
+	}
+	free(rec->reason);
+	rec->reason = copy;
+	if (!repo_move(r, rec->id, RS_APPROVED, RS_REJECTED)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot move it to rejected/",
+		    rec->id);
+		return 0;
+	}
+	rec->state = RS_REJECTED;
+	if (!repo_record_update(r, rec))
+		logx(LOG_LVL_ERR, "record %s: rejected, but the reason could not be recorded",
+		    rec->id);
+	enroll_err(LOG_LVL_INFO, err, errlen, "record %s: renewal refused: %s", rec->id,
+	    reason);
+	return 1;
+}
+
+int
 enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
     X509 **out, char *err, size_t errlen)
 {
 	struct record	*rec = NULL;
 	X509		*x = NULL;
 	enum rstate	 st;
-	int		 ok = 0, locked = 0;
+	int		 ok = 0, locked = 0, rc;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -217,6 +375,16 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 		if ((rec = repo_record_load(r, id, 1)) == NULL) {
 			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot be read", id);
 			goto out;
+		}
+		/* Not for an interrupted issue: its certificate exists already. */
+		if (rec->renewal_of != NULL && rec->cert_der == NULL) {
+			if ((rc = renewal_allowed(r, rec, err, errlen)) == -1)
+				goto out;
+			if (rc == 0) {
+				if (refuse(r, rec, REFUSE_RENEWAL, err, errlen))
+					ok = -1;
+				goto out;
+			}
 		}
 		if ((x = sign_record(r, ca, cf, rec, err, errlen)) == NULL)
 			goto out;

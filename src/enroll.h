@@ -13,13 +13,26 @@ struct config;
 
 /*
  * Issue the certificate for record ID. Under the repository lock: if ID is in approved/,
- * allocate a serial, sign with the CA, store certs/<SERIAL>.pem, the record's cert.der,
- * the index line, and rename approved/ID -> issued/ID. If ID is already issued (somebody
- * else won the race), just load that certificate. Returns the issued cert in *out (caller
- * frees) and 1; 0 on error (err set) or if ID is pending/rejected/absent.
+ * allocate a serial, sign with the CA using the record's role (record role unset or not in
+ * the config: ScepDefaultRole), store certs/<SERIAL>.pem, the record's cert.der, the index
+ * line and the DN index entry, and rename approved/ID -> issued/ID. If ID is already issued
+ * (somebody else won the race), just load that certificate.
+ * A renewal (renewal_of set) is refused when two or more valid certificates with the same
+ * subject exist already: the record moves approved -> rejected with that reason.
+ * Returns 1 with the issued cert in *out (caller frees); 0 on error (err set) or if ID is
+ * pending/rejected/absent; -1 when refused by policy (err set, record now rejected).
+ * Callers treat anything but 1 as "not issued".
  */
 int	 enroll_issue(struct repo *, struct ca *, const struct config *, const char *id,
 	    X509 **out, char *err, size_t errlen);
+
+/*
+ * Count, through the DN index, the certificates with subject NAME (X509_NAME_cmp) that
+ * are neither revoked nor expired. Takes no lock: call it with or without the repository
+ * lock held. Index entries whose certificate is missing or unreadable are skipped (and
+ * logged; `scep-admin check` reports them). 1 ok with *count set, 0 error.
+ */
+int	 enroll_valid_certs_for_dn(struct repo *, X509_NAME *name, int *count);
 
 /* Load the issued certificate of a record in issued/ (X509, caller frees), or NULL. */
 X509	*enroll_issued_cert(struct repo *, const char *id);
