@@ -14,21 +14,33 @@
 #
 # Knobs: IT_FLAVOURS="nginx fcgid proxy-fcgi cgi" (default), SCEP_BIN (server program,
 # default build/asan/scep if built), SCEP_ADMIN, IT_TESTS="curl scepclient strongswan
-# certmonger parallel", IT_PENDING_SCEPCLIENT="nginx" (flavours that run scepclient's
-# 30-second PENDING case; "all" for every flavour).
+# certmonger parallel", IT_PENDING_SCEPCLIENT="all" (flavours that run scepclient's
+# 30-second PENDING case, e.g. "nginx"; default all).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
 FLAVOURS=${IT_FLAVOURS:-nginx fcgid proxy-fcgi cgi}
 TESTS=${IT_TESTS:-curl scepclient strongswan certmonger parallel}
-PENDING_SC=${IT_PENDING_SCEPCLIENT:-nginx}
+PENDING_SC=${IT_PENDING_SCEPCLIENT:-all}
 START=$(date +%s)
+
+# Interrupted: stop the running flavour (its trap stops servers, tests and clients).
+interrupted() {
+	trap - INT TERM
+	if [ -s "$RUN/current.pid" ]; then
+		kill -TERM "$(cat "$RUN/current.pid")" 2>/dev/null
+	fi
+	wait
+	echo "integration: interrupted"
+	exit 130
+}
 
 mkdir -p "$IT_TOP/tests/out"
 RUN=$(mktemp -d "$IT_TOP/tests/out/run.XXXXXX")
 chmod 755 "$RUN"
 LOG=$RUN/summary.log
+trap interrupted INT TERM
 
 echo "integration: server $SCEP_BIN, admin $SCEP_ADMIN, run as $IT_RUN_USER, work dir ${RUN#"$IT_TOP"/}"
 
@@ -75,9 +87,15 @@ run_flavour() {
 	case " $PENDING_SC " in *" all "* | *" $fl "*) sc_pending=1 ;; esac
 	for t in $TESTS; do
 		local ts=$(date +%s)
+		# in the background + wait, so that a TERM/INT trap runs at once (it_stop_all
+		# also stops the test, whose own trap stops its clients)
 		IT_OUT_BASE=$IT_DIR IT_SCEPCLIENT_PENDING=$sc_pending IT_PREFIX="$fl/$t: " \
-			bash "$HERE/t-$t.sh" >"$IT_DIR/t-$t.out" 2>"$IT_DIR/t-$t.err"
+			bash "$HERE/t-$t.sh" >"$IT_DIR/t-$t.out" 2>"$IT_DIR/t-$t.err" </dev/null &
+		local tpid=$!
+		it_track "$tpid"
+		wait "$tpid"
 		rc=$?
+		IT_PIDS=${IT_PIDS/ $tpid/}
 		grep -E '^(PASS|FAIL): ' "$IT_DIR/t-$t.out"
 		if [ "$rc" != 0 ] && ! grep -q '^FAIL: ' "$IT_DIR/t-$t.out"; then
 			fail "$t: t-$t.sh exited $rc without a FAIL line"
@@ -107,7 +125,10 @@ run_flavour() {
 
 for fl in $FLAVOURS; do
 	echo "== $fl"
-	( run_flavour "$fl" ) 2>&1 | tee -a "$LOG"
+	# background + wait: the INT/TERM trap below can then act at once
+	( echo "$BASHPID" >"$RUN/current.pid"; run_flavour "$fl" ) 2>&1 | tee -a "$LOG" &
+	wait $!
+	rm -f "$RUN/current.pid"
 done
 
 pass_n=$(grep -c '^PASS: ' "$LOG")

@@ -25,6 +25,7 @@ if [ "${1:-}" = "--inner" ]; then
 	. "$2"
 	. "$(dirname "$0")/lib.sh"
 	exec >>"$W/results" 2>>"$W/inner.log"
+	echo $$ >"$W/inner.pid"
 
 	IT_CA=$SCEP_REPO/ca/ca.pem
 
@@ -115,9 +116,14 @@ timeout 240 dbus-run-session -- env HOME="$W/home" \
 	CERTMONGER_CAS_DIR="$W/cas" CERTMONGER_REQUESTS_DIR="$W/requests" \
 	CERTMONGER_LOCAL_CA_DIR="$W/local" CERTMONGER_CONFIG_DIR="$W/config" \
 	CERTMONGER_TMPDIR="$W/tmp" \
-	"$SESSION" -s -n -c "/bin/bash $(cd "$(dirname "$0")" && pwd)/$(basename "$0") --inner $W/params" \
-	>"$W/session.log" 2>&1
+	"$SESSION" -s -n -p "$W/certmonger.pid" -c "/bin/bash $(cd "$(dirname "$0")" && pwd)/$(basename "$0") --inner $W/params" \
+	>"$W/session.log" 2>&1 </dev/null &
+CMPID=$!
+# if this script is stopped: stop the inner script, certmonger and the bus with it
+trap 'for f in "$W/inner.pid" "$W/certmonger.pid"; do [ -s "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done; kill -TERM $CMPID 2>/dev/null' EXIT
+wait $CMPID
 rc=$?
+trap - EXIT
 while IFS= read -r line; do
 	case $line in
 	"PASS: "*) IT_PASS=$((IT_PASS + 1)); echo "$line" ;;

@@ -116,6 +116,12 @@ case $ST in 4??) pass "empty POST PKIOperation: HTTP 4xx ($ST)" ;; *) fail "empt
 b64=$(base64 -w0 <"$D/garbage.bin" | sed 's/+/%2B/g; s/\//%2F/g; s/=/%3D/g')
 get garbage-get "$SCEP_URL?operation=PKIOperation&message=$b64"
 [ "$ST" = 400 ] && pass "garbage GET PKIOperation: HTTP 400" || fail "garbage GET PKIOperation: HTTP 400" "got $ST"
+# a 12 kB GET message must reach the program (web-server defaults answer 414 past 8 kB)
+head -c 9000 /dev/urandom >"$D/garbage9k.bin"
+b64=$(base64 -w0 <"$D/garbage9k.bin" | sed 's/+/%2B/g; s/\//%2F/g; s/=/%3D/g')
+get long-get "$SCEP_URL/pkiclient.exe?operation=PKIOperation&message=$b64"
+if [ "$ST" = 400 ] && [ "$CT" = "text/plain" ]; then pass "12 kB GET PKIOperation reaches the program (its 400, not 414)"
+else fail "12 kB GET PKIOperation reaches the program (its 400, not 414)" "got $ST '$CT'"; fi
 get notb64-get "$SCEP_URL?operation=PKIOperation&message=%00%01not*base64!"
 case $ST in 4??) pass "non-base64 GET PKIOperation: HTTP 4xx ($ST)" ;; *) fail "non-base64 GET PKIOperation: HTTP 4xx" "got $ST" ;; esac
 get nomsg-get "$SCEP_URL?operation=PKIOperation"

@@ -19,6 +19,7 @@ done
 before=$(ls "$SCEP_REPO/certs" 2>/dev/null | wc -l)
 pids=""
 tag=$(it_uniq par)
+trap 'for p in $pids; do kill -TERM "$p" 2>/dev/null; done' EXIT
 for i in $(seq "$N"); do
 	timeout 120 scepclient -server-url "$SCEP_URL" -private-key "$D/$i/key.pem" \
 		-certificate "$D/$i/cert.pem" -cn "$tag-$i" -organization Example \
@@ -31,6 +32,7 @@ for p in $pids; do
 	if wait "$p" && it_verify "$D/$i/cert.pem"; then ok=$((ok + 1))
 	else echo "client $i failed:" >&2; it_show "$D/$i/out.log"; fi
 done
+trap - EXIT
 [ "$ok" = "$N" ] && pass "$N concurrent enrollments all issued" || fail "$N concurrent enrollments all issued" "$ok of $N"
 serials=$(for i in $(seq "$N"); do openssl x509 -in "$D/$i/cert.pem" -noout -serial 2>/dev/null; done | sort -u | wc -l)
 [ "$serials" = "$N" ] && pass "$N distinct serial numbers" || fail "$N distinct serial numbers" "$serials distinct"
