@@ -1,0 +1,256 @@
+#!/bin/bash
+# scep-admin end to end with the real binary: init, roles, renewal refusal, revoke, crl
+# (checked with openssl crl and against `openssl ca -gencrl` over the same index.txt),
+# challenge, check (and --repair), list/show, config-check of the sample config.
+# Certificates are issued through enroll_issue() by tests/admin/mkissued.c, built here.
+# Prints PASS/FAIL lines and "admin: N passed, M failed"; exits non-zero on failure.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+TOP=$PWD
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
+bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
+# check DESCRIPTION COMMAND...: PASS if the command succeeds
+check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
+
+# The sanitizer build when there is one, like `make check`.
+if [ -x build/asan/scep-admin ] && [ -f build/asan/libscep.a ]; then
+	ADMIN=$TOP/build/asan/scep-admin
+	LIB=build/asan/libscep.a
+	SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
+elif [ -x ./scep-admin ] && [ -f build/libscep.a ]; then
+	ADMIN=$TOP/scep-admin
+	LIB=build/libscep.a
+	SAN="-O2 -g"
+else
+	echo "FAIL: build first (make all asan)"; echo "admin: 0 passed, 1 failed"; exit 1
+fi
+
+T=$(mktemp -d /tmp/t-admin.XXXXXX) || exit 1
+trap 'rm -rf "$T"' EXIT
+MK=$T/mkissued
+WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith"
+if ! ${CC:-cc} -D_GNU_SOURCE -I/usr/include/iniparser -Isrc -std=c11 $WARN $SAN -o "$MK" \
+    tests/admin/mkissued.c "$LIB" -lcrypto -lfcgi -liniparser; then
+	echo "FAIL: cannot build tests/admin/mkissued.c"; echo "admin: 0 passed, 1 failed"; exit 1
+fi
+
+json() {	# json FILTER < JSON: jq when present, else python3 with a tiny subset
+	if command -v jq >/dev/null 2>&1; then jq -r "$1"; else
+		python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$2"
+	fi
+}
+
+R=$T/repo
+C=$T/scep.conf
+cat > "$C" <<EOF
+ScepRepository = $R
+ScepCRLValidityDays = 10
+ScepChallengeTTL = 30m
+ScepDefaultRA = test-ra
+
+[role default]
+Days = 100
+
+[role vpn]
+Days = 30
+KeyUsage = digitalSignature
+ExtendedKeyUsage = serverAuth, ipsecIKE
+Selectable = YES
+EOF
+A() { "$ADMIN" -c "$C" "$@"; }
+rcof() { "$@" >/dev/null 2>&1; echo $?; }
+
+# ---- config-check, including the shipped sample and the man page example
+check "config-check of the test config" A config-check >/dev/null
+out=$("$ADMIN" -c repo-layout/scep.conf.sample config-check 2>&1)
+check "config-check of repo-layout/scep.conf.sample ($out)" test "$out" = "repo-layout/scep.conf.sample: OK"
+printf 'ScepRepository = /r\n[role web]\nDays = 0\n' > "$T/bad.conf"
+out=$("$ADMIN" -c "$T/bad.conf" config-check 2>&1); rc=$?
+check "config-check reports FILE:LINE ($out)" test "$rc" = 1 -a \
+    "$(printf '%s' "$out" | grep -c "$T/bad.conf:3: Days must be")" = 1
+
+# ---- init
+check "init" A init --subject '/CN=Admin Test CA/O=Example' >/dev/null
+CA=$R/ca/ca.pem
+
+# ---- issue through enroll_issue(): roles, DN index
+read -r IDA SA < <("$MK" -c "$C" -s '/CN=dev1/O=Example')
+read -r IDB SB < <("$MK" -c "$C" -s '/CN=gw1/O=Example' -r vpn -a ra-east)
+read -r IDC SC < <("$MK" -c "$C" -s '/CN=dev1/O=Example')
+check "three certificates issued ($SA $SB $SC)" test -n "$SA" -a -n "$SB" -a -n "$SC"
+check "default role: 100 days" bash -c "openssl x509 -in '$R/certs/$SA.pem' -noout -enddate \
+    -startdate | python3 -c 'import sys,datetime as d
+l=dict(x.strip().split(\"=\",1) for x in sys.stdin)
+f=lambda s: d.datetime.strptime(s, \"%b %d %H:%M:%S %Y %Z\")
+sys.exit(0 if abs((f(l[\"notAfter\"])-f(l[\"notBefore\"])).days-100)<=1 else 1)'"
+eku=$(openssl x509 -in "$R/certs/$SB.pem" -noout -ext extendedKeyUsage,keyUsage 2>&1)
+check "role vpn: EKU serverAuth+ipsecIKE, KU digitalSignature only" \
+    bash -c "grep -q 'TLS Web Server Authentication, ipsec Internet Key Exchange' <<<'$eku' &&
+    grep -q '^ *Digital Signature$' <<<'$eku'"
+eku=$(openssl x509 -in "$R/certs/$SA.pem" -noout -ext extendedKeyUsage 2>&1)
+check "default role: EKU clientAuth+serverAuth" grep -q 'TLS Web Client Authentication' <<<"$eku"
+read -r IDU SU < <("$MK" -c "$C" -s '/CN=unknown-role' -r nosuch 2>/dev/null)
+eku=$(openssl x509 -in "$R/certs/$SU.pem" -noout -ext extendedKeyUsage 2>&1)
+check "unknown role in a record: the default role is used" grep -q 'TLS Web Client Authentication' <<<"$eku"
+dnkey=$(ls "$R/bydn" 2>/dev/null | while read -r k; do
+	[ -e "$R/bydn/$k/$SA" ] && [ -e "$R/bydn/$k/$SC" ] && echo "$k"; done)
+check "DN index lists both certificates of /CN=dev1/O=Example" test -n "$dnkey"
+
+# ---- renewal: two valid certificates for the DN already -> refused, record rejected
+out=$("$MK" -c "$C" -s '/CN=dev1/O=Example' -R "$SA"); rc=$?
+check "renewal refused with two valid certificates (rc=$rc: $out)" test "$rc" = 3
+check "refusal reason" grep -q "there are already two valid certificates for this subject" <<<"$out"
+IDR=${out%% *}
+check "refused renewal is in rejected/" test -d "$R/rejected/$IDR"
+# the same through `scep-admin issue`
+IDN=$("$MK" -c "$C" -s '/CN=dev1/O=Example' -R "$SC" -n)
+out=$(A issue "$IDN" 2>&1); rc=$?
+check "scep-admin issue of a refused renewal exits 1 ($out)" test "$rc" = 1
+check "scep-admin issue: record rejected" test -d "$R/rejected/$IDN"
+
+# ---- list and show carry role and ra
+line=$(A list --state issued | grep "^$IDB ")
+check "list: role and ra fields ($line)" test "$(echo "$line" | awk '{print NF, $6, $7}')" = "7 vpn ra-east"
+line=$(A list --state issued | grep "^$IDA ")
+check "list: default ra recorded ($line)" test "$(echo "$line" | awk '{print $7}')" = "test-ra"
+A list --json > "$T/list.json"
+check "list --json is JSON with role/ra" test "$(json ".[] | select(.id == \"$IDB\") | .role + \" \" + .ra" \
+    "[x['role']+' '+x['ra'] for x in d if x['id']=='$IDB'][0]" < "$T/list.json")" = "vpn ra-east"
+check "list --json shows the rejected renewal with its reason" test "$(json \
+    ".[] | select(.id == \"$IDR\") | .state + \"/\" + .renewal_of + \"/\" + .reason" \
+    "[x['state']+'/'+x['renewal_of']+'/'+x['reason'] for x in d if x['id']=='$IDR'][0]" \
+    < "$T/list.json")" = "rejected/$SA/there are already two valid certificates for this subject"
+out=$(A show "$IDB")
+check "show: role and ra" test "$(grep -cE '^(role: vpn|ra: ra-east)$' <<<"$out")" = 2
+check "show: not revoked" grep -q '^cert_revoked: no$' <<<"$out"
+check "show: role and ra always shown" test "$(A show "$IDA" | grep -cE '^(role: -|ra: test-ra)$')" = 2
+
+# ---- revoke: usage and refusals
+check "revoke: bad serial is a usage error" test "$(rcof A revoke xyz)" = 2
+check "revoke: zero serial is a usage error" test "$(rcof A revoke 00)" = 2
+check "revoke: bad reason is a usage error" test "$(rcof A revoke "$SA" --reason lost)" = 2
+check "revoke: removeFromCRL is not a revocation reason" test "$(rcof A revoke "$SA" --reason removeFromCRL)" = 2
+check "revoke: no serial is a usage error" test "$(rcof A revoke)" = 2
+out=$(A revoke 7FFFFF 2>&1); rc=$?
+check "revoke: unknown serial exits 1 ($out)" test "$rc" = 1 -a -n "$(grep 'no certificate' <<<"$out")"
+
+# ---- revoke A as `openssl x509 -serial` prints it, with colons, lower case
+ser=$(openssl x509 -in "$R/certs/$SA.pem" -noout -serial)		# serial=XX
+colon=$(echo "${ser#serial=}" | sed 's/../&:/g; s/:$//' | tr 'A-F' 'a-f')
+out=$(A revoke "serial=$colon" --reason keyCompromise); rc=$?
+check "revoke serial=$colon --reason keyCompromise ($out)" test "$rc" = 0
+check "revoke prints the serial and the CRL" bash -c "grep -q '^revoked: $SA keyCompromise$' <<<'$out' &&
+    grep -q '^entries: 1$' <<<'$out'"
+check "revoke again: already revoked, exit 1" test "$(rcof A revoke "$ser")" = 1
+check "index.txt line turned to R with the reason" \
+    grep -qE "^R	[0-9]+Z	[0-9]+Z,keyCompromise	$SA	" "$R/index.txt"
+check "DN index entry of the revoked certificate is gone" test ! -e "$R/bydn/$dnkey/$SA"
+check "show: revoked" grep -q '^cert_revoked: yes$' <<<"$(A show "$IDA")"
+check "crl.pem verifies against ca.pem" bash -c \
+    "openssl crl -in '$R/crl.pem' -CAfile '$CA' -noout 2>&1 | grep -q 'verify OK'"
+txt=$(openssl crl -in "$R/crl.pem" -noout -text)
+check "CRL lists $SA with Key Compromise" bash -c "grep -q 'Serial Number: $SA' <<<'$txt' &&
+    grep -q 'Key Compromise' <<<'$txt'"
+
+# ---- a renewal is allowed again now that only one certificate of the DN is valid
+out=$("$MK" -c "$C" -s '/CN=dev1/O=Example' -R "$SC"); rc=$?
+check "renewal issued after revocation (rc=$rc: $out)" test "$rc" = 0
+
+# ---- revoke B in decimal ("0d" prefix), without a reason
+dec=$(python3 -c "print(int('$SB', 16))")
+out=$(A revoke "0d$dec" --json); rc=$?
+check "revoke 0d$dec --json" test "$rc" = 0
+check "revoke --json: serial, null reason, CRL with 2 entries" test "$(json \
+    '.serial + " " + (.reason|tostring) + " " + (.crl.entries|tostring)' \
+    "d['serial']+' '+str(d['reason']).replace('None','null')+' '+str(d['crl']['entries'])" <<<"$out")" = "$SB null 2"
+n1=$(json .crl.crl_number "d['crl']['crl_number']" <<<"$out")
+
+# ---- crl
+out=$(A crl --out "$T/copy.pem" --json); rc=$?
+check "crl --out --json" test "$rc" = 0
+n2=$(json .crl_number "d['crl_number']" <<<"$out")
+check "CRL number increases ($n1 -> $n2)" test "$((16#$n2))" -gt "$((16#$n1))"
+check "crl --out wrote the same CRL" cmp -s "$R/crl.pem" "$T/copy.pem"
+out=$(A crl); rc=$?
+check "crl (text) prints path and entries" bash -c "test $rc = 0 && grep -q '^crl: $R/crl.pem$' <<<'$out' &&
+    grep -q '^entries: 2$' <<<'$out'"
+check "crl: unexpected argument is a usage error" test "$(rcof A crl extra)" = 2
+check "CRL verifies, nextUpdate 10 days" bash -c "openssl crl -in '$R/crl.pem' -CAfile '$CA' -noout \
+    2>&1 | grep -q 'verify OK' && openssl crl -in '$R/crl.pem' -noout -nextupdate | grep -q \
+    \"\$(date -u -d '+10 days' '+%b %e')\""
+ours=$(openssl crl -in "$R/crl.pem" -noout -text | sed -n 's/.*Serial Number: *//p' | sort)
+check "our CRL lists exactly the revoked serials" test "$ours" = "$(printf '%s\n' "$SA" "$SB" | sort)"
+
+# ---- `openssl ca -gencrl` over the same index.txt and CA agrees. crlnumber is a copy so
+# that the repository's counter is not moved by the test.
+cp "$R/crlnumber" "$T/crlnumber" 2>/dev/null || echo 01 > "$T/crlnumber"
+cat > "$T/openssl.cnf" <<EOF
+[ ca ]
+default_ca = scep
+[ scep ]
+dir = $R
+database = $R/index.txt
+certificate = $R/ca/ca.pem
+private_key = $R/ca/ca.key
+crlnumber = $T/crlnumber
+new_certs_dir = $T
+default_md = sha256
+default_crl_days = 10
+EOF
+if openssl ca -config "$T/openssl.cnf" -gencrl -out "$T/openssl-ca.crl" 2>"$T/ca.err"; then
+	theirs=$(openssl crl -in "$T/openssl-ca.crl" -noout -text | sed -n 's/.*Serial Number: *//p' | sort)
+	check "openssl ca -gencrl lists the same serials ($(echo $theirs))" test "$ours" = "$theirs"
+	kc_ours=$(openssl crl -in "$R/crl.pem" -noout -text | grep -c 'Key Compromise')
+	kc_theirs=$(openssl crl -in "$T/openssl-ca.crl" -noout -text | grep -c 'Key Compromise')
+	check "and the same reasons ($kc_ours/$kc_theirs)" test "$kc_ours" = "$kc_theirs"
+else
+	bad "openssl ca -gencrl over the repository: $(cat "$T/ca.err")"
+fi
+
+# ---- challenge
+out=$(A challenge --count 3 --json); rc=$?
+check "challenge --count 3 --json" test "$rc" = 0
+secrets=$(json '.[].secret' "'\n'.join(x['secret'] for x in d)" <<<"$out")
+check "three 32-hex-digit secrets" test "$(grep -cE '^[0-9a-f]{32}$' <<<"$secrets")" = 3
+allin=1
+for s in $secrets; do
+	h=$(printf '%s' "$s" | sha256sum | cut -d ' ' -f 1)
+	[ -f "$R/challenges/$h" ] || allin=0
+	grep -rqs "$s" "$R" && allin=0		# the secret itself is stored nowhere
+done
+check "only SHA-256 hashes of the secrets are stored" test "$allin" = 1
+exp=$(json '.[0].expires' "d[0]['expires']" <<<"$out")
+d=$(( $(date -u -d "$exp" +%s) - $(date +%s) ))
+check "default TTL from ScepChallengeTTL = 30m ($d s)" test "$d" -gt 1700 -a "$d" -le 1800
+s=$(A challenge --ttl 2h); rc=$?
+h=$(printf '%s' "$s" | sha256sum | cut -d ' ' -f 1)
+d=$(( $(head -n 1 "$R/challenges/$h" 2>/dev/null || echo 0) - $(date +%s) ))
+check "challenge --ttl 2h stores expiry now+2h ($d s)" test "$rc" = 0 -a "$d" -gt 7100 -a "$d" -le 7200
+check "challenge --ttl 5 is a usage error" test "$(rcof A challenge --ttl 5)" = 2
+check "challenge --count 0 is a usage error" test "$(rcof A challenge --count 0)" = 2
+sed 's/^ScepChallengeTTL.*/ScepOneTimeChallenges = NO/' "$C" > "$T/nochal.conf"
+out=$("$ADMIN" -c "$T/nochal.conf" challenge 2>&1); rc=$?
+check "challenge refused when ScepOneTimeChallenges = NO ($out)" test "$rc" = 1
+
+# ---- check, and --repair
+out=$(A check); rc=$?
+check "check on a clean repository: exit 0 ($out)" test "$rc" = 0
+out=$(A check --json); rc=$?
+check "check --json: no unrepaired issue" test "$rc" = 0 -a "$(json .unrepaired "d['unrepaired']" <<<"$out")" = 0
+echo 01 > "$R/serial"
+out=$(A check); rc=$?
+check "check finds a serial counter behind ($out)" test "$rc" = 1 -a -n "$(grep '^serial-behind: ' <<<"$out")"
+out=$(A check --repair); rc=$?
+check "check --repair fixes it ($out)" test "$rc" = 0 -a -n "$(grep '^serial-behind: .* \[repaired\]$' <<<"$out")"
+check "check after the repair: exit 0" test "$(rcof A check)" = 0
+read -r _ SD < <("$MK" -c "$C" -s '/CN=after-repair')
+check "serials continue after the repair ($SD)" test -n "$SD" -a ! "$SD" = "01"
+check "check: unknown option is a usage error" test "$(rcof A check --bogus)" = 2
+
+echo "admin: $pass passed, $fail failed"
+[ "$fail" = 0 ]
