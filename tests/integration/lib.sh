@@ -235,7 +235,7 @@ it_subst() {
 
 # it_start_nginx CONF: private nginx on a free port in front of $IT_FCGI_SOCK.
 # Sets IT_PORT, IT_URL, IT_SERVER_LOGS.
-it_start_nginx() {
+_it_start_nginx_once() {
 	local conf=$1 d=$IT_DIR/nginx user_line=""
 	mkdir -p "$d/conf" "$d/logs" "$d/tmp"
 	chown "$IT_RUN_USER:$IT_RUN_GROUP" "$d/tmp" 2>/dev/null
@@ -279,7 +279,7 @@ it_start_nginx() {
 # it_start_apache MODE CONF: private Apache (own ServerRoot, config, pid, logs) with
 # apache-conf/apache-scep-MODE.conf. MODE: fcgid, proxy-fcgi (needs it_start_fcgi
 # first) or cgi. Sets IT_PORT, IT_URL, IT_SERVER_LOGS.
-it_start_apache() {
+_it_start_apache_once() {
 	local mode=$1 conf=$2 d=$IT_DIR/apache mods m extra="" userconf=""
 	mkdir -p "$d/run" "$d/lock" "$d/logs" "$d/htdocs" "$d/fcgid"
 	chown "$IT_RUN_USER:$IT_RUN_GROUP" "$d/run" "$d/fcgid" "$d/lock" 2>/dev/null
@@ -422,3 +422,26 @@ it_verify() {
 # A unique short name for CNs of this run.
 it_uniq() { echo "$1-$(date +%s)-$$-$RANDOM"; }
 it_has_record() { [ -n "$(it_find_record "$1" "$2")" ]; }
+
+# Start wrappers: a port found free can be taken by someone else before the server
+# binds it; try again on another port then.
+it_start_nginx() {
+	local n
+	for n in 1 2 3; do
+		_it_start_nginx_once "$@" 2>"$IT_DIR/nginx-start.err" && return 0
+		grep -q 'Address already in use' "$IT_DIR/nginx/start.log" "$IT_DIR/nginx/logs/error.log" 2>/dev/null || break
+		: >"$IT_DIR/nginx/logs/error.log"
+	done
+	cat "$IT_DIR/nginx-start.err" >&2
+	return 1
+}
+it_start_apache() {
+	local n
+	for n in 1 2 3; do
+		_it_start_apache_once "$@" 2>"$IT_DIR/apache-start.err" && return 0
+		grep -q 'Address already in use' "$IT_DIR/apache/start.log" "$IT_DIR/apache/logs/error.log" 2>/dev/null || break
+		: >"$IT_DIR/apache/logs/error.log"
+	done
+	cat "$IT_DIR/apache-start.err" >&2
+	return 1
+}

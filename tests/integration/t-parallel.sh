@@ -16,7 +16,7 @@ for i in $(seq "$N"); do
 	mkdir -p "$D/$i"
 	openssl genrsa -traditional -out "$D/$i/key.pem" 2048 2>/dev/null
 done
-before=$(ls "$SCEP_REPO/certs" 2>/dev/null | wc -l)
+before=$(ls "$SCEP_REPO/certs" 2>/dev/null | grep -c "\.pem$")
 pids=""
 tag=$(it_uniq par)
 trap 'for p in $pids; do kill -TERM "$p" 2>/dev/null; done' EXIT
@@ -36,7 +36,7 @@ trap - EXIT
 [ "$ok" = "$N" ] && pass "$N concurrent enrollments all issued" || fail "$N concurrent enrollments all issued" "$ok of $N"
 serials=$(for i in $(seq "$N"); do openssl x509 -in "$D/$i/cert.pem" -noout -serial 2>/dev/null; done | sort -u | wc -l)
 [ "$serials" = "$N" ] && pass "$N distinct serial numbers" || fail "$N distinct serial numbers" "$serials distinct"
-after=$(ls "$SCEP_REPO/certs" 2>/dev/null | wc -l)
+after=$(ls "$SCEP_REPO/certs" 2>/dev/null | grep -c "\.pem$")
 [ $((after - before)) = "$N" ] && pass "repository holds $N new certificates" ||
 	fail "repository holds $N new certificates" "$((after - before)) new"
 n=$(it_admin list --state issued 2>/dev/null | grep -c -- "$tag-")

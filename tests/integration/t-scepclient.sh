@@ -92,7 +92,6 @@ else fail "scep-admin list --state issued shows $cn"; it_admin list >&2; fi
 
 # ---- same request again (same key, csr.pem reused, same transactionID): same cert
 if [ -s "$D/ok/cert.pem" ]; then
-	ncerts=$(ls "$SCEP_REPO/certs" | wc -l)
 	cp "$D/ok/cert.pem" "$D/ok/first.pem"; rm -f "$D/ok/cert.pem"
 	timeout 120 scepclient -server-url "$SCEP_URL" -private-key "$D/ok/key.pem" \
 		-certificate "$D/ok/cert.pem" -cn "$cn" -organization "Example" -challenge "$SCEP_CHALLENGE" \
