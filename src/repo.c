@@ -14,16 +14,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -36,8 +39,11 @@
  */
 #define MAX_META	(1024 * 1024)	/* a record's meta file */
 #define MAX_BLOB	(1024 * 1024)	/* request.der, csr.der, signer.der, cert.der, certs/ PEM */
-#define MAX_COUNTER	1024		/* the serial file */
-#define MAX_SERIAL_HEX	64		/* hex digits of a serial (32 octets; RFC 5280 says 20) */
+#define MAX_COUNTER	1024		/* the serial and crlnumber files */
+#define MAX_SERIAL_HEX	REPO_SERIAL_MAX	/* hex digits of a serial (32 octets; RFC 5280: 20) */
+#define MAX_INDEX	(512 * 1024 * 1024) /* index.txt: ~100 bytes a certificate */
+#define MAX_SMALL	4096		/* certs/<SERIAL>.id, revoked/ markers, challenges */
+#define STRAY_GRACE	300		/* a .tmp-* file younger than this may be in use */
 #define LOAD_RETRIES	3		/* a record moving while repo_record_load() reads it */
 
 #define DIR_MODE	0750
@@ -228,9 +234,22 @@ serial_normalize(const char *in, char *out, size_t outlen)
 	return 1;
 }
 
-/* certs/<SERIAL>.pem for a normalized serial. */
+/* A name that is a serial exactly as serial_normalize() writes it. */
 static int
-cert_path(const struct repo *r, char *buf, size_t len, const char *serial)
+serial_name_ok(const char *s)
+{
+	char	sn[MAX_SERIAL_HEX + 2];
+
+	return serial_normalize(s, sn, sizeof(sn)) && strcmp(sn, s) == 0;
+}
+
+/*
+ * <root>/<DIR>/<SERIAL><SUFFIX> for SERIAL normalized first: certs/<SERIAL>.pem,
+ * certs/<SERIAL>.id, revoked/<SERIAL>.
+ */
+static int
+serial_path(const struct repo *r, char *buf, size_t len, const char *dir,
+    const char *serial, const char *suffix)
 {
 	char	name[MAX_SERIAL_HEX + 8];
 	char	sn[MAX_SERIAL_HEX + 2];
@@ -240,8 +259,14 @@ cert_path(const struct repo *r, char *buf, size_t len, const char *serial)
 			buf[0] = '\0';
 		return 0;
 	}
-	(void)snprintf(name, sizeof(name), "%s.pem", sn);
-	return path_join(buf, len, r->root, "certs", name, NULL);
+	(void)snprintf(name, sizeof(name), "%s%s", sn, suffix);
+	return path_join(buf, len, r->root, dir, name, NULL);
+}
+
+static int
+cert_path(const struct repo *r, char *buf, size_t len, const char *serial)
+{
+	return serial_path(r, buf, len, "certs", serial, ".pem");
 }
 
 /* write(2) all of BUF, through EINTR and short writes. */
@@ -495,6 +520,13 @@ static const char *const repo_dirs[] = {
 	"pending", "approved", "issued", "rejected", "certs", "tmp"
 };
 
+/* Made by repo_create(); older repositories get them on first use (ensure_dir()). */
+static const struct {
+	const char	*a, *b;
+} later_dirs[] = {
+	{ "bydn", NULL }, { "revoked", NULL }, { "challenges", NULL }, { "challenges", "used" }
+};
+
 struct repo *
 repo_open(const char *root, char *err, size_t errlen)
 {
@@ -594,6 +626,12 @@ repo_create(const char *root, char *err, size_t errlen)
 	for (i = 0; i < sizeof(repo_dirs) / sizeof(repo_dirs[0]); i++)
 		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL) ||
 		    !mkdir_mode(path, DIR_MODE)) {
+			set_err(err, errlen, "mkdir", path[0] ? path : root, errno);
+			goto out;
+		}
+	for (i = 0; i < sizeof(later_dirs) / sizeof(later_dirs[0]); i++)
+		if (!path_join(path, sizeof(path), root, later_dirs[i].a, later_dirs[i].b,
+		    NULL) || !mkdir_mode(path, DIR_MODE)) {
 			set_err(err, errlen, "mkdir", path[0] ? path : root, errno);
 			goto out;
 		}
@@ -1349,11 +1387,14 @@ repo_record_update(struct repo *r, const struct record *rec)
 }
 
 /*
- * The serial file holds the next serial (OpenSSL `ca` format: hex, whole octets, newline).
- * It is read, returned normalized, and replaced by its successor.
+ * A counter file (`serial`, `crlnumber`) holds the next value in OpenSSL's format: hex,
+ * whole octets, newline. It is read, returned normalized, and replaced by its successor.
+ * MISSING is the value of an absent file (NULL: absence is an error); zero is refused
+ * unless ZERO_OK.
  */
-int
-repo_serial_next(struct repo *r, char *out, size_t outlen)
+static int
+counter_next(struct repo *r, const char *name, const char *missing, int zero_ok, char *out,
+    size_t outlen)
 {
 	char		 path[MAX_PATH_LEN], cur[MAX_SERIAL_HEX + 2], next[MAX_SERIAL_HEX + 2];
 	char		 line[MAX_SERIAL_HEX + 4];
@@ -1363,9 +1404,15 @@ repo_serial_next(struct repo *r, char *out, size_t outlen)
 	size_t		 len;
 	int		 rc = 0, saved;
 
-	if (!path_join(path, sizeof(path), r->root, "serial", NULL, NULL) ||
-	    !repo_read_file(path, &buf, &len, MAX_COUNTER))
+	if (!path_join(path, sizeof(path), r->root, name, NULL, NULL))
 		goto out;
+	if (!repo_read_file(path, &buf, &len, MAX_COUNTER)) {
+		if (errno != ENOENT || missing == NULL)
+			goto out;
+		len = strlen(missing);
+		if ((buf = (unsigned char *)strdup(missing)) == NULL)
+			goto out;
+	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
 	    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		buf[--len] = '\0';
@@ -1374,7 +1421,7 @@ repo_serial_next(struct repo *r, char *out, size_t outlen)
 		errno = EINVAL;
 		goto out;
 	}
-	if (strcmp(cur, "00") == 0) {
+	if (!zero_ok && strcmp(cur, "00") == 0) {
 		/* RFC 5280 §4.1.2.2: serial numbers are positive. */
 		logx(LOG_LVL_ERR, "%s: serial is zero", path);
 		errno = EINVAL;
@@ -1406,6 +1453,18 @@ out:
 	BN_free(bn);
 	errno = saved;
 	return rc;
+}
+
+int
+repo_serial_next(struct repo *r, char *out, size_t outlen)
+{
+	return counter_next(r, "serial", NULL, 0, out, outlen);
+}
+
+int
+repo_crlnumber_next(struct repo *r, char *out, size_t outlen)
+{
+	return counter_next(r, "crlnumber", "01", 1, out, outlen);
 }
 
 /*
@@ -1484,11 +1543,419 @@ index_subject(const char *s)
 	return out;
 }
 
+/* ---- index.txt parsing ---------------------------------------------------------------- */
+
+#define IDX_NF	6	/* status, expiry, revocation, serial, file name, subject */
+
+struct ientry {
+	const char	*raw;			/* the line in index.text, without '\n' */
+	size_t		 rawlen;
+	char		*f[IDX_NF];		/* fields, in index.split; set only if ok */
+	char		 sn[MAX_SERIAL_HEX + 2];	/* normalized serial if ok */
+	int		 ok;			/* 6 fields, status V/R/E, hex serial */
+};
+
+struct index {
+	unsigned char	*text;		/* index.txt as read, NUL-terminated */
+	char		*split;		/* a copy cut into fields */
+	size_t		 len;
+	struct ientry	*e;
+	size_t		 n;
+};
+
+static void
+index_free(struct index *ix)
+{
+	free(ix->text);
+	free(ix->split);
+	free(ix->e);
+	memset(ix, 0, sizeof(*ix));
+}
+
+/* Cut LINE (NUL-terminated, in place) into E's fields. */
+static void
+index_parse_line(char *line, struct ientry *e)
+{
+	char	*p = line;
+	int	 nf = 0;
+
+	e->ok = 0;
+	for (;;) {
+		if (nf == IDX_NF)
+			return;		/* a seventh field */
+		e->f[nf++] = p;
+		if ((p = strchr(p, '\t')) == NULL)
+			break;
+		*p++ = '\0';
+	}
+	if (nf != IDX_NF || strlen(e->f[0]) != 1 || strchr("VRE", e->f[0][0]) == NULL ||
+	    !serial_normalize(e->f[3], e->sn, sizeof(e->sn)))
+		return;
+	e->ok = 1;
+}
+
+/* Load and parse index.txt; a missing file is an empty index. 0 on error (logged). */
+static int
+index_load(struct repo *r, struct index *ix)
+{
+	char	 path[MAX_PATH_LEN], *line, *eol, *end;
+	size_t	 i, lines = 0, k = 0;
+
+	memset(ix, 0, sizeof(*ix));
+	if (!path_join(path, sizeof(path), r->root, "index.txt", NULL, NULL))
+		return 0;
+	if (!repo_read_file(path, &ix->text, &ix->len, MAX_INDEX)) {
+		if (errno != ENOENT)
+			return 0;
+		if ((ix->text = calloc(1, 1)) == NULL)
+			return 0;
+		ix->len = 0;
+	}
+	for (i = 0; i < ix->len; i++)
+		if (ix->text[i] == '\n')
+			lines++;
+	if (ix->len > 0 && ix->text[ix->len - 1] != '\n')
+		lines++;
+	if ((ix->split = malloc(ix->len + 1)) == NULL ||
+	    (ix->e = calloc(lines + 1, sizeof(*ix->e))) == NULL) {
+		index_free(ix);
+		return 0;
+	}
+	memcpy(ix->split, ix->text, ix->len + 1);
+	end = ix->split + ix->len;
+	for (line = ix->split; line < end && k < lines; line = eol + 1, k++) {
+		if ((eol = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			eol = end;
+		*eol = '\0';
+		ix->e[k].raw = (const char *)ix->text + (line - ix->split);
+		ix->e[k].rawlen = (size_t)(eol - line);
+		index_parse_line(line, &ix->e[k]);
+	}
+	ix->n = k;
+	return 1;
+}
+
+/* 1 if index.txt has a line for the normalized serial SN, 0 if not, -1 on error. */
+static int
+index_has_serial(struct repo *r, const char *sn)
+{
+	struct index	ix;
+	size_t		i;
+	int		found = 0;
+
+	if (!index_load(r, &ix))
+		return -1;
+	for (i = 0; i < ix.n && !found; i++)
+		found = ix.e[i].ok && strcmp(ix.e[i].sn, sn) == 0;
+	index_free(&ix);
+	return found;
+}
+
+/* ---- directories ---------------------------------------------------------------------- */
+
+/* Normalized serials in numeric order: shorter first, then by digits. */
+static int
+serial_cmp(const char *a, const char *b)
+{
+	size_t	la = strlen(a), lb = strlen(b);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+static int
+serial_cmp_p(const void *a, const void *b)
+{
+	return serial_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+repo_strv_free(char **v, size_t n)
+{
+	size_t	i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The names in DIR (without "." and ".."), for which OK holds if OK is given, in readdir
+ * order. 0 with errno set if DIR cannot be read; ENOENT (no such directory) is not logged.
+ */
+static int
+dir_list(const char *dir, int (*ok)(const char *), char ***out, size_t *np)
+{
+	DIR		 *d;
+	struct dirent	 *de;
+	char		**v = NULL, **nv;
+	size_t		  n = 0, cap = 0;
+	int		  saved;
+
+	*out = NULL;
+	*np = 0;
+	if ((d = opendir(dir)) == NULL)
+		goto err;
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			if (errno != 0)
+				goto err;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    (ok != NULL && !ok(de->d_name)))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
+				goto err;
+			v = nv;
+		}
+		if ((v[n] = strdup(de->d_name)) == NULL)
+			goto err;
+		n++;
+	}
+	(void)closedir(d);
+	*out = v;
+	*np = n;
+	return 1;
+err:
+	saved = errno;
+	if (saved != ENOENT)
+		logx(LOG_LVL_ERR, "read %s: %s", dir, strerror(saved));
+	if (d != NULL)
+		(void)closedir(d);
+	repo_strv_free(v, n);
+	errno = saved;
+	return 0;
+}
+
+/* <root>/A[/B] as a directory, created (parent fsynced) if missing: bydn/, revoked/, ... */
+static int
+ensure_dir(struct repo *r, const char *a, const char *b)
+{
+	char		path[MAX_PATH_LEN], parent[MAX_PATH_LEN];
+	struct stat	sb;
+
+	if (!path_join(path, sizeof(path), r->root, a, b, NULL))
+		return 0;
+	if (mkdir(path, DIR_MODE) == 0) {
+		if (chmod(path, DIR_MODE) == -1) {
+			logx(LOG_LVL_ERR, "chmod %s: %s", path, strerror(errno));
+			return 0;
+		}
+		return dir_of(path, parent, sizeof(parent)) && fsync_dir(parent);
+	}
+	if (errno == EEXIST) {
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return 1;
+		errno = ENOTDIR;
+	}
+	logx(LOG_LVL_ERR, "mkdir %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* ---- DN index ------------------------------------------------------------------------- */
+
+int
+repo_dnkey_valid(const char *k)
+{
+	size_t	i;
+
+	if (k == NULL)
+		return 0;
+	for (i = 0; k[i] != '\0'; i++)
+		if (i >= REPO_DNKEY_MAX ||
+		    !((k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f')))
+			return 0;
+	return i >= REPO_DNKEY_MIN;
+}
+
+int
+repo_dnkey(X509_NAME *name, char out[REPO_DNKEY_MAX + 1])
+{
+	unsigned char	*der = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0;
+	int		 n, rc = 0;
+
+	out[0] = '\0';
+	if (name == NULL || (n = i2d_X509_NAME(name, &der)) <= 0 ||
+	    !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) ||
+	    mdlen * 2 != REPO_DNKEY_MAX) {
+		log_crypto(LOG_LVL_ERR, "dn key: cannot encode or hash the name");
+		goto out;
+	}
+	hex_encode(out, md, mdlen);
+	rc = 1;
+out:
+	OPENSSL_free(der);
+	return rc;
+}
+
+/* bydn/<DNKEY>[/<SN>] for a valid key and a normalized serial. */
+static int
+dn_path(const struct repo *r, char *buf, size_t len, const char *dnkey, const char *sn)
+{
+	if (!repo_dnkey_valid(dnkey) || (sn != NULL && !serial_name_ok(sn))) {
+		if (len > 0)
+			buf[0] = '\0';
+		errno = EINVAL;
+		return 0;
+	}
+	return path_join(buf, len, r->root, "bydn", dnkey, sn);
+}
+
+int
+repo_dn_add(struct repo *r, const char *dnkey, const char *serial)
+{
+	char	sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], dir[MAX_PATH_LEN];
+	int	fd;
+
+	if (!serial_normalize(serial, sn, sizeof(sn)) ||
+	    !dn_path(r, path, sizeof(path), dnkey, sn) ||
+	    !dn_path(r, dir, sizeof(dir), dnkey, NULL)) {
+		logx(LOG_LVL_ERR, "dn index: invalid key or serial");
+		errno = EINVAL;
+		return 0;
+	}
+	if (!ensure_dir(r, "bydn", NULL) || !ensure_dir(r, "bydn", dnkey))
+		return 0;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE)) == -1) {
+		if (errno == EEXIST)
+			return 1;
+		logx(LOG_LVL_ERR, "create %s: %s", path, strerror(errno));
+		return 0;
+	}
+	(void)close(fd);
+	return fsync_dir(dir);
+}
+
+int
+repo_dn_remove(struct repo *r, const char *dnkey, const char *serial)
+{
+	char	sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], dir[MAX_PATH_LEN];
+	char	top[MAX_PATH_LEN];
+
+	if (!serial_normalize(serial, sn, sizeof(sn)) ||
+	    !dn_path(r, path, sizeof(path), dnkey, sn) ||
+	    !dn_path(r, dir, sizeof(dir), dnkey, NULL) ||
+	    !path_join(top, sizeof(top), r->root, "bydn", NULL, NULL)) {
+		logx(LOG_LVL_ERR, "dn index: invalid key or serial");
+		errno = EINVAL;
+		return 0;
+	}
+	if (unlink(path) == -1) {
+		if (errno == ENOENT)
+			return 1;
+		logx(LOG_LVL_ERR, "unlink %s: %s", path, strerror(errno));
+		return 0;
+	}
+	if (!fsync_dir(dir))
+		return 0;
+	/* The last serial of a key takes the key's directory with it. */
+	if (rmdir(dir) == 0)
+		return fsync_dir(top);
+	if (errno != ENOTEMPTY && errno != EEXIST)
+		logx(LOG_LVL_WARN, "rmdir %s: %s", dir, strerror(errno));
+	return 1;
+}
+
+int
+repo_dn_serials(struct repo *r, const char *dnkey, char ***serials, size_t *n)
+{
+	char	dir[MAX_PATH_LEN];
+
+	*serials = NULL;
+	*n = 0;
+	if (!dn_path(r, dir, sizeof(dir), dnkey, NULL))
+		return 0;
+	if (!dir_list(dir, serial_name_ok, serials, n))
+		return errno == ENOENT;
+	if (*n > 1)
+		qsort(*serials, *n, sizeof(**serials), serial_cmp_p);
+	return 1;
+}
+
+/* ---- certs/<SERIAL>.id ---------------------------------------------------------------- */
+
+/*
+ * "<id>\n<dnkey>\n": the id must be valid; DNKEY gets "" when the second line is absent or
+ * malformed (written by an older version, or damaged).
+ */
+static int
+idfile_parse(const unsigned char *buf, size_t len, char id[REPO_ID_LEN + 1],
+    char dnkey[REPO_DNKEY_MAX + 1])
+{
+	const char	*s = (const char *)buf, *nl;
+	size_t		 klen;
+
+	id[0] = dnkey[0] = '\0';
+	if (len < REPO_ID_LEN + 1 || s[REPO_ID_LEN] != '\n')
+		return 0;
+	memcpy(id, s, REPO_ID_LEN);
+	id[REPO_ID_LEN] = '\0';
+	if (!repo_id_valid(id)) {
+		id[0] = '\0';
+		return 0;
+	}
+	s += REPO_ID_LEN + 1;
+	len -= REPO_ID_LEN + 1;
+	if ((nl = memchr(s, '\n', len)) != NULL && (klen = (size_t)(nl - s)) <= REPO_DNKEY_MAX &&
+	    (size_t)(nl - s) + 1 == len) {
+		memcpy(dnkey, s, klen);
+		dnkey[klen] = '\0';
+		if (!repo_dnkey_valid(dnkey))
+			dnkey[0] = '\0';
+	}
+	return 1;
+}
+
+/* Read certs/<SERIAL>.id. 0 with errno ENOENT if absent, EINVAL if malformed. */
+static int
+idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],
+    char dnkey[REPO_DNKEY_MAX + 1])
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*buf = NULL;
+	size_t		 len;
+	int		 rc = 0;
+
+	id[0] = dnkey[0] = '\0';
+	if (!serial_path(r, path, sizeof(path), "certs", serial, ".id") ||
+	    !repo_read_file(path, &buf, &len, MAX_SMALL))
+		return 0;
+	if (!(rc = idfile_parse(buf, len, id, dnkey))) {
+		logx(LOG_LVL_ERR, "%s: malformed", path);
+		errno = EINVAL;
+	}
+	free(buf);
+	return rc;
+}
+
+int
+repo_record_by_serial(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1])
+{
+	char	dnkey[REPO_DNKEY_MAX + 1];
+
+	return idfile_read(r, serial, id, dnkey);
+}
+
+/*
+ * Order matters for crash recovery: certs/<SERIAL>.pem (never replaced), certs/<SERIAL>.id,
+ * cert.der, the DN index entry, the index.txt line, and the meta serial last, so that a meta
+ * holding the serial means everything else is there (enroll.c relies on it to finish an
+ * interrupted issue by calling this again; a repeated call adds no second index line).
+ */
 int
 repo_store_cert(struct repo *r, const char *id, const char *serial,
     const unsigned char *der, size_t derlen, time_t not_after, const char *subject_oneline)
 {
 	char			 sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], when[32];
+	char			 dnkey[REPO_DNKEY_MAX + 1], idtext[REPO_ID_LEN + REPO_DNKEY_MAX + 4];
 	const unsigned char	*p = der;
 	unsigned char		*old = NULL;
 	size_t			 oldlen = 0;
@@ -1500,7 +1967,7 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	enum rstate		 st;
 	long			 pemlen;
 	size_t			 linelen;
-	int			 rc = 0, saved;
+	int			 rc = 0, saved, again = 0, have;
 
 	if (!repo_id_valid(id) || !serial_normalize(serial, sn, sizeof(sn)) ||
 	    der == NULL || derlen == 0 || derlen > LONG_MAX) {
@@ -1535,6 +2002,10 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	}
 	if ((subj = index_subject(subject_oneline)) == NULL)
 		goto out;
+	if (!repo_dnkey(X509_get_subject_name(x), dnkey)) {
+		errno = EINVAL;
+		goto out;
+	}
 
 	if ((st = repo_find(r, id)) == RS_NONE) {
 		logx(LOG_LVL_ERR, "store cert %s: record %s not found", sn, id);
@@ -1561,23 +2032,36 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 			errno = EEXIST;
 			goto out;
 		}
+		again = 1;
 	}
 
+	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, dnkey);
+	if (!serial_path(r, path, sizeof(path), "certs", sn, ".id") ||
+	    !write_atomic(path, idtext, strlen(idtext), FILE_MODE, 0))
+		goto out;
 	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
 	    !write_atomic(path, der, derlen, FILE_MODE, 0))
 		goto out;
+	if (repo_is_revoked(r, sn) == 0 && !repo_dn_add(r, dnkey, sn))
+		goto out;
+
+	/* V, expiry, no revocation date, serial, file name, subject (`openssl ca`). */
+	have = again ? index_has_serial(r, sn) : 0;
+	if (have == -1)
+		goto out;
+	if (!have) {
+		linelen = strlen(when) + strlen(sn) + strlen(subj) + 32;
+		if ((line = malloc(linelen)) == NULL)
+			goto out;
+		(void)snprintf(line, linelen, "V\t%s\t\t%s\tunknown\t%s\n", when, sn, subj);
+		if (!index_append(r, line))
+			goto out;
+	}
+
 	if ((rec = record_read(r, id, st, 0)) == NULL)
 		goto out;
 	free(rec->serial);
 	if ((rec->serial = strdup(sn)) == NULL || !meta_write(r, rec, st))
-		goto out;
-
-	/* V, expiry, no revocation date, serial, file name, subject (`openssl ca`). */
-	linelen = strlen(when) + strlen(sn) + strlen(subj) + 32;
-	if ((line = malloc(linelen)) == NULL)
-		goto out;
-	(void)snprintf(line, linelen, "V\t%s\t\t%s\tunknown\t%s\n", when, sn, subj);
-	if (!index_append(r, line))
 		goto out;
 	rc = 1;
 out:
@@ -1705,4 +2189,1520 @@ out:
 	free(ids);
 	errno = saved;
 	return rc;
+}
+
+/* ---- revocation ----------------------------------------------------------------------- */
+
+/* `openssl ca`'s names (apps/ca.c crl_reasons[]), indexed by CRLReason (RFC 5280 §5.3.1). */
+static const char *const reason_names[] = {
+	"unspecified", "keyCompromise", "CACompromise", "affiliationChanged", "superseded",
+	"cessationOfOperation", "certificateHold", NULL, "removeFromCRL",
+};
+#define N_REASONS	(int)(sizeof(reason_names) / sizeof(reason_names[0]))
+
+const char *
+repo_reason_name(int reason)
+{
+	return reason >= 0 && reason < N_REASONS ? reason_names[reason] : NULL;
+}
+
+int
+repo_reason_from_name(const char *s)
+{
+	int	i;
+
+	for (i = 0; s != NULL && i < N_REASONS; i++)
+		if (reason_names[i] != NULL && strcasecmp(s, reason_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+digits(const char *s, size_t n, int *v)
+{
+	size_t	i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return 1;
+}
+
+/* UTCTime "YYMMDDHHMMSSZ" (RFC 5280 §4.1.2.5.1 windowing) or GeneralizedTime. */
+static int
+parse_index_time(const char *s, size_t len, time_t *t)
+{
+	struct tm	tm;
+	int		y, mo, d, h, mi, sec, yl;
+
+	if (len == 13)
+		yl = 2;
+	else if (len == 15)
+		yl = 4;
+	else
+		return 0;
+	if (s[len - 1] != 'Z' || !digits(s, (size_t)yl, &y) || !digits(s + yl, 2, &mo) ||
+	    !digits(s + yl + 2, 2, &d) || !digits(s + yl + 4, 2, &h) ||
+	    !digits(s + yl + 6, 2, &mi) || !digits(s + yl + 8, 2, &sec))
+		return 0;
+	if (yl == 2)
+		y += y < 50 ? 2000 : 1900;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	*t = timegm(&tm);
+	return 1;
+}
+
+/*
+ * A revocation field "YYMMDDHHMMSSZ[,reason[,argument]]" as `openssl ca` reads it; its
+ * pseudo reasons map as it maps them (holdInstruction is certificateHold, keyTime and
+ * CAkeyTime are key and CA compromise). 0 if the date or the reason is not understood.
+ */
+static int
+revfield_parse(const char *s, time_t *when, int *reason)
+{
+	const char	*comma = strchr(s, ','), *rs, *c2;
+	char		 name[32];
+	size_t		 tlen = comma != NULL ? (size_t)(comma - s) : strlen(s), rlen;
+
+	*reason = REPO_REASON_NONE;
+	if (!parse_index_time(s, tlen, when))
+		return 0;
+	if (comma == NULL)
+		return 1;
+	rs = comma + 1;
+	rlen = (c2 = strchr(rs, ',')) != NULL ? (size_t)(c2 - rs) : strlen(rs);
+	if (rlen == 0 || rlen >= sizeof(name))
+		return 0;
+	memcpy(name, rs, rlen);
+	name[rlen] = '\0';
+	if ((*reason = repo_reason_from_name(name)) >= 0)
+		return 1;
+	if (strcasecmp(name, "holdInstruction") == 0)
+		*reason = 6;
+	else if (strcasecmp(name, "keyTime") == 0)
+		*reason = 1;
+	else if (strcasecmp(name, "CAkeyTime") == 0)
+		*reason = 2;
+	else
+		return 0;
+	return 1;
+}
+
+/* The revocation field for WHEN and REASON, as `openssl ca -revoke` writes it. */
+static int
+revfield_make(char *buf, size_t len, time_t when, int reason)
+{
+	struct tm	tm;
+	int		n;
+
+	if (gmtime_r(&when, &tm) == NULL || tm.tm_year + 1900 < 1950 ||
+	    tm.tm_year + 1900 > 2049)
+		return 0;	/* ASN1_UTCTIME_set_string() is all `openssl ca` accepts */
+	n = snprintf(buf, len, "%02d%02d%02d%02d%02d%02dZ%s%s", tm.tm_year % 100,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    reason == REPO_REASON_NONE ? "" : ",",
+	    reason == REPO_REASON_NONE ? "" : repo_reason_name(reason));
+	return n > 0 && (size_t)n < len;
+}
+
+/* The subject's DN key of certificate SN: from certs/<SN>.id, else from the PEM. */
+static int
+cert_dnkey(struct repo *r, const char *sn, char dnkey[REPO_DNKEY_MAX + 1])
+{
+	char		 id[REPO_ID_LEN + 1], path[MAX_PATH_LEN];
+	unsigned char	*pem = NULL;
+	size_t		 len;
+	BIO		*bio = NULL;
+	X509		*x = NULL;
+	int		 rc = 0;
+
+	if (idfile_read(r, sn, id, dnkey) && dnkey[0] != '\0')
+		return 1;
+	if (!cert_path(r, path, sizeof(path), sn) ||
+	    !repo_read_file(path, &pem, &len, MAX_BLOB))
+		goto out;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		log_crypto(LOG_LVL_ERR, "%s: not a PEM certificate", path);
+		goto out;
+	}
+	rc = repo_dnkey(X509_get_subject_name(x), dnkey);
+out:
+	free(pem);
+	BIO_free(bio);
+	X509_free(x);
+	return rc;
+}
+
+/*
+ * The marker is written first: it is the durable decision (repo_revoked_list() and
+ * repo_check() honour a marker whose index line is not R yet). Then index.txt is replaced
+ * whole, and last the DN index entry goes (repo_check() removes it if we stop before).
+ */
+int
+repo_revoke(struct repo *r, const char *serial, int reason, time_t when)
+{
+	char		 sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], rev[64], mark[72];
+	char		 dnkey[REPO_DNKEY_MAX + 1];
+	struct index	 ix;
+	struct ientry	*e, *hit = NULL;
+	struct stat	 sb;
+	char		*text = NULL;
+	size_t		 i, o = 0, cap;
+	int		 rc = 0, saved, n;
+
+	memset(&ix, 0, sizeof(ix));
+	if (!serial_normalize(serial, sn, sizeof(sn)) ||
+	    (reason != REPO_REASON_NONE && repo_reason_name(reason) == NULL) ||
+	    !revfield_make(rev, sizeof(rev), when, reason)) {
+		logx(LOG_LVL_ERR, "revoke: invalid serial, reason or time");
+		errno = EINVAL;
+		goto out;
+	}
+	if (!cert_path(r, path, sizeof(path), sn))
+		goto out;
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT)
+			logx(LOG_LVL_ERR, "revoke %s: no such certificate", sn);
+		goto out;
+	}
+	if (!index_load(r, &ix))
+		goto out;
+	for (i = 0; i < ix.n; i++) {
+		e = &ix.e[i];
+		if (!e->ok || strcmp(e->sn, sn) != 0)
+			continue;
+		if (hit != NULL) {
+			logx(LOG_LVL_ERR, "revoke %s: index.txt has it twice", sn);
+			errno = EINVAL;
+			goto out;
+		}
+		hit = e;
+	}
+	if (hit == NULL) {
+		logx(LOG_LVL_ERR, "revoke %s: not in index.txt", sn);
+		errno = ENOENT;
+		goto out;
+	}
+	if (hit->f[0][0] == 'R') {
+		errno = EALREADY;
+		goto out;
+	}
+
+	(void)snprintf(mark, sizeof(mark), "%s\n", rev);
+	if (!ensure_dir(r, "revoked", NULL) ||
+	    !serial_path(r, path, sizeof(path), "revoked", sn, "") ||
+	    !write_atomic(path, mark, strlen(mark), FILE_MODE, 0))
+		goto out;
+
+	cap = ix.len + ix.n + strlen(rev) + 2;
+	if ((text = malloc(cap)) == NULL)
+		goto out;
+	for (i = 0; i < ix.n; i++) {
+		e = &ix.e[i];
+		if (e == hit) {
+			n = snprintf(text + o, cap - o, "R\t%s\t%s\t%s\t%s\t%s\n", e->f[1], rev,
+			    e->f[3], e->f[4], e->f[5]);
+			if (n < 0 || (size_t)n >= cap - o) {
+				errno = EOVERFLOW;
+				goto out;
+			}
+			o += (size_t)n;
+		} else {
+			memcpy(text + o, e->raw, e->rawlen);
+			o += e->rawlen;
+			text[o++] = '\n';
+		}
+	}
+	if (!path_join(path, sizeof(path), r->root, "index.txt", NULL, NULL) ||
+	    !write_atomic(path, text, o, FILE_MODE, 0))
+		goto out;
+	rc = 1;
+
+	if (!cert_dnkey(r, sn, dnkey) || !repo_dn_remove(r, dnkey, sn))
+		logx(LOG_LVL_WARN, "revoke %s: DN index entry not removed; repo_check() will",
+		    sn);
+out:
+	saved = errno;
+	index_free(&ix);
+	free(text);
+	errno = saved;
+	return rc;
+}
+
+int
+repo_is_revoked(struct repo *r, const char *serial)
+{
+	char		path[MAX_PATH_LEN];
+	struct stat	sb;
+
+	if (!serial_path(r, path, sizeof(path), "revoked", serial, ""))
+		return -1;
+	if (lstat(path, &sb) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
+}
+
+static int
+revoked_cmp(const void *a, const void *b)
+{
+	return serial_cmp(((const struct revoked *)a)->serial,
+	    ((const struct revoked *)b)->serial);
+}
+
+void
+repo_revoked_free(struct revoked *list)
+{
+	free(list);
+}
+
+/* A marker's revocation field; failing that, its mtime and no reason. */
+static int
+marker_read(struct repo *r, const char *sn, time_t *when, int *reason)
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*buf = NULL;
+	struct stat	 sb;
+	size_t		 len;
+	int		 ok;
+
+	if (!serial_path(r, path, sizeof(path), "revoked", sn, ""))
+		return 0;
+	if (repo_read_file(path, &buf, &len, MAX_SMALL)) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+		ok = strlen((char *)buf) == len && revfield_parse((char *)buf, when, reason);
+		free(buf);
+		if (ok)
+			return 1;
+	}
+	if (stat(path, &sb) == -1)
+		return 0;
+	logx(LOG_LVL_WARN, "%s: unreadable revocation date, using its mtime", path);
+	*when = sb.st_mtime;
+	*reason = REPO_REASON_NONE;
+	return 1;
+}
+
+int
+repo_revoked_list(struct repo *r, struct revoked **listp, size_t *np)
+{
+	struct index	 ix;
+	struct revoked	*list = NULL, key, *nl;
+	char		 dir[MAX_PATH_LEN], **marks = NULL;
+	size_t		 i, n = 0, cap, nmarks = 0, nidx, o;
+	int		 rc = 0, saved;
+
+	*listp = NULL;
+	*np = 0;
+	if (!index_load(r, &ix))
+		return 0;
+	cap = ix.n + 1;
+	if ((list = calloc(cap, sizeof(*list))) == NULL)
+		goto out;
+	for (i = 0; i < ix.n; i++) {
+		if (!ix.e[i].ok || ix.e[i].f[0][0] != 'R')
+			continue;
+		if (!revfield_parse(ix.e[i].f[2], &list[n].when, &list[n].reason)) {
+			logx(LOG_LVL_ERR, "index.txt line %zu: unreadable revocation \"%.40s\"",
+			    i + 1, ix.e[i].f[2]);
+			errno = EINVAL;
+			goto out;
+		}
+		memcpy(list[n].serial, ix.e[i].sn, strlen(ix.e[i].sn) + 1);
+		n++;
+	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), revoked_cmp);
+	/* Duplicates (a hand-edited index) once. */
+	for (i = 0, o = 0; i < n; i++)
+		if (o == 0 || strcmp(list[o - 1].serial, list[i].serial) != 0)
+			list[o++] = list[i];
+	n = nidx = o;
+
+	/* Markers whose index line is not R yet: an interrupted repo_revoke(). */
+	if (!path_join(dir, sizeof(dir), r->root, "revoked", NULL, NULL))
+		goto out;
+	if (!dir_list(dir, serial_name_ok, &marks, &nmarks) && errno != ENOENT)
+		goto out;
+	for (i = 0; i < nmarks; i++) {
+		memcpy(key.serial, marks[i], strlen(marks[i]) + 1);
+		if (nidx > 0 && bsearch(&key, list, nidx, sizeof(*list), revoked_cmp) != NULL)
+			continue;
+		if (n == cap) {
+			if ((nl = reallocarray(list, cap * 2, sizeof(*list))) == NULL)
+				goto out;
+			list = nl;
+			cap *= 2;
+		}
+		if (!marker_read(r, marks[i], &list[n].when, &list[n].reason))
+			continue;
+		logx(LOG_LVL_WARN, "revoked/%s: index.txt does not say so yet; listing it",
+		    marks[i]);
+		memcpy(list[n].serial, key.serial, sizeof(key.serial));
+		n++;
+	}
+	if (n > nidx)
+		qsort(list, n, sizeof(*list), revoked_cmp);
+	if (n > 0) {
+		*listp = list;
+		*np = n;
+		list = NULL;
+	}
+	rc = 1;
+out:
+	saved = errno;
+	index_free(&ix);
+	free(list);
+	repo_strv_free(marks, nmarks);
+	errno = saved;
+	return rc;
+}
+
+/* ---- one-time challenges -------------------------------------------------------------- */
+
+/* challenges/<hash> or challenges/used/<hash>; a hash has the shape of a record id. */
+static int
+chal_path(const struct repo *r, char *buf, size_t len, int used, const char *hash)
+{
+	if (!repo_id_valid(hash)) {
+		if (len > 0)
+			buf[0] = '\0';
+		errno = EINVAL;
+		return 0;
+	}
+	return used ? path_join(buf, len, r->root, "challenges", "used", hash) :
+	    path_join(buf, len, r->root, "challenges", hash, NULL);
+}
+
+/* The expiry in a challenge file: decimal Unix seconds and a newline. */
+static int
+chal_expiry(const char *path, time_t *t)
+{
+	unsigned char	*buf = NULL;
+	size_t		 len;
+	long long	 v;
+	int		 ok = 0;
+
+	if (!repo_read_file(path, &buf, &len, MAX_SMALL))
+		return 0;
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	if (strlen((char *)buf) == len && parse_ll((char *)buf, LLONG_MIN, LLONG_MAX, &v) &&
+	    (long long)(time_t)v == v) {
+		*t = (time_t)v;
+		ok = 1;
+	} else {
+		logx(LOG_LVL_ERR, "%s: not an expiry time", path);
+		errno = EINVAL;
+	}
+	free(buf);
+	return ok;
+}
+
+int
+repo_challenge_add(struct repo *r, const char *hash, time_t expires)
+{
+	char		path[MAX_PATH_LEN], used[MAX_PATH_LEN], text[32];
+	struct stat	sb;
+
+	if (!chal_path(r, path, sizeof(path), 0, hash) ||
+	    !chal_path(r, used, sizeof(used), 1, hash)) {
+		logx(LOG_LVL_ERR, "challenge: not a hex SHA-256");
+		return 0;
+	}
+	if (!ensure_dir(r, "challenges", NULL) || !ensure_dir(r, "challenges", "used"))
+		return 0;
+	if (lstat(used, &sb) == 0) {
+		errno = EEXIST;		/* the same secret again, too soon */
+		return 0;
+	}
+	(void)snprintf(text, sizeof(text), "%lld\n", (long long)expires);
+	return write_atomic(path, text, strlen(text), FILE_MODE, 1);
+}
+
+int
+repo_challenge_consume(struct repo *r, const char *hash, time_t now)
+{
+	char		path[MAX_PATH_LEN], used[MAX_PATH_LEN], cdir[MAX_PATH_LEN];
+	char		udir[MAX_PATH_LEN];
+	struct timespec	ts[2];
+	time_t		exp;
+
+	if (!chal_path(r, path, sizeof(path), 0, hash) ||
+	    !chal_path(r, used, sizeof(used), 1, hash) ||
+	    !dir_of(path, cdir, sizeof(cdir)) || !dir_of(used, udir, sizeof(udir)))
+		return 0;
+	/* The decision: of several renames of one name, exactly one succeeds. */
+	if (rename(path, used) == -1) {
+		if (errno != ENOENT)
+			logx(LOG_LVL_ERR, "rename %s %s: %s", path, used, strerror(errno));
+		return 0;
+	}
+	(void)fsync_dir(udir);
+	(void)fsync_dir(cdir);
+	/* mtime = when it was used, for repo_challenge_purge(). */
+	ts[0].tv_sec = ts[1].tv_sec = now;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (utimensat(AT_FDCWD, used, ts, 0) == -1)
+		logx(LOG_LVL_WARN, "utimensat %s: %s", used, strerror(errno));
+	if (!chal_expiry(used, &exp))
+		return 0;	/* consumed, and refused: we cannot tell it is valid */
+	if (now > exp) {
+		if (unlink(used) == 0)
+			(void)fsync_dir(udir);
+		return -1;
+	}
+	return 1;
+}
+
+int
+repo_challenge_purge(struct repo *r, time_t now)
+{
+	char		  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], **v = NULL;
+	struct stat	  sb;
+	size_t		  n = 0, i;
+	time_t		  exp;
+	int		  removed = 0, pass, err = 0;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (!path_join(dir, sizeof(dir), r->root, "challenges", pass ? "used" : NULL,
+		    NULL))
+			return -1;
+		if (!dir_list(dir, repo_id_valid, &v, &n)) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		for (i = 0; i < n; i++) {
+			if (!chal_path(r, path, sizeof(path), pass, v[i]))
+				continue;
+			if (pass == 0) {
+				if (!chal_expiry(path, &exp) || now <= exp)
+					continue;
+			} else if (lstat(path, &sb) == -1 ||
+			    (long long)sb.st_mtime + REPO_CHALLENGE_KEEP >= (long long)now)
+				continue;
+			if (unlink(path) == 0)
+				removed++;
+			else if (errno != ENOENT) {
+				logx(LOG_LVL_ERR, "unlink %s: %s", path, strerror(errno));
+				err = 1;
+			}
+		}
+		repo_strv_free(v, n);
+		v = NULL;
+		if (removed > 0)
+			(void)fsync_dir(dir);
+	}
+	return err ? -1 : removed;
+}
+
+/* ---- repository checker --------------------------------------------------------------- */
+
+/* A certificate of certs/ as the checker sees it. */
+struct ccert {
+	char		 sn[MAX_SERIAL_HEX + 2];
+	char		 expiry[20];		/* index.txt form */
+	char		*subject;		/* index.txt form */
+	char		 dnkey[REPO_DNKEY_MAX + 1];
+	time_t		 not_after;
+	size_t		 nlines;		/* index.txt lines with this serial */
+	struct ientry	*line;			/* the first of them */
+	int		 marker;		/* revoked/<SN> exists */
+	int		 revoked;		/* marker or R line */
+	char		*revfield;		/* revocation field to keep, malloc'd */
+};
+
+struct snid {
+	char	sn[MAX_SERIAL_HEX + 2];
+	char	id[REPO_ID_LEN + 1];
+};
+
+/*
+ * An issued record's certificate whose certs/<SN>.pem is missing and was not restored:
+ * the later checks use it, so that only the missing file is reported, not its echoes.
+ */
+struct vcert {
+	char		 sn[MAX_SERIAL_HEX + 2];
+	unsigned char	*der;
+	size_t		 len;
+};
+
+struct chk {
+	struct repo	 *r;
+	int		  repair;
+	repo_report_fn	 *report;
+	void		 *arg;
+	int		  unrepaired;
+	time_t		  now;
+	struct ccert	 *certs;	/* parsed certs/<SN>.pem, by serial */
+	size_t		  ncerts;
+	char		**bad;		/* serials of certs/ files that do not parse */
+	size_t		  nbad;
+	struct snid	 *ids;		/* serial -> record, from the records' meta */
+	size_t		  nids;
+	BIGNUM		 *max;		/* highest serial in use */
+	int		  blind;	/* certs/ or index.txt unreadable: no DN repairs */
+	char		**pend;		/* index problems the rebuild repairs: what \0 detail */
+	size_t		  npend;
+	struct vcert	 *virt;		/* issued certs whose PEM is missing, from cert.der */
+	size_t		  nvirt;
+};
+
+static void	issue(struct chk *, const char *, int, const char *, ...)
+		    __attribute__((format(printf, 4, 5)));
+static void	pend(struct chk *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+static void
+issue(struct chk *c, const char *what, int repaired, const char *fmt, ...)
+{
+	char	detail[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (!repaired && strcmp(what, "dn-expired") != 0)
+		c->unrepaired++;
+	if (c->report != NULL)
+		c->report(what, detail, repaired, c->arg);
+}
+
+/* An index problem, reported once we know whether the rebuild worked. */
+static void
+pend(struct chk *c, const char *what, const char *fmt, ...)
+{
+	char	  detail[512], *s, **nv;
+	size_t	  wl = strlen(what);
+	va_list	  ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if ((nv = reallocarray(c->pend, c->npend + 1, sizeof(*nv))) == NULL ||
+	    (s = malloc(wl + strlen(detail) + 2)) == NULL) {
+		if (nv != NULL)
+			c->pend = nv;
+		issue(c, what, 0, "%s", detail);	/* out of memory: report it now */
+		return;
+	}
+	c->pend = nv;
+	memcpy(s, what, wl + 1);
+	memcpy(s + wl + 1, detail, strlen(detail) + 1);
+	c->pend[c->npend++] = s;
+}
+
+/*
+ * Names the checker passes over: write_atomic() temp files (judged by chk_walk()) and the
+ * README.md of the documented skeleton (repo-layout/).
+ */
+static int
+skip_name(const char *name)
+{
+	return strncmp(name, ".tmp-", 5) == 0 || strcmp(name, "README.md") == 0;
+}
+
+/* A directory entry name, safe to print. */
+static const char *
+esc(const char *name, char *buf, size_t len)
+{
+	log_escape(buf, len, name, strlen(name));
+	return buf;
+}
+
+static void
+bn_max(struct chk *c, const char *sn)
+{
+	BIGNUM	*bn = NULL;
+
+	if (BN_hex2bn(&bn, sn) == (int)strlen(sn) &&
+	    (c->max == NULL || BN_cmp(bn, c->max) > 0)) {
+		BN_free(c->max);
+		c->max = bn;
+		bn = NULL;
+	}
+	BN_free(bn);
+}
+
+/* Remove a file or a flat directory. 1 if it is gone. */
+static int
+remove_any(const char *path)
+{
+	struct stat	sb;
+	char		dir[MAX_PATH_LEN];
+
+	if (lstat(path, &sb) == -1)
+		return errno == ENOENT;
+	if (S_ISDIR(sb.st_mode))
+		remove_flat_dir(path);
+	else if (unlink(path) == -1)
+		logx(LOG_LVL_ERR, "unlink %s: %s", path, strerror(errno));
+	if (lstat(path, &sb) == 0)
+		return 0;
+	if (dir_of(path, dir, sizeof(dir)))
+		(void)fsync_dir(dir);
+	return 1;
+}
+
+/* Everything in tmp/ is a leftover: only lock holders stage there. */
+static void
+chk_tmpdir(struct chk *c)
+{
+	char	  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], e[256], **v = NULL;
+	size_t	  n = 0, i;
+
+	if (!path_join(dir, sizeof(dir), c->r->root, "tmp", NULL, NULL) ||
+	    !dir_list(dir, NULL, &v, &n)) {
+		issue(c, "io-error", 0, "tmp/: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], "README.md") != 0)
+			issue(c, "stray-temp", c->repair &&
+			    path_join(path, sizeof(path), dir, v[i], NULL, NULL) &&
+			    remove_any(path), "tmp/%s", esc(v[i], e, sizeof(e)));
+	repo_strv_free(v, n);
+}
+
+/*
+ * .tmp-* left by write_atomic() anywhere below DIR (REL for messages), DEPTH levels of
+ * subdirectories down. Younger ones may belong to a writer that does not take the lock.
+ */
+static void
+chk_walk(struct chk *c, const char *dir, const char *rel, int depth)
+{
+	char		  path[MAX_PATH_LEN], sub[MAX_PATH_LEN], e[256], **v = NULL;
+	struct stat	  sb;
+	size_t		  n = 0, i;
+
+	if (!dir_list(dir, NULL, &v, &n)) {
+		if (errno != EACCES && errno != ENOENT)	/* ca/ may be the CA user's only */
+			issue(c, "io-error", 0, "%s: %s", rel[0] ? rel : ".", strerror(errno));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (!path_join(path, sizeof(path), dir, v[i], NULL, NULL) ||
+		    lstat(path, &sb) == -1)
+			continue;
+		(void)snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "",
+		    esc(v[i], e, sizeof(e)));
+		if (strncmp(v[i], ".tmp-", 5) == 0) {
+			if ((long long)sb.st_mtime + STRAY_GRACE > (long long)c->now)
+				continue;
+			issue(c, "stray-temp", c->repair && remove_any(path), "%s", sub);
+		} else if (S_ISDIR(sb.st_mode) && depth > 0 &&
+		    !(rel[0] == '\0' && strcmp(v[i], "tmp") == 0))
+			chk_walk(c, path, sub, depth - 1);
+	}
+	repo_strv_free(v, n);
+}
+
+static int
+snid_cmp(const void *a, const void *b)
+{
+	return serial_cmp(((const struct snid *)a)->sn, ((const struct snid *)b)->sn);
+}
+
+static void
+snid_add(struct chk *c, const char *sn, const char *id)
+{
+	struct snid	*nv;
+
+	if ((nv = reallocarray(c->ids, c->nids + 1, sizeof(*nv))) == NULL)
+		return;
+	c->ids = nv;
+	memcpy(nv[c->nids].sn, sn, strlen(sn) + 1);
+	memcpy(nv[c->nids].id, id, REPO_ID_LEN + 1);
+	c->nids++;
+}
+
+/* Does certs/<SN>.pem hold DER? 1 yes, 0 another cert, -1 missing, -2 unreadable. */
+static int
+pem_matches(struct repo *r, const char *sn, const unsigned char *der, size_t len)
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*pem = NULL, *d = NULL;
+	size_t		 plen;
+	BIO		*bio = NULL;
+	X509		*x = NULL;
+	int		 n, rc = -2;
+
+	if (!cert_path(r, path, sizeof(path), sn))
+		return -2;
+	if (!repo_read_file(path, &pem, &plen, MAX_BLOB))
+		return errno == ENOENT ? -1 : -2;
+	if ((bio = BIO_new_mem_buf(pem, (int)plen)) != NULL &&
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL &&
+	    (n = i2d_X509(x, &d)) > 0)
+		rc = (size_t)n == len && memcmp(d, der, len) == 0;
+	free(pem);
+	BIO_free(bio);
+	X509_free(x);
+	OPENSSL_free(d);
+	return rc;
+}
+
+/* Put a record's cert.der back as certs/<SN>.pem, if it is one certificate with that serial. */
+static int
+restore_pem(struct repo *r, const char *sn, const unsigned char *der, size_t len)
+{
+	const unsigned char	*p = der;
+	char			 path[MAX_PATH_LEN], got[MAX_SERIAL_HEX + 2];
+	X509			*x = NULL;
+	BIGNUM			*bn = NULL;
+	BIO			*bio = NULL;
+	char			*hex = NULL, *pem;
+	long			 pemlen;
+	int			 rc = 0;
+
+	if (len > LONG_MAX || (x = d2i_X509(NULL, &p, (long)len)) == NULL ||
+	    p != der + len ||
+	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL || !serial_normalize(hex, got, sizeof(got)) ||
+	    strcmp(got, sn) != 0)
+		goto out;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
+	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0)
+		goto out;
+	rc = cert_path(r, path, sizeof(path), sn) &&
+	    write_atomic(path, pem, (size_t)pemlen, FILE_MODE, 1);
+out:
+	X509_free(x);
+	BN_free(bn);
+	BIO_free(bio);
+	OPENSSL_free(hex);
+	return rc;
+}
+
+static void
+chk_record(struct chk *c, const char *id, enum rstate st)
+{
+	struct record	*rec = NULL;
+	unsigned char	*der = NULL;
+	size_t		 len = 0;
+	char		 sn[MAX_SERIAL_HEX + 2];
+	struct vcert	*nv;
+	int		 snok, m;
+
+	if ((rec = record_read(c->r, id, st, 0)) == NULL) {
+		issue(c, "bad-record", 0, "%s/%s: meta does not load", state_dirs[st], id);
+		return;
+	}
+	snok = rec->serial != NULL && serial_normalize(rec->serial, sn, sizeof(sn));
+	if (snok)
+		bn_max(c, sn);
+	if (st != RS_ISSUED && st != RS_APPROVED)
+		goto out;
+	if (!blob_read(c->r, st, id, REC_CERT, &der, &len)) {
+		issue(c, st == RS_ISSUED ? "issued-no-cert" : "bad-record", 0,
+		    "%s/%s/cert.der is unreadable", state_dirs[st], id);
+		goto out;
+	}
+	if (der == NULL || !snok) {
+		if (st == RS_ISSUED)
+			issue(c, "issued-no-cert", 0, "issued/%s: no %s", id,
+			    der == NULL ? "cert.der" : "serial in meta");
+		goto out;	/* approved: an issue that enroll_issue() finishes */
+	}
+	m = pem_matches(c->r, sn, der, len);
+	if (st == RS_ISSUED) {
+		if (m == -1) {
+			m = c->repair && restore_pem(c->r, sn, der, len);
+			issue(c, "issued-no-cert", m, "certs/%s.pem is missing (issued/%s)",
+			    sn, id);
+			if (!m && (nv = reallocarray(c->virt, c->nvirt + 1,
+			    sizeof(*nv))) != NULL) {
+				c->virt = nv;
+				memcpy(nv[c->nvirt].sn, sn, strlen(sn) + 1);
+				nv[c->nvirt].der = der;
+				nv[c->nvirt++].len = len;
+				der = NULL;
+				m = 1;
+			}
+		} else if (m != 1)
+			issue(c, "issued-no-cert", 0, "certs/%s.pem is not the certificate of "
+			    "issued/%s", sn, id);
+	} else if (m == 1)
+		issue(c, "approved-has-cert",
+		    c->repair && repo_move(c->r, id, RS_APPROVED, RS_ISSUED),
+		    "approved/%s holds its stored certificate %s", id, sn);
+	if (m == 1)
+		snid_add(c, sn, id);
+out:
+	free(der);
+	record_free(rec);
+}
+
+struct rent {
+	char		id[REPO_ID_LEN + 1];
+	enum rstate	st;
+};
+
+static int
+rent_cmp(const void *a, const void *b)
+{
+	const struct rent	*x = a, *y = b;
+	int			 d = strcmp(x->id, y->id);
+
+	return d != 0 ? d : (int)x->st - (int)y->st;
+}
+
+static void
+chk_records(struct chk *c)
+{
+	char		  dir[MAX_PATH_LEN], e[256], **v = NULL;
+	struct rent	 *ents = NULL, *ne;
+	size_t		  n, i, j, ne_n = 0;
+	int		  st;
+
+	for (st = 0; st < RS_COUNT; st++) {
+		if (!path_join(dir, sizeof(dir), c->r->root, state_dirs[st], NULL, NULL) ||
+		    !dir_list(dir, NULL, &v, &n)) {
+			issue(c, "io-error", 0, "%s/: %s", state_dirs[st], strerror(errno));
+			continue;
+		}
+		for (i = 0; i < n; i++) {
+			if (!repo_id_valid(v[i])) {
+				if (!skip_name(v[i]))
+					issue(c, "bad-name", 0, "%s/%s", state_dirs[st],
+					    esc(v[i], e, sizeof(e)));
+				continue;
+			}
+			if ((ne = reallocarray(ents, ne_n + 1, sizeof(*ents))) == NULL)
+				break;
+			ents = ne;
+			memcpy(ents[ne_n].id, v[i], REPO_ID_LEN + 1);
+			ents[ne_n++].st = (enum rstate)st;
+		}
+		repo_strv_free(v, n);
+	}
+	if (ne_n > 1)
+		qsort(ents, ne_n, sizeof(*ents), rent_cmp);
+	for (i = 0; i < ne_n; i = j) {
+		for (j = i + 1; j < ne_n && strcmp(ents[j].id, ents[i].id) == 0; j++)
+			;
+		if (j - i > 1)
+			issue(c, "dup-state", 0, "%s is in %s and %s", ents[i].id,
+			    state_dirs[ents[i].st], state_dirs[ents[i + 1].st]);
+		else
+			chk_record(c, ents[i].id, ents[i].st);
+	}
+	free(ents);
+	if (c->nids > 1)
+		qsort(c->ids, c->nids, sizeof(*c->ids), snid_cmp);
+}
+
+static int
+ccert_cmp(const void *a, const void *b)
+{
+	return serial_cmp(((const struct ccert *)a)->sn, ((const struct ccert *)b)->sn);
+}
+
+static struct ccert *
+find_cert(struct chk *c, const char *sn)
+{
+	struct ccert	key;
+
+	if (c->ncerts == 0 || strlen(sn) >= sizeof(key.sn))
+		return NULL;
+	memcpy(key.sn, sn, strlen(sn) + 1);
+	return bsearch(&key, c->certs, c->ncerts, sizeof(*c->certs), ccert_cmp);
+}
+
+static int
+is_bad(struct chk *c, const char *sn)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nbad; i++)
+		if (strcmp(c->bad[i], sn) == 0)
+			return 1;
+	return 0;
+}
+
+/* CC from certificate X named SN. 0 with a reason in WHY if it is not usable. */
+static int
+ccert_fill(X509 *x, const char *sn, struct ccert *cc, const char **why)
+{
+	char		 got[MAX_SERIAL_HEX + 2];
+	BIGNUM		*bn = NULL;
+	char		*hex = NULL, *one = NULL;
+	struct tm	 tm;
+	int		 rc = 0;
+
+	memset(cc, 0, sizeof(*cc));
+	*why = "its serial number differs from its name";
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL || !serial_normalize(hex, got, sizeof(got)) ||
+	    strcmp(got, sn) != 0)
+		goto out;
+	*why = "unusable notAfter or subject";
+	if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+		goto out;
+	cc->not_after = timegm(&tm);
+	if (!index_time(cc->expiry, sizeof(cc->expiry), cc->not_after) ||
+	    (one = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL ||
+	    (cc->subject = index_subject(one)) == NULL ||
+	    !repo_dnkey(X509_get_subject_name(x), cc->dnkey))
+		goto out;
+	memcpy(cc->sn, sn, strlen(sn) + 1);
+	rc = 1;
+out:
+	if (!rc) {
+		free(cc->subject);
+		cc->subject = NULL;
+	}
+	BN_free(bn);
+	OPENSSL_free(hex);
+	OPENSSL_free(one);
+	return rc;
+}
+
+/* Parse certs/<SN>.pem into CC. 0 with a reason in WHY if it is not a usable certificate. */
+static int
+ccert_load(struct repo *r, const char *sn, struct ccert *cc, const char **why)
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*pem = NULL;
+	size_t		 len;
+	BIO		*bio = NULL;
+	X509		*x = NULL;
+	int		 rc = 0;
+
+	memset(cc, 0, sizeof(*cc));
+	*why = "unreadable";
+	if (!cert_path(r, path, sizeof(path), sn) ||
+	    !repo_read_file(path, &pem, &len, MAX_BLOB))
+		goto out;
+	*why = "not a PEM certificate";
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	rc = ccert_fill(x, sn, cc, why);
+out:
+	ERR_clear_error();
+	free(pem);
+	BIO_free(bio);
+	X509_free(x);
+	return rc;
+}
+
+/* A name "<serial><SUFFIX>" with a normalized serial: the serial, else NULL. */
+static char *
+serial_stem(const char *name, const char *suffix, char *buf, size_t len)
+{
+	size_t	nl = strlen(name), sl = strlen(suffix);
+
+	if (nl <= sl || nl - sl >= len || strcmp(name + nl - sl, suffix) != 0)
+		return NULL;
+	memcpy(buf, name, nl - sl);
+	buf[nl - sl] = '\0';
+	return serial_name_ok(buf) ? buf : NULL;
+}
+
+/* certs/: parse every certificate; check each .id file. */
+static void
+chk_certs(struct chk *c)
+{
+	char		  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], e[256], sn[MAX_SERIAL_HEX + 2];
+	char		  id[REPO_ID_LEN + 1], key[REPO_DNKEY_MAX + 1], text[160], **v = NULL;
+	char		**idf = NULL, **nv;
+	const char	 *why, *want;
+	struct ccert	 *nc;
+	struct snid	  sk, *owner;
+	size_t		  n = 0, i, nidf = 0;
+	int		  ok, okfile;
+
+	if (!path_join(dir, sizeof(dir), c->r->root, "certs", NULL, NULL) ||
+	    !dir_list(dir, NULL, &v, &n)) {
+		issue(c, "io-error", 0, "certs/: %s", strerror(errno));
+		c->blind = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (serial_stem(v[i], ".pem", sn, sizeof(sn)) != NULL) {
+			bn_max(c, sn);
+			if ((nc = reallocarray(c->certs, c->ncerts + 1, sizeof(*nc))) == NULL)
+				continue;
+			c->certs = nc;
+			if (ccert_load(c->r, sn, &c->certs[c->ncerts], &why)) {
+				c->ncerts++;
+				continue;
+			}
+			issue(c, "bad-cert", 0, "certs/%s.pem: %s", sn, why);
+			if ((nv = reallocarray(c->bad, c->nbad + 1, sizeof(*nv))) != NULL) {
+				c->bad = nv;
+				if ((c->bad[c->nbad] = strdup(sn)) != NULL)
+					c->nbad++;
+			}
+		} else if (serial_stem(v[i], ".id", sn, sizeof(sn)) != NULL) {
+			if ((nv = reallocarray(idf, nidf + 1, sizeof(*nv))) != NULL) {
+				idf = nv;
+				if ((idf[nidf] = strdup(sn)) != NULL)
+					nidf++;
+			}
+		} else if (!skip_name(v[i]))
+			issue(c, "bad-name", 0, "certs/%s", esc(v[i], e, sizeof(e)));
+	}
+	for (i = 0; i < c->nvirt; i++) {
+		const unsigned char	*p = c->virt[i].der;
+		X509			*x;
+		size_t			 k;
+
+		for (k = 0; k < c->ncerts && strcmp(c->certs[k].sn, c->virt[i].sn) != 0; k++)
+			;
+		if (k < c->ncerts || is_bad(c, c->virt[i].sn) ||
+		    (nc = reallocarray(c->certs, c->ncerts + 1, sizeof(*nc))) == NULL)
+			continue;
+		c->certs = nc;
+		if ((x = d2i_X509(NULL, &p, (long)c->virt[i].len)) != NULL &&
+		    ccert_fill(x, c->virt[i].sn, &c->certs[c->ncerts], &why))
+			c->ncerts++;
+		X509_free(x);
+		ERR_clear_error();
+	}
+	if (c->ncerts > 1)
+		qsort(c->certs, c->ncerts, sizeof(*c->certs), ccert_cmp);
+
+	/* certs/<SN>.id names the record holding the certificate and its DN key. */
+	for (i = 0; i < c->ncerts; i++) {
+		struct ccert	*cc = &c->certs[i];
+
+		memcpy(sk.sn, cc->sn, strlen(cc->sn) + 1);
+		owner = c->nids > 0 ? bsearch(&sk, c->ids, c->nids, sizeof(*c->ids),
+		    snid_cmp) : NULL;
+		okfile = idfile_read(c->r, cc->sn, id, key);
+		ok = okfile && strcmp(key, cc->dnkey) == 0 &&
+		    (owner != NULL ? strcmp(owner->id, id) == 0 :
+		    repo_find(c->r, id) != RS_NONE);
+		if (ok)
+			continue;
+		want = owner != NULL ? owner->id :
+		    (okfile && repo_find(c->r, id) != RS_NONE) ? id : NULL;
+		if (want == NULL) {
+			issue(c, "cert-id", 0, "certs/%s.id: no record holds this certificate",
+			    cc->sn);
+			continue;
+		}
+		(void)snprintf(text, sizeof(text), "%s\n%s\n", want, cc->dnkey);
+		issue(c, "cert-id", c->repair &&
+		    serial_path(c->r, path, sizeof(path), "certs", cc->sn, ".id") &&
+		    write_atomic(path, text, strlen(text), FILE_MODE, 0),
+		    "certs/%s.id is %s", cc->sn, okfile ? "wrong" : "missing or malformed");
+	}
+	for (i = 0; i < nidf; i++)
+		if (find_cert(c, idf[i]) == NULL && !is_bad(c, idf[i]))
+			issue(c, "cert-id", c->repair &&
+			    serial_path(c->r, path, sizeof(path), "certs", idf[i], ".id") &&
+			    remove_any(path), "certs/%s.id without certificate", idf[i]);
+	repo_strv_free(idf, nidf);
+	repo_strv_free(v, n);
+}
+
+/* One line of the rebuilt index, sorted by serial. */
+struct oline {
+	const char	*sn;
+	char		*text;
+};
+
+static int
+oline_cmp(const void *a, const void *b)
+{
+	return serial_cmp(((const struct oline *)a)->sn, ((const struct oline *)b)->sn);
+}
+
+/* Write index.txt from the certificates, plus KEEP (revoked lines without a cert). */
+static int
+index_rebuild(struct chk *c, struct ientry **keep, size_t nkeep)
+{
+	struct oline	*ol = NULL;
+	char		 path[MAX_PATH_LEN], *text = NULL, st;
+	size_t		 n = 0, i, total = 0, o = 0;
+	int		 rc = 0;
+	FILE		*f = NULL;
+
+	if ((ol = calloc(c->ncerts + nkeep + 1, sizeof(*ol))) == NULL)
+		goto out;
+	for (i = 0; i < c->ncerts; i++) {
+		struct ccert	*cc = &c->certs[i];
+
+		st = cc->revoked ? 'R' : (cc->line != NULL && cc->line->f[0][0] == 'E') ?
+		    'E' : 'V';
+		ol[n].sn = cc->sn;
+		if (asprintf(&ol[n].text, "%c\t%s\t%s\t%s\tunknown\t%s\n", st, cc->expiry,
+		    cc->revoked ? cc->revfield : "", cc->sn, cc->subject) == -1) {
+			ol[n].text = NULL;
+			goto out;
+		}
+		n++;
+	}
+	for (i = 0; i < nkeep; i++) {
+		ol[n].sn = keep[i]->sn;
+		if (asprintf(&ol[n].text, "%.*s\n", (int)keep[i]->rawlen, keep[i]->raw) == -1) {
+			ol[n].text = NULL;
+			goto out;
+		}
+		n++;
+	}
+	qsort(ol, n, sizeof(*ol), oline_cmp);
+	if ((f = open_memstream(&text, &total)) == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		(void)fputs(ol[i].text, f);
+	if (ferror(f) || fclose(f) != 0) {
+		f = NULL;
+		goto out;
+	}
+	f = NULL;
+	o = total;
+	rc = path_join(path, sizeof(path), c->r->root, "index.txt", NULL, NULL) &&
+	    write_atomic(path, text, o, FILE_MODE, 0);
+out:
+	if (f != NULL)
+		(void)fclose(f);
+	for (i = 0; i < n; i++)
+		free(ol[i].text);
+	free(ol);
+	free(text);
+	return rc;
+}
+
+/* index.txt against certs/ and revoked/. */
+static void
+chk_index(struct chk *c)
+{
+	struct index	  ix;
+	struct ientry	 *e, **keep = NULL, **nk;
+	struct ccert	 *cc;
+	char		  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], rev[64], mark[72], x[256];
+	char		**marks = NULL;
+	size_t		  nmarks = 0, nkeep = 0, i, j;
+	time_t		  when;
+	int		  reason, rebuilt = 0, fixed;
+
+	if (c->blind)
+		return;
+	if (!index_load(c->r, &ix)) {
+		issue(c, "io-error", 0, "index.txt: %s", strerror(errno));
+		c->blind = 1;
+		return;
+	}
+	if (!path_join(dir, sizeof(dir), c->r->root, "revoked", NULL, NULL) ||
+	    (!dir_list(dir, NULL, &marks, &nmarks) && errno != ENOENT)) {
+		issue(c, "io-error", 0, "revoked/: %s", strerror(errno));
+		c->blind = 1;
+		goto out;
+	}
+
+	for (i = 0; i < ix.n; i++) {
+		e = &ix.e[i];
+		if (!e->ok) {
+			pend(c, "index-mismatch", "index.txt line %zu is malformed", i + 1);
+			continue;
+		}
+		bn_max(c, e->sn);
+		if ((cc = find_cert(c, e->sn)) != NULL) {
+			if (cc->nlines++ == 0)
+				cc->line = e;
+			else
+				pend(c, "index-mismatch", "index.txt line %zu: serial %s again",
+				    i + 1, e->sn);
+			continue;
+		}
+		if (is_bad(c, e->sn))
+			continue;
+		if (e->f[0][0] != 'R') {
+			pend(c, "index-no-cert", "index.txt line %zu: serial %s has no "
+			    "certificate", i + 1, e->sn);
+			continue;
+		}
+		/* Dropping it would unrevoke: keep it, say so every time. */
+		issue(c, "index-no-cert", 0, "index.txt line %zu: revoked serial %s has no "
+		    "certificate (kept)", i + 1, e->sn);
+		if ((nk = reallocarray(keep, nkeep + 1, sizeof(*nk))) != NULL) {
+			keep = nk;
+			keep[nkeep++] = e;
+		}
+	}
+
+	for (i = 0; i < nmarks; i++) {
+		if (!serial_name_ok(marks[i])) {
+			if (!skip_name(marks[i]))
+				issue(c, "bad-name", 0, "revoked/%s", esc(marks[i], x, sizeof(x)));
+			continue;
+		}
+		if ((cc = find_cert(c, marks[i])) != NULL) {
+			cc->marker = 1;
+			continue;
+		}
+		if (is_bad(c, marks[i]))
+			continue;
+		for (j = 0; j < nkeep && strcmp(keep[j]->sn, marks[i]) != 0; j++)
+			;
+		if (j == nkeep)
+			issue(c, "revoked-marker", 0, "revoked/%s: no such certificate",
+			    marks[i]);
+	}
+
+	for (i = 0; i < c->ncerts; i++) {
+		cc = &c->certs[i];
+		e = cc->line;
+		if (e == NULL)
+			pend(c, "cert-no-index", "certs/%s.pem has no index.txt line", cc->sn);
+		else if (strcmp(e->f[1], cc->expiry) != 0 || strcmp(e->f[5], cc->subject) != 0)
+			pend(c, "index-mismatch", "index.txt: serial %s: expiry or subject "
+			    "differs from the certificate", cc->sn);
+		cc->revoked = cc->marker || (e != NULL && e->f[0][0] == 'R');
+		if (!cc->revoked)
+			continue;
+		/* The date and reason to keep: the old index, else the marker. */
+		if (e != NULL && e->f[0][0] == 'R') {
+			if (revfield_parse(e->f[2], &when, &reason))
+				cc->revfield = strdup(e->f[2]);
+			else
+				pend(c, "index-mismatch", "index.txt: serial %s: unreadable "
+				    "revocation field", cc->sn);
+		}
+		if (cc->revfield == NULL &&
+		    (!cc->marker || !marker_read(c->r, cc->sn, &when, &reason) ||
+		    !revfield_make(rev, sizeof(rev), when, reason) ||
+		    (cc->revfield = strdup(rev)) == NULL)) {
+			/* No date anywhere: now, no reason. */
+			if (revfield_make(rev, sizeof(rev), c->now, REPO_REASON_NONE))
+				cc->revfield = strdup(rev);
+		}
+		if (cc->revfield == NULL)
+			cc->revfield = strdup("");
+		if (!cc->marker) {
+			(void)snprintf(mark, sizeof(mark), "%s\n", cc->revfield);
+			fixed = c->repair && ensure_dir(c->r, "revoked", NULL) &&
+			    serial_path(c->r, path, sizeof(path), "revoked", cc->sn, "") &&
+			    write_atomic(path, mark, strlen(mark), FILE_MODE, 0);
+			issue(c, "revoked-marker", fixed, "revoked/%s missing for a revoked "
+			    "certificate", cc->sn);
+			cc->marker = fixed;
+		} else if (e != NULL && e->f[0][0] != 'R')
+			pend(c, "revoked-marker", "revoked/%s exists but index.txt says %c",
+			    cc->sn, e->f[0][0]);
+	}
+
+	if (c->npend > 0 && c->repair && c->nbad == 0)
+		rebuilt = index_rebuild(c, keep, nkeep);
+	for (i = 0; i < c->npend; i++)
+		issue(c, c->pend[i], rebuilt, "%s", c->pend[i] + strlen(c->pend[i]) + 1);
+out:
+	free(keep);
+	repo_strv_free(marks, nmarks);
+	index_free(&ix);
+	repo_strv_free(c->pend, c->npend);
+	c->pend = NULL;
+	c->npend = 0;
+	for (i = 0; i < c->ncerts; i++)
+		c->certs[i].line = NULL;	/* pointed into ix */
+}
+
+/* `serial` must be above every serial in use. */
+static void
+chk_serial(struct chk *c)
+{
+	char		 path[MAX_PATH_LEN], cur[MAX_SERIAL_HEX + 2], want[MAX_SERIAL_HEX + 2];
+	char		 line[MAX_SERIAL_HEX + 4], *hex = NULL, *maxhex = NULL;
+	unsigned char	*buf = NULL;
+	BIGNUM		*bn = NULL, *next = NULL;
+	size_t		 len;
+	int		 ok = 0;
+
+	if (!path_join(path, sizeof(path), c->r->root, "serial", NULL, NULL))
+		return;
+	if (repo_read_file(path, &buf, &len, MAX_COUNTER)) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+		    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+			buf[--len] = '\0';
+		ok = strlen((char *)buf) == len &&
+		    serial_normalize((char *)buf, cur, sizeof(cur)) &&
+		    BN_hex2bn(&bn, cur) == (int)strlen(cur) && !BN_is_zero(bn) &&
+		    (c->max == NULL || BN_cmp(bn, c->max) > 0);
+	}
+	if (ok)
+		goto out;
+	if ((next = c->max != NULL ? BN_dup(c->max) : BN_new()) == NULL ||
+	    !BN_add_word(next, 1) || (hex = BN_bn2hex(next)) == NULL ||
+	    !serial_normalize(hex, want, sizeof(want)))
+		goto out;
+	if (c->max != NULL)
+		maxhex = BN_bn2hex(c->max);
+	(void)snprintf(line, sizeof(line), "%s\n", want);
+	issue(c, "serial-behind", c->repair && write_atomic(path, line, strlen(line),
+	    FILE_MODE, 0), "serial is %s, highest serial in use is %s",
+	    buf != NULL ? (bn != NULL ? cur : "malformed") : "unreadable",
+	    maxhex != NULL ? maxhex : "none");
+out:
+	free(buf);
+	BN_free(bn);
+	BN_free(next);
+	OPENSSL_free(hex);
+	OPENSSL_free(maxhex);
+}
+
+/* bydn/ lists the non-revoked certificates; expired ones are pruned on repair. */
+static void
+chk_dn(struct chk *c)
+{
+	char		  dir[MAX_PATH_LEN], kdir[MAX_PATH_LEN], path[MAX_PATH_LEN], x[256];
+	char		**keys = NULL, **ents = NULL;
+	unsigned char	 *seen = NULL;
+	struct ccert	 *cc;
+	size_t		  nkeys = 0, nents = 0, i, j;
+	int		  fixed;
+
+	if (c->blind || (seen = calloc(c->ncerts + 1, 1)) == NULL)
+		return;
+	if (!path_join(dir, sizeof(dir), c->r->root, "bydn", NULL, NULL) ||
+	    (!dir_list(dir, NULL, &keys, &nkeys) && errno != ENOENT)) {
+		issue(c, "io-error", 0, "bydn/: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < nkeys; i++) {
+		if (!path_join(kdir, sizeof(kdir), dir, keys[i], NULL, NULL))
+			continue;
+		if (!repo_dnkey_valid(keys[i])) {
+			if (!skip_name(keys[i]))
+				issue(c, "dn-index", c->repair && remove_any(kdir),
+				    "bydn/%s: not a DN key", esc(keys[i], x, sizeof(x)));
+			continue;
+		}
+		if (!dir_list(kdir, NULL, &ents, &nents)) {
+			issue(c, "dn-index", 0, "bydn/%s: %s", keys[i], strerror(errno));
+			continue;
+		}
+		for (j = 0; j < nents; j++) {
+			if (!path_join(path, sizeof(path), kdir, ents[j], NULL, NULL))
+				continue;
+			if (!serial_name_ok(ents[j])) {
+				if (!skip_name(ents[j]))
+					issue(c, "dn-index", c->repair && remove_any(path),
+					    "bydn/%s/%s: not a serial", keys[i],
+					    esc(ents[j], x, sizeof(x)));
+				continue;
+			}
+			if (is_bad(c, ents[j]))
+				continue;
+			if ((cc = find_cert(c, ents[j])) == NULL)
+				issue(c, "dn-index", c->repair &&
+				    repo_dn_remove(c->r, keys[i], ents[j]),
+				    "bydn/%s/%s: no such certificate", keys[i], ents[j]);
+			else if (strcmp(cc->dnkey, keys[i]) != 0)
+				issue(c, "dn-index", c->repair &&
+				    repo_dn_remove(c->r, keys[i], ents[j]),
+				    "bydn/%s/%s: the certificate's subject has key %s", keys[i],
+				    ents[j], cc->dnkey);
+			else if (cc->revoked)
+				issue(c, "dn-index", c->repair &&
+				    repo_dn_remove(c->r, keys[i], ents[j]),
+				    "bydn/%s/%s: revoked", keys[i], ents[j]);
+			else if (cc->not_after <= c->now) {
+				if (c->repair && repo_dn_remove(c->r, keys[i], ents[j]))
+					issue(c, "dn-expired", 1, "bydn/%s/%s: expired, pruned",
+					    keys[i], ents[j]);
+			} else
+				seen[cc - c->certs] = 1;
+		}
+		repo_strv_free(ents, nents);
+		ents = NULL;
+		nents = 0;
+		if (c->repair && rmdir(kdir) == 0)	/* emptied by the repairs above */
+			(void)fsync_dir(dir);
+	}
+	for (i = 0; i < c->ncerts; i++) {
+		cc = &c->certs[i];
+		if (seen[i] || cc->revoked || cc->not_after <= c->now)
+			continue;
+		fixed = c->repair && repo_dn_add(c->r, cc->dnkey, cc->sn);
+		issue(c, "dn-index", fixed, "bydn/%s/%s is missing", cc->dnkey, cc->sn);
+	}
+out:
+	repo_strv_free(keys, nkeys);
+	free(seen);
+}
+
+int
+repo_check(struct repo *r, int repair, repo_report_fn *report, void *arg)
+{
+	struct chk	c;
+	size_t		i;
+
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	c.repair = repair;
+	c.report = report;
+	c.arg = arg;
+	c.now = time(NULL);
+	if (!repo_lock(r))
+		return -1;
+	chk_tmpdir(&c);
+	chk_walk(&c, r->root, "", 2);
+	chk_records(&c);
+	chk_certs(&c);
+	chk_index(&c);
+	chk_serial(&c);
+	chk_dn(&c);
+	repo_unlock(r);
+
+	for (i = 0; i < c.ncerts; i++) {
+		free(c.certs[i].subject);
+		free(c.certs[i].revfield);
+	}
+	free(c.certs);
+	for (i = 0; i < c.nvirt; i++)
+		free(c.virt[i].der);
+	free(c.virt);
+	repo_strv_free(c.bad, c.nbad);
+	free(c.ids);
+	BN_free(c.max);
+	return c.unrepaired;
+}
+
+void
+repo_issue_collect(const char *what, const char *detail, int repaired, void *arg)
+{
+	struct repo_issue_report	*rep = arg;
+	struct repo_issue		*nv;
+
+	if ((nv = reallocarray(rep->v, rep->n + 1, sizeof(*nv))) == NULL)
+		return;
+	rep->v = nv;
+	nv[rep->n].what = strdup(what);
+	nv[rep->n].detail = strdup(detail);
+	nv[rep->n].repaired = repaired;
+	rep->n++;
+	if (!repaired && strcmp(what, "dn-expired") != 0)
+		rep->unrepaired++;
+}
+
+void
+repo_issue_report_free(struct repo_issue_report *rep)
+{
+	size_t	i;
+
+	if (rep == NULL)
+		return;
+	for (i = 0; i < rep->n; i++) {
+		free(rep->v[i].what);
+		free(rep->v[i].detail);
+	}
+	free(rep->v);
+	memset(rep, 0, sizeof(*rep));
 }

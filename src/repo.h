@@ -11,6 +11,15 @@
  *   <root>/index.txt         OpenSSL `ca` compatible index (+ index.txt.attr)
  *   <root>/serial            next serial, hex, OpenSSL format
  *   <root>/.lock             fcntl() lock file; never deleted
+ *   <root>/certs/<SERIAL>.id "<record id>\n<dnkey>\n": which record holds the cert, and
+ *                            the DN index key of its subject (so revocation finds it)
+ *   <root>/bydn/<dnkey>/<SERIAL>  DN index: one empty file per valid certificate
+ *   <root>/revoked/<SERIAL>  revocation marker: "<revdate>[,<reason>]\n" as in index.txt
+ *   <root>/crlnumber         next CRL number, hex, OpenSSL format
+ *   <root>/challenges/<hash> one-time challenge: hex SHA-256 of the secret -> "<expiry>\n"
+ *   <root>/challenges/used/<hash>  consumed challenges (kept a day, then purged)
+ * bydn/, revoked/ and challenges/ are created by repo_create() and, in repositories made
+ * before they existed, on first use.
  *
  * <id> is 64 lowercase hex characters built only by repo_id(); a client string never
  * becomes a path component. A record is a directory holding:
@@ -34,6 +43,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+
+#include <openssl/types.h>	/* X509_NAME, for repo_dnkey() only */
 
 #include "scep.h"
 
@@ -144,5 +155,159 @@ int		 repo_foreach(struct repo *, enum rstate st,
 /* Atomically write a whole file in the repository (temp, fsync, rename, fsync dir). */
 int		 repo_write_file(const char *path, const void *buf, size_t len, int mode);
 int		 repo_read_file(const char *path, unsigned char **buf, size_t *len, size_t max);
+
+/*
+ * ---- Additions: DN index, certificate -> record, revocation, CRL number, one-time
+ * challenges, repository checker. Names of files are built only from validated strings:
+ * serials (hex, normalized), dnkeys and challenge hashes (lower-case hex, fixed lengths).
+ */
+
+#define REPO_SERIAL_MAX		64	/* hex digits of a normalized serial */
+#define REPO_DNKEY_MIN		8	/* a dnkey is 8..64 lower-case hex digits */
+#define REPO_DNKEY_MAX		64
+#define REPO_CHALLENGE_KEEP	86400	/* seconds a consumed challenge stays in used/ */
+
+/*
+ * The DN index key of a subject: lower-case hex SHA-256 of the DER encoding of NAME as
+ * i2d_X509_NAME() produces it. OpenSSL keeps the encoding a name was parsed from, so this
+ * is the received encoding, byte for byte: two certificates have the same key exactly when
+ * their subjects are byte-identical DER. That is what "same DN" means for certificates we
+ * issue (ca.c copies the subject of the CSR unchanged). No string-type or case folding is
+ * done: a client that re-encodes its own DN differently gets a different key. 1 ok, 0 error.
+ */
+int		 repo_dnkey(X509_NAME *, char out[REPO_DNKEY_MAX + 1]);
+int		 repo_dnkey_valid(const char *);	/* 8..64 lower-case hex */
+
+/*
+ * DN index: bydn/<dnkey>/<SERIAL>, one empty file per non-revoked certificate with that
+ * subject, so a lookup costs one directory read whatever the size of the repository.
+ * repo_store_cert() adds the entry and repo_revoke() removes it; repo_dn_add() and
+ * repo_dn_remove() are idempotent (adding an existing or removing a missing entry is
+ * success). Entries of expired certificates stay until repo_check(repair) prunes them, so a
+ * caller counting "valid certificates with this DN" still checks each one's notAfter.
+ * 1 ok, 0 error (EINVAL for a malformed dnkey or serial).
+ */
+int		 repo_dn_add(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
+int		 repo_dn_remove(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
+/* The serials (normalized, ascending) listed under DNKEY; none is success (*n = 0). */
+int		 repo_dn_serials(struct repo *, const char *dnkey, char ***serials, size_t *n);
+void		 repo_strv_free(char **, size_t);
+
+/*
+ * The id of the record that holds certificate SERIAL, from certs/<SERIAL>.id.
+ * 1 ok, 0 error (ENOENT: no such certificate or no .id file).
+ */
+int		 repo_record_by_serial(struct repo *, const char *serial,
+		    char id[REPO_ID_LEN + 1]);
+
+/*
+ * CRLReason codes (RFC 5280 §5.3.1) that `openssl ca` can write in index.txt: 0..6 and 8.
+ * -1 means "no reason" (no reasonCode extension). The names are OpenSSL's.
+ */
+#define REPO_REASON_NONE	(-1)
+const char	*repo_reason_name(int reason);		/* NULL if not supported */
+int		 repo_reason_from_name(const char *);	/* -1 if unknown */
+
+/*
+ * [locked] Revoke SERIAL at WHEN (1950..2049: index.txt uses UTCTime) for REASON: writes
+ * revoked/<SERIAL>, rewrites index.txt with the line turned into
+ * "R<TAB>expiry<TAB>YYMMDDHHMMSSZ[,reason]<TAB>SERIAL<TAB>unknown<TAB>subject" (the
+ * `openssl ca -revoke` form), and removes the DN index entry (its key is read from
+ * certs/<SERIAL>.id, or computed from the certificate). The certificate must be in certs/
+ * and have a V (or E, expired) line in index.txt. 1 ok; 0 with errno ENOENT (unknown
+ * serial), EALREADY (already revoked), EINVAL (bad serial, reason or time), or an I/O error.
+ */
+int		 repo_revoke(struct repo *, const char *serial, int reason, time_t when);
+
+/* 1 if revoked/<SERIAL> exists, 0 if not, -1 on a malformed serial or an I/O error. */
+int		 repo_is_revoked(struct repo *, const char *serial);
+
+struct revoked {
+	char	serial[REPO_SERIAL_MAX + 1];	/* normalized upper-case hex */
+	time_t	when;				/* revocation date */
+	int	reason;				/* CRLReason code, or REPO_REASON_NONE */
+};
+
+/*
+ * Every revoked certificate, for a CRL: the R lines of index.txt, plus any revoked/ marker
+ * whose index line is not R yet (an interrupted repo_revoke(); revocation errs on the side
+ * of listing). Sorted by serial. 1 ok (*list NULL when *n is 0), 0 error (EINVAL when an
+ * R line's date is unreadable: run repo_check). Free with repo_revoked_free().
+ */
+int		 repo_revoked_list(struct repo *, struct revoked **list, size_t *n);
+void		 repo_revoked_free(struct revoked *);
+
+/*
+ * [locked] Like repo_serial_next() over `crlnumber`; a missing file counts as "01". Zero is
+ * a valid CRL number. 1 ok, 0 error.
+ */
+int		 repo_crlnumber_next(struct repo *, char *out, size_t outlen);
+
+/*
+ * One-time challenges. HASH_HEX is the lower-case hex SHA-256 (64 digits) of the secret,
+ * computed by the caller; the secret itself is never stored.
+ * repo_challenge_add(): create challenges/<hash> holding EXPIRES (Unix seconds) with an
+ * exclusive create, so no lock is needed. 1 ok, 0 error (EEXIST: already pending, or used
+ * within the last REPO_CHALLENGE_KEEP seconds).
+ * repo_challenge_consume(): rename(2) challenges/<hash> to challenges/used/<hash>; of any
+ * number of processes presenting the same challenge, only the one whose rename succeeds
+ * can win. Then the expiry is read from the renamed file. Returns 1 valid and consumed,
+ * 0 unknown or already used (errno ENOENT) or an error, -1 expired (consumed and removed).
+ * A challenge is valid while now <= expiry.
+ * repo_challenge_purge(): remove expired challenges and used ones consumed more than
+ * REPO_CHALLENGE_KEEP seconds before NOW. Returns the number removed, -1 on error.
+ */
+int		 repo_challenge_add(struct repo *, const char *hash_hex, time_t expires);
+int		 repo_challenge_consume(struct repo *, const char *hash_hex, time_t now);
+int		 repo_challenge_purge(struct repo *, time_t now);
+
+/*
+ * Repository checker. Takes the repository lock for the whole run (do not hold it when
+ * calling). Each violation is passed to REPORT (may be NULL) with a stable code WHAT, a
+ * human-readable DETAIL naming the file or serial, and REPAIRED (1 if this run fixed it).
+ * Returns the number of violations left unrepaired (0 = clean), -1 if the check could not
+ * run. Codes:
+ *   stray-temp         tmp/ entry or .tmp-* file (older than 5 minutes) left by a crash
+ *   bad-name           a name of the wrong shape in a repository directory (left alone)
+ *   dup-state          one id in two state directories (left alone)
+ *   bad-record         a record whose meta does not load (left alone)
+ *   issued-no-cert     issued record without cert.der/serial, or whose certs/<SERIAL>.pem
+ *                      is missing (restored from cert.der) or a different certificate
+ *   approved-has-cert  approved record already holding its stored certificate (moved to
+ *                      issued/: a crash between storing and the rename)
+ *   bad-cert           certs/<SERIAL>.pem unparsable or with another serial (left alone;
+ *                      index.txt is then not rebuilt)
+ *   cert-id            certs/<SERIAL>.id missing, malformed or wrong (rewritten)
+ *   cert-no-index      certificate without an index.txt line
+ *   index-no-cert      index.txt line without a certificate (dropped; an R line is kept
+ *                      and stays reported, since dropping it would unrevoke)
+ *   index-mismatch     malformed or duplicate line, or subject/expiry differing from the
+ *                      certificate
+ *   revoked-marker     revoked/ marker and index.txt status disagree (revocation wins)
+ *   serial-behind      `serial` not above every serial in use (set to max + 1)
+ *   dn-index           DN index entry missing, or present for a revoked/unknown cert
+ *   dn-expired         DN index entry of an expired certificate: not a violation, only
+ *                      reported (repaired) when repair prunes it
+ * Index problems are repaired by rebuilding index.txt from certs/ (sorted by serial,
+ * revocation dates and reasons kept from the old index or the revoked/ markers).
+ */
+typedef void	 repo_report_fn(const char *what, const char *detail, int repaired,
+		    void *arg);
+int		 repo_check(struct repo *, int repair, repo_report_fn *report, void *arg);
+
+/* A REPORT callback collecting the issues: pass a zeroed struct repo_issue_report. */
+struct repo_issue {
+	char	*what;
+	char	*detail;
+	int	 repaired;
+};
+struct repo_issue_report {
+	struct repo_issue	*v;
+	size_t			 n;
+	size_t			 unrepaired;
+};
+void		 repo_issue_collect(const char *what, const char *detail, int repaired,
+		    void *arg);
+void		 repo_issue_report_free(struct repo_issue_report *);
 
 #endif
