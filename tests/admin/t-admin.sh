@@ -231,7 +231,9 @@ s=$(A challenge --ttl 2h); rc=$?
 h=$(printf '%s' "$s" | sha256sum | cut -d ' ' -f 1)
 d=$(( $(head -n 1 "$R/challenges/$h" 2>/dev/null || echo 0) - $(date +%s) ))
 check "challenge --ttl 2h stores expiry now+2h ($d s)" test "$rc" = 0 -a "$d" -gt 7100 -a "$d" -le 7200
-check "challenge --ttl 5 is a usage error" test "$(rcof A challenge --ttl 5)" = 2
+check "challenge --ttl 0 is a usage error" test "$(rcof A challenge --ttl 0)" = 2
+check "challenge --ttl 366d is a usage error" test "$(rcof A challenge --ttl 366d)" = 2
+check "challenge --ttl 5x is a usage error" test "$(rcof A challenge --ttl 5x)" = 2
 check "challenge --count 0 is a usage error" test "$(rcof A challenge --count 0)" = 2
 sed 's/^ScepChallengeTTL.*/ScepOneTimeChallenges = NO/' "$C" > "$T/nochal.conf"
 out=$("$ADMIN" -c "$T/nochal.conf" challenge 2>&1); rc=$?
