@@ -106,6 +106,10 @@ run_flavour() {
 		echo "    ($t: $(( $(date +%s) - ts )) s)"
 	done
 
+	# The repository is consistent after all that (scep-admin check exits 0)
+	if it_admin check >"$IT_DIR/check.txt" 2>&1; then pass "scep-admin check: repository consistent"
+	else fail "scep-admin check: repository consistent" "$(head -n 3 "$IT_DIR/check.txt" | tr '\n' ' ')"; fi
+
 	# Server still alive and the workers did not die along the way
 	if curl -s -o /dev/null -w '%{http_code}' "$SCEP_URL?operation=GetCACaps" | grep -qx 200; then
 		pass "server still answering after all tests"

@@ -65,6 +65,23 @@ fi
 if cmp -s "$D/snap.before" "$D/snap.after"; then pass "pki --scep wrong challenge: repository unchanged"
 else fail "pki --scep wrong challenge: repository unchanged" "$(diff "$D/snap.before" "$D/snap.after" | head -5 | tr '\n' ' ')"; fi
 
+# ---- one-time challenge (scep-admin challenge): good for one request only
+if otp=$(it_admin challenge 2>"$D/otp.log" | head -n 1) && [ -n "$otp" ]; then
+	cn=$(it_uniq sw-otp)
+	scep otp1 "$cn" --password "$otp"
+	if [ "$RC" = 0 ] && it_verify "$D/otp1.pem"; then pass "one-time challenge: first request issued"
+	else fail "one-time challenge: first request issued" "rc=$RC"; it_show "$D/otp1.log"; fi
+	cn=$(it_uniq sw-otp2)
+	scep otp2 "$cn" --password "$otp" --interval 2 --maxpolltime 10
+	if [ "$RC" != 0 ] && grep -qi 'badRequest\|bad request\|failInfo' "$D/otp2.log"; then
+		pass "one-time challenge: second use refused (FAILURE)"
+	else
+		fail "one-time challenge: second use refused (FAILURE)" "rc=$RC"; it_show "$D/otp2.log"
+	fi
+else
+	fail "scep-admin challenge" "$(head -c 200 "$D/otp.log")"
+fi
+
 # ---- pending, CertPoll, approve
 pcn=$(it_uniq sw-pending)
 pki --gen --type rsa --size 2048 --outform pem >"$D/pending.key" 2>/dev/null
