@@ -62,6 +62,8 @@ deps:
 # Unit tests under ASan/UBSan, then the integration suites (real nginx, Apache, CGI, clients).
 check: deps all asan tools
 	tests/run-unit.sh $(UNITBIN)
+	tests/admin/t-admin.sh
+	tests/policy/t-policy.sh
 	tests/integration/run-all.sh
 
 unit: all asan
