@@ -75,4 +75,48 @@ int		 ca_init(const char *root, const char *subject, int bits, int days,
 /* Parse "/CN=x/O=y" into an X509_NAME (NULL and err on a malformed DN). */
 X509_NAME	*ca_parse_dn(const char *dn, char *err, size_t errlen);
 
+/*
+ * CA shapes and rollover (issue 4). Files under <repository>/ca/ besides the above:
+ *   ra.pem, ra.key       RA mode: an end-entity certificate issued by ca.pem (keyUsage
+ *                        digitalSignature + keyEncipherment, an EKU for Windows) whose key
+ *                        decrypts requests and signs CertReps; GetCACert returns
+ *                        [RA, CA, chain...]. ca_scep_cert()/ca_scep_key() return the RA.
+ *   next/                a prepared rollover: next/ca.pem, next/ca.key (+ next/chain.pem,
+ *                        next/ra.pem, next/ra.key), served by GetNextCACert.
+ *   old/                 the previous CA after a switch (same file names), kept for the
+ *                        overlap: requests encrypted to it are still decrypted, renewals
+ *                        signed by its certificates are still renewals.
+ */
+
+/* The key that decrypts for the RecipientInfo naming (issuer, serial): the current, old
+ * or next SCEP certificate with exactly that issuer and serial. 1 found (not owned), 0 not. */
+int		 ca_recipient(const struct ca *, const X509_NAME *issuer,
+		    const ASN1_INTEGER *serial, X509 **cert, EVP_PKEY **key);
+
+/* The CA certificate (current or old) that issued X (name match and signature), or NULL. */
+X509		*ca_issuer_of(const struct ca *, X509 *x);
+
+/* GetNextCACert: the next CA's certificates [next RA if any, next CA, next chain...], or
+ * NULL when no rollover is prepared. Not owned. */
+STACK_OF(X509)	*ca_next_certs(const struct ca *);
+
+/* GetCACert without the self-signed root at the end of the chain (ScepCACertIncludeRoot). */
+void		 ca_set_include_root(struct ca *, int include);
+
+/* RA mode: create ca/ra.pem + ra.key issued by the CA (RSA BITS, DAYS, SUBJECT; KU dS+kE,
+ * EKU serverAuth + Microsoft Certificate Request Agent 1.3.6.1.4.1.311.20.2.1). */
+int		 ca_init_ra(const char *root, const char *subject, int bits, int days,
+		    char *err, size_t errlen);
+
+/* Install an existing CA (cert, key, optional chain) or RA (cert, key) from PEM files,
+ * checking key match, key usage and that the RA was issued by the CA. */
+int		 ca_import(const char *root, const char *cert_pem, const char *key_pem,
+		    const char *chain_pem, int is_ra, char *err, size_t errlen);
+
+/* Rollover: make ca/next/ (a new self-signed CA, or import one with ca_import-like
+ * arguments), and switch: ca/* -> ca/old/, ca/next/* -> ca/ (atomic renames). */
+int		 ca_rollover_prepare(const char *root, const char *subject, int bits, int days,
+		    char *err, size_t errlen);
+int		 ca_rollover_switch(const char *root, char *err, size_t errlen);
+
 #endif
