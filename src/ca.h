@@ -114,7 +114,8 @@ int		 ca_import(const char *root, const char *cert_pem, const char *key_pem,
 		    const char *chain_pem, int is_ra, char *err, size_t errlen);
 
 /* Rollover: make ca/next/ (a new self-signed CA, or import one with ca_import-like
- * arguments), and switch: ca/* -> ca/old/, ca/next/* -> ca/ (atomic renames). */
+ * arguments), and switch: the files of ca/ move to ca/old/, those of ca/next/ to ca/
+ * (atomic renames). */
 int		 ca_rollover_prepare(const char *root, const char *subject, int bits, int days,
 		    char *err, size_t errlen);
 int		 ca_rollover_switch(const char *root, char *err, size_t errlen);
