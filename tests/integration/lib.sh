@@ -65,6 +65,10 @@ fail() {
 check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n"; fi; }
 it_summary() {
 	echo "${1:-result}: $IT_PASS passed, $IT_FAIL failed"
+	# a client test run on its own removes its output folder when all passed
+	if [ "$IT_FAIL" = 0 ] && [ -z "${IT_KEEP:-}" ] && [ -z "${IT_OUT_BASE:-}" ] && [ -n "${IT_OUT:-}" ]; then
+		rm -rf "$IT_OUT"
+	fi
 	[ "$IT_FAIL" = 0 ]
 }
 it_log() { echo "  .. $*" >&2; }
@@ -111,7 +115,23 @@ it_kill_wait() {
 }
 
 # Children of a pid (one level), for Apache/nginx whose workers we also want gone.
-it_children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+# Read from /proc (procps is not needed).
+it_children() {
+	local parent=$1 f stat fields
+	for f in /proc/[0-9]*/stat; do
+		stat=$(cat "$f" 2>/dev/null) || continue
+		fields=${stat##*) }		# "state ppid pgrp ..." after "pid (comm) "
+		fields=${fields#* }		# "ppid pgrp ..."
+		[ "${fields%% *}" = "$parent" ] || continue
+		f=${f#/proc/}; echo "${f%/stat}"
+	done
+}
+
+# it_port_busy PORT: a TCP socket listens on PORT (/proc/net/tcp*, no iproute2 needed).
+it_port_busy() {
+	awk -v p="$(printf '%04X' "$1")" '$4 == "0A" && toupper($2) ~ (":" p "$") { f = 1 } END { exit !f }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
 
 it_stop_all() {
 	local p kids=""
@@ -133,7 +153,7 @@ it_free_port() {
 	local p i
 	for i in $(seq 100); do
 		p=$(shuf -i 20000-60999 -n 1)
-		if ! ss -Htln "( sport = :$p )" 2>/dev/null | grep -q .; then
+		if ! it_port_busy "$p"; then
 			echo "$p"; return 0
 		fi
 	done
