@@ -1,0 +1,1117 @@
+/*
+ * mobileconfig: Apple configuration profiles for SCEP enrollment, and the
+ * `scep-admin mobileconfig` command. See mobileconfig.h and scep-admin(8).
+ *
+ * Profile format: Apple's device-management schema (TopLevel.yaml,
+ * CommonPayloadKeys.yaml, com.apple.security.scep.yaml) as summarised in docs/clients.md §6.
+ * The plist is written by hand: a fixed shape, every string checked and escaped here.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/cms.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "ca.h"
+#include "config.h"
+#include "mobileconfig.h"
+#include "policy.h"
+#include "repo.h"
+#include "scep.h"
+
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+#define PROG		"scep-admin"
+#define CHALLENGE_BYTES	16	/* 128 bits, as `scep-admin challenge` makes them */
+#define MAX_IDENTIFIER	255	/* bytes of a PayloadIdentifier */
+
+/* ----------------------------------------------------------- document buffer */
+
+/* The document being written; the first error stops every later append. */
+struct doc {
+	char	*buf;
+	size_t	 len, cap;
+	int	 depth;		/* indentation, in tabs */
+	int	 failed;
+	char	*err;
+	size_t	 errlen;
+};
+
+static void
+doc_fail(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+doc_fail(struct doc *d, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (d->failed)
+		return;
+	d->failed = 1;
+	if (d->err != NULL && d->errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(d->err, d->errlen, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static void
+doc_put(struct doc *d, const char *s, size_t n)
+{
+	char	*nbuf;
+	size_t	 ncap;
+
+	if (d->failed)
+		return;
+	if (n > MC_MAX_DOC - d->len) {
+		doc_fail(d, "the profile would be larger than %d bytes", MC_MAX_DOC);
+		return;
+	}
+	if (d->len + n + 1 > d->cap) {
+		ncap = d->cap ? d->cap : 4096;
+		while (ncap < d->len + n + 1)
+			ncap *= 2;
+		if ((nbuf = realloc(d->buf, ncap)) == NULL) {
+			doc_fail(d, "out of memory");
+			return;
+		}
+		d->buf = nbuf;
+		d->cap = ncap;
+	}
+	memcpy(d->buf + d->len, s, n);
+	d->len += n;
+	d->buf[d->len] = '\0';
+}
+
+static void
+doc_puts(struct doc *d, const char *s)
+{
+	doc_put(d, s, strlen(s));
+}
+
+static void
+doc_indent(struct doc *d)
+{
+	int	i;
+
+	for (i = 0; i < d->depth; i++)
+		doc_put(d, "\t", 1);
+}
+
+/* ------------------------------------------------------------ text checks */
+
+/*
+ * Decode one UTF-8 sequence at S[*I] (S is NUL-terminated). Rejects overlong forms,
+ * surrogates and values above U+10FFFF. 1 ok (code point in *CP, *I advanced), 0 invalid.
+ */
+static int
+utf8_next(const unsigned char *s, size_t *i, uint32_t *cp)
+{
+	unsigned char	c = s[*i];
+	uint32_t	v;
+	int		n, k;
+
+	if (c < 0x80) {
+		*cp = c;
+		(*i)++;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 1;
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 2;
+		v = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 3;
+		v = c & 0x07;
+	} else
+		return 0;
+	for (k = 1; k <= n; k++) {
+		if ((s[*i + k] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		v = (v << 6) | (s[*i + k] & 0x3f);
+	}
+	if ((n == 2 && v < 0x800) || (n == 3 && v < 0x10000) || v > 0x10ffff ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*i += (size_t)n + 1;
+	*cp = v;
+	return 1;
+}
+
+/*
+ * Append S as XML character data: valid UTF-8, no control characters (C0, DEL, C1), no
+ * U+FFFE/U+FFFF (not XML characters), not empty, at most MC_MAX_STRING bytes; & < > " '
+ * become entities. WHAT names the option in the error.
+ */
+static void
+doc_text(struct doc *d, const char *what, const char *s)
+{
+	const unsigned char	*u = (const unsigned char *)s;
+	size_t			 i = 0, start;
+	uint32_t		 cp;
+	const char		*ent;
+
+	if (d->failed)
+		return;
+	if (s == NULL || s[0] == '\0') {
+		doc_fail(d, "%s must not be empty", what);
+		return;
+	}
+	if (strlen(s) > MC_MAX_STRING) {
+		doc_fail(d, "%s is longer than %d bytes", what, MC_MAX_STRING);
+		return;
+	}
+	while (u[i] != '\0') {
+		start = i;
+		if (!utf8_next(u, &i, &cp)) {
+			doc_fail(d, "%s is not valid UTF-8 (byte %zu)", what, start + 1);
+			return;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			doc_fail(d, "%s holds a control character (U+%04X at byte %zu)", what,
+			    (unsigned)cp, start + 1);
+			return;
+		}
+		if (cp == 0xfffe || cp == 0xffff) {
+			doc_fail(d, "%s holds U+%04X, which XML does not allow", what,
+			    (unsigned)cp);
+			return;
+		}
+		switch (cp) {
+		case '&':
+			ent = "&amp;";
+			break;
+		case '<':
+			ent = "&lt;";
+			break;
+		case '>':
+			ent = "&gt;";
+			break;
+		case '"':
+			ent = "&quot;";
+			break;
+		case '\'':
+			ent = "&apos;";
+			break;
+		default:
+			ent = NULL;
+			break;
+		}
+		if (ent != NULL)
+			doc_puts(d, ent);
+		else
+			doc_put(d, s + start, i - start);
+	}
+}
+
+/* ----------------------------------------------------------- plist elements */
+
+static void
+el_open(struct doc *d, const char *tag)
+{
+	doc_indent(d);
+	doc_puts(d, "<");
+	doc_puts(d, tag);
+	doc_puts(d, ">\n");
+	d->depth++;
+}
+
+static void
+el_close(struct doc *d, const char *tag)
+{
+	d->depth--;
+	doc_indent(d);
+	doc_puts(d, "</");
+	doc_puts(d, tag);
+	doc_puts(d, ">\n");
+}
+
+static void
+el_key(struct doc *d, const char *key)
+{
+	doc_indent(d);
+	doc_puts(d, "<key>");
+	doc_text(d, "a key", key);
+	doc_puts(d, "</key>\n");
+}
+
+static void
+el_string(struct doc *d, const char *what, const char *s)
+{
+	doc_indent(d);
+	doc_puts(d, "<string>");
+	doc_text(d, what, s);
+	doc_puts(d, "</string>\n");
+}
+
+static void
+el_integer(struct doc *d, long n)
+{
+	char	num[32];
+
+	snprintf(num, sizeof(num), "%ld", n);
+	doc_indent(d);
+	doc_puts(d, "<integer>");
+	doc_puts(d, num);
+	doc_puts(d, "</integer>\n");
+}
+
+/* <data>: base64, one line (plist parsers ignore whitespace inside either way). */
+static void
+el_data(struct doc *d, const unsigned char *p, size_t n)
+{
+	char	b64[4 * ((MC_FINGERPRINT_LEN + 2) / 3) + 1];
+
+	if (n > MC_FINGERPRINT_LEN) {
+		doc_fail(d, "data too long");
+		return;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, p, (int)n);
+	doc_indent(d);
+	doc_puts(d, "<data>");
+	doc_puts(d, b64);
+	doc_puts(d, "</data>\n");
+}
+
+static void
+kv_string(struct doc *d, const char *key, const char *what, const char *s)
+{
+	el_key(d, key);
+	el_string(d, what, s);
+}
+
+static void
+kv_integer(struct doc *d, const char *key, long n)
+{
+	el_key(d, key);
+	el_integer(d, n);
+}
+
+/* KEY with one string, or an array of N strings; nothing when N is 0. */
+static void
+kv_strings(struct doc *d, const char *key, const char *what, const char *const *v,
+    size_t n)
+{
+	size_t	i;
+
+	if (n == 0)
+		return;
+	el_key(d, key);
+	if (n == 1) {
+		el_string(d, what, v[0]);
+		return;
+	}
+	el_open(d, "array");
+	for (i = 0; i < n; i++)
+		el_string(d, what, v[i]);
+	el_close(d, "array");
+}
+
+/* ------------------------------------------------------------------ Subject */
+
+/* The attribute types the Subject key takes by name; every other one as a dotted OID. */
+static const struct {
+	int		 nid;
+	const char	*name;
+} subject_types[] = {
+	{ NID_countryName, "C" },
+	{ NID_localityName, "L" },
+	{ NID_stateOrProvinceName, "ST" },
+	{ NID_organizationName, "O" },
+	{ NID_organizationalUnitName, "OU" },
+	{ NID_commonName, "CN" },
+};
+
+/*
+ * Subject: an array of RDNs, each an array of [type, value] pairs, in the order of the
+ * DN as written ("/C=US/O=Example/CN=dev" -> [[[C,US]],[[O,Example]],[[CN,dev]]]).
+ */
+static void
+put_subject(struct doc *d, const char *dn)
+{
+	X509_NAME		*name = NULL;
+	X509_NAME_ENTRY		*e;
+	const ASN1_OBJECT	*obj;
+	unsigned char		*utf8 = NULL;
+	char			 err[256], oid[128];
+	const char		*type;
+	size_t			 k;
+	int			 i, n, len, nid, set = -1;
+
+	if (d->failed)
+		return;
+	if ((name = ca_parse_dn(dn, err, sizeof(err))) == NULL) {
+		doc_fail(d, "--subject: %s", err[0] != '\0' ? err : "malformed DN");
+		goto out;
+	}
+	if ((n = X509_NAME_entry_count(name)) == 0) {
+		doc_fail(d, "--subject: empty DN");
+		goto out;
+	}
+	el_key(d, "Subject");
+	el_open(d, "array");
+	for (i = 0; i < n; i++) {
+		e = X509_NAME_get_entry(name, i);
+		obj = X509_NAME_ENTRY_get_object(e);
+		nid = OBJ_obj2nid(obj);
+		type = NULL;
+		for (k = 0; k < sizeof(subject_types) / sizeof(subject_types[0]); k++)
+			if (subject_types[k].nid == nid)
+				type = subject_types[k].name;
+		if (type == NULL) {
+			len = OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+			if (len <= 0 || (size_t)len >= sizeof(oid)) {
+				doc_fail(d, "--subject: cannot write an attribute type");
+				goto out;
+			}
+			type = oid;
+		}
+		if ((len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e))) < 0 ||
+		    strlen((char *)utf8) != (size_t)len) {
+			doc_fail(d, "--subject: the value of %s is not a UTF-8 string", type);
+			goto out;
+		}
+		/* Attributes of one multi-valued RDN share a set number. */
+		if (X509_NAME_ENTRY_set(e) != set) {
+			if (set != -1)
+				el_close(d, "array");
+			el_open(d, "array");
+			set = X509_NAME_ENTRY_set(e);
+		}
+		el_open(d, "array");
+		el_string(d, "--subject (type)", type);
+		el_string(d, "--subject", (char *)utf8);
+		el_close(d, "array");
+		OPENSSL_free(utf8);
+		utf8 = NULL;
+	}
+	el_close(d, "array");
+	el_close(d, "array");
+out:
+	OPENSSL_free(utf8);
+	X509_NAME_free(name);
+	ERR_clear_error();
+}
+
+/* -------------------------------------------------------------- identifiers */
+
+/* A PayloadIdentifier: labels of letters, digits and '-' joined by dots. */
+static int
+identifier_ok(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (n == 0 || n > MAX_IDENTIFIER || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.' && s[i + 1] == '.')
+			return 0;
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The default PayloadIdentifier: the URL's host name reversed, then "scep", then the
+ * CA-IDENT when it is a plain label ("https://scep.example.org/x", "ca1" ->
+ * "org.example.scep.scep.ca1"). An IP address or an odd host gives "local.scep".
+ */
+static void
+default_identifier(const char *url, const char *name, char *out, size_t outlen)
+{
+	const char	*h, *end, *p, *at;
+	char		 host[MAX_IDENTIFIER + 1];
+	size_t		 n, o = 0, i;
+	int		 letter = 0;
+
+	snprintf(out, outlen, "local.scep");
+	if ((h = strstr(url, "://")) == NULL)
+		return;
+	h += 3;
+	end = h + strcspn(h, "/?#");
+	for (at = NULL, p = h; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at != NULL)
+		h = at + 1;
+	for (p = h; p < end && *p != ':'; p++)
+		;
+	n = (size_t)(p - h);
+	if (n == 0 || n > MAX_IDENTIFIER - 32)
+		return;
+	for (i = 0; i < n; i++) {
+		char c = h[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c >= 'a' && c <= 'z')
+			letter = 1;
+		else if (!((c >= '0' && c <= '9') || c == '-' || c == '.'))
+			return;
+		host[i] = c;
+	}
+	host[n] = '\0';
+	if (!letter || !identifier_ok(host))
+		return;
+	/* Reverse the labels. */
+	out[0] = '\0';
+	for (p = host + n; p > host; ) {
+		end = p;
+		while (p > host && p[-1] != '.')
+			p--;
+		o += (size_t)snprintf(out + o, o < outlen ? outlen - o : 0, "%s%.*s",
+		    o ? "." : "", (int)(end - p), p);
+		if (p > host)
+			p--;	/* past the dot */
+	}
+	snprintf(out + o, o < outlen ? outlen - o : 0, ".scep");
+	if (name != NULL && name[0] != '\0' && strchr(name, '.') == NULL &&
+	    identifier_ok(name) && strlen(out) + 1 + strlen(name) < outlen) {
+		strcat(out, ".");
+		strcat(out, name);
+	}
+}
+
+int
+mobileconfig_uuid(char out[MC_UUID_LEN + 1])
+{
+	unsigned char	b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return 0;
+	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 (RFC 9562 §5.4) */
+	b[8] = (b[8] & 0x3f) | 0x80;	/* variant 10 */
+	snprintf(out, MC_UUID_LEN + 1,
+	    "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+	    b[12], b[13], b[14], b[15]);
+	return 1;
+}
+
+static int
+url_ok(const char *url)
+{
+	const char	*h;
+
+	if (strncasecmp(url, "https://", 8) == 0)
+		h = url + 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		h = url + 7;
+	else
+		return 0;
+	return *h != '\0' && *h != '/' && strpbrk(url, " \t\r\n") == NULL;
+}
+
+/* ------------------------------------------------------------------ builder */
+
+void
+mobileconfig_defaults(struct mobileconfig *mc)
+{
+	memset(mc, 0, sizeof(*mc));
+	mc->keysize = 2048;
+	mc->key_usage = 5;
+	mc->retries = 3;
+	mc->retry_delay = 10;
+}
+
+int
+mobileconfig_build(const struct mobileconfig *mc, char **docp, size_t *lenp, char *err,
+    size_t errlen)
+{
+	struct doc	 d = { .err = err, .errlen = errlen };
+	char		 ident[MAX_IDENTIFIER + 1], pident[MAX_IDENTIFIER + 16];
+	char		 u1[MC_UUID_LEN + 1], u2[MC_UUID_LEN + 1];
+	char		 dname[MC_MAX_STRING + 64], descr[MC_MAX_STRING + 64];
+	const char	*uuid1, *uuid2;
+	int		 rc = 0;
+
+	*docp = NULL;
+	*lenp = 0;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+
+	/* Values the plist would carry but a device would refuse or misread. */
+	if (mc->url == NULL || !url_ok(mc->url)) {
+		doc_fail(&d, "--url must be an http:// or https:// URL with a host and no "
+		    "spaces");
+		goto out;
+	}
+	if (mc->keysize != 1024 && mc->keysize != 2048 && mc->keysize != 4096) {
+		doc_fail(&d, "--keysize must be 1024, 2048 or 4096");
+		goto out;
+	}
+	if (mc->key_usage != 0 && mc->key_usage != 1 && mc->key_usage != 4 &&
+	    mc->key_usage != 5) {
+		doc_fail(&d, "--key-usage must be 0, 1, 4 or 5");
+		goto out;
+	}
+	if (mc->retries < 0 || mc->retries > MC_MAX_RETRIES ||
+	    mc->retry_delay < 0 || mc->retry_delay > MC_MAX_RETRY_DELAY) {
+		doc_fail(&d, "--retries must be 0..%d and --retry-delay 0..%d seconds",
+		    MC_MAX_RETRIES, MC_MAX_RETRY_DELAY);
+		goto out;
+	}
+	if (mc->n_san_dns > MC_MAX_SAN || mc->n_san_email > MC_MAX_SAN ||
+	    mc->n_san_uri > MC_MAX_SAN ||
+	    mc->n_san_dns + mc->n_san_email + mc->n_san_uri + (mc->upn != NULL) > MC_MAX_SAN) {
+		doc_fail(&d, "at most %d subjectAltName values", MC_MAX_SAN);
+		goto out;
+	}
+	if (mc->identifier != NULL) {
+		if (!identifier_ok(mc->identifier)) {
+			doc_fail(&d, "--identifier must be reverse DNS: letters, digits and '-' "
+			    "in labels joined by dots, at most %d bytes", MAX_IDENTIFIER);
+			goto out;
+		}
+		snprintf(ident, sizeof(ident), "%s", mc->identifier);
+	} else {
+		default_identifier(mc->url, mc->name, ident, sizeof(ident));
+		if (!identifier_ok(ident))
+			snprintf(ident, sizeof(ident), "local.scep");
+	}
+	snprintf(pident, sizeof(pident), "%s.scep", ident);
+	if ((uuid1 = mc->uuid_profile) == NULL) {
+		if (!mobileconfig_uuid(u1)) {
+			doc_fail(&d, "no random bytes for a UUID");
+			goto out;
+		}
+		uuid1 = u1;
+	}
+	if ((uuid2 = mc->uuid_payload) == NULL) {
+		if (!mobileconfig_uuid(u2)) {
+			doc_fail(&d, "no random bytes for a UUID");
+			goto out;
+		}
+		uuid2 = u2;
+	}
+	if (mc->display_name != NULL)
+		snprintf(dname, sizeof(dname), "%s", mc->display_name);
+	else if (mc->name != NULL && strlen(mc->name) <= MC_MAX_STRING)
+		snprintf(dname, sizeof(dname), "SCEP enrollment (%s)", mc->name);
+	else
+		snprintf(dname, sizeof(dname), "SCEP enrollment");
+	snprintf(descr, sizeof(descr), "Requests a certificate from %s", mc->url);
+
+	doc_puts(&d, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	    "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+	    "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+	    "<plist version=\"1.0\">\n");
+	el_open(&d, "dict");
+	el_key(&d, "PayloadContent");
+	el_open(&d, "array");
+	el_open(&d, "dict");		/* the SCEP payload */
+	el_key(&d, "PayloadContent");
+	el_open(&d, "dict");		/* its settings */
+	kv_string(&d, "URL", "--url", mc->url);
+	if (mc->name != NULL)
+		kv_string(&d, "Name", "--name", mc->name);
+	if (mc->subject != NULL)
+		put_subject(&d, mc->subject);
+	if (mc->challenge != NULL)
+		kv_string(&d, "Challenge", "the challenge", mc->challenge);
+	kv_integer(&d, "Keysize", mc->keysize);
+	kv_string(&d, "Key Type", "Key Type", "RSA");
+	kv_integer(&d, "Key Usage", mc->key_usage);
+	if (mc->has_fingerprint) {
+		el_key(&d, "CAFingerprint");
+		el_data(&d, mc->fingerprint, MC_FINGERPRINT_LEN);
+	}
+	kv_integer(&d, "Retries", mc->retries);
+	kv_integer(&d, "RetryDelay", mc->retry_delay);
+	if (mc->n_san_dns + mc->n_san_email + mc->n_san_uri > 0 || mc->upn != NULL) {
+		el_key(&d, "SubjectAltName");
+		el_open(&d, "dict");
+		kv_strings(&d, "dNSName", "--san-dns", mc->san_dns, mc->n_san_dns);
+		kv_strings(&d, "rfc822Name", "--san-email", mc->san_email, mc->n_san_email);
+		kv_strings(&d, "uniformResourceIdentifier", "--san-uri", mc->san_uri,
+		    mc->n_san_uri);
+		if (mc->upn != NULL)
+			kv_string(&d, "ntPrincipalName", "--upn", mc->upn);
+		el_close(&d, "dict");
+	}
+	el_close(&d, "dict");
+	kv_string(&d, "PayloadDescription", "the description", "SCEP certificate enrollment");
+	kv_string(&d, "PayloadDisplayName", "the display name", "SCEP certificate");
+	kv_string(&d, "PayloadIdentifier", "--identifier", pident);
+	if (mc->organization != NULL)
+		kv_string(&d, "PayloadOrganization", "--organization", mc->organization);
+	kv_string(&d, "PayloadType", "PayloadType", "com.apple.security.scep");
+	kv_string(&d, "PayloadUUID", "the payload UUID", uuid2);
+	kv_integer(&d, "PayloadVersion", 1);
+	el_close(&d, "dict");
+	el_close(&d, "array");
+	kv_string(&d, "PayloadDescription", "--url", descr);
+	kv_string(&d, "PayloadDisplayName", "--display-name", dname);
+	kv_string(&d, "PayloadIdentifier", "--identifier", ident);
+	if (mc->organization != NULL)
+		kv_string(&d, "PayloadOrganization", "--organization", mc->organization);
+	kv_string(&d, "PayloadType", "PayloadType", "Configuration");
+	kv_string(&d, "PayloadUUID", "the profile UUID", uuid1);
+	kv_integer(&d, "PayloadVersion", 1);
+	el_close(&d, "dict");
+	doc_puts(&d, "</plist>\n");
+	if (d.failed)
+		goto out;
+	*docp = d.buf;
+	*lenp = d.len;
+	d.buf = NULL;
+	rc = 1;
+out:
+	if (d.buf != NULL) {
+		OPENSSL_cleanse(d.buf, d.cap);	/* may hold the challenge */
+		free(d.buf);
+	}
+	return rc;
+}
+
+int
+mobileconfig_fingerprint(X509 *cert, unsigned char out[MC_FINGERPRINT_LEN])
+{
+	unsigned int	n = 0;
+
+	return cert != NULL && X509_digest(cert, EVP_sha1(), out, &n) == 1 &&
+	    n == MC_FINGERPRINT_LEN;
+}
+
+/* ------------------------------------------------------------------ signing */
+
+static void
+sign_error(char *err, size_t errlen, const char *what)
+{
+	unsigned long	e = ERR_get_error();
+	char		 ebuf[256];
+
+	ebuf[0] = '\0';
+	if (e != 0)
+		ERR_error_string_n(e, ebuf, sizeof(ebuf));
+	ERR_clear_error();
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s%s%s", what, ebuf[0] ? ": " : "", ebuf);
+}
+
+int
+mobileconfig_sign(struct ca *ca, const char *doc, size_t len, unsigned char **der,
+    size_t *derlen, char *err, size_t errlen)
+{
+	STACK_OF(X509)	*chain = NULL, *all;
+	CMS_ContentInfo	*cms = NULL;
+	BIO		*in = NULL;
+	X509		*signer, *x;
+	EVP_PKEY	*key;
+	unsigned char	*p = NULL;
+	int		 i, n, rc = 0;
+
+	*der = NULL;
+	*derlen = 0;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	/* ca.h: the SCEP key is the CA key; the signer is the issuing CA certificate. */
+	signer = ca_cert(ca);
+	key = ca_scep_key(ca);
+	if (signer == NULL || key == NULL || X509_check_private_key(signer, key) != 1) {
+		sign_error(err, errlen, "the CA key does not belong to the CA certificate");
+		goto out;
+	}
+	if (len > INT_MAX) {
+		sign_error(err, errlen, "the profile is too large to sign");
+		goto out;
+	}
+	/* The rest of the GetCACert chain, so a device can build the path to a root. */
+	if ((chain = sk_X509_new_null()) == NULL) {
+		sign_error(err, errlen, "out of memory");
+		goto out;
+	}
+	all = ca_getcacert_certs(ca);
+	for (i = 0; i < sk_X509_num(all); i++) {
+		x = sk_X509_value(all, i);
+		if (X509_cmp(x, signer) != 0 && !sk_X509_push(chain, x)) {
+			sign_error(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	if ((in = BIO_new_mem_buf(doc, (int)len)) == NULL ||
+	    (cms = CMS_sign(signer, key, chain, in, CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
+		sign_error(err, errlen, "CMS signing failed");
+		goto out;
+	}
+	if ((n = i2d_CMS_ContentInfo(cms, &p)) <= 0) {
+		sign_error(err, errlen, "cannot encode the signed profile");
+		goto out;
+	}
+	*der = p;
+	*derlen = (size_t)n;
+	rc = 1;
+out:
+	sk_X509_free(chain);	/* borrowed certificates: CMS_sign took its own references */
+	BIO_free(in);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ command */
+
+static const char mc_usage[] =
+    "usage: " PROG " [-c FILE] mobileconfig --url URL [--name CA-IDENT] [--subject DN]\n"
+    "           [--challenge SECRET | --static-challenge | --no-challenge]"
+    " [--ttl DURATION]\n"
+    "           [--keysize 1024|2048|4096] [--key-usage 0|1|4|5] [--retries N]"
+    " [--retry-delay S]\n"
+    "           [--san-dns NAME]... [--san-email ADDR]... [--san-uri URI]..."
+    " [--upn NAME]\n"
+    "           [--identifier REVERSE.DNS] [--display-name TEXT]"
+    " [--organization TEXT]\n"
+    "           [--sign] [-o FILE]\n";
+
+static int
+mc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+mc_usage_error(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs(PROG ": mobileconfig: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs(mc_usage, stderr);
+	return EXIT_USAGE;
+}
+
+static void
+mc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+mc_warn(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs(PROG ": mobileconfig: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Strict decimal in [min, max]. */
+static int
+parse_int(const char *s, long min, long max, int *out)
+{
+	long	n = 0;
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		n = n * 10 + (*s - '0');
+		if (n > max)
+			return 0;
+	}
+	if (n < min)
+		return 0;
+	*out = (int)n;
+	return 1;
+}
+
+enum chal_mode { CHAL_MODE_FRESH, CHAL_MODE_GIVEN, CHAL_MODE_STATIC, CHAL_MODE_NONE };
+
+enum {
+	OPT_SAN_DNS = 256, OPT_SAN_EMAIL, OPT_SAN_URI, OPT_UPN, OPT_STATIC, OPT_NONE,
+	OPT_TTL, OPT_KEYSIZE, OPT_KEYUSAGE, OPT_RETRIES, OPT_DELAY, OPT_IDENT, OPT_DNAME,
+	OPT_ORG, OPT_SIGN, OPT_URL, OPT_NAME, OPT_SUBJECT, OPT_CHALLENGE
+};
+
+static int
+write_out(const char *path, const void *buf, size_t len)
+{
+	if (path == NULL || strcmp(path, "-") == 0)
+		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0;
+	/* 0600: a profile with a challenge is a secret until it is handed over. */
+	return repo_write_file(path, buf, len, 0600) == 1;
+}
+
+int
+cmd_mobileconfig(const char *conf_path, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "url", required_argument, NULL, OPT_URL },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "subject", required_argument, NULL, OPT_SUBJECT },
+		{ "challenge", required_argument, NULL, OPT_CHALLENGE },
+		{ "static-challenge", no_argument, NULL, OPT_STATIC },
+		{ "no-challenge", no_argument, NULL, OPT_NONE },
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "keysize", required_argument, NULL, OPT_KEYSIZE },
+		{ "key-usage", required_argument, NULL, OPT_KEYUSAGE },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "retry-delay", required_argument, NULL, OPT_DELAY },
+		{ "san-dns", required_argument, NULL, OPT_SAN_DNS },
+		{ "san-email", required_argument, NULL, OPT_SAN_EMAIL },
+		{ "san-uri", required_argument, NULL, OPT_SAN_URI },
+		{ "upn", required_argument, NULL, OPT_UPN },
+		{ "identifier", required_argument, NULL, OPT_IDENT },
+		{ "display-name", required_argument, NULL, OPT_DNAME },
+		{ "organization", required_argument, NULL, OPT_ORG },
+		{ "sign", no_argument, NULL, OPT_SIGN },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mobileconfig	 mc;
+	struct config		*cf = NULL;
+	struct ca		*ca = NULL;
+	struct repo		*r = NULL;
+	const char		*san_dns[MC_MAX_SAN], *san_email[MC_MAX_SAN];
+	const char		*san_uri[MC_MAX_SAN];
+	const char		*out = NULL, *ttlarg = NULL, *given = NULL;
+	enum chal_mode		 mode = CHAL_MODE_FRESH;
+	unsigned char		 raw[CHALLENGE_BYTES], *der = NULL;
+	char			 secret[2 * CHALLENGE_BYTES + 1], hash[65], err[1024];
+	char			*doc = NULL;
+	size_t			 doclen = 0, derlen = 0, i;
+	int			 c, nmodes = 0, sign = 0, ttl = 0, rc = EXIT_FAIL;
+
+	memset(secret, 0, sizeof(secret));
+	memset(raw, 0, sizeof(raw));
+	mobileconfig_defaults(&mc);
+	mc.san_dns = san_dns;
+	mc.san_email = san_email;
+	mc.san_uri = san_uri;
+
+	optind = 0;	/* GNU getopt: start over on this command's arguments */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+		switch (c) {
+		case OPT_URL:
+			mc.url = optarg;
+			break;
+		case OPT_NAME:
+			mc.name = optarg;
+			break;
+		case OPT_SUBJECT:
+			mc.subject = optarg;
+			break;
+		case OPT_CHALLENGE:
+			if (mode != CHAL_MODE_GIVEN)
+				nmodes++;
+			mode = CHAL_MODE_GIVEN;
+			given = optarg;
+			break;
+		case OPT_STATIC:
+			if (mode != CHAL_MODE_STATIC)
+				nmodes++;
+			mode = CHAL_MODE_STATIC;
+			break;
+		case OPT_NONE:
+			if (mode != CHAL_MODE_NONE)
+				nmodes++;
+			mode = CHAL_MODE_NONE;
+			break;
+		case OPT_TTL:
+			ttlarg = optarg;
+			if (!config_parse_duration(optarg, 1, MAX_CHALLENGE_TTL, &ttl))
+				return mc_usage_error("--ttl must be 1 second to 365 days, as "
+				    "seconds or with a unit s, m, h or d, not %s", optarg);
+			break;
+		case OPT_KEYSIZE:
+			if (!parse_int(optarg, 1024, 4096, &mc.keysize) ||
+			    (mc.keysize != 1024 && mc.keysize != 2048 && mc.keysize != 4096))
+				return mc_usage_error("--keysize must be 1024, 2048 or 4096, "
+				    "not %s", optarg);
+			break;
+		case OPT_KEYUSAGE:
+			if (!parse_int(optarg, 0, 5, &mc.key_usage) || mc.key_usage == 2 ||
+			    mc.key_usage == 3)
+				return mc_usage_error("--key-usage must be 0 (none), 1 "
+				    "(signing), 4 (encryption) or 5 (both), not %s", optarg);
+			break;
+		case OPT_RETRIES:
+			if (!parse_int(optarg, 0, MC_MAX_RETRIES, &mc.retries))
+				return mc_usage_error("--retries must be 0..%d, not %s",
+				    MC_MAX_RETRIES, optarg);
+			break;
+		case OPT_DELAY:
+			if (!parse_int(optarg, 0, MC_MAX_RETRY_DELAY, &mc.retry_delay))
+				return mc_usage_error("--retry-delay must be 0..%d seconds, "
+				    "not %s", MC_MAX_RETRY_DELAY, optarg);
+			break;
+		case OPT_SAN_DNS:
+		case OPT_SAN_EMAIL:
+		case OPT_SAN_URI:
+			if (mc.n_san_dns + mc.n_san_email + mc.n_san_uri >= MC_MAX_SAN)
+				return mc_usage_error("at most %d subjectAltName values",
+				    MC_MAX_SAN);
+			if (c == OPT_SAN_DNS)
+				san_dns[mc.n_san_dns++] = optarg;
+			else if (c == OPT_SAN_EMAIL)
+				san_email[mc.n_san_email++] = optarg;
+			else
+				san_uri[mc.n_san_uri++] = optarg;
+			break;
+		case OPT_UPN:
+			mc.upn = optarg;
+			break;
+		case OPT_IDENT:
+			mc.identifier = optarg;
+			break;
+		case OPT_DNAME:
+			mc.display_name = optarg;
+			break;
+		case OPT_ORG:
+			mc.organization = optarg;
+			break;
+		case OPT_SIGN:
+			sign = 1;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(mc_usage, stdout);
+			return EXIT_OK;
+		default:
+			return mc_usage_error("unknown option or missing argument: %s",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return mc_usage_error("unexpected argument %s", argv[optind]);
+	if (mc.url == NULL)
+		return mc_usage_error("--url is required");
+	if (nmodes > 1)
+		return mc_usage_error("choose one of --challenge, --static-challenge and "
+		    "--no-challenge");
+	if (ttlarg != NULL && mode != CHAL_MODE_FRESH)
+		return mc_usage_error("--ttl applies only to a new one-time challenge");
+	if (mode == CHAL_MODE_GIVEN && strlen(given) > MAX_CHALLENGE)
+		return mc_usage_error("--challenge is longer than %d bytes", MAX_CHALLENGE);
+	if (sign && (out == NULL || strcmp(out, "-") == 0) && isatty(STDOUT_FILENO))
+		return mc_usage_error("--sign writes binary DER: give -o FILE or redirect "
+		    "standard output");
+
+	/* Check every option by building once, before the repository is touched. */
+	mc.challenge = mode == CHAL_MODE_GIVEN ? given :
+	    mode == CHAL_MODE_NONE ? NULL : "placeholder";
+	mc.has_fingerprint = 1;
+	if (!mobileconfig_build(&mc, &doc, &doclen, err, sizeof(err)))
+		return mc_usage_error("%s", err);
+	free(doc);
+	doc = NULL;
+
+	if ((cf = config_load(config_path(conf_path), err, sizeof(err))) == NULL) {
+		mc_warn("%s", err);
+		goto out;
+	}
+	if (mc.keysize < cf->min_key_bits) {
+		mc_warn("--keysize %d is below ScepMinKeyBits (%d in %s): the server would "
+		    "refuse the request", mc.keysize, cf->min_key_bits, cf->path);
+		goto out;
+	}
+	switch (mode) {
+	case CHAL_MODE_FRESH:
+		if (!cf->one_time_challenges) {
+			mc_warn("one-time challenges are off (ScepOneTimeChallenges = NO in %s); "
+			    "use --static-challenge, --challenge or --no-challenge", cf->path);
+			goto out;
+		}
+		if (ttlarg == NULL)
+			ttl = cf->challenge_ttl;
+		break;
+	case CHAL_MODE_STATIC:
+		if (cf->challenge == NULL) {
+			mc_warn("--static-challenge: %s sets no ScepChallengePassword", cf->path);
+			goto out;
+		}
+		mc.challenge = cf->challenge;
+		break;
+	case CHAL_MODE_GIVEN:
+	case CHAL_MODE_NONE:
+		break;
+	}
+	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+		mc_warn("%s", err[0] != '\0' ? err : "cannot load the CA");
+		goto out;
+	}
+	if (!mobileconfig_fingerprint(ca_cert(ca), mc.fingerprint)) {
+		mc_warn("cannot hash the CA certificate");
+		goto out;
+	}
+	if (mode == CHAL_MODE_FRESH) {
+		if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL) {
+			mc_warn("%s", err[0] != '\0' ? err : "cannot open the repository");
+			goto out;
+		}
+		/* As `scep-admin challenge`: only the hash is stored. */
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			mc_warn("no random bytes");
+			goto out;
+		}
+		for (i = 0; i < sizeof(raw); i++)
+			snprintf(secret + 2 * i, 3, "%02x", raw[i]);
+		if (!challenge_hash(secret, hash)) {
+			mc_warn("cannot hash the challenge");
+			goto out;
+		}
+		mc.challenge = secret;
+	}
+	if (!mobileconfig_build(&mc, &doc, &doclen, err, sizeof(err))) {
+		mc_warn("%s", err);
+		goto out;
+	}
+	if (sign && !mobileconfig_sign(ca, doc, doclen, &der, &derlen, err, sizeof(err))) {
+		mc_warn("--sign: %s", err);
+		goto out;
+	}
+	/* Stored before the profile leaves: a profile never holds an unknown challenge. */
+	if (mode == CHAL_MODE_FRESH && !repo_challenge_add(r, hash, time(NULL) + ttl)) {
+		mc_warn("cannot store the challenge: %s", strerror(errno));
+		goto out;
+	}
+	if (!(sign ? write_out(out, der, derlen) : write_out(out, doc, doclen))) {
+		mc_warn("cannot write %s: %s", out != NULL ? out : "standard output",
+		    strerror(errno));
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (doc != NULL) {
+		OPENSSL_cleanse(doc, doclen);
+		free(doc);
+	}
+	if (der != NULL)
+		OPENSSL_clear_free(der, derlen);
+	repo_close(r);
+	ca_free(ca);
+	config_free(cf);
+	return rc;
+}
+
+int
+mobileconfig_command(int argc, char **argv, const char *conf_path)
+{
+	return cmd_mobileconfig(conf_path, argc, argv);
+}
