@@ -4,7 +4,8 @@
  *   ca.pem      the CA certificate (PEM) that signs issued certificates
  *   ca.key      its private key (PEM, unencrypted, mode 0600)
  *   chain.pem   optional: the issuer chain above ca.pem, nearest first (intermediate CA)
- * The SCEP protocol key (decrypts requests, signs CertReps) is the CA key itself.
+ * The SCEP protocol key (decrypts requests, signs CertReps) is the CA key itself, or the
+ * RA key when ra.pem/ra.key exist (see below).
  */
 #ifndef CA_H
 #define CA_H
@@ -119,5 +120,54 @@ int		 ca_import(const char *root, const char *cert_pem, const char *key_pem,
 int		 ca_rollover_prepare(const char *root, const char *subject, int bits, int days,
 		    char *err, size_t errlen);
 int		 ca_rollover_switch(const char *root, char *err, size_t errlen);
+
+/*
+ * Details of the above (issue 4), as implemented in ca.c:
+ *
+ * ca_load(): ra.pem and ra.key both or neither; the RA must have an RSA key that matches,
+ *   be an end entity, be issued by ca.pem (names, AKI, signature) and have keyUsage
+ *   digitalSignature + keyEncipherment, else ca_load() fails naming the file. ca/old/ and
+ *   ca/next/ are loaded with the same rules when the directory exists (a broken one is an
+ *   error). ca_load() also fails while ca/switching exists (an interrupted switch).
+ * ca_getcacert_certs(): [RA if any, CA, chain.pem...]. With ca_set_include_root(ca, 0), a
+ *   self-signed certificate at the end of chain.pem is left out; ca.pem itself is never
+ *   left out (a self-signed CA stays: [RA, CA] or [CA]). Default: include (1).
+ * ca_next_certs(): the same shape for ca/next/, include-root setting applied alike.
+ * ca_recipient(): searched in this order: the SCEP certificate (RA, else CA) of the current,
+ *   next and old generations, then, in RA mode, the CA certificates of the current, next
+ *   and old generations (a client may encrypt to the CA even when an RA exists; we hold
+ *   that key too). Match = X509_NAME_cmp(issuer) == 0 and the same serial. CERT and KEY may
+ *   be NULL pointers; they are set to NULL when nothing matches.
+ * ca_issuer_of(): the current CA, else the old CA, whose subject is X's issuer, whose
+ *   SKI matches X's AKI (when both exist) and whose key verifies X's signature.
+ * ca_rollover_prepare(): SUBJECT NULL = the current CA's subject, BITS 0 = the current
+ *   key size, DAYS 0 = the current CA's validity length. Refuses when ca/next/ exists.
+ *   Built in ca/next.tmp/ and renamed to ca/next/ when complete.
+ * ca_rollover_switch(): refuses when ca/next/ does not load, or when the current CA has an
+ *   RA and ca/next/ has none. Writes ca/switching while it works; running it again after a
+ *   crash finishes the switch.
+ * ca_import(): CA only into a ca/ without ca.pem, ca.key, chain.pem, ra.pem, ra.key;
+ *   RA only when none exists (RA: CHAIN_PEM must be NULL). Encrypted keys are refused.
+ */
+
+/* Generations of the CA: ca/, ca/old/, ca/next/. */
+enum ca_generation { CA_GEN_CURRENT, CA_GEN_OLD, CA_GEN_NEXT };
+
+/* The CA (RA 0) or RA (RA 1) certificate of a generation, NULL if absent. Not owned. */
+X509		*ca_generation_cert(const struct ca *, enum ca_generation, int ra);
+
+/*
+ * The SCEP certificate and key (RA, else CA) of the generation holding RECIPIENT (a
+ * certificate ca_recipient() returned): a CertRep can be signed by the generation the
+ * client encrypted to. Returns 1 if RECIPIENT is one of ours, else 0 and the current pair
+ * (ca_scep_cert(), ca_scep_key()). CERT or KEY may be NULL.
+ */
+int		 ca_signer_for(const struct ca *, const X509 *recipient, X509 **cert,
+		    EVP_PKEY **key);
+
+/* Rollover to an existing CA: like ca_import() of a CA, into ca/next/ (plus a next RA
+ * issued by it when the current CA has an RA), with ca_rollover_prepare()'s refusals. */
+int		 ca_rollover_import(const char *root, const char *cert_pem,
+		    const char *key_pem, const char *chain_pem, char *err, size_t errlen);
 
 #endif
