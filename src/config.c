@@ -98,6 +98,7 @@ static const struct keydef keytab[] = {
 	    "DES, DES3, AES-128, AES-192, AES-256", 0, 0, 0 },
 	{ "ScepRoleFallback",		NULL, KT_FALLBACK, F(role_fallback), "DEFAULT", 0, 0, 0 },
 	{ "ScepCRLValidityDays",	NULL, KT_INT,	   F(crl_days),	  "7",	  0, 1, 3650 },
+	{ "ScepCACertIncludeRoot",	NULL, KT_BOOL,	   F(include_root), "YES", 0, 0, 0 },
 };
 #define NKEYS	(sizeof(keytab) / sizeof(keytab[0]))
 

@@ -86,6 +86,9 @@ struct config {
 					   ScepAllowLegacyCrypto = YES */
 	enum role_fallback role_fallback; /* ScepRoleFallback: DEFAULT (default) or REFUSE */
 	int	 crl_days;		/* ScepCRLValidityDays: nextUpdate (default 7, 1..3650) */
+	int	 include_root;		/* ScepCACertIncludeRoot: GetCACert/GetNextCACert keep a
+					   self-signed root at the end of chain.pem (default YES);
+					   the server calls ca_set_include_root() with it */
 	struct role roles[MAX_ROLES];	/* [role NAME] sections, or the built-in "default" */
 	size_t	 nroles;
 };

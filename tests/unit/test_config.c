@@ -263,6 +263,7 @@ test_policy_defaults(void)
 	    CIPH_AES256));
 	CHECK(cf->role_fallback == ROLE_FALLBACK_DEFAULT);
 	CHECK(cf->crl_days == 7);
+	CHECK(cf->include_root == 1);
 	/* The built-in role. */
 	CHECK(cf->nroles == 1);
 	ro = config_role(cf, "default");
@@ -298,7 +299,8 @@ test_policy_keys(void)
 	    "ScepAllowedDigests = sha256, SHA-384 SHA512\n"
 	    "ScepAllowedCiphers = AES-256,aes128\n"
 	    "ScepRoleFallback = refuse\n"
-	    "ScepCRLValidityDays = 30\n", err, sizeof(err));
+	    "ScepCRLValidityDays = 30\n"
+	    "ScepCACertIncludeRoot = NO\n", err, sizeof(err));
 	CHECK_MSG(cf != NULL, "%s", err);
 	if (cf == NULL)
 		return;
@@ -325,6 +327,7 @@ test_policy_keys(void)
 	CHECK(cf->allowed_ciphers == (CIPH_AES128 | CIPH_AES256));
 	CHECK(cf->role_fallback == ROLE_FALLBACK_REFUSE);
 	CHECK(cf->crl_days == 30);
+	CHECK(cf->include_root == 0);
 	config_free(cf);
 
 	/* The older OpenCA spelling, long RDN names, legacy algorithms. */
@@ -391,6 +394,8 @@ test_policy_bad_values(void)
 	expect_error("ScepRepository = /r\nScepMinKeyBits = 16385\n", 2, "from 1024 to 16384");
 	expect_error("ScepRepository = /r\nScepCRLValidityDays = 0\n", 2, "from 1 to 3650");
 	expect_error("ScepRepository = /r\nScepCRLValidityDays = 3651\n", 2, "from 1 to 3650");
+	expect_error("ScepRepository = /r\nScepCACertIncludeRoot = maybe\n", 2,
+	    "ScepCACertIncludeRoot must be YES or NO");
 	expect_error("ScepRepository = /r\nScepAllowedDigests = SHA-256, SHA3-256\n", 2,
 	    "ScepAllowedDigests: unknown digest \"SHA3-256\"");
 	expect_error("ScepRepository = /r\nScepAllowedDigests = ,,\n", 2,
