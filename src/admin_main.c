@@ -24,6 +24,7 @@
 #include "ca.h"
 #include "config.h"
 #include "enroll.h"
+#include "mobileconfig.h"
 #include "pkimsg.h"
 #include "repo.h"
 #include "scep.h"
@@ -45,7 +46,16 @@
 static const char *usage_text =
     "usage: " PROG " [-c FILE] COMMAND [ARGS]\n"
     "commands:\n"
-    "  init --subject DN [--key-bits N] [--days N]   create the repository and the CA\n"
+    "  init --subject DN [--key-bits N] [--days N] [--ra-subject DN]\n"
+    "                                                create the repository and the CA\n"
+    "  ra --subject DN [--key-bits N] [--days N]     add an RA to the CA\n"
+    "  import --cert FILE --key FILE [--chain FILE] [--ra]\n"
+    "                                                install an existing CA (or RA)\n"
+    "  rollover prepare [--subject DN] [--key-bits N] [--days N]\n"
+    "  rollover prepare --cert FILE --key FILE [--chain FILE]\n"
+    "                                                make or import the next CA\n"
+    "  rollover switch                               make the next CA current\n"
+    "  rollover status                               current, next and old CA\n"
     "  list [--state STATE] [--json]                 list records\n"
     "  show ID                                       show one record (id prefix ok)\n"
     "  approve ID...                                 pending -> approved\n"
@@ -54,6 +64,7 @@ static const char *usage_text =
     "  revoke SERIAL [--reason R] [--json]           revoke a certificate, remake the CRL\n"
     "  crl [--out FILE] [--json]                     make the CRL (repository crl.pem)\n"
     "  challenge [--ttl T] [--count N] [--json]      create one-time challenge passwords\n"
+    "  mobileconfig --url URL [OPTION...]            write an Apple SCEP enrollment profile\n"
     "  check [--repair] [--json]                     check (and repair) the repository\n"
     "  config-check                                  validate the configuration\n"
     "  help                                          this text\n"
@@ -202,11 +213,13 @@ cmd_init(int argc, char **argv, const char *conf)
 		{ "subject", required_argument, NULL, 's' },
 		{ "key-bits", required_argument, NULL, 'b' },
 		{ "days", required_argument, NULL, 'd' },
+		{ "ra-subject", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cf = NULL;
 	struct ca	*ca = NULL;
-	const char	*subject = NULL;
+	X509_NAME	*ran = NULL;
+	const char	*subject = NULL, *ra_subject = NULL;
 	char		 err[1024], fp[100], *name = NULL;
 	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
 
@@ -214,6 +227,9 @@ cmd_init(int argc, char **argv, const char *conf)
 		switch (c) {
 		case 's':
 			subject = optarg;
+			break;
+		case 'r':
+			ra_subject = optarg;
 			break;
 		case 'b':
 			if (!parse_num(optarg, 2048, 8192, &bits))
@@ -233,6 +249,11 @@ cmd_init(int argc, char **argv, const char *conf)
 		return usage_error("init: unexpected argument %s", argv[optind]);
 	if (subject == NULL)
 		return usage_error("%s", "init: --subject DN is required");
+	if (ra_subject != NULL) {
+		if ((ran = ca_parse_dn(ra_subject, err, sizeof(err))) == NULL)
+			return usage_error("init: --ra-subject: %s", err);
+		X509_NAME_free(ran);
+	}
 
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
@@ -244,6 +265,11 @@ cmd_init(int argc, char **argv, const char *conf)
 		warnmsg("init: %s", err);
 		goto out;
 	}
+	if (ra_subject != NULL &&
+	    !ca_init_ra(cf->repository, ra_subject, bits, days, err, sizeof(err))) {
+		warnmsg("init: the CA was made, the RA not: %s", err);
+		goto out;
+	}
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
 		warnmsg("init: the new CA does not load: %s", err);
 		goto out;
@@ -253,6 +279,12 @@ cmd_init(int argc, char **argv, const char *conf)
 	printf("repository: %s\n", cf->repository);
 	printf("subject: %s\n", name != NULL ? name : "?");
 	printf("sha256: %s\n", fp);
+	if (ra_subject != NULL) {
+		OPENSSL_free(name);
+		name = X509_NAME_oneline(X509_get_subject_name(ca_scep_cert(ca)), NULL, 0);
+		cert_fingerprint(ca_scep_cert(ca), fp, sizeof(fp));
+		printf("ra_subject: %s\nra_sha256: %s\n", name != NULL ? name : "?", fp);
+	}
 	rc = EXIT_OK;
 out:
 	OPENSSL_free(name);
@@ -1403,6 +1435,364 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------ ra, import, rollover */
+
+/*
+ * LABEL: subject, LABEL_serial, LABEL_not_before, LABEL_not_after, LABEL_sha256 of X,
+ * or "LABEL: none".
+ */
+static void
+print_cert_lines(const char *label, X509 *x)
+{
+	char	*subj, *serial, t[32], fp[100];
+
+	if (x == NULL) {
+		printf("%s: none\n", label);
+		return;
+	}
+	subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
+	serial = cert_serial(x);
+	printf("%s: ", label);
+	print_field(stdout, subj, subj ? strlen(subj) : 0);
+	printf("\n%s_serial: %s\n", label, serial != NULL ? serial : "?");
+	asn1_iso_time(t, sizeof(t), X509_get0_notBefore(x));
+	printf("%s_not_before: %s\n", label, t);
+	asn1_iso_time(t, sizeof(t), X509_get0_notAfter(x));
+	printf("%s_not_after: %s\n", label, t);
+	cert_fingerprint(x, fp, sizeof(fp));
+	printf("%s_sha256: %s\n", label, fp);
+	OPENSSL_free(subj);
+	OPENSSL_free(serial);
+}
+
+/* Load the CA after a change; print the generation WHICH as LABEL and LABEL_ra. */
+static int
+report_generation(const struct config *cf, const char *cmd, enum ca_generation which,
+    const char *label)
+{
+	struct ca	*ca;
+	char		 err[1024], ralabel[64];
+
+	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+		warnmsg("%s: the CA does not load: %s", cmd, err);
+		return 0;
+	}
+	snprintf(ralabel, sizeof(ralabel), "%s_ra", label);
+	print_cert_lines(label, ca_generation_cert(ca, which, 0));
+	print_cert_lines(ralabel, ca_generation_cert(ca, which, 1));
+	ca_free(ca);
+	return 1;
+}
+
+static void
+restart_note(void)
+{
+	fputs(PROG ": note: FastCGI workers load the CA once; restart them to use this "
+	    "change\n", stderr);
+}
+
+/* --key-bits and --days of ra and rollover prepare. */
+static int
+bits_days_opt(int c, const char *cmd, int *bits, int *days)
+{
+	char	fmt[200];
+
+	if (c == 'b' && !parse_num(optarg, 2048, 8192, bits)) {
+		snprintf(fmt, sizeof(fmt), "%s: --key-bits must be 2048..8192, not %%s", cmd);
+		return usage_error(fmt, optarg);
+	}
+	if (c == 'd' && !parse_num(optarg, 1, 36500, days)) {
+		snprintf(fmt, sizeof(fmt), "%s: --days must be 1..36500, not %%s", cmd);
+		return usage_error(fmt, optarg);
+	}
+	return 0;
+}
+
+static int
+cmd_ra(int argc, char **argv, const char *conf)
+{
+	static const struct option lo[] = {
+		{ "subject", required_argument, NULL, 's' },
+		{ "key-bits", required_argument, NULL, 'b' },
+		{ "days", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config	*cf = NULL;
+	const char	*subject = NULL;
+	char		 err[1024];
+	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
+
+	while ((c = subopt(argc, argv, lo)) != -1) {
+		switch (c) {
+		case 's':
+			subject = optarg;
+			break;
+		case 'b':
+		case 'd':
+			if (bits_days_opt(c, "ra", &bits, &days) != 0)
+				return EXIT_USAGE;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error("ra: unexpected argument %s", argv[optind]);
+	if (subject == NULL)
+		return usage_error("%s", "ra: --subject DN is required");
+	if ((cf = load_config(conf)) == NULL)
+		goto out;
+	if (!ca_init_ra(cf->repository, subject, bits, days, err, sizeof(err))) {
+		warnmsg("ra: %s", err);
+		goto out;
+	}
+	if (!report_generation(cf, "ra", CA_GEN_CURRENT, "ca"))
+		goto out;
+	restart_note();
+	rc = EXIT_OK;
+out:
+	config_free(cf);
+	return rc;
+}
+
+static int
+cmd_import(int argc, char **argv, const char *conf)
+{
+	static const struct option lo[] = {
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "chain", required_argument, NULL, 'C' },
+		{ "ra", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config	*cf = NULL;
+	const char	*cert = NULL, *key = NULL, *chain = NULL;
+	char		 err[1024];
+	int		 c, is_ra = 0, rc = EXIT_FAIL;
+
+	while ((c = subopt(argc, argv, lo)) != -1) {
+		switch (c) {
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'C':
+			chain = optarg;
+			break;
+		case 'r':
+			is_ra = 1;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error("import: unexpected argument %s", argv[optind]);
+	if (cert == NULL || key == NULL)
+		return usage_error("%s", "import: --cert FILE and --key FILE are required");
+	if (is_ra && chain != NULL)
+		return usage_error("%s", "import: --chain is for a CA, not with --ra");
+	if ((cf = load_config(conf)) == NULL)
+		goto out;
+	if (!is_ra && !repo_create(cf->repository, err, sizeof(err))) {
+		warnmsg("import: %s", err);
+		goto out;
+	}
+	if (!ca_import(cf->repository, cert, key, chain, is_ra, err, sizeof(err))) {
+		warnmsg("import: %s", err);
+		goto out;
+	}
+	printf("repository: %s\n", cf->repository);
+	if (!report_generation(cf, "import", CA_GEN_CURRENT, "ca"))
+		goto out;
+	restart_note();
+	rc = EXIT_OK;
+out:
+	config_free(cf);
+	return rc;
+}
+
+static int
+rollover_prepare(int argc, char **argv, const char *conf)
+{
+	static const struct option lo[] = {
+		{ "subject", required_argument, NULL, 's' },
+		{ "key-bits", required_argument, NULL, 'b' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "chain", required_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config	*cf = NULL;
+	const char	*subject = NULL, *cert = NULL, *key = NULL, *chain = NULL;
+	char		 err[1024];
+	int		 c, bits = 0, days = 0, made = 0, rc = EXIT_FAIL;
+
+	while ((c = subopt(argc, argv, lo)) != -1) {
+		switch (c) {
+		case 's':
+			subject = optarg;
+			made = 1;
+			break;
+		case 'b':
+		case 'd':
+			if (bits_days_opt(c, "rollover prepare", &bits, &days) != 0)
+				return EXIT_USAGE;
+			made = 1;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'C':
+			chain = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		return usage_error("rollover prepare: unexpected argument %s", argv[optind]);
+	if ((cert != NULL) != (key != NULL) || (chain != NULL && cert == NULL))
+		return usage_error("%s", "rollover prepare: --cert and --key go together "
+		    "(--chain with them)");
+	if (cert != NULL && made)
+		return usage_error("%s", "rollover prepare: --cert/--key import a CA; "
+		    "--subject, --key-bits and --days make one");
+	if ((cf = load_config(conf)) == NULL)
+		goto out;
+	if (cert != NULL ? !ca_rollover_import(cf->repository, cert, key, chain, err,
+	    sizeof(err)) : !ca_rollover_prepare(cf->repository, subject, bits, days, err,
+	    sizeof(err))) {
+		warnmsg("rollover prepare: %s", err);
+		goto out;
+	}
+	if (!report_generation(cf, "rollover prepare", CA_GEN_NEXT, "next"))
+		goto out;
+	restart_note();
+	rc = EXIT_OK;
+out:
+	config_free(cf);
+	return rc;
+}
+
+static int
+rollover_switch(int argc, char **argv, const char *conf)
+{
+	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+	struct config	*cf = NULL;
+	struct repo	*r = NULL;
+	struct ca	*ca = NULL;
+	struct crl_info	 info;
+	char		 err[1024];
+	int		 rc = EXIT_FAIL, locked = 0, crl_ok;
+
+	if (subopt(argc, argv, lo) != -1)
+		return EXIT_USAGE;
+	if (optind != argc)
+		return usage_error("rollover switch: unexpected argument %s", argv[optind]);
+	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
+		goto out;
+	if (!repo_lock(r)) {
+		warnmsg("rollover switch: cannot lock the repository");
+		goto out;
+	}
+	locked = 1;
+	if (!ca_rollover_switch(cf->repository, err, sizeof(err))) {
+		warnmsg("rollover switch: %s", err);
+		goto out;
+	}
+	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+		warnmsg("rollover switch: the new CA does not load: %s", err);
+		goto out;
+	}
+	/* The published CRL is the current CA's: remake it with the new one. */
+	crl_ok = make_crl(cf, r, ca, NULL, &info);
+	repo_unlock(r);
+	locked = 0;
+	print_cert_lines("ca", ca_generation_cert(ca, CA_GEN_CURRENT, 0));
+	print_cert_lines("ca_ra", ca_generation_cert(ca, CA_GEN_CURRENT, 1));
+	print_cert_lines("old", ca_generation_cert(ca, CA_GEN_OLD, 0));
+	if (crl_ok)
+		print_crl_info(&info, NULL, 0);
+	else
+		warnmsg("rollover switch: switched, but the CRL was not remade: run "
+		    PROG " crl");
+	restart_note();
+	rc = crl_ok ? EXIT_OK : EXIT_FAIL;
+out:
+	if (locked)
+		repo_unlock(r);
+	ca_free(ca);
+	repo_close(r);
+	config_free(cf);
+	return rc;
+}
+
+static int
+rollover_status(int argc, char **argv, const char *conf)
+{
+	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+	static const struct {
+		enum ca_generation	 gen;
+		const char		*label, *ralabel;
+	} gens[] = {
+		{ CA_GEN_CURRENT, "ca", "ca_ra" },
+		{ CA_GEN_NEXT, "next", "next_ra" },
+		{ CA_GEN_OLD, "old", "old_ra" },
+	};
+	struct config	*cf = NULL;
+	struct ca	*ca = NULL;
+	char		 err[1024];
+	size_t		 i;
+	int		 rc = EXIT_FAIL;
+
+	if (subopt(argc, argv, lo) != -1)
+		return EXIT_USAGE;
+	if (optind != argc)
+		return usage_error("rollover status: unexpected argument %s", argv[optind]);
+	if ((cf = load_config(conf)) == NULL)
+		goto out;
+	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+		warnmsg("rollover status: %s", err);
+		goto out;
+	}
+	for (i = 0; i < sizeof(gens) / sizeof(gens[0]); i++) {
+		print_cert_lines(gens[i].label, ca_generation_cert(ca, gens[i].gen, 0));
+		if (ca_generation_cert(ca, gens[i].gen, 0) != NULL)
+			print_cert_lines(gens[i].ralabel, ca_generation_cert(ca, gens[i].gen, 1));
+	}
+	printf("mode: %s\n", ca_generation_cert(ca, CA_GEN_CURRENT, 1) != NULL ? "ra" : "ca");
+	printf("getcacert_certs: %d\n", sk_X509_num(ca_getcacert_certs(ca)));
+	printf("rollover: %s\n", ca_generation_cert(ca, CA_GEN_NEXT, 0) != NULL ?
+	    "prepared" : "none");
+	rc = EXIT_OK;
+out:
+	ca_free(ca);
+	config_free(cf);
+	return rc;
+}
+
+static int
+cmd_rollover(int argc, char **argv, const char *conf)
+{
+	if (argc < 2)
+		return usage_error("%s", "rollover: prepare, switch or status expected");
+	if (strcmp(argv[1], "prepare") == 0)
+		return rollover_prepare(argc - 1, argv + 1, conf);
+	if (strcmp(argv[1], "switch") == 0)
+		return rollover_switch(argc - 1, argv + 1, conf);
+	if (strcmp(argv[1], "status") == 0)
+		return rollover_status(argc - 1, argv + 1, conf);
+	return usage_error("rollover: unknown subcommand %s (prepare, switch, status)",
+	    argv[1]);
+}
+
 /* ----------------------------------------------------------- config-check */
 
 static int
@@ -1437,6 +1827,9 @@ static const struct {
 	int		(*fn)(int, char **, const char *);
 } cmds[] = {
 	{ "init", cmd_init },
+	{ "ra", cmd_ra },
+	{ "import", cmd_import },
+	{ "rollover", cmd_rollover },
 	{ "list", cmd_list },
 	{ "show", cmd_show },
 	{ "approve", cmd_approve },
@@ -1445,6 +1838,7 @@ static const struct {
 	{ "revoke", cmd_revoke },
 	{ "crl", cmd_crl },
 	{ "challenge", cmd_challenge },
+	{ "mobileconfig", mobileconfig_command },
 	{ "check", cmd_check },
 	{ "config-check", cmd_config_check },
 	{ "help", cmd_help },
