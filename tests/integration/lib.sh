@@ -353,6 +353,8 @@ Group $IT_RUN_GROUP"
 		ServerLimit 2
 		ThreadsPerChild 16
 		MaxRequestWorkers 32
+		MinSpareThreads 4
+		MaxSpareThreads 32
 		Timeout 60
 		DocumentRoot $d/htdocs
 		<Directory />
