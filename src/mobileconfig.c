@@ -725,18 +725,28 @@ mobileconfig_sign(struct ca *ca, const char *doc, size_t len, unsigned char **de
 	*derlen = 0;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	/* ca.h: the SCEP key is the CA key; the signer is the issuing CA certificate. */
+	/*
+	 * The CA certificate and its key. Without an RA the key is ca_scep_key(); in RA mode
+	 * that is the RA's, and ca_recipient() (searched for the CA's own issuer and serial)
+	 * hands back the CA key the ca module holds. Signing with the RA instead would fail
+	 * `openssl cms -verify` (its EKU lacks emailProtection) and look unlike a CA profile.
+	 */
 	signer = ca_cert(ca);
 	key = ca_scep_key(ca);
+	if (signer != NULL && ca_scep_cert(ca) != signer &&
+	    (ca_recipient(ca, X509_get_issuer_name(signer), X509_get0_serialNumber(signer),
+	    &x, &key) != 1 || x == NULL || X509_cmp(x, signer) != 0))
+		key = NULL;
 	if (signer == NULL || key == NULL || X509_check_private_key(signer, key) != 1) {
-		sign_error(err, errlen, "the CA key does not belong to the CA certificate");
+		sign_error(err, errlen, "the CA key is not available or does not belong to "
+		    "ca.pem");
 		goto out;
 	}
 	if (len > INT_MAX) {
 		sign_error(err, errlen, "the profile is too large to sign");
 		goto out;
 	}
-	/* The rest of the GetCACert chain, so a device can build the path to a root. */
+	/* The issuers above the CA from GetCACert (not the CA, not an RA). */
 	if ((chain = sk_X509_new_null()) == NULL) {
 		sign_error(err, errlen, "out of memory");
 		goto out;
@@ -744,7 +754,9 @@ mobileconfig_sign(struct ca *ca, const char *doc, size_t len, unsigned char **de
 	all = ca_getcacert_certs(ca);
 	for (i = 0; i < sk_X509_num(all); i++) {
 		x = sk_X509_value(all, i);
-		if (X509_cmp(x, signer) != 0 && !sk_X509_push(chain, x)) {
+		if (X509_cmp(x, signer) == 0 || X509_cmp(x, ca_scep_cert(ca)) == 0)
+			continue;
+		if (!sk_X509_push(chain, x)) {
 			sign_error(err, errlen, "out of memory");
 			goto out;
 		}

@@ -72,8 +72,9 @@ int	 mobileconfig_fingerprint(X509 *cert, unsigned char out[MC_FINGERPRINT_LEN])
 int	 mobileconfig_uuid(char out[MC_UUID_LEN + 1]);
 
 /*
- * CMS SignedData (RFC 5652, DER) with DOC attached, signed by the CA key (SHA-256), with
- * the CA certificate and its chain, as a signed .mobileconfig. *der is OPENSSL_malloc'd.
+ * CMS SignedData (RFC 5652, DER) with DOC attached, signed (SHA-256) by the CA key (also in
+ * RA mode), carrying the CA certificate and the issuers above it from GetCACert, so that
+ * `openssl cms -verify -CAfile ca.pem` verifies it. *der is OPENSSL_malloc'd.
  */
 int	 mobileconfig_sign(struct ca *, const char *doc, size_t len, unsigned char **der,
 	    size_t *derlen, char *err, size_t errlen);

@@ -4,7 +4,7 @@
 # `openssl x509 -outform DER | sha1sum`, the fresh one-time challenge stored (hash and
 # expiry) and accepted exactly once by the real server run as plain CGI, --static-challenge,
 # --challenge, --no-challenge, SAN strings and arrays, --sign verified with `openssl cms
-# -verify`, usage errors (exit 2, repository untouched) and failures (exit 1).
+# -verify` (also in RA mode: signed by the CA, not the RA), usage errors (exit 2, repository untouched) and failures (exit 1).
 # Prints PASS/FAIL lines and "mobileconfig: N passed, M failed"; exits non-zero on failure.
 # SCEP_ADMIN_BIN / SCEP_BIN override the programs under test.
 set -u
@@ -254,6 +254,23 @@ check "the signed content carries the signer certificate (the CA)" \
     bash -c "openssl cms -verify -inform DER -in '$T/s.mobileconfig' -noverify -signer '$T/signer.pem' \
     -out /dev/null 2>/dev/null && cmp -s <(openssl x509 -in '$T/signer.pem' -outform DER) \
     <(openssl x509 -in '$CA' -outform DER)"
+
+# ---- RA mode: the profile is still signed by the CA (not the RA) and verifies
+R2=$T/ra-repo
+printf 'ScepRepository = %s\n' "$R2" > "$T/ra.conf"
+"$ADMIN" -c "$T/ra.conf" init --subject "/CN=RA Mode CA" --ra-subject "/CN=RA Mode RA" \
+    >/dev/null 2>&1
+"$ADMIN" -c "$T/ra.conf" mobileconfig --url "$URL" --no-challenge --sign -o "$T/ra.der"; rc=$?
+check "RA mode: --sign exit 0" test "$rc" = 0 -a -f "$R2/ca/ra.pem"
+check "RA mode: openssl cms -verify -CAfile ca.pem accepts it" \
+    bash -c "openssl cms -verify -inform DER -in '$T/ra.der' -CAfile '$R2/ca/ca.pem' \
+    -signer '$T/ra-signer.pem' -out '$T/ra.plist' 2>/dev/null"
+check "RA mode: the signer is ca.pem, not ra.pem" \
+    cmp -s <(openssl x509 -in "$T/ra-signer.pem" -outform DER 2>/dev/null) \
+    <(openssl x509 -in "$R2/ca/ca.pem" -outform DER)
+fpra=$("$PY" -c 'import plistlib,sys; print(plistlib.load(open(sys.argv[1],"rb"))["PayloadContent"][0]["PayloadContent"]["CAFingerprint"].hex())' "$T/ra.plist" 2>/dev/null)
+check "RA mode: CAFingerprint is ca.pem's, not ra.pem's" \
+    test "$fpra" = "$(openssl x509 -in "$R2/ca/ca.pem" -outform DER | sha1sum | cut -d ' ' -f 1)"
 
 # ---- usage errors: exit 2, nothing stored, nothing written
 n0=$(nchal)

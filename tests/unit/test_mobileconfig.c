@@ -2,7 +2,8 @@
  * mobileconfig: the profile builder (XML escaping and rejection of control characters and
  * bad UTF-8, the Subject array of RDN arrays, SubjectAltName strings and arrays, the
  * CAFingerprint bytes, identifiers, UUIDs, option ranges) and mobileconfig_sign (a CA made
- * with ca_init, the SignedData verified with CMS_verify and compared with the document).
+ * with ca_init, the SignedData verified with CMS_verify and compared with the document;
+ * with an RA added, still signed by the CA).
  * The shell test tests/admin/t-mobileconfig.sh parses real output with a plist parser.
  */
 #include <stdio.h>
@@ -560,6 +561,33 @@ test_ca_sign(void)
 		CHECK(CMS_verify(cms, NULL, store, NULL, outb, CMS_BINARY) == 1);
 		BIO_get_mem_ptr(outb, &bm);
 		CHECK(bm != NULL && bm->length == len && memcmp(bm->data, doc, len) == 0);
+	}
+	/* RA mode: still signed by the CA key, and the RA certificate is not carried. */
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+	OPENSSL_free(der);
+	der = NULL;
+	ca_free(ca);
+	ca = NULL;
+	CHECK_MSG(ca_init_ra(root, "/CN=Profile Test RA", 2048, 30, err, sizeof(err)), "%s", err);
+	CHECK_MSG((ca = ca_load(root, err, sizeof(err))) != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	CHECK(ca_scep_cert(ca) != ca_cert(ca));
+	CHECK_MSG(mobileconfig_sign(ca, doc, len, &der, &derlen, err, sizeof(err)), "%s", err);
+	q = der;
+	CHECK(der != NULL && (cms = d2i_CMS_ContentInfo(NULL, &q, (long)derlen)) != NULL);
+	if (cms != NULL) {
+		STACK_OF(X509)	*signers, *certs;
+
+		CHECK(CMS_verify(cms, NULL, store, NULL, NULL, CMS_BINARY) == 1);
+		signers = CMS_get0_signers(cms);
+		CHECK(sk_X509_num(signers) == 1 &&
+		    X509_cmp(sk_X509_value(signers, 0), ca_cert(ca)) == 0);
+		sk_X509_free(signers);
+		certs = CMS_get1_certs(cms);
+		CHECK(sk_X509_num(certs) == 1);
+		sk_X509_pop_free(certs, X509_free);
 	}
 out:
 	ERR_clear_error();
