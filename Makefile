@@ -20,8 +20,11 @@ OBJ	 = $(LIBSRC:src/%.c=build/obj/%.o)
 SOBJ	 = $(LIBSRC:src/%.c=build/asan/obj/%.o)
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
+# Under valgrind: the parsers (the CA and repository tests, slow there and fork()-based,
+# run under ASan/LSan); the server program itself is run under valgrind by the script.
+VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools
+.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -56,12 +59,21 @@ tools: build/scepreq
 build/scepreq: tests/tools/scepreq.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
 
+# Unit tests without sanitizers, for valgrind.
+build/vg/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/libscep.a
+	@mkdir -p build/vg
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
+
+valgrind: all tools $(VGBIN)
+	tests/run-valgrind.sh $(VGBIN)
+
 deps:
 	scripts/install-deps
 
 # Unit tests under ASan/UBSan, then the integration suites (real nginx, Apache, CGI, clients).
-check: deps all asan tools
+check: deps all asan tools $(VGBIN)
 	tests/run-unit.sh $(UNITBIN)
+	tests/run-valgrind.sh $(VGBIN)
 	tests/admin/t-admin.sh
 	tests/policy/t-policy.sh
 	tests/integration/run-all.sh

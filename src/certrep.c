@@ -151,8 +151,11 @@ certrep_build(const struct pkimsg *req, const struct certrep *rep, const struct 
 		if (!success_envelope(req, rep, &data))
 			goto out;
 	} else {
-		/* PENDING and FAILURE carry no eContent (RFC 8894 §3.3.2). */
-		flags |= PKCS7_DETACHED;
+		/*
+		 * PENDING and FAILURE have nothing to carry. RFC 8894 §3.3.2 omits the eContent,
+		 * but certmonger's PKCS7_verify() then fails with "no content": send an empty
+		 * one, as micromdm does; sscep and strongSwan read zero bytes either way.
+		 */
 		if ((data = BIO_new(BIO_s_mem())) == NULL)
 			goto out;
 	}
