@@ -1269,6 +1269,24 @@ check_params(int bits, int days, char *err, size_t errlen)
 	return 1;
 }
 
+/* 1 unless ca/switching exists (an interrupted switch must be finished first). */
+static int
+no_switch_pending(const char *root, char *err, size_t errlen)
+{
+	char	path[MAX_PATH_LEN];
+
+	if (!ca_path(path, sizeof(path), root, CA_SWITCH_MARK)) {
+		ca_err(err, errlen, "repository path too long");
+		return 0;
+	}
+	if (present(path)) {
+		ca_bad(err, errlen, "a rollover switch was interrupted (%s exists): run "
+		    "\"scep-admin rollover switch\" to finish it first", path);
+		return 0;
+	}
+	return 1;
+}
+
 /* X's validity period in whole days (at least 1, at most MAX_DAYS). */
 static int
 validity_days(X509 *x)
@@ -1516,7 +1534,7 @@ ca_init_ra(const char *root, const char *subject, int bits, int days, char *err,
 		    present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
-	if (!load_gen(root, NULL, &g, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, &g, err, errlen))
 		goto out;
 	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, err, errlen);
 out:
@@ -1587,7 +1605,7 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 		ca_bad(err, errlen, "%s does not match %s", key_pem, cert_pem);
 		goto out;
 	}
-	if (X509_check_ca(x) != 1) {
+	if (!(X509_get_extension_flags(x) & EXFLAG_CA)) {
 		ca_bad(err, errlen, "%s is not a CA certificate (basicConstraints CA:TRUE "
 		    "needed)", cert_pem);
 		goto out;
@@ -1595,6 +1613,10 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 	if (!(X509_get_extension_flags(x) & EXFLAG_KUSAGE) ||
 	    !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN)) {
 		ca_bad(err, errlen, "%s: a CA needs keyUsage keyCertSign", cert_pem);
+		goto out;
+	}
+	if (X509_check_ca(x) != 1) {
+		ca_bad(err, errlen, "%s cannot be used as a CA certificate", cert_pem);
 		goto out;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
@@ -1665,7 +1687,7 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 		    present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
-	if (!load_gen(root, NULL, &g, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, &g, err, errlen))
 		goto out;
 	if ((x = read_cert(cert_pem, err, errlen)) == NULL ||
 	    (k = read_key(key_pem, 0, err, errlen)) == NULL)
@@ -1747,17 +1769,8 @@ prepare_begin(const char *root, struct ca_gen *cur, char *err, size_t errlen)
 {
 	char	path[MAX_PATH_LEN];
 
-	if (!load_gen(root, NULL, cur, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, cur, err, errlen))
 		return 0;
-	if (!ca_path(path, sizeof(path), root, CA_SWITCH_MARK)) {
-		ca_err(err, errlen, "repository path too long");
-		return 0;
-	}
-	if (present(path)) {
-		ca_bad(err, errlen, "a rollover switch was interrupted (%s exists): finish it "
-		    "first", path);
-		return 0;
-	}
 	if (!gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL)) {
 		ca_err(err, errlen, "repository path too long");
 		return 0;
@@ -1835,7 +1848,7 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (!load_gen(root, NULL, &cur, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, &cur, err, errlen))
 		goto out;
 	if (subject != NULL)
 		name = ca_parse_dn(subject, err, errlen);

@@ -107,9 +107,9 @@ make_csr(EVP_PKEY *key, const char *dn, const char *san, int weird)
 	return req;
 }
 
-/* X509_verify_cert of LEAF against TRUSTED, with UNTRUSTED intermediates, purpose client. */
+/* X509_verify_cert of LEAF against TRUSTED, with UNTRUSTED intermediates, for PURPOSE. */
 static int
-verifies(X509 *leaf, X509 *trusted, STACK_OF(X509) *untrusted)
+verifies_for(X509 *leaf, X509 *trusted, STACK_OF(X509) *untrusted, int purpose)
 {
 	X509_STORE	*st = X509_STORE_new();
 	X509_STORE_CTX	*ctx = X509_STORE_CTX_new();
@@ -118,7 +118,7 @@ verifies(X509 *leaf, X509 *trusted, STACK_OF(X509) *untrusted)
 	if (st == NULL || ctx == NULL || !X509_STORE_add_cert(st, trusted) ||
 	    !X509_STORE_CTX_init(ctx, st, leaf, untrusted))
 		goto out;
-	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	X509_STORE_CTX_set_purpose(ctx, purpose);
 	rc = X509_verify_cert(ctx);
 	if (rc != 1)
 		fprintf(stderr, "verify: %s\n",
@@ -127,6 +127,18 @@ out:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(st);
 	return rc == 1;
+}
+
+static int
+verifies(X509 *leaf, X509 *trusted, STACK_OF(X509) *untrusted)
+{
+	return verifies_for(leaf, trusted, untrusted, X509_PURPOSE_SSL_CLIENT);
+}
+
+static int
+verifies_purpose(X509 *leaf, X509 *trusted, int purpose)
+{
+	return verifies_for(leaf, trusted, NULL, purpose);
 }
 
 static int
@@ -719,6 +731,801 @@ test_parse_dn(void)
 	ERR_clear_error();
 }
 
+/* ------------------------------------------------------------ issue 4: RA, rollover */
+
+/* A new repository ROOT/NAME (with ca/) into buf. */
+static void
+new_repo(char *buf, size_t len, const char *name)
+{
+	char	p[700];
+
+	snprintf(buf, len, "%s/%s", root, name);
+	CHECK(mkdir(buf, 0700) == 0);
+	snprintf(p, sizeof(p), "%s/ca", buf);
+	CHECK(mkdir(p, 0700) == 0);
+}
+
+static void
+add_conf_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION	*e;
+
+	if (value == NULL)
+		return;
+	e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	CHECK(e != NULL && X509_add_ext(x, e, -1));
+	X509_EXTENSION_free(e);
+}
+
+/*
+ * A certificate for DN with key PUB, issued by ISSUER (NULL: self-signed) and signed with
+ * SIGNKEY, 100 days; BC, KU, EKU in openssl.cnf syntax or NULL for none.
+ */
+static X509 *
+mk_cert(const char *dn, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *signkey, const char *bc,
+    const char *ku, const char *eku, long serial)
+{
+	X509		*x = X509_new();
+	X509_NAME	*n = ca_parse_dn(dn, NULL, 0);
+	X509V3_CTX	 ctx;
+
+	CHECK(x != NULL && n != NULL);
+	CHECK(X509_set_version(x, 2));
+	CHECK(ASN1_INTEGER_set(X509_get_serialNumber(x), serial));
+	CHECK(X509_set_subject_name(x, n));
+	CHECK(X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : n));
+	CHECK(X509_set_pubkey(x, pub));
+	CHECK(X509_gmtime_adj(X509_getm_notBefore(x), -600) != NULL);
+	CHECK(X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 100) != NULL);
+	X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+	add_conf_ext(x, &ctx, NID_basic_constraints, bc);
+	add_conf_ext(x, &ctx, NID_key_usage, ku);
+	add_conf_ext(x, &ctx, NID_ext_key_usage, eku);
+	add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash");
+	add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid");
+	CHECK(X509_sign(x, signkey, EVP_sha256()) > 0);
+	X509_NAME_free(n);
+	return x;
+}
+
+static void
+repo_file(char *buf, size_t len, const char *repo, const char *name)
+{
+	snprintf(buf, len, "%s/ca/%s", repo, name);
+}
+
+static int
+exists(const char *repo, const char *name)
+{
+	char	p[800];
+
+	repo_file(p, sizeof(p), repo, name);
+	return access(p, F_OK) == 0;
+}
+
+/* ca_load(REPO) fails with an error containing WANT. */
+static void
+load_fails(const char *repo, const char *want, int line)
+{
+	struct ca	*ca;
+	char		 err[1024] = "";
+
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca == NULL && strstr(err, want) != NULL, "line %d: want \"%s\", got \"%s\"",
+	    line, want, err);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
+static int
+same_cert(X509 *a, X509 *b)
+{
+	return a != NULL && b != NULL && X509_cmp(a, b) == 0;
+}
+
+/* RA mode made by ca_init_ra(): the RA profile, GetCACert, recipients, issuing. */
+static void
+test_ra_mode(void)
+{
+	char		 repo[600], err[512] = "";
+	struct ca	*ca = NULL;
+	X509		*ra, *cac, *c = NULL, *leaf = NULL;
+	EVP_PKEY	*k = NULL, *ek = EVP_EC_gen("P-256");
+	STACK_OF(X509)	*sk;
+	ASN1_INTEGER	*bogus = NULL;
+	X509_REQ	*req = NULL;
+	X509_CRL	*crl = NULL;
+	EXTENDED_KEY_USAGE *eku = NULL;
+	struct cert_profile prof = { .days = 30 };
+	char		 txt[80];
+	int		 i, cra = 0, sa = 0;
+
+	new_repo(repo, sizeof(repo), "ra");
+	/* No CA yet. */
+	CHECK(ca_init_ra(repo, "/CN=RA", 2048, 365, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_init(repo, "/CN=RA Test CA", 2048, 3650, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_init_ra(repo, "CN=bad", 2048, 365, err, sizeof(err)) == 0);
+	CHECK(ca_init_ra(repo, "/CN=RA", 1024, 365, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_init_ra(repo, "/CN=SCEP RA/O=Example", 2048, 365, err, sizeof(err)) == 1,
+	    "%s", err);
+	CHECK(ca_init_ra(repo, "/CN=RA again", 2048, 365, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "refusing to replace the RA") != NULL, "%s", err);
+
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	ra = ca_scep_cert(ca);
+	cac = ca_cert(ca);
+	CHECK(ra != cac && ra == ca_generation_cert(ca, CA_GEN_CURRENT, 1));
+	CHECK(cac == ca_generation_cert(ca, CA_GEN_CURRENT, 0));
+	CHECK(ca_generation_cert(ca, CA_GEN_OLD, 0) == NULL &&
+	    ca_generation_cert(ca, CA_GEN_NEXT, 0) == NULL);
+	CHECK(ca_scep_key(ca) != NULL && X509_check_private_key(ra, ca_scep_key(ca)) == 1);
+	CHECK(EVP_PKEY_get_base_id(ca_scep_key(ca)) == EVP_PKEY_RSA);
+	/* The RA profile: end entity, KU dS+kE critical, EKU serverAuth + CRA, by the CA. */
+	CHECK(X509_check_ca(ra) == 0);
+	CHECK(X509_get_key_usage(ra) == (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT));
+	CHECK(ext_critical(ra, NID_key_usage) == 1);
+	CHECK(ext_critical(ra, NID_basic_constraints) == 1);
+	eku = X509_get_ext_d2i(ra, NID_ext_key_usage, NULL, NULL);
+	for (i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++) {
+		OBJ_obj2txt(txt, sizeof(txt), sk_ASN1_OBJECT_value(eku, i), 1);
+		cra |= strcmp(txt, "1.3.6.1.4.1.311.20.2.1") == 0;
+		sa |= OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == NID_server_auth;
+	}
+	CHECK(cra && sa);
+	CHECK(X509_check_issued(cac, ra) == X509_V_OK &&
+	    X509_verify(ra, X509_get0_pubkey(cac)) == 1);
+	CHECK(verifies_purpose(ra, cac, X509_PURPOSE_SSL_SERVER));
+	CHECK(labs(secs_from_now(X509_get0_notAfter(ra)) - 365L * 86400) < 60);
+	CHECK(X509_get0_subject_key_id(ra) != NULL && X509_get0_authority_key_id(ra) != NULL);
+	CHECK(ca_issuer_of(ca, ra) == cac);
+
+	/* GetCACert [RA, CA]; the self-signed issuing CA stays without the root. */
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 2 && sk_X509_value(sk, 0) == ra && sk_X509_value(sk, 1) == cac);
+	ca_set_include_root(ca, 0);
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 2 && sk_X509_value(sk, 0) == ra && sk_X509_value(sk, 1) == cac);
+	ca_set_include_root(ca, 1);
+	CHECK(ca_next_certs(ca) == NULL);
+
+	/* ca_recipient: the RA first, the CA too (RA mode), strangers not. */
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra), X509_get0_serialNumber(ra), &c, &k)
+	    == 1 && c == ra && k == ca_scep_key(ca));
+	CHECK(ca_recipient(ca, X509_get_issuer_name(cac), X509_get0_serialNumber(cac), &c,
+	    &k) == 1 && c == cac && k != ca_scep_key(ca) && X509_check_private_key(cac, k) == 1);
+	bogus = ASN1_INTEGER_new();
+	CHECK(bogus != NULL && ASN1_INTEGER_set(bogus, 12345));
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra), bogus, &c, &k) == 0 && c == NULL &&
+	    k == NULL);
+	CHECK(ca_recipient(ca, X509_get_subject_name(ra), X509_get0_serialNumber(ra), NULL,
+	    NULL) == 0);
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra), X509_get0_serialNumber(ra), NULL,
+	    NULL) == 1);
+	/* ca_signer_for: the generation's SCEP pair (the RA, even for the CA). */
+	CHECK(ca_signer_for(ca, cac, &c, &k) == 1 && c == ra && k == ca_scep_key(ca));
+	CHECK(ca_signer_for(ca, NULL, &c, &k) == 0 && c == ra && k == ca_scep_key(ca));
+	CHECK(ca_signer_for(ca, ra, NULL, NULL) == 1);
+
+	/* Issuing and CRLs still by the CA. */
+	req = make_csr(ek, "/CN=device", NULL, 0);
+	leaf = ca_issue(ca, req, "0B", &prof, err, sizeof(err));
+	CHECK_MSG(leaf != NULL, "%s", err);
+	if (leaf != NULL) {
+		CHECK(X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(cac)) == 0);
+		CHECK(verifies(leaf, cac, NULL));
+		CHECK(ca_issuer_of(ca, leaf) == cac);
+		CHECK(ca_issuer_of(ca, cac) == cac);	/* self-signed */
+	}
+	crl = ca_make_crl(ca, NULL, 0, "01", 7, err, sizeof(err));
+	CHECK(crl != NULL && X509_CRL_verify(crl, X509_get0_pubkey(cac)) == 1);
+	CHECK(crl != NULL && X509_NAME_cmp(X509_CRL_get_issuer(crl),
+	    X509_get_subject_name(cac)) == 0);
+out:
+	EXTENDED_KEY_USAGE_free(eku);
+	X509_CRL_free(crl);
+	X509_free(leaf);
+	X509_REQ_free(req);
+	ASN1_INTEGER_free(bogus);
+	EVP_PKEY_free(ek);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
+/* RAs ca_load() refuses, and the same through ca_import(). */
+static void
+test_ra_refusals(void)
+{
+	char		 repo[600], p[800], pk[800], err[1024] = "";
+	struct ca	*ca = NULL;
+	EVP_PKEY	*rk = EVP_RSA_gen(2048), *ok2 = EVP_RSA_gen(2048), *ek = EVP_EC_gen("P-256");
+	X509		*cac = NULL, *x = NULL, *stranger = NULL;
+	const char	*kue = "critical,digitalSignature,keyEncipherment";
+	int		 i;
+	struct {
+		const char	*what;		/* error text */
+		int		 n;
+	} dummy = { NULL, 0 };
+
+	(void)dummy;
+	new_repo(repo, sizeof(repo), "rabad");
+	CHECK_MSG(ca_init(repo, "/CN=Bad RA CA", 2048, 3650, err, sizeof(err)) == 1, "%s", err);
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	cac = ca_cert(ca);
+	repo_file(p, sizeof(p), repo, "ra.pem");
+	repo_file(pk, sizeof(pk), repo, "ra.key");
+
+	/* One file without the other. */
+	x = mk_cert("/CN=RA", rk, cac, ca_scep_key(ca), "critical,CA:FALSE", kue, "serverAuth",
+	    100);
+	CHECK(write_pem_certs(p, &x, 1));
+	load_fails(repo, "an RA needs both", __LINE__);
+	unlink(p);
+	CHECK(write_pem_key(pk, rk));
+	load_fails(repo, "an RA needs both", __LINE__);
+
+	/* Key that does not match. */
+	CHECK(write_pem_certs(p, &x, 1));
+	CHECK(write_pem_key(pk, ok2));
+	load_fails(repo, "does not match", __LINE__);
+	/* The good one loads. */
+	CHECK(write_pem_key(pk, rk));
+	{
+		struct ca *good = ca_load(repo, err, sizeof(err));
+
+		CHECK_MSG(good != NULL, "%s", err);
+		CHECK(good != NULL && same_cert(ca_scep_cert(good), x));
+		ca_free(good);
+	}
+	X509_free(x);
+
+	/* An EC RA. */
+	x = mk_cert("/CN=RA", ek, cac, ca_scep_key(ca), "critical,CA:FALSE", kue, NULL, 101);
+	CHECK(write_pem_certs(p, &x, 1));
+	CHECK(write_pem_key(pk, ek));
+	load_fails(repo, "not an RSA key", __LINE__);
+	X509_free(x);
+	CHECK(write_pem_key(pk, rk));
+
+	/* A CA as RA. */
+	x = mk_cert("/CN=RA", rk, cac, ca_scep_key(ca), "critical,CA:TRUE",
+	    "critical,keyCertSign,digitalSignature,keyEncipherment", NULL, 102);
+	CHECK(write_pem_certs(p, &x, 1));
+	load_fails(repo, "an RA must be an end entity", __LINE__);
+	X509_free(x);
+
+	/* Issued by someone else (same issuer name, other key), and self-signed. */
+	stranger = mk_cert("/CN=Bad RA CA", ok2, NULL, ok2, "critical,CA:TRUE",
+	    "critical,keyCertSign,cRLSign", NULL, 1);
+	x = mk_cert("/CN=RA", rk, stranger, ok2, "critical,CA:FALSE", kue, NULL, 103);
+	CHECK(write_pem_certs(p, &x, 1));
+	load_fails(repo, "was not issued by", __LINE__);
+	X509_free(x);
+	x = mk_cert("/CN=RA", rk, NULL, rk, "critical,CA:FALSE", kue, NULL, 104);
+	CHECK(write_pem_certs(p, &x, 1));
+	load_fails(repo, "was not issued by", __LINE__);
+	X509_free(x);
+
+	/* Key usages: sign only, encipher only, none. */
+	for (i = 0; i < 3; i++) {
+		static const char *const kus[] = {
+			"critical,digitalSignature", "critical,keyEncipherment", NULL
+		};
+
+		x = mk_cert("/CN=RA", rk, cac, ca_scep_key(ca), "critical,CA:FALSE", kus[i],
+		    NULL, 105 + i);
+		CHECK(write_pem_certs(p, &x, 1));
+		load_fails(repo, "needs keyUsage digitalSignature and keyEncipherment",
+		    __LINE__);
+		X509_free(x);
+	}
+	unlink(p);
+	unlink(pk);
+
+	/* ca_import of an RA: the same refusals, nothing written; then a good one. */
+	x = mk_cert("/CN=RA", rk, cac, ca_scep_key(ca), "critical,CA:FALSE",
+	    "critical,digitalSignature", NULL, 110);
+	snprintf(p, sizeof(p), "%s/in-ra.pem", repo);
+	snprintf(pk, sizeof(pk), "%s/in-ra.key", repo);
+	CHECK(write_pem_certs(p, &x, 1) && write_pem_key(pk, rk));
+	CHECK(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "keyEncipherment") != NULL, "%s", err);
+	CHECK(!exists(repo, "ra.pem") && !exists(repo, "ra.key"));
+	X509_free(x);
+	x = mk_cert("/CN=Imported RA", rk, cac, ca_scep_key(ca), "critical,CA:FALSE", kue,
+	    NULL, 111);
+	CHECK(write_pem_certs(p, &x, 1));
+	CHECK(write_pem_key(pk, ok2));
+	CHECK(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "does not match") != NULL, "%s", err);
+	CHECK(write_pem_key(pk, rk));
+	CHECK(ca_import(repo, p, pk, p, 1, err, sizeof(err)) == 0);	/* no chain for an RA */
+	CHECK(!exists(repo, "ra.pem") && !exists(repo, "ra.key"));
+	/* No EKU: a warning only. */
+	CHECK_MSG(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "refusing to replace the RA") != NULL, "%s", err);
+	{
+		struct ca	*imp = ca_load(repo, err, sizeof(err));
+		struct stat	 st;
+
+		CHECK_MSG(imp != NULL, "%s", err);
+		CHECK(imp != NULL && same_cert(ca_scep_cert(imp), x));
+		ca_free(imp);
+		repo_file(pk, sizeof(pk), repo, "ra.key");
+		CHECK(stat(pk, &st) == 0 && (st.st_mode & 0777) == 0600);
+	}
+	X509_free(x);
+out:
+	X509_free(stranger);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ok2);
+	EVP_PKEY_free(ek);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
+/* A root and an intermediate (the CA to import) with their keys, like `openssl req/x509`. */
+struct pki {
+	EVP_PKEY	*rootkey, *intkey;
+	X509		*root, *inter;
+};
+
+static void
+pki_make(struct pki *k, const char *rootdn, const char *intdn, const char *intku, long serial)
+{
+	k->rootkey = EVP_RSA_gen(2048);
+	k->intkey = EVP_RSA_gen(2048);
+	k->root = mk_cert(rootdn, k->rootkey, NULL, k->rootkey, "critical,CA:TRUE",
+	    "critical,keyCertSign,cRLSign", NULL, serial);
+	k->inter = mk_cert(intdn, k->intkey, k->root, k->rootkey, "critical,CA:TRUE", intku,
+	    NULL, serial + 1);
+}
+
+static void
+pki_free(struct pki *k)
+{
+	X509_free(k->root);
+	X509_free(k->inter);
+	EVP_PKEY_free(k->rootkey);
+	EVP_PKEY_free(k->intkey);
+}
+
+/* ca_import of an intermediate CA with chain.pem; GetCACert with and without the root. */
+static void
+test_import_intermediate(void)
+{
+	char		 repo[600], cp[800], kp[800], chp[800], err[1024] = "";
+	struct pki	 k = { 0 };
+	struct ca	*ca = NULL;
+	STACK_OF(X509)	*sk;
+	X509		*ee = NULL, *two[2];
+	EVP_PKEY	*enc = NULL;
+	struct stat	 st;
+
+	new_repo(repo, sizeof(repo), "inter");
+	pki_make(&k, "/CN=Import Root", "/CN=Import Issuing CA",
+	    "critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment", 500);
+	snprintf(cp, sizeof(cp), "%s/in.pem", repo);
+	snprintf(kp, sizeof(kp), "%s/in.key", repo);
+	snprintf(chp, sizeof(chp), "%s/in-chain.pem", repo);
+	CHECK(write_pem_certs(cp, &k.inter, 1) && write_pem_key(kp, k.intkey));
+
+	/* Refusals, each leaving ca/ empty. */
+	CHECK(write_pem_certs(chp, &k.inter, 1));		/* not its issuer */
+	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "did not issue") != NULL, "%s", err);
+	two[0] = k.root;
+	two[1] = k.inter;
+	CHECK(write_pem_certs(chp, two, 2));			/* root, then a non-issuer */
+	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, cp, kp, "/nonexistent/chain.pem", 0, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "/nonexistent/chain.pem") != NULL, "%s", err);
+	CHECK(write_pem_key(kp, k.rootkey));			/* wrong key */
+	CHECK(write_pem_certs(chp, &k.root, 1));
+	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "does not match") != NULL, "%s", err);
+	/* An encrypted key is refused, never prompted for. */
+	{
+		FILE *f = fopen(kp, "w");
+
+		CHECK(f != NULL && PEM_write_PrivateKey(f, k.intkey, EVP_aes_128_cbc(),
+		    (unsigned char *)"secret", 6, NULL, NULL));
+		if (f != NULL)
+			fclose(f);
+	}
+	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "unencrypted") != NULL, "%s", err);
+	CHECK(write_pem_key(kp, k.intkey));
+	/* An end entity is not a CA; a CA without keyCertSign is refused. */
+	enc = EVP_RSA_gen(2048);
+	ee = mk_cert("/CN=ee", enc, k.root, k.rootkey, "critical,CA:FALSE",
+	    "critical,digitalSignature,keyEncipherment", NULL, 600);
+	{
+		char eep[800], eek[800];
+
+		snprintf(eep, sizeof(eep), "%s/ee.pem", repo);
+		snprintf(eek, sizeof(eek), "%s/ee.key", repo);
+		CHECK(write_pem_certs(eep, &ee, 1) && write_pem_key(eek, enc));
+		CHECK(ca_import(repo, eep, eek, NULL, 0, err, sizeof(err)) == 0);
+		CHECK_MSG(strstr(err, "not a CA certificate") != NULL, "%s", err);
+		X509_free(ee);
+		ee = mk_cert("/CN=nosign", enc, k.root, k.rootkey, "critical,CA:TRUE",
+		    "critical,cRLSign,digitalSignature,keyEncipherment", NULL, 601);
+		CHECK(write_pem_certs(eep, &ee, 1));
+		CHECK(ca_import(repo, eep, eek, NULL, 0, err, sizeof(err)) == 0);
+		CHECK_MSG(strstr(err, "keyCertSign") != NULL, "%s", err);
+	}
+	CHECK(!exists(repo, "ca.pem") && !exists(repo, "ca.key") && !exists(repo, "chain.pem"));
+
+	/* The good import. */
+	CHECK_MSG(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "refusing to replace a CA") != NULL, "%s", err);
+	repo_file(kp, sizeof(kp), repo, "ca.key");
+	CHECK(stat(kp, &st) == 0 && (st.st_mode & 0777) == 0600);
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	CHECK(same_cert(ca_cert(ca), k.inter) && ca_scep_cert(ca) == ca_cert(ca));
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 2 && same_cert(sk_X509_value(sk, 0), k.inter) &&
+	    same_cert(sk_X509_value(sk, 1), k.root));
+	ca_set_include_root(ca, 0);
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 1 && same_cert(sk_X509_value(sk, 0), k.inter));
+	ca_free(ca);
+
+	/* With an RA: [RA, CA, root], without the root [RA, CA]. */
+	CHECK_MSG(ca_init_ra(repo, "/CN=Inter RA", 2048, 30, err, sizeof(err)) == 1, "%s", err);
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 3 && sk_X509_value(sk, 0) == ca_scep_cert(ca) &&
+	    sk_X509_value(sk, 1) == ca_cert(ca) && same_cert(sk_X509_value(sk, 2), k.root));
+	ca_set_include_root(ca, 0);
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 2 && sk_X509_value(sk, 0) == ca_scep_cert(ca) &&
+	    sk_X509_value(sk, 1) == ca_cert(ca));
+	/* The RA validity is capped at the issuing CA's. */
+	CHECK(ASN1_TIME_compare(X509_get0_notAfter(ca_scep_cert(ca)),
+	    X509_get0_notAfter(k.inter)) <= 0);
+	/* The root is not a CA of ours: it issued the intermediate, not our certificates. */
+	CHECK(ca_issuer_of(ca, k.inter) == NULL);
+	CHECK(ca_issuer_of(ca, ca_scep_cert(ca)) == ca_cert(ca));
+out:
+	X509_free(ee);
+	EVP_PKEY_free(enc);
+	ca_free(ca);
+	pki_free(&k);
+	ERR_clear_error();
+}
+
+/* prepare + switch, twice, in RA mode; recipients and issuers across the generations. */
+static void
+test_rollover(void)
+{
+	char		 repo[600], p[800], p2[800], err[1024] = "";
+	struct ca	*ca = NULL;
+	X509		*ca1 = NULL, *ra1 = NULL, *ca2 = NULL, *ra2 = NULL, *l1 = NULL, *l2 = NULL;
+	X509		*c;
+	EVP_PKEY	*k, *ek = EVP_EC_gen("P-256");
+	X509_REQ	*req = NULL;
+	STACK_OF(X509)	*sk;
+	X509_CRL	*crl = NULL;
+	struct cert_profile prof = { .days = 30 };
+	FILE		*f;
+
+	new_repo(repo, sizeof(repo), "roll");
+	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 0);	/* no CA */
+	CHECK_MSG(ca_init(repo, "/CN=Roll CA/O=Example", 2048, 1000, err, sizeof(err)) == 1,
+	    "%s", err);
+	CHECK_MSG(ca_init_ra(repo, "/CN=Roll RA", 2048, 200, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "no rollover is prepared") != NULL, "%s", err);
+	CHECK(ca_rollover_prepare(repo, "bad", 0, 0, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_prepare(repo, NULL, 1024, 0, err, sizeof(err)) == 0);
+	CHECK(!exists(repo, "next") && !exists(repo, "next.tmp"));
+
+	/* Generation 1: issue a certificate. */
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	ca1 = X509_dup(ca_cert(ca));
+	ra1 = X509_dup(ca_scep_cert(ca));
+	req = make_csr(ek, "/CN=roller", NULL, 0);
+	l1 = ca_issue(ca, req, "11", &prof, err, sizeof(err));
+	CHECK_MSG(l1 != NULL, "%s", err);
+	ca_free(ca);
+
+	/* A leftover next.tmp/ of a crashed prepare is cleaned up. */
+	repo_file(p, sizeof(p), repo, "next.tmp");
+	CHECK(mkdir(p, 0700) == 0);
+	repo_file(p, sizeof(p), repo, "next.tmp/.tmp-junk");
+	CHECK((f = fopen(p, "w")) != NULL);
+	if (f != NULL)
+		fclose(f);
+	CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 1, "%s", err);
+	CHECK(!exists(repo, "next.tmp") && exists(repo, "next/ca.pem") &&
+	    exists(repo, "next/ca.key") && exists(repo, "next/ra.pem") &&
+	    exists(repo, "next/ra.key"));
+	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "already prepared") != NULL, "%s", err);
+
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	/* Current unchanged; next = [next RA, next CA], same subject/size/validity length. */
+	CHECK(same_cert(ca_cert(ca), ca1) && same_cert(ca_scep_cert(ca), ra1));
+	sk = ca_next_certs(ca);
+	CHECK(sk != NULL && sk_X509_num(sk) == 2);
+	if (sk == NULL || sk_X509_num(sk) != 2)
+		goto out;
+	ra2 = X509_dup(sk_X509_value(sk, 0));
+	ca2 = X509_dup(sk_X509_value(sk, 1));
+	CHECK(ca2 == NULL || !same_cert(ca2, ca1));
+	CHECK(X509_NAME_cmp(X509_get_subject_name(ca2), X509_get_subject_name(ca1)) == 0);
+	CHECK(X509_NAME_cmp(X509_get_subject_name(ra2), X509_get_subject_name(ra1)) == 0);
+	CHECK(X509_check_ca(ca2) == 1 && X509_check_ca(ra2) == 0);
+	CHECK(EVP_PKEY_get_bits(X509_get0_pubkey(ca2)) == 2048);
+	CHECK(labs(secs_from_now(X509_get0_notAfter(ca2)) - 1000L * 86400) < 400);
+	CHECK(labs(secs_from_now(X509_get0_notAfter(ra2)) - 200L * 86400) < 400);
+	CHECK(verifies_purpose(ra2, ca2, X509_PURPOSE_SSL_SERVER) &&
+	    !verifies_purpose(ra2, ca1, X509_PURPOSE_SSL_SERVER));
+	CHECK(same_cert(ca_generation_cert(ca, CA_GEN_NEXT, 0), ca2) &&
+	    same_cert(ca_generation_cert(ca, CA_GEN_NEXT, 1), ra2));
+	/* The next RA decrypts already; the reply can be signed by its generation. */
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra2), X509_get0_serialNumber(ra2), &c, &k)
+	    == 1 && same_cert(c, ra2) && X509_check_private_key(ra2, k) == 1);
+	CHECK(ca_signer_for(ca, c, &c, &k) == 1 && same_cert(c, ra2));
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ca2), X509_get0_serialNumber(ca2), &c, &k)
+	    == 1 && same_cert(c, ca2) && X509_check_private_key(ca2, k) == 1);
+	CHECK(ca_issuer_of(ca, l1) == ca_cert(ca));
+	ca_set_include_root(ca, 0);
+	CHECK(sk_X509_num(ca_next_certs(ca)) == 2);	/* the issuing CA is never dropped */
+	ca_free(ca);
+	ca = NULL;
+
+	/* A next/ without an RA while the current CA has one: refused, nothing moved. */
+	repo_file(p, sizeof(p), repo, "next/ra.pem");
+	repo_file(p2, sizeof(p2), repo, "ra-save.pem");
+	CHECK(rename(p, p2) == 0);
+	repo_file(p, sizeof(p), repo, "next/ra.key");
+	repo_file(p2, sizeof(p2), repo, "ra-save.key");
+	CHECK(rename(p, p2) == 0);
+	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "has none") != NULL, "%s", err);
+	/* An incomplete next/ is refused by the switch and by ca_load. */
+	repo_file(p, sizeof(p), repo, "next/ca.key");
+	repo_file(p2, sizeof(p2), repo, "ca-save.key");
+	CHECK(rename(p, p2) == 0);
+	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "next/ca.key") != NULL, "%s", err);
+	load_fails(repo, "next/ca.key", __LINE__);
+	CHECK(exists(repo, "ca.pem") && !exists(repo, "old"));
+	CHECK(rename(p2, p) == 0);
+	repo_file(p, sizeof(p), repo, "ra-save.pem");
+	repo_file(p2, sizeof(p2), repo, "next/ra.pem");
+	CHECK(rename(p, p2) == 0);
+	repo_file(p, sizeof(p), repo, "ra-save.key");
+	repo_file(p2, sizeof(p2), repo, "next/ra.key");
+	CHECK(rename(p, p2) == 0);
+
+	/* Switch. */
+	CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
+	CHECK(!exists(repo, "next") && !exists(repo, "switching") && exists(repo, "old/ca.pem")
+	    && exists(repo, "old/ca.key") && exists(repo, "old/ra.pem") &&
+	    exists(repo, "old/ra.key") && !exists(repo, "old/chain.pem"));
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	CHECK(same_cert(ca_cert(ca), ca2) && same_cert(ca_scep_cert(ca), ra2));
+	CHECK(same_cert(ca_generation_cert(ca, CA_GEN_OLD, 0), ca1) &&
+	    same_cert(ca_generation_cert(ca, CA_GEN_OLD, 1), ra1));
+	CHECK(ca_next_certs(ca) == NULL);
+	sk = ca_getcacert_certs(ca);
+	CHECK(sk_X509_num(sk) == 2 && same_cert(sk_X509_value(sk, 0), ra2) &&
+	    same_cert(sk_X509_value(sk, 1), ca2));
+	/* Old generation: still decrypts; its certificates are still ours. */
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra1), X509_get0_serialNumber(ra1), &c, &k)
+	    == 1 && same_cert(c, ra1) && X509_check_private_key(ra1, k) == 1);
+	CHECK(ca_signer_for(ca, c, &c, &k) == 1 && same_cert(c, ra1));
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ca1), X509_get0_serialNumber(ca1), &c, &k)
+	    == 1 && same_cert(c, ca1));
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra2), X509_get0_serialNumber(ra2), &c, &k)
+	    == 1 && c == ca_scep_cert(ca) && k == ca_scep_key(ca));
+	CHECK(ca_issuer_of(ca, l1) == ca_generation_cert(ca, CA_GEN_OLD, 0));
+	/* Same subject, other key: only the signature tells them apart. */
+	l2 = ca_issue(ca, req, "12", &prof, err, sizeof(err));
+	CHECK_MSG(l2 != NULL, "%s", err);
+	CHECK(l2 != NULL && ca_issuer_of(ca, l2) == ca_cert(ca));
+	CHECK(l2 != NULL && verifies(l2, ca2, NULL) && !verifies(l2, ca1, NULL));
+	crl = ca_make_crl(ca, NULL, 0, "02", 7, err, sizeof(err));
+	CHECK(crl != NULL && X509_CRL_verify(crl, X509_get0_pubkey(ca2)) == 1);
+	ca_free(ca);
+	ca = NULL;
+
+	/* Second round with a new subject: the older old/ is replaced. */
+	CHECK_MSG(ca_rollover_prepare(repo, "/CN=Roll CA 3", 2048, 30, err, sizeof(err)) == 1,
+	    "%s", err);
+	CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	CHECK(same_cert(ca_generation_cert(ca, CA_GEN_OLD, 0), ca2) &&
+	    same_cert(ca_generation_cert(ca, CA_GEN_OLD, 1), ra2));
+	CHECK(X509_NAME_cmp(X509_get_subject_name(ca_cert(ca)), X509_get_subject_name(ca2))
+	    != 0);
+	/* The next RA is capped at the new CA's 30 days. */
+	CHECK(labs(secs_from_now(X509_get0_notAfter(ca_scep_cert(ca))) - 30L * 86400) < 400);
+	CHECK(ca_recipient(ca, X509_get_issuer_name(ra1), X509_get0_serialNumber(ra1), &c, &k)
+	    == 0);
+	CHECK(ca_issuer_of(ca, l1) == NULL);
+	CHECK(l2 != NULL && ca_issuer_of(ca, l2) == ca_generation_cert(ca, CA_GEN_OLD, 0));
+	ca_free(ca);
+	ca = NULL;
+out:
+	X509_CRL_free(crl);
+	X509_REQ_free(req);
+	X509_free(l1);
+	X509_free(l2);
+	X509_free(ca1);
+	X509_free(ra1);
+	X509_free(ca2);
+	X509_free(ra2);
+	EVP_PKEY_free(ek);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
+/* A switch interrupted in either phase is finished by running it again. */
+static void
+test_switch_resume(void)
+{
+	char		 repo[600], p[800], p2[800], err[1024] = "";
+	struct ca	*ca = NULL;
+	X509		*cur = NULL, *next = NULL;
+	FILE		*f;
+	int		 phase;
+
+	new_repo(repo, sizeof(repo), "resume");
+	CHECK_MSG(ca_init(repo, "/CN=Resume CA", 2048, 100, err, sizeof(err)) == 1, "%s", err);
+	for (phase = 1; phase <= 2; phase++) {
+		CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 1, "%s",
+		    err);
+		ca = ca_load(repo, err, sizeof(err));
+		CHECK_MSG(ca != NULL, "%s", err);
+		if (ca == NULL)
+			return;
+		X509_free(cur);
+		X509_free(next);
+		cur = X509_dup(ca_cert(ca));
+		next = X509_dup(ca_generation_cert(ca, CA_GEN_NEXT, 0));
+		ca_free(ca);
+		ca = NULL;
+
+		/* What a crash leaves: old/ replaced, the marker, some files moved. */
+		repo_file(p, sizeof(p), repo, "old");
+		if (phase == 2) {
+			repo_file(p2, sizeof(p2), repo, "old/ca.pem");
+			unlink(p2);
+			repo_file(p2, sizeof(p2), repo, "old/ca.key");
+			unlink(p2);
+			CHECK(rmdir(p) == 0);
+		}
+		CHECK(mkdir(p, 0700) == 0);
+		repo_file(p, sizeof(p), repo, "ca.key");
+		repo_file(p2, sizeof(p2), repo, "old/ca.key");
+		CHECK(rename(p, p2) == 0);
+		if (phase == 2) {
+			repo_file(p, sizeof(p), repo, "ca.pem");
+			repo_file(p2, sizeof(p2), repo, "old/ca.pem");
+			CHECK(rename(p, p2) == 0);
+			repo_file(p, sizeof(p), repo, "next/ca.pem");
+			repo_file(p2, sizeof(p2), repo, "ca.pem");
+			CHECK(rename(p, p2) == 0);
+		}
+		repo_file(p, sizeof(p), repo, "switching");
+		CHECK((f = fopen(p, "w")) != NULL);
+		if (f != NULL) {
+			fprintf(f, "%d\n", phase);
+			fclose(f);
+		}
+		load_fails(repo, "interrupted", __LINE__);
+		CHECK(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 0);
+
+		CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "phase %d: %s", phase,
+		    err);
+		ca = ca_load(repo, err, sizeof(err));
+		CHECK_MSG(ca != NULL, "phase %d: %s", phase, err);
+		if (ca == NULL)
+			break;
+		CHECK(same_cert(ca_cert(ca), next));
+		CHECK(same_cert(ca_generation_cert(ca, CA_GEN_OLD, 0), cur));
+		CHECK(ca_next_certs(ca) == NULL && !exists(repo, "switching"));
+		ca_free(ca);
+		ca = NULL;
+	}
+	/* A damaged marker is reported, not guessed at. */
+	repo_file(p, sizeof(p), repo, "switching");
+	CHECK((f = fopen(p, "w")) != NULL);
+	if (f != NULL) {
+		fputs("x\n", f);
+		fclose(f);
+	}
+	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "damaged") != NULL, "%s", err);
+	unlink(p);
+	X509_free(cur);
+	X509_free(next);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
+/* Rollover to an imported intermediate (with chain) from a self-signed CA in CA mode. */
+static void
+test_rollover_import(void)
+{
+	char		 repo[600], cp[800], kp[800], chp[800], err[1024] = "";
+	struct pki	 k = { 0 };
+	struct ca	*ca = NULL;
+	STACK_OF(X509)	*sk;
+
+	new_repo(repo, sizeof(repo), "rollimp");
+	CHECK_MSG(ca_init(repo, "/CN=Self CA", 2048, 100, err, sizeof(err)) == 1, "%s", err);
+	/* The current CA itself is not a rollover. */
+	repo_file(cp, sizeof(cp), repo, "ca.pem");
+	repo_file(kp, sizeof(kp), repo, "ca.key");
+	CHECK(ca_rollover_import(repo, cp, kp, NULL, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "current CA") != NULL, "%s", err);
+	CHECK(!exists(repo, "next") && !exists(repo, "next.tmp"));
+
+	/* An intermediate without dS/kE: imported (a warning), no RA made in CA mode. */
+	pki_make(&k, "/CN=New Root", "/CN=New Issuing", "critical,keyCertSign,cRLSign", 700);
+	snprintf(cp, sizeof(cp), "%s/new.pem", repo);
+	snprintf(kp, sizeof(kp), "%s/new.key", repo);
+	snprintf(chp, sizeof(chp), "%s/new-chain.pem", repo);
+	CHECK(write_pem_certs(cp, &k.inter, 1) && write_pem_key(kp, k.intkey) &&
+	    write_pem_certs(chp, &k.root, 1));
+	CHECK_MSG(ca_rollover_import(repo, cp, kp, chp, err, sizeof(err)) == 1, "%s", err);
+	CHECK(exists(repo, "next/chain.pem") && !exists(repo, "next/ra.pem"));
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		goto out;
+	sk = ca_next_certs(ca);
+	CHECK(sk != NULL && sk_X509_num(sk) == 2 && same_cert(sk_X509_value(sk, 0), k.inter)
+	    && same_cert(sk_X509_value(sk, 1), k.root));
+	ca_set_include_root(ca, 0);
+	sk = ca_next_certs(ca);
+	CHECK(sk != NULL && sk_X509_num(sk) == 1 && same_cert(sk_X509_value(sk, 0), k.inter));
+	CHECK(sk_X509_num(ca_getcacert_certs(ca)) == 1);	/* never the only one */
+	ca_free(ca);
+	CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
+	CHECK(exists(repo, "chain.pem") && !exists(repo, "old/chain.pem"));
+	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca != NULL)
+		CHECK(same_cert(ca_cert(ca), k.inter) &&
+		    sk_X509_num(ca_getcacert_certs(ca)) == 2);
+out:
+	ca_free(ca);
+	pki_free(&k);
+	ERR_clear_error();
+}
+
 int
 main(void)
 {
@@ -742,6 +1549,12 @@ main(void)
 		test_chain(ca);
 		test_load_bad(ca);
 	}
+	test_ra_mode();
+	test_ra_refusals();
+	test_import_intermediate();
+	test_rollover();
+	test_switch_resume();
+	test_rollover_import();
 	ca_free(ca);
 	ca_free(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
