@@ -75,6 +75,7 @@ check: deps all asan tools $(VGBIN)
 	tests/run-unit.sh $(UNITBIN)
 	tests/run-valgrind.sh $(VGBIN)
 	tests/admin/t-admin.sh
+	tests/admin/t-mobileconfig.sh
 	tests/policy/t-policy.sh
 	tests/integration/run-all.sh
 
