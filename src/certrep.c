@@ -198,3 +198,42 @@ out:
 	PKCS7_free(p7);
 	return rc;
 }
+
+int
+nextca_build(const struct ca *ca, STACK_OF(X509) *next, unsigned char **out, size_t *outlen)
+{
+	PKCS7		*p7 = NULL;
+	BIO		*data = NULL;
+	unsigned char	*deg = NULL;
+	size_t		 deglen = 0;
+	int		 i, n, rc = 0;
+	const int	 flags = PKCS7_PARTIAL | PKCS7_BINARY | PKCS7_NOSMIMECAP;
+
+	*out = NULL;
+	if (!degenerate_p7(next, NULL, &deg, &deglen))
+		goto out;
+	if ((data = BIO_new_mem_buf(deg, (int)deglen)) == NULL)
+		goto out;
+	if ((p7 = PKCS7_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+		goto out;
+	if (PKCS7_sign_add_signer(p7, ca_scep_cert(ca), ca_scep_key(ca), EVP_sha256(),
+	    PKCS7_NOSMIMECAP) == NULL)
+		goto out;
+	/* sscep reads the new certificates from the outer certificates field. */
+	for (i = 0; i < sk_X509_num(next); i++)
+		if (!PKCS7_add_certificate(p7, sk_X509_value(next, i)))
+			goto out;
+	if (!PKCS7_final(p7, data, flags))
+		goto out;
+	if ((n = i2d_PKCS7(p7, out)) <= 0)
+		goto out;
+	*outlen = (size_t)n;
+	rc = 1;
+out:
+	if (!rc)
+		log_crypto(LOG_LVL_ERR, "cannot build the GetNextCACert reply");
+	PKCS7_free(p7);
+	BIO_free(data);
+	OPENSSL_free(deg);
+	return rc;
+}

@@ -30,6 +30,15 @@ struct certrep {
 int	 certrep_build(const struct pkimsg *req, const struct certrep *, const struct ca *,
 	    unsigned char **out, size_t *outlen);
 
+/*
+ * GetNextCACert (RFC 8894 §4.7.1): SignedData signed by the current SCEP certificate whose
+ * content is a degenerate certs-only SignedData with the next CA certificates; the outer
+ * certificates field carries the signer and the next certificates too (sscep reads them
+ * there).
+ */
+int	 nextca_build(const struct ca *, STACK_OF(X509) *next, unsigned char **out,
+	    size_t *len);
+
 /* DER degenerate certs-only SignedData with certs in the given order (and crl if any). */
 int	 degenerate_p7(STACK_OF(X509) *certs, X509_CRL *crl, unsigned char **out, size_t *len);
 

@@ -268,20 +268,22 @@ is_self_signed(X509 *x)
 
 /*
  * Look at the EnvelopedData before decrypting: content cipher on the allow-list, and a
- * key-transport RecipientInfo for our certificate with an RSA (PKCS#1 v1.5 or OAEP) key
- * transport. The recipient is chosen by certificate, never by trial decryption.
+ * key-transport RecipientInfo for one of our certificates (the current SCEP certificate,
+ * or during a rollover the old or next one) with RSA PKCS#1 v1.5 or OAEP key transport.
+ * The recipient is chosen by certificate, never by trial decryption: with OpenSSL's
+ * implicit rejection a wrong key "decrypts" to garbage instead of failing.
  */
 static int
-check_envelope(const unsigned char *der, size_t len, X509 *ourcert, unsigned ciphers,
-    struct pkimsg *m, struct pkimsg_err *e)
+check_envelope(const unsigned char *der, size_t len, const struct ca *ca, unsigned ciphers,
+    struct pkimsg *m, struct pkimsg_err *e, X509 **rcert, EVP_PKEY **rkey)
 {
 	PKCS7			*p7 = NULL;
 	const unsigned char	*p = der;
 	STACK_OF(PKCS7_RECIP_INFO) *ris;
-	int			 i, found = 0, rc = 0, nid;
+	int			 i, rc = 0, nid;
 
 	p7 = d2i_PKCS7(NULL, &p, (long)len);
-	if (p7 == NULL || !PKCS7_type_is_enveloped(p7)) {
+	if (p7 == NULL || p != der + len || !PKCS7_type_is_enveloped(p7)) {
 		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope is not an EnvelopedData with "
 		    "key-transport recipients");
 		goto out;
@@ -296,22 +298,19 @@ check_envelope(const unsigned char *der, size_t len, X509 *ourcert, unsigned cip
 		goto out;
 	}
 	ris = p7->d.enveloped->recipientinfo;
-	for (i = 0; i < sk_PKCS7_RECIP_INFO_num(ris); i++) {
+	for (i = 0; i < sk_PKCS7_RECIP_INFO_num(ris) && *rcert == NULL; i++) {
 		PKCS7_RECIP_INFO *ri = sk_PKCS7_RECIP_INFO_value(ris, i);
 
-		if (X509_NAME_cmp(ri->issuer_and_serial->issuer,
-		    X509_get_issuer_name(ourcert)) != 0 ||
-		    ASN1_INTEGER_cmp(ri->issuer_and_serial->serial,
-		    X509_get0_serialNumber(ourcert)) != 0)
+		if (!ca_recipient(ca, ri->issuer_and_serial->issuer,
+		    ri->issuer_and_serial->serial, rcert, rkey))
 			continue;
 		nid = OBJ_obj2nid(ri->key_enc_algor->algorithm);
 		if (nid != NID_rsaEncryption && nid != NID_rsaesOaep) {
 			fail(e, FAIL_BADALG, "key transport must be RSA (PKCS#1 v1.5 or OAEP)");
 			goto out;
 		}
-		found = 1;
 	}
-	if (!found) {
+	if (*rcert == NULL) {
 		fail(e, FAIL_BADMESSAGECHECK, "request is not encrypted to this CA's "
 		    "certificate (fetch it again with GetCACert)");
 		goto out;
@@ -409,6 +408,8 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	size_t			 envlen = 0, innerlen = 0;
 	const unsigned char	*p = der;
 	const ASN1_OBJECT	*ctype;
+	X509			*rcert = NULL;	/* not owned: the CA module's */
+	EVP_PKEY		*rkey = NULL;
 
 	memset(e, 0, sizeof(*e));
 	*partial = NULL;
@@ -486,7 +487,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		fail(e, FAIL_BADREQUEST, buf);
 		goto out;
 	}
-	if (!check_envelope(envder, envlen, ca_scep_cert(ca), ciphers, m, e))
+	if (!check_envelope(envder, envlen, ca, ciphers, m, e, &rcert, &rkey))
 		goto out;
 	p = envder;
 	if ((env = d2i_CMS_ContentInfo(NULL, &p, (long)envlen)) == NULL ||
@@ -496,7 +497,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	}
 	if ((plain = BIO_new(BIO_s_mem())) == NULL)
 		goto out;
-	if (CMS_decrypt(env, ca_scep_key(ca), ca_scep_cert(ca), NULL, plain,
+	if (CMS_decrypt(env, rkey, rcert, NULL, plain,
 	    CMS_BINARY) != 1) {
 		log_crypto(LOG_LVL_INFO, "decrypt");
 		fail(e, FAIL_BADMESSAGECHECK, "the request cannot be decrypted with this "

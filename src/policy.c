@@ -68,7 +68,6 @@ out:
 enum signer_kind
 policy_signer(struct ca *ca, struct repo *repo, X509 *signer, char *serial, size_t seriallen)
 {
-	X509		*cacert = ca_cert(ca);
 	EVP_PKEY	*own = X509_get0_pubkey(signer);
 	unsigned char	*stored = NULL, *mine = NULL;
 	size_t		 slen = 0;
@@ -79,8 +78,8 @@ policy_signer(struct ca *ca, struct repo *repo, X509 *signer, char *serial, size
 	if (own != NULL && X509_NAME_cmp(X509_get_subject_name(signer),
 	    X509_get_issuer_name(signer)) == 0 && X509_verify(signer, own) > 0)
 		return SIGNER_SELF;
-	if (X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(cacert)) != 0 ||
-	    X509_verify(signer, X509_get0_pubkey(cacert)) <= 0)
+	/* Issued by the current CA, or by the previous one during a rollover overlap. */
+	if (ca_issuer_of(ca, signer) == NULL)
 		return SIGNER_FOREIGN;
 	if (!serial_hex(X509_get0_serialNumber(signer), serial, seriallen))
 		return SIGNER_UNKNOWN;

@@ -42,6 +42,10 @@ struct server {
 	unsigned char	*cacert;	/* GetCACert body, built once */
 	size_t		 cacert_len;
 	const char	*cacert_type;
+	unsigned char	*chain;		/* GetCACertChain body (always PKCS#7) */
+	size_t		 chain_len;
+	unsigned char	*nextca;	/* GetNextCACert body, NULL without a rollover */
+	size_t		 nextca_len;
 	OSSL_PROVIDER	*legacy, *deflt;	/* unloaded in server_free (leak checkers) */
 	unsigned	 digests, ciphers;	/* effective allow-lists */
 	char		 caps[256];
@@ -66,6 +70,7 @@ build_caps(struct server *s)
 	CAP(c->allowed_ciphers & CIPH_DES3, "DES3");
 	CAP(1, "POSTPKIOperation");
 	CAP(c->allow_renewal, "Renewal");
+	CAP(ca_next_certs(s->ca) != NULL, "GetNextCACert");
 	CAP(c->allowed_digests & DIG_SHA1, "SHA-1");
 	CAP(c->allowed_digests & DIG_SHA256, "SHA-256");
 	CAP(c->allowed_digests & DIG_SHA384, "SHA-384");
@@ -110,6 +115,11 @@ build_cacert(struct server *s)
 		s->cacert_type = "application/x-x509-ca-ra-cert";
 	}
 	s->cacert = der;
+	if (!degenerate_p7(certs, NULL, &s->chain, &s->chain_len))
+		return 0;
+	if (ca_next_certs(s->ca) != NULL &&
+	    !nextca_build(s->ca, ca_next_certs(s->ca), &s->nextca, &s->nextca_len))
+		return 0;
 	return 1;
 }
 
@@ -136,7 +146,6 @@ server_new(const char *confpath)
 		s->digests &= ~(unsigned)DIG_MD5;
 		s->ciphers &= ~(unsigned)CIPH_DES;
 	}
-	build_caps(s);
 	if (s->ciphers & CIPH_DES) {
 		/* Single DES (micromdm scepclient) lives in the legacy provider. */
 		if ((s->legacy = OSSL_PROVIDER_load(NULL, "legacy")) == NULL ||
@@ -155,6 +164,8 @@ server_new(const char *confpath)
 		snprintf(s->error, sizeof(s->error), "CA: %s", err);
 		goto out;
 	}
+	ca_set_include_root(s->ca, s->cfg->include_root);
+	build_caps(s);
 	if (!build_cacert(s)) {
 		snprintf(s->error, sizeof(s->error), "cannot encode the CA certificate");
 		goto out;
@@ -174,6 +185,8 @@ server_free(struct server *s)
 	ca_free(s->ca);
 	repo_close(s->repo);
 	OPENSSL_free(s->cacert);
+	OPENSSL_free(s->chain);
+	OPENSSL_free(s->nextca);
 	if (s->legacy != NULL)
 		OSSL_PROVIDER_unload(s->legacy);
 	if (s->deflt != NULL)
@@ -770,12 +783,21 @@ server_handle(const struct http_req *req, struct http_resp *r, void *arg)
 	}
 	if (strcasecmp(op, "GetCACaps") == 0) {
 		resp_copy(r, "text/plain", s->caps, s->caps_len);
-	} else if (strcasecmp(op, "GetCACert") == 0 || strcasecmp(op, "GetCACertChain") == 0 ||
-	    strcasecmp(op, "GetCAChain") == 0) {
+	} else if (strcasecmp(op, "GetCACert") == 0) {
 		/* Any message= value names the one CA served here (scep-notes §2.2). */
 		resp_copy(r, s->cacert_type, s->cacert, s->cacert_len);
+	} else if (strcasecmp(op, "GetCACertChain") == 0) {
+		/* draft-nourse: the chain as PKCS#7, its own media type. */
+		resp_copy(r, "application/x-x509-ca-ra-cert-chain", s->chain, s->chain_len);
+	} else if (strcasecmp(op, "GetCAChain") == 0) {
+		/* certmonger's spelling. */
+		resp_copy(r, "application/x-x509-ca-ra-cert", s->chain, s->chain_len);
 	} else if (strcasecmp(op, "GetNextCACert") == 0) {
-		resp_text(r, 404, "no rollover CA certificate\n");
+		if (s->nextca == NULL)
+			resp_text(r, 404, "no rollover CA certificate is prepared\n");
+		else
+			resp_copy(r, "application/x-x509-next-ca-cert", s->nextca,
+			    s->nextca_len);
 	} else if (strcasecmp(op, "PKIOperation") == 0) {
 		if (req->body_too_large) {
 			resp_text(r, 413, "request body too large\n");
