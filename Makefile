@@ -77,6 +77,7 @@ check: deps all asan tools $(VGBIN)
 	tests/admin/t-admin.sh
 	tests/admin/t-mobileconfig.sh
 	tests/policy/t-policy.sh
+	tests/policy/t-shapes.sh
 	tests/integration/run-all.sh
 
 unit: all asan
