@@ -76,6 +76,7 @@ check: deps all asan tools $(VGBIN)
 	tests/run-valgrind.sh $(VGBIN)
 	tests/admin/t-admin.sh
 	tests/admin/t-mobileconfig.sh
+	tests/admin/t-privilege.sh
 	tests/policy/t-policy.sh
 	tests/policy/t-shapes.sh
 	tests/integration/run-all.sh

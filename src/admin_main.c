@@ -4,14 +4,19 @@
  *
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -46,7 +51,7 @@
 static const char *usage_text =
     "usage: " PROG " [-c FILE] COMMAND [ARGS]\n"
     "commands:\n"
-    "  init --subject DN [--key-bits N] [--days N] [--ra-subject DN]\n"
+    "  init --subject DN [--key-bits N] [--days N] [--ra-subject DN] [--owner USER[:GROUP]]\n"
     "                                                create the repository and the CA\n"
     "  ra --subject DN [--key-bits N] [--days N]     add an RA to the CA\n"
     "  import --cert FILE --key FILE [--chain FILE] [--ra]\n"
@@ -135,15 +140,81 @@ subopt(int argc, char **argv, const struct option *lo)
 	return c;
 }
 
+/*
+ * Least privilege: run as root, act as the user and group that own the repository, so
+ * that every file written keeps the ownership the server (e.g. www-data) needs and the CA
+ * key stays readable only by that user (and root). A root-owned or missing repository
+ * leaves the process as it is. 1 ok, 0 the switch failed (then nothing may be done).
+ */
+static int
+become_owner(const char *path, uid_t uid, gid_t gid)
+{
+	struct passwd	*pw;
+
+	if (geteuid() != 0 || uid == 0)
+		return 1;
+	pw = getpwuid(uid);
+	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) == -1 ||
+	    setgid(gid) == -1 || setuid(uid) == -1 || setuid(0) != -1) {
+		warnmsg("cannot switch to the owner (uid %lu) of %s: %s", (unsigned long)uid,
+		    path, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
 static struct config *
 load_config(const char *conf)
 {
 	struct config	*cf;
+	struct stat	 st;
 	char		 err[1024];
 
-	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL)
+	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL) {
 		warnmsg("%s", err);
+		return NULL;
+	}
+	if (stat(cf->repository, &st) == 0 &&
+	    !become_owner(cf->repository, st.st_uid, st.st_gid)) {
+		config_free(cf);
+		return NULL;
+	}
 	return cf;
+}
+
+/* init --owner USER[:GROUP]: make the repository root owned by USER and become USER. */
+static int
+init_owner(const char *root, const char *owner)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	char		 user[256], *colon;
+	gid_t		 gid;
+
+	if (geteuid() != 0) {
+		warnmsg("init: --owner needs root");
+		return 0;
+	}
+	snprintf(user, sizeof(user), "%s", owner);
+	if ((colon = strchr(user, ':')) != NULL)
+		*colon++ = '\0';
+	if ((pw = getpwnam(user)) == NULL) {
+		warnmsg("init: --owner: no user %s", user);
+		return 0;
+	}
+	gid = pw->pw_gid;
+	if (colon != NULL) {
+		if ((gr = getgrnam(colon)) == NULL) {
+			warnmsg("init: --owner: no group %s", colon);
+			return 0;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((mkdir(root, 0750) == -1 && errno != EEXIST) || chown(root, pw->pw_uid, gid) == -1) {
+		warnmsg("init: %s: %s", root, strerror(errno));
+		return 0;
+	}
+	return become_owner(root, pw->pw_uid, gid);
 }
 
 static struct repo *
@@ -214,12 +285,13 @@ cmd_init(int argc, char **argv, const char *conf)
 		{ "key-bits", required_argument, NULL, 'b' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "ra-subject", required_argument, NULL, 'r' },
+		{ "owner", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cf = NULL;
 	struct ca	*ca = NULL;
 	X509_NAME	*ran = NULL;
-	const char	*subject = NULL, *ra_subject = NULL;
+	const char	*subject = NULL, *ra_subject = NULL, *owner = NULL;
 	char		 err[1024], fp[100], *name = NULL;
 	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
 
@@ -230,6 +302,9 @@ cmd_init(int argc, char **argv, const char *conf)
 			break;
 		case 'r':
 			ra_subject = optarg;
+			break;
+		case 'o':
+			owner = optarg;
 			break;
 		case 'b':
 			if (!parse_num(optarg, 2048, 8192, &bits))
@@ -256,6 +331,8 @@ cmd_init(int argc, char **argv, const char *conf)
 	}
 
 	if ((cf = load_config(conf)) == NULL)
+		goto out;
+	if (owner != NULL && !init_owner(cf->repository, owner))
 		goto out;
 	if (!repo_create(cf->repository, err, sizeof(err))) {
 		warnmsg("init: %s", err);
