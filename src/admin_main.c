@@ -1839,6 +1839,7 @@ rollover_status(int argc, char **argv, const char *conf)
 		warnmsg("rollover status: %s", err);
 		goto out;
 	}
+	ca_set_include_root(ca, cf->include_root);	/* as the server will */
 	for (i = 0; i < sizeof(gens) / sizeof(gens[0]); i++) {
 		print_cert_lines(gens[i].label, ca_generation_cert(ca, gens[i].gen, 0));
 		if (ca_generation_cert(ca, gens[i].gen, 0) != NULL)
@@ -1846,6 +1847,8 @@ rollover_status(int argc, char **argv, const char *conf)
 	}
 	printf("mode: %s\n", ca_generation_cert(ca, CA_GEN_CURRENT, 1) != NULL ? "ra" : "ca");
 	printf("getcacert_certs: %d\n", sk_X509_num(ca_getcacert_certs(ca)));
+	printf("getnextcacert_certs: %d\n", ca_next_certs(ca) != NULL ?
+	    sk_X509_num(ca_next_certs(ca)) : 0);
 	printf("rollover: %s\n", ca_generation_cert(ca, CA_GEN_NEXT, 0) != NULL ?
 	    "prepared" : "none");
 	rc = EXIT_OK;

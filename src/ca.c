@@ -1287,6 +1287,24 @@ no_switch_pending(const char *root, char *err, size_t errlen)
 	return 1;
 }
 
+/* 1 if ROOT/ca/ca.pem exists, else 0 with "no CA" in err. */
+static int
+have_ca(const char *root, char *err, size_t errlen)
+{
+	char	path[MAX_PATH_LEN];
+
+	if (!ca_path(path, sizeof(path), root, CA_CERT_FILE)) {
+		ca_err(err, errlen, "repository path too long");
+		return 0;
+	}
+	if (!present(path)) {
+		ca_bad(err, errlen, "no CA (%s does not exist): make one with init or import "
+		    "one first", path);
+		return 0;
+	}
+	return 1;
+}
+
 /* X's validity period in whole days (at least 1, at most MAX_DAYS). */
 static int
 validity_days(X509 *x)
@@ -1534,7 +1552,8 @@ ca_init_ra(const char *root, const char *subject, int bits, int days, char *err,
 		    present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
-	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, &g, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
+	    !load_gen(root, NULL, &g, err, errlen))
 		goto out;
 	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, err, errlen);
 out:
@@ -1687,7 +1706,8 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 		    present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
-	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, &g, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
+	    !load_gen(root, NULL, &g, err, errlen))
 		goto out;
 	if ((x = read_cert(cert_pem, err, errlen)) == NULL ||
 	    (k = read_key(key_pem, 0, err, errlen)) == NULL)

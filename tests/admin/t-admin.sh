@@ -254,5 +254,171 @@ read -r _ SD < <("$MK" -c "$C" -s '/CN=after-repair')
 check "serials continue after the repair ($SD)" test -n "$SD" -a ! "$SD" = "01"
 check "check: unknown option is a usage error" test "$(rcof A check --bogus)" = 2
 
+# ---- issue 4: RA mode, import of an intermediate (made with the openssl CLI), rollover
+st() { "$ADMIN" -c "$1" rollover status 2>&1 | sed -n "s/^$2: //p"; }
+cat > "$T/pki.cnf" <<EOF
+[ req ]
+distinguished_name = dn
+prompt = no
+[ dn ]
+CN = unused
+[ v3_root ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+[ v3_int ]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ v3_int_plain ]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ v3_ra ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth,1.3.6.1.4.1.311.20.2.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ v3_ee ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+EOF
+P=$T/pki; mkdir -p "$P"
+mkpki() {	# mkpki NAME SUBJECT EXT [ISSUER]: NAME.key, NAME.pem (self-signed without ISSUER)
+	if [ -z "${4:-}" ]; then
+		openssl req -x509 -config "$T/pki.cnf" -extensions "$3" -subj "$2" -newkey rsa:2048 \
+		    -nodes -keyout "$P/$1.key" -out "$P/$1.pem" -days 60 2>/dev/null
+	else
+		openssl req -new -config "$T/pki.cnf" -subj "$2" -newkey rsa:2048 -nodes \
+		    -keyout "$P/$1.key" -out "$P/$1.csr" 2>/dev/null &&
+		openssl x509 -req -in "$P/$1.csr" -CA "$P/$4.pem" -CAkey "$P/$4.key" \
+		    -set_serial "0x$(openssl rand -hex 8)" -days 50 -extfile "$T/pki.cnf" \
+		    -extensions "$3" -out "$P/$1.pem" 2>/dev/null
+	fi
+}
+if mkpki root '/CN=CLI Root/O=Example' v3_root && mkpki int '/CN=CLI Issuing CA/O=Example' v3_int root &&
+    mkpki ra '/CN=CLI SCEP RA/O=Example' v3_ra int && mkpki plain '/CN=CLI Plain CA' v3_int_plain root &&
+    mkpki ee '/CN=not a CA' v3_ee root; then
+	ok "openssl CLI: root, intermediate, RA, plain intermediate, end entity"
+else
+	bad "openssl CLI could not make the test PKI"
+fi
+
+R3=$T/repo3; C3=$T/scep3.conf
+printf 'ScepRepository = %s\n' "$R3" > "$C3"
+A3() { "$ADMIN" -c "$C3" "$@"; }
+check "import: --key missing is a usage error" test "$(rcof A3 import --cert "$P/int.pem")" = 2
+check "import: --ra with --chain is a usage error" test "$(rcof A3 import --ra --cert "$P/ra.pem" \
+    --key "$P/ra.key" --chain "$P/root.pem")" = 2
+out=$(A3 import --cert "$P/int.pem" --key "$P/root.key" --chain "$P/root.pem" 2>&1); rc=$?
+check "import: key of another certificate refused ($out)" test "$rc" = 1 -a -n "$(grep 'does not match' <<<"$out")"
+out=$(A3 import --cert "$P/ee.pem" --key "$P/ee.key" 2>&1); rc=$?
+check "import: an end entity is not a CA ($out)" test "$rc" = 1 -a -n "$(grep 'not a CA' <<<"$out")"
+out=$(A3 import --cert "$P/int.pem" --key "$P/int.key" --chain "$P/int.pem" 2>&1); rc=$?
+check "import: chain that did not issue the CA refused ($out)" test "$rc" = 1 -a -n "$(grep 'did not issue' <<<"$out")"
+out=$(A3 import --ra --cert "$P/ra.pem" --key "$P/ra.key" 2>&1); rc=$?
+check "import --ra before the CA: refused ($out)" test "$rc" = 1
+out=$(A3 import --cert "$P/int.pem" --key "$P/int.key" --chain "$P/root.pem" 2>&1); rc=$?
+check "import of the intermediate with its root as chain" test "$rc" = 0 -a \
+    -n "$(grep '^ca: /CN=CLI\\x20Issuing\\x20CA/O=Example$' <<<"$out")"
+check "import: ca.pem, ca.key 0600, chain.pem = root" bash -c "cmp -s '$R3/ca/chain.pem' '$P/root.pem' &&
+    test \"\$(stat -c %a '$R3/ca/ca.key')\" = 600 && openssl x509 -in '$R3/ca/ca.pem' -noout -subject |
+    grep -q 'CLI Issuing CA'"
+check "import again: refused" test "$(rcof A3 import --cert "$P/int.pem" --key "$P/int.key")" = 1
+check "status: CA mode, [CA, root]" test "$(st "$C3" mode) $(st "$C3" getcacert_certs)" = "ca 2"
+printf 'ScepRepository = %s\nScepCACertIncludeRoot = NO\n' "$R3" > "$T/scep3-noroot.conf"
+check "status with ScepCACertIncludeRoot = NO: [CA]" test "$(st "$T/scep3-noroot.conf" getcacert_certs)" = 1
+read -r _ S3 < <("$MK" -c "$C3" -s '/CN=under-intermediate')
+check "certificate issued by the intermediate verifies up to the root ($S3)" bash -c \
+    "openssl verify -CAfile '$P/root.pem' -untrusted '$R3/ca/ca.pem' '$R3/certs/$S3.pem' | grep -q ': OK'"
+out=$(A3 import --ra --cert "$P/ra.pem" --key "$P/ra.key" 2>&1); rc=$?
+check "import --ra of an RA made by openssl x509" test "$rc" = 0 -a -f "$R3/ca/ra.pem" -a \
+    -n "$(grep '^ca_ra: /CN=CLI\\x20SCEP\\x20RA/O=Example$' <<<"$out")"
+check "status: RA mode, [RA, CA, root] / without root [RA, CA]" test \
+    "$(st "$C3" mode) $(st "$C3" getcacert_certs) $(st "$T/scep3-noroot.conf" getcacert_certs)" = "ra 3 2"
+check "import --ra again: refused" test "$(rcof A3 import --ra --cert "$P/ra.pem" --key "$P/ra.key")" = 1
+
+R4=$T/repo4; C4=$T/scep4.conf
+printf 'ScepRepository = %s\n' "$R4" > "$C4"
+out=$("$ADMIN" -c "$C4" import --cert "$P/plain.pem" --key "$P/plain.key" --chain "$P/root.pem" 2>&1); rc=$?
+check "import of a CA without digitalSignature/keyEncipherment: done, with a warning" \
+    test "$rc" = 0 -a -n "$(grep 'no keyUsage digitalSignature and keyEncipherment' <<<"$out")"
+out=$("$ADMIN" -c "$C4" ra --subject '/CN=Plain RA' --days 20 2>&1); rc=$?
+check "ra adds an RA to it" test "$rc" = 0 -a -n "$(grep '^ca_ra: /CN=Plain' <<<"$out")"
+check "ra: issued by the CA, EKU serverAuth + Certificate Request Agent" bash -c "openssl verify \
+    -CAfile '$P/root.pem' -untrusted '$R4/ca/ca.pem' -purpose sslserver '$R4/ca/ra.pem' | grep -q ': OK' &&
+    openssl x509 -in '$R4/ca/ra.pem' -noout -ext extendedKeyUsage | grep -q '1.3.6.1.4.1.311.20.2.1'"
+check "ra twice: refused" test "$(rcof "$ADMIN" -c "$C4" ra --subject '/CN=again')" = 1
+
+# ---- init --ra-subject and a rollover in RA mode
+R2=$T/repo2; C2=$T/scep2.conf
+printf 'ScepRepository = %s\n' "$R2" > "$C2"
+A2() { "$ADMIN" -c "$C2" "$@"; }
+check "init: bad --ra-subject is a usage error" test "$(rcof A2 init --subject /CN=x --ra-subject CN=y)" = 2
+check "init: bad --ra-subject creates nothing" test ! -e "$R2/ca/ca.key"
+out=$(A2 init --subject '/CN=RA Mode CA' --ra-subject '/CN=RA Mode RA' --days 400); rc=$?
+check "init --ra-subject" test "$rc" = 0 -a -n "$(grep '^ra_subject: /CN=RA Mode RA$' <<<"$out")"
+check "RA: issued by ca.pem, end entity, KU dS+kE" bash -c "openssl verify -CAfile '$R2/ca/ca.pem' \
+    -purpose sslserver '$R2/ca/ra.pem' | grep -q ': OK' && openssl x509 -in '$R2/ca/ra.pem' -noout \
+    -ext basicConstraints,keyUsage | tr -d '\n' | grep -q 'CA:FALSE.*Digital Signature, Key Encipherment'"
+check "status: RA mode, [RA, CA], nothing prepared" test \
+    "$(st "$C2" mode) $(st "$C2" getcacert_certs) $(st "$C2" rollover) $(st "$C2" old)" = "ra 2 none none"
+out=$(A2 rollover switch 2>&1); rc=$?
+check "rollover switch with nothing prepared: exit 1 ($out)" test "$rc" = 1 -a -n "$(grep 'no rollover is prepared' <<<"$out")"
+check "rollover: no subcommand / unknown one are usage errors" test "$(rcof A2 rollover) $(rcof A2 rollover go)" = "2 2"
+check "rollover prepare: --cert without --key is a usage error" test "$(rcof A2 rollover prepare --cert "$P/int.pem")" = 2
+check "rollover prepare: --cert with --subject is a usage error" test \
+    "$(rcof A2 rollover prepare --cert "$P/int.pem" --key "$P/int.key" --subject /CN=x)" = 2
+cp "$R2/ca/ca.pem" "$T/ca2-gen1.pem"; cp "$R2/ca/ra.pem" "$T/ra2-gen1.pem"
+out=$(A2 rollover prepare --days 300 2>/dev/null); rc=$?
+check "rollover prepare ($rc)" test "$rc" = 0 -a -n "$(grep '^next: /CN=RA\\x20Mode\\x20CA$' <<<"$out")" \
+    -a -n "$(grep '^next_ra: /CN=RA\\x20Mode\\x20RA$' <<<"$out")"
+check "prepare: ca/next holds the next CA and RA, ca/ unchanged" bash -c "test -f '$R2/ca/next/ca.key' -a \
+    -f '$R2/ca/next/ra.key' -a ! -e '$R2/ca/next.tmp' && cmp -s '$R2/ca/ca.pem' '$T/ca2-gen1.pem'"
+check "status: prepared, GetNextCACert [RA, CA]" test "$(st "$C2" rollover) $(st "$C2" getnextcacert_certs)" = "prepared 2"
+check "next RA verifies against the next CA only" bash -c "openssl verify -CAfile '$R2/ca/next/ca.pem' \
+    -purpose sslserver '$R2/ca/next/ra.pem' | grep -q ': OK' && ! openssl verify -CAfile '$R2/ca/ca.pem' \
+    '$R2/ca/next/ra.pem' >/dev/null 2>&1"
+check "rollover prepare twice: exit 1" test "$(rcof A2 rollover prepare)" = 1
+next_fp=$(st "$C2" next_sha256)
+read -r _ SG1 < <("$MK" -c "$C2" -s '/CN=gen1-device')
+out=$(A2 rollover switch 2>/dev/null); rc=$?
+check "rollover switch ($rc)" test "$rc" = 0 -a -n "$(grep '^crl: ' <<<"$out")"
+check "switch: the next CA is current, the former one in ca/old" bash -c "test '$(st "$C2" ca_sha256)' = '$next_fp' &&
+    cmp -s '$R2/ca/old/ca.pem' '$T/ca2-gen1.pem' && cmp -s '$R2/ca/old/ra.pem' '$T/ra2-gen1.pem' &&
+    test ! -e '$R2/ca/next' -a ! -e '$R2/ca/switching' && test \"\$(stat -c %a '$R2/ca/old' '$R2/ca/old/ca.key' \
+    '$R2/ca/old/ra.key' | tr '\n' ' ')\" = '700 600 600 '"
+check "status after the switch: old is set, nothing prepared" test \
+    "$(st "$C2" rollover) $(st "$C2" mode) $(st "$C2" old_sha256 | cut -c1-5)" = "none ra $(openssl x509 \
+    -in "$T/ca2-gen1.pem" -noout -fingerprint -sha256 | sed 's/.*=//' | cut -c1-5)"
+check "switch remade the CRL with the new CA" bash -c \
+    "openssl crl -in '$R2/crl.pem' -CAfile '$R2/ca/ca.pem' -noout 2>&1 | grep -q 'verify OK'"
+read -r _ SG2 < <("$MK" -c "$C2" -s '/CN=gen2-device')
+check "certificates before and after the switch verify against their own CA" bash -c "
+    openssl verify -CAfile '$R2/ca/old/ca.pem' '$R2/certs/$SG1.pem' | grep -q ': OK' &&
+    openssl verify -CAfile '$R2/ca/ca.pem' '$R2/certs/$SG2.pem' | grep -q ': OK' &&
+    ! openssl verify -CAfile '$R2/ca/ca.pem' '$R2/certs/$SG1.pem' >/dev/null 2>&1"
+check "check is clean after the rollover" test "$(rcof A2 check)" = 0
+# a second round replaces ca/old
+cp "$R2/ca/ca.pem" "$T/ca2-gen2.pem"
+check "second rollover, new subject" bash -c "'$ADMIN' -c '$C2' rollover prepare --subject '/CN=RA Mode CA 3' \
+    --key-bits 3072 >/dev/null 2>&1 && '$ADMIN' -c '$C2' rollover switch >/dev/null 2>&1"
+check "ca/old is now the second generation; the new CA has 3072 bits" bash -c "cmp -s '$R2/ca/old/ca.pem' \
+    '$T/ca2-gen2.pem' && openssl x509 -in '$R2/ca/ca.pem' -noout -text | grep -q '(3072 bit)'"
+# rollover to the CLI-made intermediate in the main repository (CA mode, no RA)
+out=$(A rollover prepare --cert "$P/int.pem" --key "$P/int.key" --chain "$P/root.pem" 2>/dev/null); rc=$?
+check "rollover prepare --cert/--key/--chain: import the next CA ($rc)" test "$rc" = 0 -a \
+    -n "$(grep '^next: /CN=CLI\\x20Issuing\\x20CA/O=Example$' <<<"$out")" -a -n "$(grep '^next_ra: none$' <<<"$out")"
+check "status: GetNextCACert [CA, root]" test "$(st "$C" getnextcacert_certs)" = 2
+check "rollover switch to the intermediate" test "$(rcof A rollover switch)" = 0
+check "the intermediate signs the new CRL, which keeps the revoked serials" bash -c "openssl crl \
+    -in '$R/crl.pem' -CAfile '$R/ca/ca.pem' -noout 2>&1 | grep -q 'verify OK' &&
+    openssl crl -in '$R/crl.pem' -noout -issuer | grep -q 'CLI Issuing CA' &&
+    test \"\$(openssl crl -in '$R/crl.pem' -noout -text | grep -c 'Serial Number:')\" = 2"
+
 echo "admin: $pass passed, $fail failed"
 [ "$fail" = 0 ]
