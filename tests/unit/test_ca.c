@@ -944,12 +944,7 @@ test_ra_refusals(void)
 	X509		*cac = NULL, *x = NULL, *stranger = NULL;
 	const char	*kue = "critical,digitalSignature,keyEncipherment";
 	int		 i;
-	struct {
-		const char	*what;		/* error text */
-		int		 n;
-	} dummy = { NULL, 0 };
 
-	(void)dummy;
 	new_repo(repo, sizeof(repo), "rabad");
 	CHECK_MSG(ca_init(repo, "/CN=Bad RA CA", 2048, 3650, err, sizeof(err)) == 1, "%s", err);
 	ca = ca_load(repo, err, sizeof(err));
