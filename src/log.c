@@ -205,3 +205,19 @@ secret_equal(const char *a, const char *b)
 	}
 	return CRYPTO_memcmp(a, b, la) == 0;
 }
+
+/* Printable name of a messageType (RFC 8894 §3.2.1.2), "unknown" otherwise. */
+const char *
+msgtype_name(int t)
+{
+	switch (t) {
+	case MT_CERTREP: return "CertRep";
+	case MT_RENEWALREQ: return "RenewalReq";
+	case MT_UPDATEREQ: return "UpdateReq";
+	case MT_PKCSREQ: return "PKCSReq";
+	case MT_CERTPOLL: return "CertPoll";
+	case MT_GETCERT: return "GetCert";
+	case MT_GETCRL: return "GetCRL";
+	default: return "unknown";
+	}
+}

@@ -77,19 +77,6 @@ scep_oids_init(void)
 	return 1;
 }
 
-const char *
-msgtype_name(int t)
-{
-	switch (t) {
-	case MT_CERTREP: return "CertRep";
-	case MT_RENEWALREQ: return "RenewalReq";
-	case MT_UPDATEREQ: return "UpdateReq";
-	case MT_PKCSREQ: return "PKCSReq";
-	case MT_CERTPOLL: return "CertPoll";
-	case MT_GETCERT: return "GetCert";
-	case MT_GETCRL: return "GetCRL";
-	default: return "unknown";
-	}
 }
 
 void

@@ -56,9 +56,6 @@ struct pkimsg	*pkimsg_parse(const unsigned char *der, size_t len, const struct c
 void		 pkimsg_free(struct pkimsg *);
 void		 pkimsg_print(const struct pkimsg *, FILE *);
 
-/* Printable name of a message type ("PKCSReq"...), "unknown" otherwise. */
-const char	*msgtype_name(int);
-
 /* Register the SCEP attribute OIDs with OpenSSL (idempotent). */
 int		 scep_oids_init(void);
 extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,

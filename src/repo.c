@@ -1177,19 +1177,6 @@ out:
 	return ret;
 }
 
-static const char *
-msgtype_name(int t)
-{
-	switch (t) {
-	case MT_CERTREP:	return "CertRep";
-	case MT_RENEWALREQ:	return "RenewalReq";
-	case MT_UPDATEREQ:	return "UpdateReq";
-	case MT_PKCSREQ:	return "PKCSReq";
-	case MT_CERTPOLL:	return "CertPoll";
-	case MT_GETCERT:	return "GetCert";
-	case MT_GETCRL:		return "GetCRL";
-	default:		return "unknown";
-	}
 }
 
 static void

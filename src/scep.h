@@ -67,6 +67,9 @@ void	 log_crypto(enum log_level, const char *fmt, ...)
  */
 void	 log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
 
+/* Printable name of a messageType ("PKCSReq"...), "unknown" otherwise. */
+const char	*msgtype_name(int);
+
 /* Constant-time comparison of two secrets (lengths may differ). 1 if equal. */
 int	 secret_equal(const char *a, const char *b);
 
