@@ -54,8 +54,12 @@ TMPBASE=${TMPDIR:-/tmp}
 [ -d /dev/shm ] && [ -w /dev/shm ] && TMPBASE=/dev/shm
 W=$(mktemp -d "$TMPBASE/corpus.XXXXXX") || exit 1
 cleanup() {
-	if [ "$FAIL" = 0 ] && [ -z "${CORPUS_KEEP:-}" ]; then rm -rf "$W"
-	else echo "corpus: work files kept in $W"; fi
+	if [ -z "${CORPUS_KEEP:-}" ]; then
+		rm -rf "$W"
+		[ "$FAIL" = 0 ] || echo "corpus: rerun with CORPUS_KEEP=1 CORPUS_GROUPS=\"group...\" to keep the work files"
+	else
+		echo "corpus: work files kept in $W"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -151,6 +151,7 @@ struct spec {
 	enum mutation	 mut;
 	enum getform	 get;
 	const char	*post_query;		/* 0: "operation=PKIOperation" */
+	int		 clen_wrap;		/* CONTENT_LENGTH "-(2^64 - size)" (strtoul wraps) */
 };
 
 /* EnvelopedData (as a ContentInfo) of INNER to RECIPS, DER or BER (indefinite lengths). */
@@ -647,6 +648,12 @@ gen_case(const struct spec *s)
 		query = s->post_query ? s->post_query : "operation=PKIOperation";
 		write_file(s->name, ".query", query, strlen(query));
 		write_file(s->name, ".body", msg, mlen);
+		if (s->clen_wrap) {
+			char cl[64];
+
+			snprintf(cl, sizeof(cl), "-%llu", 0ULL - (unsigned long long)mlen);
+			write_file(s->name, ".clen", cl, strlen(cl));
+		}
 	}
 	ncases++;
 	free(inner);
@@ -739,6 +746,7 @@ static const struct spec specs[] = {
 	{ .name = "msgtype-text", .msgtype_str = "PKCSReq" },
 	{ .name = "msgtype-long", .msgtype_str = "00019" },
 	{ .name = "two-signers", .two_signers = 1 },
+	{ .name = "post-clen-negative-wraps", .clen_wrap = 1 },
 	/* Read far enough for a CertRep: FAILURE with the right failInfo, nothing stored */
 	{ .name = "wrong-signature", .corrupt_sig = 1 },
 	{ .name = "flip-econtent", .mut = MUT_FLIP_ECONTENT },

@@ -16,7 +16,7 @@
 #
 # Knobs: SCEP_BIN (default build/asan/scep), SCEP_ADMIN (default build/asan/scep-admin,
 # else ./scep-admin), HOSTILE_MODES="cgi fcgi", HOSTILE_CASES="name..." (subset),
-# HOSTILE_KEEP=1 (keep the work directory), HOSTILE_BIN (default build/hostile, built
+# HOSTILE_KEEP=1 (keep the work directory: requests, responses, logs, snapshots), HOSTILE_BIN (default build/hostile, built
 # here if missing or older than its source).
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,8 +59,12 @@ cleanup() {
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	PIDS=""
-	if [ "$FAIL" = 0 ] && [ -z "${HOSTILE_KEEP:-}" ]; then rm -rf "$W"
-	else echo "hostile: work files kept in $W"; fi
+	if [ -z "${HOSTILE_KEEP:-}" ]; then
+		rm -rf "$W"
+		[ "$FAIL" = 0 ] || echo "hostile: rerun with HOSTILE_KEEP=1 HOSTILE_CASES=\"name...\" to keep the work files"
+	else
+		echo "hostile: work files kept in $W"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

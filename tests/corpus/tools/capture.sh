@@ -18,7 +18,8 @@
 #
 # Usage: tests/corpus/tools/capture.sh [CLIENT...]   (scepclient certmonger strongswan)
 # Needs: make asan, scripts/install-deps (scep, certmonger, strongswan-pki, dbus), python3.
-# Takes about 2 minutes (scepclient's fixed 30 s resend interval dominates). Run as the
+# Takes about 2 minutes (scepclient's fixed 30 s resend interval dominates); CAPTURE_KEEP=1
+# keeps the work directory (recorder files, server log). Run as the
 # user that owns the checkout; everything listens on 127.0.0.1 only.
 set -u
 TOP=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -47,7 +48,7 @@ BG=""
 cleanup() {
 	[ -n "$BG" ] && it_kill_wait $BG
 	[ -n "$RECPID" ] && it_kill_wait "$RECPID"
-	echo "capture: work files in $W"
+	if [ -n "${CAPTURE_KEEP:-}" ]; then echo "capture: work files in $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 
