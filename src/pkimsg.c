@@ -77,8 +77,6 @@ scep_oids_init(void)
 	return 1;
 }
 
-}
-
 void
 pkimsg_free(struct pkimsg *m)
 {

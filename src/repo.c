@@ -1177,8 +1177,6 @@ out:
 	return ret;
 }
 
-}
-
 static void
 print_kv(FILE *f, const char *key, const void *val, size_t len)
 {
