@@ -24,7 +24,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind
+.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -55,7 +55,7 @@ build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/lib
 	    build/asan/libscep.a $(LDLIBS)
 
 # Test-side tools (build and read SCEP messages; never linked with the server code).
-tools: build/scepreq
+tools: build/scepreq build/hostile
 build/scepreq: tests/tools/scepreq.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
 
@@ -66,6 +66,21 @@ build/vg/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/libscep.a
 
 valgrind: all tools $(VGBIN)
 	tests/run-valgrind.sh $(VGBIN)
+
+build/hostile: tests/hostile/hostile.c tests/unit/mkmsg.h | build/obj
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
+
+# libFuzzer targets (clang): the GET decoder, the pkiMessage parser, the config parser.
+# `make fuzz` runs each for FUZZ_SECONDS; `make check` runs each briefly plus the
+# regression inputs (tests/fuzz/crashes, seed corpora).
+FUZZ_SECONDS ?= 60
+CHECK_FUZZ_SECONDS ?= 15
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+fuzz-regress:
+	tests/fuzz/run.sh --regress
+corpus: tools
+	tests/fuzz/mkcorpus.sh
 
 deps:
 	scripts/install-deps
@@ -79,6 +94,10 @@ check: deps all asan tools $(VGBIN)
 	tests/admin/t-privilege.sh
 	tests/policy/t-policy.sh
 	tests/policy/t-shapes.sh
+	tests/hostile/run.sh
+	tests/corpus/replay.sh
+	tests/fuzz/run.sh --regress
+	tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
 	tests/integration/run-all.sh
 
 unit: all asan

@@ -233,6 +233,9 @@ read_body(struct http_req *req, const char *clen, read_fn rd, void *ctx)
 
 	if (clen == NULL || *clen == '\0')
 		return 1;
+	/* Digits only: strtoul() would take "-1", " 5" and "+5" (and negate modulo 2^64). */
+	if (strspn(clen, "0123456789") != strlen(clen))
+		return 0;
 	errno = 0;
 	v = strtoul(clen, &end, 10);
 	if (errno || *end != '\0')

@@ -769,8 +769,9 @@ server_handle(const struct http_req *req, struct http_resp *r, void *arg)
 		return;
 	}
 	op = query_param(req->query, "operation", &oplen, &bad);
-	if (bad) {
-		resp_text(r, 400, "malformed percent-encoding in the query\n");
+	if (bad || (op != NULL && strlen(op) != oplen)) {
+		/* A NUL inside operation= must not make "GetCACaps%00..." a GetCACaps. */
+		resp_text(r, 400, "malformed operation parameter\n");
 		goto out;
 	}
 	if (op == NULL && post && req->body_len > 0) {
