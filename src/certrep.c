@@ -138,6 +138,8 @@ certrep_build(const struct pkimsg *req, const struct certrep *rep, const struct 
 	PKCS7			*p7 = NULL;
 	PKCS7_SIGNER_INFO	*si;
 	BIO			*data = NULL;
+	X509			*scert = NULL;
+	EVP_PKEY		*skey = NULL;
 	unsigned char		 nonce[16];
 	char			 num[16];
 	int			 flags, n, rc = 0;
@@ -161,8 +163,16 @@ certrep_build(const struct pkimsg *req, const struct certrep *rep, const struct 
 	}
 	if ((p7 = PKCS7_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
 		goto out;
-	if ((si = PKCS7_sign_add_signer(p7, ca_scep_cert(ca), ca_scep_key(ca), md,
-	    PKCS7_NOSMIMECAP)) == NULL)
+	/*
+	 * Signed by the SCEP certificate of the generation the request was encrypted to: during
+	 * a rollover overlap a client still holding the old CA verifies with that one (sscep
+	 * checks the signature against the very certificate it encrypted to).
+	 */
+	if (req->recipient == NULL || !ca_signer_for(ca, req->recipient, &scert, &skey)) {
+		scert = ca_scep_cert(ca);
+		skey = ca_scep_key(ca);
+	}
+	if ((si = PKCS7_sign_add_signer(p7, scert, skey, md, PKCS7_NOSMIMECAP)) == NULL)
 		goto out;
 	snprintf(num, sizeof(num), "%d", MT_CERTREP);
 	if (!add_printable(si, nid_transactionID, req->txid, req->txid_len) ||

@@ -489,6 +489,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		    "CA's key");
 		goto out;
 	}
+	m->recipient = rcert;
 	if ((inner = bio_take(plain, &innerlen)) == NULL)
 		goto out;
 	if (!decode_inner(inner, innerlen, m, e))

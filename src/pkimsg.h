@@ -22,6 +22,7 @@ struct pkimsg {
 	const EVP_MD	*md;			/* request digest (mirrored in the reply) */
 	const EVP_CIPHER *cipher;		/* request content cipher (mirrored), NULL if none */
 	X509		*signer;		/* the certificate that signed the request */
+	const X509	*recipient;		/* ours it was encrypted to (not owned), or NULL */
 	int		 signer_self_signed;	/* issuer == subject and self-signature verifies */
 	/* Decrypted messageData, by type: */
 	X509_REQ	*csr;			/* PKCSReq, RenewalReq */

@@ -137,8 +137,9 @@ check "rollover switch: the next CA is now current" \
 awk '/BEGIN/{n++} n==1' "$T/new.pem" >"$T/new1.pem"
 cp "$R/ca/ca.pem" "$T/newca.pem"
 post "$T/late.req" "$T/late.rep"
-a=$("$REQ" read -c "$T/newca.pem" -k "$T/late.key" -S "$T/late.self" -w "$T/late.crt" "$T/late.rep" 2>/dev/null)
+a=$("$REQ" read -c "$T/old.pem" -k "$T/late.key" -S "$T/late.self" -w "$T/late.crt" "$T/late.rep" 2>/dev/null)
 check "overlap: a request encrypted to the old CA is still decrypted" grep -q 'status=0' <<<"$a"
+check "overlap: the reply is signed by the old CA it was encrypted to" test -n "$a"
 check "overlap: it is issued by the new CA" openssl verify -CAfile "$T/newca.pem" "$T/late.crt"
 enroll new1 "$T/newca.pem" "$T/newca.pem" -p pw -x NEW1
 check "after the switch: enrollment encrypted to the new CA" test "$STATUS" = 0
