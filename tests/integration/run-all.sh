@@ -1,45 +1,69 @@
 #!/bin/bash
 # Integration suite: the SCEP server behind real web servers, driven by real clients.
 #
-# For each flavour a fresh repository + CA (scep-admin init), a private web server on a
-# free 127.0.0.1 port built from the shipped apache-conf/ file, then the client tests:
+# A run is FLAVOUR/SHAPE:LEVEL. Each run gets fresh repositories and CAs of that SHAPE and
+# private web servers on free 127.0.0.1 ports built from the shipped apache-conf/ file:
 #   nginx       nginx + spawn-fcgi (3 workers)         apache-conf/nginx-scep.conf
 #   fcgid       Apache + mod_fcgid                      apache-conf/apache-scep-fcgid.conf
 #   proxy-fcgi  Apache + mod_proxy_fcgi + spawn-fcgi    apache-conf/apache-scep-proxy-fcgi.conf
 #   cgi         Apache + mod_cgid, one process/request  apache-conf/apache-scep-cgi.conf
-# then the server logs are searched for ASan/UBSan/LSan reports.
+# CA shapes (tests/integration/lib.sh it_make_repo):
+#   self          scep-admin init: self-signed CA
+#   intermediate  root + intermediate made with openssl, scep-admin import --chain root.pem
+#   ra            scep-admin init --ra-subject: an RA answers SCEP for the CA
+# Two server instances per run: "main" (ScepAutoApprove = YES: renewals issued at once)
+# and "manual" (ScepAutoApprove = NO: renewals wait for scep-admin approve), both with
+# ScepAutoApproveEnrollment = YES and the same challenge.
+# LEVEL says which cases run (the clients' own files list every case):
+#   full   curl; scepclient with its two 30-second PENDING cases (enrollment, renewal);
+#          strongSwan with every cipher x digest x padding; certmonger; 6 parallel clients
+#   shape  curl; scepclient without PENDING cases; strongSwan with 4 cipher/digest/padding
+#          combinations; certmonger (no -N for intermediate and RA CAs)
+#   basic  shape + the 6 parallel clients
+# Every level runs the renewal cases (auto-approved, approved after pending, SeaCat
+# same-key renewal, third certificate refused, revoked certificate refused) but those
+# that need a 30-second scepclient wait. After each run: scep-admin check on both
+# repositories, the server still answers, no ASan/UBSan/LSan report in the server logs.
 #
-# Prints one PASS/FAIL line per test and "integration: N passed, M failed"; exits 1 on
-# any failure. Work files: tests/out/ (kept when something failed, or with IT_KEEP=1).
+# Prints one PASS/FAIL line per check, what ran where, timings, and last
+# "integration: N passed, M failed"; exits 1 on any failure. Work files: tests/out/ (kept
+# when something failed, or with IT_KEEP=1).
 #
-# Knobs: IT_FLAVOURS="nginx fcgid proxy-fcgi cgi" (default), SCEP_BIN (server program,
-# default build/asan/scep if built), SCEP_ADMIN, IT_TESTS="curl scepclient strongswan
-# certmonger parallel", IT_PENDING_SCEPCLIENT="all" (flavours that run scepclient's
-# 30-second PENDING case, e.g. "nginx"; default all).
+# Knobs: IT_RUNS (default "nginx/self:full nginx/intermediate:shape nginx/ra:shape
+# fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic"), IT_FLAVOURS (keep only the runs
+# of these flavours), IT_JOBS (runs at the same time, default 2), IT_TESTS (restrict the
+# client tests: curl scepclient strongswan certmonger parallel), SCEP_BIN (server program,
+# default build/asan/scep if built), SCEP_ADMIN.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-FLAVOURS=${IT_FLAVOURS:-nginx fcgid proxy-fcgi cgi}
-TESTS=${IT_TESTS:-curl scepclient strongswan certmonger parallel}
-PENDING_SC=${IT_PENDING_SCEPCLIENT:-all}
+RUNS=${IT_RUNS:-nginx/self:full nginx/intermediate:shape nginx/ra:shape fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic}
+JOBS=${IT_JOBS:-2}
+if [ -n "${IT_FLAVOURS:-}" ]; then
+	keep=""
+	for r in $RUNS; do
+		case " $IT_FLAVOURS " in *" ${r%%/*} "*) keep="$keep $r" ;; esac
+	done
+	RUNS=$keep
+fi
 START=$(date +%s)
-
-# Interrupted: stop the running flavour (its trap stops servers, tests and clients).
-interrupted() {
-	trap - INT TERM
-	if [ -s "$RUN/current.pid" ]; then
-		kill -TERM "$(cat "$RUN/current.pid")" 2>/dev/null
-	fi
-	wait
-	echo "integration: interrupted"
-	exit 130
-}
 
 mkdir -p "$IT_TOP/tests/out"
 RUN=$(mktemp -d "$IT_TOP/tests/out/run.XXXXXX")
 chmod 755 "$RUN"
 LOG=$RUN/summary.log
+: >"$LOG"
+
+# Interrupted: stop the running runs (each one's trap stops its servers and clients).
+interrupted() {
+	trap - INT TERM
+	local f
+	for f in "$RUN"/*.pid; do [ -s "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null; done
+	wait
+	echo "integration: interrupted"
+	exit 130
+}
 trap interrupted INT TERM
 
 echo "integration: server $SCEP_BIN, admin $SCEP_ADMIN, run as $IT_RUN_USER, work dir ${RUN#"$IT_TOP"/}"
@@ -56,42 +80,70 @@ if [ "$prereq_ok" = 0 ]; then
 	exit 1
 fi
 
-# One flavour, in a subshell with its own cleanup trap. Output: PASS/FAIL lines.
-run_flavour() {
-	local fl=$1 t rc sc_pending=0 t0
-	t0=$(date +%s)
-	IT_PREFIX="$fl: "
-	it_init "$(basename "$RUN")/$fl"
-	export IT_PREFIX
-	if ! it_make_repo "$IT_DIR/ca" "it-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')" YES; then
-		fail "setup: repository + CA"; return 1
-	fi
-	local logs=""
-	case $fl in
-	nginx)
-		it_start_fcgi "$SCEP_CONF" 3 && it_start_nginx "$SCEP_CONF" ||
-			{ fail "setup: spawn-fcgi + nginx"; return 1; }
-		logs="$IT_FCGI_LOGS $IT_SERVER_LOGS" ;;
-	fcgid | cgi)
-		it_start_apache "$fl" "$SCEP_CONF" || { fail "setup: Apache ($fl)"; return 1; }
-		logs="$IT_SERVER_LOGS" ;;
-	proxy-fcgi)
-		it_start_fcgi "$SCEP_CONF" 2 && it_start_apache proxy-fcgi "$SCEP_CONF" ||
-			{ fail "setup: spawn-fcgi + Apache (proxy-fcgi)"; return 1; }
-		logs="$IT_FCGI_LOGS $IT_SERVER_LOGS" ;;
-	*) fail "unknown flavour $fl"; return 1 ;;
+# level_tests LEVEL: the client tests of a level, and the knobs passed to them
+level_tests() {
+	local t
+	case $1 in
+	full)  t="curl scepclient strongswan certmonger parallel"; L_PENDING=1 L_MATRIX=full ;;
+	shape) t="curl scepclient strongswan certmonger"; L_PENDING=0 L_MATRIX=basic ;;
+	basic) t="curl scepclient strongswan certmonger parallel"; L_PENDING=0 L_MATRIX=basic ;;
+	*) return 1 ;;
 	esac
-	pass "setup: $fl on $IT_URL"
-	export SCEP_URL=$IT_URL
+	L_TESTS=""
+	for x in $t; do
+		case " ${IT_TESTS:-$t} " in *" $x "*) L_TESTS="$L_TESTS $x" ;; esac
+	done
+}
+level_text() {
+	level_tests "$1"
+	local x out=""
+	for x in $L_TESTS; do
+		case $x in
+		scepclient) [ "$L_PENDING" = 1 ] && x="scepclient(+30 s PENDING cases)" ;;
+		strongswan) [ "$L_MATRIX" = full ] && x="strongswan(all ciphers x digests x paddings)" ;;
+		esac
+		out="$out $x"
+	done
+	echo "${out# }"
+}
 
-	case " $PENDING_SC " in *" all "* | *" $fl "*) sc_pending=1 ;; esac
-	for t in $TESTS; do
-		local ts=$(date +%s)
+echo "integration: runs (flavour/CA shape: client tests; every run also renews with each client):"
+for r in $RUNS; do
+	printf '    %-24s %s\n' "${r%%:*}" "$(level_text "${r#*:}")"
+done
+
+# One run, in a subshell with its own cleanup trap. Output: PASS/FAIL lines.
+run_one() {
+	local spec=$1 name=${1%%:*} level=${1#*:} fl shape t rc t0 ts tpid chal
+	fl=${name%%/*} shape=${name#*/}
+	t0=$(date +%s)
+	IT_PREFIX="$name: "
+	export IT_PREFIX
+	it_init "$(basename "$RUN")/${name//\//-}"
+	if ! level_tests "$level"; then fail "unknown level in $spec"; return 1; fi
+	chal="it-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+	if ! it_make_repo "$IT_DIR/ca-manual" "$chal" YES "$shape" "ScepAutoApprove = NO"; then
+		fail "setup: $shape CA (manual)"; return 1
+	fi
+	local mconf=$SCEP_CONF mrepo=$SCEP_REPO
+	if ! it_make_repo "$IT_DIR/ca" "$chal" YES "$shape" "ScepAutoApprove = YES"; then
+		fail "setup: $shape CA"; return 1
+	fi
+	IT_ALL_LOGS=""
+	it_server "$fl" "$mconf" srv-manual || { fail "setup: $fl (manual)"; return 1; }
+	local murl=$IT_URL
+	it_server "$fl" "$SCEP_CONF" srv || { fail "setup: $fl"; return 1; }
+	pass "setup: $shape CA behind $fl on $IT_URL (+ ScepAutoApprove=NO on $murl)"
+	export SCEP_URL=$IT_URL IT_MANUAL_URL=$murl IT_MANUAL_CONF=$mconf IT_MANUAL_REPO=$mrepo
+
+	for t in $L_TESTS; do
+		ts=$(date +%s)
 		# in the background + wait, so that a TERM/INT trap runs at once (it_stop_all
 		# also stops the test, whose own trap stops its clients)
-		IT_OUT_BASE=$IT_DIR IT_SCEPCLIENT_PENDING=$sc_pending IT_PREFIX="$fl/$t: " \
+		IT_OUT_BASE=$IT_DIR IT_SCEPCLIENT_PENDING=$L_PENDING IT_SW_MATRIX=$L_MATRIX \
+			IT_PREFIX="$name/$t: " \
 			bash "$HERE/t-$t.sh" >"$IT_DIR/t-$t.out" 2>"$IT_DIR/t-$t.err" </dev/null &
-		local tpid=$!
+		tpid=$!
 		it_track "$tpid"
 		wait "$tpid"
 		rc=$?
@@ -103,12 +155,18 @@ run_flavour() {
 		if grep -q '^FAIL: ' "$IT_DIR/t-$t.out"; then
 			sed 's/^/    /' "$IT_DIR/t-$t.err" | tail -n 40
 		fi
-		echo "    ($t: $(( $(date +%s) - ts )) s)"
+		echo "    ($name/$t: $(( $(date +%s) - ts )) s)"
 	done
 
-	# The repository is consistent after all that (scep-admin check exits 0)
-	if it_admin check >"$IT_DIR/check.txt" 2>&1; then pass "scep-admin check: repository consistent"
-	else fail "scep-admin check: repository consistent" "$(head -n 3 "$IT_DIR/check.txt" | tr '\n' ' ')"; fi
+	# The repositories are consistent after all that (scep-admin check exits 0)
+	local c
+	for c in "$SCEP_CONF" "$mconf"; do
+		if SCEP_CONF=$c it_admin check >"$IT_DIR/check.txt" 2>&1; then
+			pass "scep-admin check: repository consistent (${c#"$IT_DIR"/})"
+		else
+			fail "scep-admin check: repository consistent (${c#"$IT_DIR"/})" "$(head -n 3 "$IT_DIR/check.txt" | tr '\n' ' ')"
+		fi
+	done
 
 	# Server still alive and the workers did not die along the way
 	if curl -s -o /dev/null -w '%{http_code}' "$SCEP_URL?operation=GetCACaps" | grep -qx 200; then
@@ -118,28 +176,57 @@ run_flavour() {
 	fi
 	it_stop_all
 	# shellcheck disable=SC2086
-	if it_check_sanitizer_logs $logs 2>"$IT_DIR/sanitizer.txt"; then
+	if it_check_sanitizer_logs $IT_ALL_LOGS 2>"$IT_DIR/sanitizer.txt"; then
 		pass "no ASan/UBSan/LSan report in the server logs"
 	else
 		fail "no ASan/UBSan/LSan report in the server logs" "see $IT_DIR/sanitizer.txt"
 		head -n 30 "$IT_DIR/sanitizer.txt" | sed 's/^/    /'
 	fi
-	echo "    ($fl: $(( $(date +%s) - t0 )) s; logs: ${IT_DIR#"$IT_TOP"/})"
+	echo "    ($name: $(( $(date +%s) - t0 )) s; logs: ${IT_DIR#"$IT_TOP"/})"
 }
 
-for fl in $FLAVOURS; do
-	echo "== $fl"
-	# background + wait: the INT/TERM trap below can then act at once
-	( echo "$BASHPID" >"$RUN/current.pid"; run_flavour "$fl" ) 2>&1 | tee -a "$LOG" &
-	wait $!
-	rm -f "$RUN/current.pid"
+# One pool of client keys for all runs (keys need only be unique within a repository):
+# t-strongswan.sh takes 1..40, t-parallel.sh 41..46, t-scepclient.sh 51..56.
+IT_KEYPOOL=$RUN/keys
+export IT_KEYPOOL
+it_keypool "$IT_KEYPOOL" 56 >/dev/null 2>&1 </dev/null &
+KEYPOOL_PID=$!
+
+# Up to $JOBS runs at once, each writing to its own file; the files are printed in the
+# order of $RUNS as soon as a run and all runs before it are done.
+n=0 printed=0
+declare -a SPEC
+for r in $RUNS; do SPEC[n]=$r; n=$((n + 1)); done
+next=0 running=0
+print_done() {
+	while [ "$printed" -lt "$n" ] && [ -e "$RUN/$printed.done" ]; do
+		echo "== ${SPEC[printed]}"
+		cat "$RUN/$printed.out"
+		cat "$RUN/$printed.out" >>"$LOG"
+		printed=$((printed + 1))
+	done
+}
+while [ "$printed" -lt "$n" ]; do
+	while [ "$running" -lt "$JOBS" ] && [ "$next" -lt "$n" ]; do
+		( echo "$BASHPID" >"$RUN/$next.pid"; run_one "${SPEC[next]}" >"$RUN/$next.out" 2>&1
+		  rm -f "$RUN/$next.pid"; : >"$RUN/$next.done" ) &
+		next=$((next + 1)) running=$((running + 1))
+	done
+	wait -n 2>/dev/null
+	running=0
+	for ((i = 0; i < next; i++)); do [ -e "$RUN/$i.done" ] || running=$((running + 1)); done
+	print_done
+	[ "$running" -eq 0 ] && [ "$next" -ge "$n" ] && print_done
 done
 
+it_kill_wait "$KEYPOOL_PID"
 pass_n=$(grep -c '^PASS: ' "$LOG")
 fail_n=$(grep -c '^FAIL: ' "$LOG")
-echo "    (total $(( $(date +%s) - START )) s)"
-for fl in $FLAVOURS; do
-	echo "    $fl: $(grep -c "^PASS: $fl[:/]" "$LOG") passed, $(grep -c "^FAIL: $fl[:/]" "$LOG") failed"
+echo "    (total $(( $(date +%s) - START )) s, $JOBS runs at a time)"
+for r in $RUNS; do
+	name=${r%%:*}
+	printf '    %-24s %3d passed, %d failed  (%s)\n' "$name:" "$(grep -c "^PASS: ${name}[:/]" "$LOG")" \
+		"$(grep -c "^FAIL: ${name}[:/]" "$LOG")" "$(sed -n "s|^    ($name: \([0-9]* s\);.*|\1|p" "$LOG")"
 done
 if [ "$fail_n" = 0 ] && [ -z "${IT_KEEP:-}" ]; then rm -rf "$RUN"; fi
 echo "integration: $pass_n passed, $fail_n failed"

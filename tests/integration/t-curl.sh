@@ -2,6 +2,9 @@
 # HTTP-level checks of a running SCEP server with curl: content types (exact, no charset),
 # GetCACaps/GetCACert with every message= variant clients send, the /pkiclient.exe path
 # suffix, HTTP/1.0, and garbage PKIOperations (HTTP 400, repository unchanged).
+# GetCACert by CA shape: a self-signed CA is sent as its DER (application/x-x509-ca-cert);
+# an intermediate CA as a degenerate PKCS#7 [CA, chain..., root] and an RA as [RA, CA...]
+# (application/x-x509-ca-ra-cert), in that order.
 #
 # Run alone: SCEP_URL=http://127.0.0.1:PORT/scep SCEP_CHALLENGE=... SCEP_CONF=... \
 #            SCEP_REPO=... tests/integration/t-curl.sh
@@ -22,6 +25,22 @@ get() {
 
 openssl x509 -in "$IT_CA" -outform DER -out "$D/ca.der" 2>/dev/null ||
 	{ fail "read $IT_CA"; it_summary curl; exit 1; }
+# the GetCACert body expected: the CA's DER, or a PKCS#7 whose certificates are
+# $IT_GETCACERT in order (compared once decoded: the PKCS#7 wrapping may differ)
+if [ "$IT_SHAPE" = self ]; then CACT=application/x-x509-ca-cert
+else CACT=application/x-x509-ca-ra-cert; fi
+cacert_ok() {	# FILE: the body is what GetCACert must return
+	if [ "$IT_SHAPE" = self ]; then cmp -s "$1" "$D/ca.der"
+	else
+		openssl pkcs7 -inform DER -in "$1" -print_certs -out "$1.pem" 2>/dev/null &&
+			it_certs_equal "$1.pem" "$IT_GETCACERT"
+	fi
+}
+case $IT_SHAPE in
+self) WHAT="DER of ca.pem" ;;
+ra) WHAT="PKCS#7 [RA, CA]" ;;
+intermediate) WHAT="PKCS#7 [CA, root]" ;;
+esac
 
 # ---- GetCACaps
 for m in ABSENT 0 EMPTY CAIdentifier; do
@@ -42,6 +61,14 @@ missing=""
 for c in POSTPKIOperation SHA-256 AES SCEPStandard; do
 	printf '%s\n' "$caps" | grep -qx -- "$c" || missing="$missing $c"
 done
+# Renewal is advertised when the CA allows it (certmonger renews only then)
+if [ "$(it_conf_bool ScepAllowRenewal YES)" = YES ]; then
+	printf '%s\n' "$caps" | grep -qx Renewal && pass "GetCACaps lists Renewal (ScepAllowRenewal=YES)" ||
+		fail "GetCACaps lists Renewal (ScepAllowRenewal=YES)"
+else
+	printf '%s\n' "$caps" | grep -qx Renewal && fail "GetCACaps without Renewal (ScepAllowRenewal=NO)" ||
+		pass "GetCACaps without Renewal (ScepAllowRenewal=NO)"
+fi
 if [ -z "$missing" ]; then pass "GetCACaps lists POSTPKIOperation SHA-256 AES SCEPStandard"
 else fail "GetCACaps lists POSTPKIOperation SHA-256 AES SCEPStandard" "missing:$missing; body: $(printf '%s' "$caps" | tr '\n' ' ')"; fi
 # strongSwan 5.9.8 accepts AES only when SHA-384 is listed (clients.md §5)
@@ -59,29 +86,30 @@ for m in ABSENT 0 CAIdentifier default EMPTY; do
 	*) q="operation=GetCACert&message=$m" ;;
 	esac
 	get "cacert-$m" "$SCEP_URL?$q"
-	if [ "$ST" = 200 ] && [ "$CT" = "application/x-x509-ca-cert" ] && cmp -s "$D/cacert-$m.body" "$D/ca.der"; then
-		pass "GetCACert message=$m: 200 application/x-x509-ca-cert, DER of ca.pem"
+	if [ "$ST" = 200 ] && [ "$CT" = "$CACT" ] && cacert_ok "$D/cacert-$m.body"; then
+		pass "GetCACert message=$m: 200 $CACT, $WHAT"
 	else
-		fail "GetCACert message=$m: 200 application/x-x509-ca-cert, DER of ca.pem" \
+		fail "GetCACert message=$m: 200 $CACT, $WHAT" \
 			"got $ST '$CT', $(wc -c <"$D/cacert-$m.body") bytes"
 	fi
 done
+cp "$D/cacert-ABSENT.body" "$D/cacert.body"
 get cacert-cl "$SCEP_URL?operation=GetCACert&message=0"
 # Content-Length must be right when present. Apache 2.4.71 drops the one the program
 # sends under mod_cgid and mod_proxy_fcgi and chunks the reply instead (HTTP/1.1).
-if [ "$CL" = "$(wc -c <"$D/ca.der")" ]; then
+if [ "$CL" = "$(wc -c <"$D/cacert-cl.body")" ] && cmp -s "$D/cacert-cl.body" "$D/cacert.body"; then
 	pass "GetCACert Content-Length matches the body"
 elif [ -z "$CL" ] && grep -qi '^transfer-encoding: *chunked' "$D/cacert-cl.hdr"; then
 	pass "GetCACert framed (chunked by the web server, no Content-Length)"
 else
-	fail "GetCACert framing" "Content-Length '$CL' for $(wc -c <"$D/ca.der") bytes"
+	fail "GetCACert framing" "Content-Length '$CL' for $(wc -c <"$D/cacert-cl.body") bytes"
 fi
 
 # ---- path suffix (clients append pkiclient.exe)
 for p in /pkiclient.exe /cgi-bin/pkiclient.exe; do
 	get suffix-caps "$SCEP_URL$p?operation=GetCACaps"
 	get suffix-cert "$SCEP_URL$p?operation=GetCACert&message=0"
-	if [ "$ST" = 200 ] && [ "$CT" = "application/x-x509-ca-cert" ] && cmp -s "$D/suffix-cert.body" "$D/ca.der" &&
+	if [ "$ST" = 200 ] && [ "$CT" = "$CACT" ] && cmp -s "$D/suffix-cert.body" "$D/cacert.body" &&
 		cmp -s "$D/suffix-caps.body" "$D/caps-ABSENT.body"; then
 		pass "path suffix $p serves GetCACaps and GetCACert"
 	else
@@ -92,7 +120,7 @@ done
 # ---- HTTP/1.0 client (Cisco IOS style), whole body delivered
 get http10 "$SCEP_URL/pkiclient.exe?operation=GetCACert&message=Test-Router" --http1.0 \
 	-A 'Mozilla/4.0 (compatible; MSIE 5.0; Cisco PKI)'
-if [ "$ST" = 200 ] && cmp -s "$D/http10.body" "$D/ca.der"; then pass "HTTP/1.0 GetCACert"
+if [ "$ST" = 200 ] && cmp -s "$D/http10.body" "$D/cacert.body"; then pass "HTTP/1.0 GetCACert"
 else fail "HTTP/1.0 GetCACert" "got $ST"; fi
 
 # ---- unknown operation: an HTTP error, not a crash or a 200

@@ -11,10 +11,11 @@ it_client_dir parallel
 D=$IT_OUT
 N=${IT_PARALLEL:-6}
 
-# keys first (scepclient would generate them, but that would spread the requests out)
+# keys first (scepclient would generate them, but that would spread the requests out):
+# keys 41.. of the run's pool (IT_KEYPOOL), else new ones
 for i in $(seq "$N"); do
 	mkdir -p "$D/$i"
-	openssl genrsa -traditional -out "$D/$i/key.pem" 2048 2>/dev/null
+	it_key "$D/$i/key.pem" $((40 + i))
 done
 before=$(ls "$SCEP_REPO/certs" 2>/dev/null | grep -c "\.pem$")
 pids=""
