@@ -1998,6 +1998,15 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 		goto out;
 	}
 
+	/*
+	 * The record's cert.der first: until it is there, nothing outside the record names
+	 * this serial, so a crash or a full disk costs a serial number, never an orphan
+	 * certificate; once it is there, enroll_issue() finishes with this same certificate.
+	 */
+	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
+	    !write_atomic(path, der, derlen, FILE_MODE, 0))
+		goto out;
+
 	/* certs/<SERIAL>.pem: never replaced by a different certificate. */
 	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
 	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
@@ -2023,9 +2032,6 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, dnkey);
 	if (!serial_path(r, path, sizeof(path), "certs", sn, ".id") ||
 	    !write_atomic(path, idtext, strlen(idtext), FILE_MODE, 0))
-		goto out;
-	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
-	    !write_atomic(path, der, derlen, FILE_MODE, 0))
 		goto out;
 	if (repo_is_revoked(r, sn) == 0 && !repo_dn_add(r, dnkey, sn))
 		goto out;

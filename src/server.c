@@ -295,8 +295,9 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 	if (st == RS_APPROVED) {
 		rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
 		if (rc == 0 && repo_find(s->repo, id) != RS_ISSUED) {
+			/* Stored and approved: the client should simply try again later. */
 			logx(LOG_LVL_ERR, "txid=%s id=%s: cannot issue: %s", tx, id, err);
-			resp_text(r, 500, "cannot issue the certificate\n");
+			resp_text(r, 503, "the CA cannot issue right now; try again later\n");
 			goto out;
 		}
 		st = repo_find(s->repo, id);
