@@ -24,7 +24,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus
+.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -99,9 +99,21 @@ check: deps all asan tools $(VGBIN)
 	tests/fuzz/run.sh --regress
 	tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
 	tests/integration/run-all.sh
+	LOAD_N=300 tests/load/load.sh
+	CRASH_N=200 tests/load/crash.sh
+	tests/load/fulldisk.sh
 
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
+
+# The full-size load, crash and full-disk runs (issue 5), and the benchmark.
+load: all asan tools
+	tests/load/load.sh
+	tests/load/crash.sh
+	tests/load/fulldisk.sh
+
+bench: all tools
+	tests/load/bench.sh
 
 demo: deps all
 	PORT=$(PORT) scripts/demo
