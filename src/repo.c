@@ -1998,16 +1998,7 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 		goto out;
 	}
 
-	/*
-	 * The record's cert.der first: until it is there, nothing outside the record names
-	 * this serial, so a crash or a full disk costs a serial number, never an orphan
-	 * certificate; once it is there, enroll_issue() finishes with this same certificate.
-	 */
-	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
-	    !write_atomic(path, der, derlen, FILE_MODE, 0))
-		goto out;
-
-	/* certs/<SERIAL>.pem: never replaced by a different certificate. */
+	/* certs/<SERIAL>.pem is never replaced by a different certificate: refuse up front. */
 	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
 	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
 		log_crypto(LOG_LVL_ERR, "store cert %s: PEM", sn);
@@ -2016,17 +2007,33 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	}
 	if (!cert_path(r, path, sizeof(path), sn))
 		goto out;
-	if (!write_atomic(path, pem, (size_t)pemlen, FILE_MODE, 1)) {
-		if (errno != EEXIST)
-			goto out;
-		if (!repo_read_file(path, &old, &oldlen, MAX_BLOB))
-			goto out;
+	if (repo_read_file(path, &old, &oldlen, MAX_BLOB)) {
 		if (oldlen != (size_t)pemlen || memcmp(old, pem, oldlen) != 0) {
 			logx(LOG_LVL_ERR, "%s exists with another certificate", path);
 			errno = EEXIST;
 			goto out;
 		}
 		again = 1;
+	} else if (errno != ENOENT)
+		goto out;
+
+	/*
+	 * The record's cert.der next: until it is there, nothing outside the record names
+	 * this serial, so a crash or a full disk costs a serial number, never an orphan
+	 * certificate; once it is there, enroll_issue() finishes with this same certificate.
+	 */
+	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
+	    !write_atomic(path, der, derlen, FILE_MODE, 0))
+		goto out;
+	if (!again) {
+		if (!cert_path(r, path, sizeof(path), sn))
+			goto out;
+		/* Exclusive: the lock is held, so only a crash leftover can be there. */
+		if (!write_atomic(path, pem, (size_t)pemlen, FILE_MODE, 1)) {
+			if (errno != EEXIST)
+				goto out;
+			again = 1;
+		}
 	}
 
 	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, dnkey);
