@@ -20,6 +20,8 @@
 #   shape  curl; scepclient without PENDING cases; strongSwan with 4 cipher/digest/padding
 #          combinations; certmonger (no -N for intermediate and RA CAs)
 #   basic  shape + the 6 parallel clients
+# followed by ",pending" (scepclient's PENDING cases) or ",matrix" (the full strongSwan
+# matrix) to add those.
 # Every level runs the renewal cases (auto-approved, approved after pending, SeaCat
 # same-key renewal, third certificate refused, revoked certificate refused) but those
 # that need a 30-second scepclient wait. After each run: scep-admin check on both
@@ -30,7 +32,7 @@
 # when something failed, or with IT_KEEP=1).
 #
 # Knobs: IT_RUNS (default "nginx/self:full nginx/intermediate:shape nginx/ra:shape
-# fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic"), IT_FLAVOURS (keep only the runs
+# fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic,pending"), IT_FLAVOURS (keep only the runs
 # of these flavours), IT_JOBS (runs at the same time, default 2), IT_TESTS (restrict the
 # client tests: curl scepclient strongswan certmonger parallel), SCEP_BIN (server program,
 # default build/asan/scep if built), SCEP_ADMIN.
@@ -38,7 +40,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
-RUNS=${IT_RUNS:-nginx/self:full nginx/intermediate:shape nginx/ra:shape fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic}
+RUNS=${IT_RUNS:-nginx/self:full nginx/intermediate:shape nginx/ra:shape fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic,pending}
 JOBS=${IT_JOBS:-2}
 if [ -n "${IT_FLAVOURS:-}" ]; then
 	keep=""
@@ -80,15 +82,19 @@ if [ "$prereq_ok" = 0 ]; then
 	exit 1
 fi
 
-# level_tests LEVEL: the client tests of a level, and the knobs passed to them
+# level_tests LEVEL[,pending][,matrix]: the client tests of a level, and the knobs passed
+# to them (pending: scepclient's 30-second PENDING cases; matrix: strongSwan's full matrix)
 level_tests() {
-	local t
-	case $1 in
+	local t m
+	case ${1%%,*} in
 	full)  t="curl scepclient strongswan certmonger parallel"; L_PENDING=1 L_MATRIX=full ;;
 	shape) t="curl scepclient strongswan certmonger"; L_PENDING=0 L_MATRIX=basic ;;
 	basic) t="curl scepclient strongswan certmonger parallel"; L_PENDING=0 L_MATRIX=basic ;;
 	*) return 1 ;;
 	esac
+	for m in $(echo "${1#"${1%%,*}"}" | tr ',' ' '); do
+		case $m in pending) L_PENDING=1 ;; matrix) L_MATRIX=full ;; *) return 1 ;; esac
+	done
 	L_TESTS=""
 	for x in $t; do
 		case " ${IT_TESTS:-$t} " in *" $x "*) L_TESTS="$L_TESTS $x" ;; esac
