@@ -224,13 +224,32 @@ send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep
 	OPENSSL_free(der);
 }
 
+static const char *failinfo_name(enum scep_failinfo);
+
+/* A FAILURE CertRep, and one log line for it whatever refused the request. */
 static void
 send_failure(struct server *s, const struct pkimsg *m, enum scep_failinfo fi,
     const char *text, struct http_resp *r)
 {
-	struct certrep rep = { .status = PKI_FAILURE, .fail = fi, .fail_text = text };
+	struct certrep	rep = { .status = PKI_FAILURE, .fail = fi, .fail_text = text };
+	char		tx[MAX_TXID * 4 + 1];
 
+	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
+	logx(LOG_LVL_INFO, "%s txid=%s: FAILURE %s: %s", msgtype_name(m->msgtype), tx,
+	    failinfo_name(fi), text ? text : "-");
 	send_certrep(s, m, &rep, r);
+}
+
+static const char *
+failinfo_name(enum scep_failinfo fi)
+{
+	switch (fi) {
+	case FAIL_BADALG: return "badAlg";
+	case FAIL_BADMESSAGECHECK: return "badMessageCheck";
+	case FAIL_BADREQUEST: return "badRequest";
+	case FAIL_BADTIME: return "badTime";
+	default: return "badCertId";
+	}
 }
 
 static void
@@ -338,13 +357,19 @@ out:
 
 /* The key a record was made for (or that signed it) must be the key asking about it. */
 static int
-same_requester(struct server *s, const char *id, const char *fp1, const char *fp2)
+same_requester(struct server *s, const char *id, const char *fp1, const char *fp2,
+    const char *subject)
 {
 	struct record	*rec;
 	int		 ok = 0;
 
 	if ((rec = repo_record_load(s->repo, id, 0)) == NULL)
 		return 0;
+	/* A resubmission asks for the same subject too (strongSwan's txID is its key's hash). */
+	if (subject != NULL && (rec->subject == NULL || strcmp(rec->subject, subject) != 0)) {
+		record_free(rec);
+		return 0;
+	}
 	if (rec->key_fp != NULL && ((fp1 && strcmp(rec->key_fp, fp1) == 0) ||
 	    (fp2 && strcmp(rec->key_fp, fp2) == 0)))
 		ok = 1;
@@ -438,12 +463,13 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
+	X509_NAME_oneline(dn, subj, sizeof(subj));
 	if (repo_find(s->repo, id) != RS_NONE) {
-		if (!same_requester(s, id, keyfp, NULL)) {
-			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused with another "
-			    "key", msgtype_name(m->msgtype), tx, id);
+		if (!same_requester(s, id, keyfp, NULL, subj)) {
+			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
+			    "key or subject", msgtype_name(m->msgtype), tx, id);
 			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
-			    "request for a different key", r);
+			    "request for a different key or subject; use a new transactionID", r);
 			goto out;
 		}
 		answer_existing(s, m, id, r);
@@ -514,7 +540,6 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 
-	X509_NAME_oneline(dn, subj, sizeof(subj));
 	memcpy(rec.id, id, sizeof(rec.id));
 	rec.txid = (unsigned char *)m->txid;
 	rec.txid_len = m->txid_len;
@@ -627,7 +652,7 @@ certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		return;
 	}
 	if (!pubkey_fp(X509_get0_pubkey(m->signer), signerfp) ||
-	    !same_requester(s, id, NULL, signerfp)) {
+	    !same_requester(s, id, NULL, signerfp, NULL)) {
 		logx(LOG_LVL_WARN, "CertPoll txid=%s id=%s: signed by another key", tx, id);
 		send_failure(s, m, FAIL_BADCERTID, "this transaction belongs to another key",
 		    r);
@@ -714,14 +739,10 @@ pkioperation(struct server *s, const unsigned char *der, size_t len, const char 
 {
 	struct pkimsg		*m, *partial = NULL;
 	struct pkimsg_err	 e;
-	char			 tx[MAX_TXID * 4 + 1];
 
 	m = pkimsg_parse(der, len, s->ca, s->digests, s->ciphers, &e, &partial);
 	if (m == NULL) {
 		if (partial != NULL) {
-			logx(LOG_LVL_INFO, "%s txid=%s: FAILURE %d: %s",
-			    msgtype_name(partial->msgtype), txid_esc(partial, tx, sizeof(tx)),
-			    (int)e.fail, e.text);
 			send_failure(s, partial, e.fail, e.text, r);
 			pkimsg_free(partial);
 		} else {

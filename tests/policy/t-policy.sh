@@ -249,6 +249,16 @@ check "GetCert for an unknown serial: badCertId" test "$STATUS/$FAILINFO" = 2/4
 run pu "$T/w0.key" -n nobody -x NO-SUCH-TXID -t 20
 check "CertPoll for an unknown transaction: badCertId" test "$STATUS/$FAILINFO" = 2/4
 
+# --- A transactionID is one request: same key but another subject is a conflict, not a poll
+mkca txid
+run x1 "$T/x.key" -n dup-a -p secret123 -x SAMEKEYTXID
+run x2 "$T/x.key" -n dup-b -p secret123 -x SAMEKEYTXID
+check "known transactionID, same key, other subject: FAILURE badRequest" test "$STATUS/$FAILINFO" = 2/2
+run x3 "$T/x.key" -n dup-a -p secret123 -x SAMEKEYTXID
+check "known transactionID, same key and subject: the same certificate" cmp -s "$T/x1.crt" "$T/x3.crt"
+check "every refusal is logged with its failInfo" \
+    bash -c "grep -q 'FAILURE badRequest: this transactionID belongs' '$T/server.log' && grep -q 'FAILURE badRequest: there are already two valid' '$T/server.log'"
+
 # --- Configuration errors --------------------------------------------------------------
 mkca conferr
 echo "ScepNoSuchKey = 1" >>"$C"
