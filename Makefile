@@ -40,6 +40,7 @@ build/asan/libscep.a: $(SOBJ)
 	rm -f $@; ar rcs $@ $^
 
 cgi-bin/scep: src/scep_main.c build/libscep.a
+	@mkdir -p cgi-bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
 scep-admin: src/admin_main.c build/libscep.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
