@@ -388,7 +388,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	CMS_SignerInfo		*si;
 	STACK_OF(X509)		*signers = NULL;
 	X509_ALGOR		*dig = NULL, *sig = NULL;
-	BIO			*content = NULL, *plain = NULL, *envbio = NULL;
+	BIO			*content = NULL, *plain = NULL;
 	unsigned char		*envder = NULL, *inner = NULL;
 	size_t			 envlen = 0, innerlen = 0;
 	const unsigned char	*p = der;
@@ -513,7 +513,6 @@ out:
 	sk_X509_free(signers);
 	BIO_free(content);
 	BIO_free(plain);
-	BIO_free(envbio);
 	CMS_ContentInfo_free(cms);
 	CMS_ContentInfo_free(env);
 	free(envder);
