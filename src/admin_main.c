@@ -100,27 +100,6 @@ usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
-/* Strict decimal in [min, max]. */
-static int
-parse_num(const char *s, long min, long max, int *out)
-{
-	long	n = 0;
-
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return 0;
-		n = n * 10 + (*s - '0');
-		if (n > max)
-			return 0;
-	}
-	if (n < min)
-		return 0;
-	*out = (int)n;
-	return 1;
-}
-
 /*
  * getopt_long over a subcommand's arguments (argv[0] is the command). Returns the option,
  * -1 at the end, '?' after reporting a bad option (the caller exits EXIT_USAGE).
@@ -307,12 +286,12 @@ cmd_init(int argc, char **argv, const char *conf)
 			owner = optarg;
 			break;
 		case 'b':
-			if (!parse_num(optarg, 2048, 8192, &bits))
+			if (!parse_decimal(optarg, 2048, 8192, &bits))
 				return usage_error("init: --key-bits must be 2048..8192, not %s",
 				    optarg);
 			break;
 		case 'd':
-			if (!parse_num(optarg, 1, 36500, &days))
+			if (!parse_decimal(optarg, 1, 36500, &days))
 				return usage_error("init: --days must be 1..36500, not %s",
 				    optarg);
 			break;
@@ -1382,7 +1361,7 @@ cmd_challenge(int argc, char **argv, const char *conf)
 				    "days, as seconds or with a unit s, m, h or d, not %s", optarg);
 			break;
 		case 'n':
-			if (!parse_num(optarg, 1, MAX_CHALLENGES, &count))
+			if (!parse_decimal(optarg, 1, MAX_CHALLENGES, &count))
 				return usage_error("challenge: --count must be 1..1000, not %s",
 				    optarg);
 			break;
@@ -1574,11 +1553,11 @@ bits_days_opt(int c, const char *cmd, int *bits, int *days)
 {
 	char	fmt[200];
 
-	if (c == 'b' && !parse_num(optarg, 2048, 8192, bits)) {
+	if (c == 'b' && !parse_decimal(optarg, 2048, 8192, bits)) {
 		snprintf(fmt, sizeof(fmt), "%s: --key-bits must be 2048..8192, not %%s", cmd);
 		return usage_error(fmt, optarg);
 	}
-	if (c == 'd' && !parse_num(optarg, 1, 36500, days)) {
+	if (c == 'd' && !parse_decimal(optarg, 1, 36500, days)) {
 		snprintf(fmt, sizeof(fmt), "%s: --days must be 1..36500, not %%s", cmd);
 		return usage_error(fmt, optarg);
 	}

@@ -221,3 +221,24 @@ msgtype_name(int t)
 	default: return "unknown";
 	}
 }
+
+/* Strict decimal (digits only, no sign or blanks) in [min, max]; 1 ok, 0 refused. */
+int
+parse_decimal(const char *s, long min, long max, int *out)
+{
+	long	n = 0;
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		n = n * 10 + (*s - '0');
+		if (n > max)
+			return 0;
+	}
+	if (n < min)
+		return 0;
+	*out = (int)n;
+	return 1;
+}

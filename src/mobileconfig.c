@@ -826,27 +826,6 @@ mc_warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Strict decimal in [min, max]. */
-static int
-parse_int(const char *s, long min, long max, int *out)
-{
-	long	n = 0;
-
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return 0;
-		n = n * 10 + (*s - '0');
-		if (n > max)
-			return 0;
-	}
-	if (n < min)
-		return 0;
-	*out = (int)n;
-	return 1;
-}
-
 enum chal_mode { CHAL_MODE_FRESH, CHAL_MODE_GIVEN, CHAL_MODE_STATIC, CHAL_MODE_NONE };
 
 enum {
@@ -948,24 +927,24 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 				    "seconds or with a unit s, m, h or d, not %s", optarg);
 			break;
 		case OPT_KEYSIZE:
-			if (!parse_int(optarg, 1024, 4096, &mc.keysize) ||
+			if (!parse_decimal(optarg, 1024, 4096, &mc.keysize) ||
 			    (mc.keysize != 1024 && mc.keysize != 2048 && mc.keysize != 4096))
 				return mc_usage_error("--keysize must be 1024, 2048 or 4096, "
 				    "not %s", optarg);
 			break;
 		case OPT_KEYUSAGE:
-			if (!parse_int(optarg, 0, 5, &mc.key_usage) || mc.key_usage == 2 ||
+			if (!parse_decimal(optarg, 0, 5, &mc.key_usage) || mc.key_usage == 2 ||
 			    mc.key_usage == 3)
 				return mc_usage_error("--key-usage must be 0 (none), 1 "
 				    "(signing), 4 (encryption) or 5 (both), not %s", optarg);
 			break;
 		case OPT_RETRIES:
-			if (!parse_int(optarg, 0, MC_MAX_RETRIES, &mc.retries))
+			if (!parse_decimal(optarg, 0, MC_MAX_RETRIES, &mc.retries))
 				return mc_usage_error("--retries must be 0..%d, not %s",
 				    MC_MAX_RETRIES, optarg);
 			break;
 		case OPT_DELAY:
-			if (!parse_int(optarg, 0, MC_MAX_RETRY_DELAY, &mc.retry_delay))
+			if (!parse_decimal(optarg, 0, MC_MAX_RETRY_DELAY, &mc.retry_delay))
 				return mc_usage_error("--retry-delay must be 0..%d seconds, "
 				    "not %s", MC_MAX_RETRY_DELAY, optarg);
 			break;

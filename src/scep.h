@@ -70,6 +70,9 @@ void	 log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
 /* Printable name of a messageType ("PKCSReq"...), "unknown" otherwise. */
 const char	*msgtype_name(int);
 
+/* Strict decimal (digits only) in [min, max] into *out. 1 ok, 0 refused. */
+int	 parse_decimal(const char *s, long min, long max, int *out);
+
 /* Constant-time comparison of two secrets (lengths may differ). 1 if equal. */
 int	 secret_equal(const char *a, const char *b);
 
