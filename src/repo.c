@@ -2135,56 +2135,29 @@ repo_foreach(struct repo *r, enum rstate st, int (*fn)(const char *id, void *arg
     void *arg)
 {
 	char		  path[MAX_PATH_LEN];
-	DIR		 *d = NULL;
-	struct dirent	 *de;
-	char		**ids = NULL, **nids;
-	size_t		  n = 0, cap = 0, i;
-	int		  rc = -1, saved;
+	char		**ids = NULL;
+	size_t		  n = 0, i;
+	int		  rc = 0, saved;
 
 	if (!state_ok(st) ||
 	    !path_join(path, sizeof(path), r->root, state_dirs[st], NULL, NULL)) {
 		errno = EINVAL;
-		goto out;
+		return -1;
 	}
-	if ((d = opendir(path)) == NULL)
-		goto err;
-	for (;;) {
-		errno = 0;
-		if ((de = readdir(d)) == NULL) {
-			if (errno != 0)
-				goto err;
-			break;
-		}
-		if (!repo_id_valid(de->d_name))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((nids = reallocarray(ids, cap, sizeof(*ids))) == NULL)
-				goto err;
-			ids = nids;
-		}
-		if ((ids[n] = strdup(de->d_name)) == NULL)
-			goto err;
-		n++;
+	if (!dir_list(path, repo_id_valid, &ids, &n)) {
+		saved = errno;
+		if (saved == ENOENT)	/* dir_list() leaves this one unlogged */
+			logx(LOG_LVL_ERR, "read %s: %s", path, strerror(saved));
+		errno = saved;
+		return -1;
 	}
-	(void)closedir(d);
-	d = NULL;
 	if (n > 0)
 		qsort(ids, n, sizeof(*ids), cmp_names);
-	rc = 0;
 	for (i = 0; i < n; i++)
 		if ((rc = fn(ids[i], arg)) != 0)
 			break;
-	goto out;
-err:
-	logx(LOG_LVL_ERR, "read %s: %s", path, strerror(errno));
-out:
 	saved = errno;
-	if (d != NULL)
-		(void)closedir(d);
-	for (i = 0; i < n; i++)
-		free(ids[i]);
-	free(ids);
+	repo_strv_free(ids, n);
 	errno = saved;
 	return rc;
 }
