@@ -44,45 +44,16 @@ out:
 	return rc;
 }
 
+/* A signed attribute NID with one value of ASN.1 string TYPE (PrintableString, OCTET...). */
 static int
-add_printable(PKCS7_SIGNER_INFO *si, int nid, const void *data, size_t len)
+add_attr(PKCS7_SIGNER_INFO *si, int nid, int type, const void *data, size_t len)
 {
 	ASN1_STRING *s;
 
-	if ((s = ASN1_PRINTABLESTRING_new()) == NULL)
+	if ((s = ASN1_STRING_type_new(type)) == NULL)
 		return 0;
 	if (!ASN1_STRING_set(s, data, (int)len) ||
-	    !PKCS7_add_signed_attribute(si, nid, V_ASN1_PRINTABLESTRING, s)) {
-		ASN1_STRING_free(s);
-		return 0;
-	}
-	return 1;
-}
-
-static int
-add_octets(PKCS7_SIGNER_INFO *si, int nid, const void *data, size_t len)
-{
-	ASN1_OCTET_STRING *s;
-
-	if ((s = ASN1_OCTET_STRING_new()) == NULL)
-		return 0;
-	if (!ASN1_OCTET_STRING_set(s, data, (int)len) ||
-	    !PKCS7_add_signed_attribute(si, nid, V_ASN1_OCTET_STRING, s)) {
-		ASN1_OCTET_STRING_free(s);
-		return 0;
-	}
-	return 1;
-}
-
-static int
-add_utf8(PKCS7_SIGNER_INFO *si, int nid, const char *text)
-{
-	ASN1_UTF8STRING *s;
-
-	if ((s = ASN1_UTF8STRING_new()) == NULL)
-		return 0;
-	if (!ASN1_STRING_set(s, text, (int)strlen(text)) ||
-	    !PKCS7_add_signed_attribute(si, nid, V_ASN1_UTF8STRING, s)) {
+	    !PKCS7_add_signed_attribute(si, nid, type, s)) {
 		ASN1_STRING_free(s);
 		return 0;
 	}
@@ -175,25 +146,28 @@ certrep_build(const struct pkimsg *req, const struct certrep *rep, const struct 
 	if ((si = PKCS7_sign_add_signer(p7, scert, skey, md, PKCS7_NOSMIMECAP)) == NULL)
 		goto out;
 	snprintf(num, sizeof(num), "%d", MT_CERTREP);
-	if (!add_printable(si, nid_transactionID, req->txid, req->txid_len) ||
-	    !add_printable(si, nid_messageType, num, strlen(num)))
+	if (!add_attr(si, nid_transactionID, V_ASN1_PRINTABLESTRING, req->txid,
+	    req->txid_len) ||
+	    !add_attr(si, nid_messageType, V_ASN1_PRINTABLESTRING, num, strlen(num)))
 		goto out;
 	snprintf(num, sizeof(num), "%d", (int)rep->status);
-	if (!add_printable(si, nid_pkiStatus, num, strlen(num)))
+	if (!add_attr(si, nid_pkiStatus, V_ASN1_PRINTABLESTRING, num, strlen(num)))
 		goto out;
 	if (rep->status == PKI_FAILURE) {
 		snprintf(num, sizeof(num), "%d", (int)rep->fail);
-		if (!add_printable(si, nid_failInfo, num, strlen(num)))
+		if (!add_attr(si, nid_failInfo, V_ASN1_PRINTABLESTRING, num, strlen(num)))
 			goto out;
-		if (rep->fail_text != NULL && !add_utf8(si, nid_failInfoText, rep->fail_text))
+		if (rep->fail_text != NULL && !add_attr(si, nid_failInfoText,
+		    V_ASN1_UTF8STRING, rep->fail_text, strlen(rep->fail_text)))
 			goto out;
 	}
 	/* A fresh senderNonce always: certmonger and Mikrotik require it (scep-notes §6.2). */
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
-	    !add_octets(si, nid_senderNonce, nonce, sizeof(nonce)))
+	    !add_attr(si, nid_senderNonce, V_ASN1_OCTET_STRING, nonce, sizeof(nonce)))
 		goto out;
 	if (req->nonce_len > 0 &&
-	    !add_octets(si, nid_recipientNonce, req->nonce, req->nonce_len))
+	    !add_attr(si, nid_recipientNonce, V_ASN1_OCTET_STRING, req->nonce,
+	    req->nonce_len))
 		goto out;
 	if (!PKCS7_final(p7, data, flags))
 		goto out;
