@@ -13,11 +13,15 @@ SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 
 PREFIX	?= /usr/local
+# The library (src/*.c) is shared by both programs; src/admin/ holds scep-admin's commands.
 MAINS	 = src/scep_main.c src/admin_main.c
 LIBSRC	 = $(filter-out $(MAINS),$(wildcard src/*.c))
-HDRS	 = $(wildcard src/*.h)
+ADMSRC	 = $(wildcard src/admin/*.c)
+HDRS	 = $(wildcard src/*.h src/admin/*.h)
 OBJ	 = $(LIBSRC:src/%.c=build/obj/%.o)
 SOBJ	 = $(LIBSRC:src/%.c=build/asan/obj/%.o)
+ADMOBJ	 = $(ADMSRC:src/%.c=build/obj/%.o)
+ADMSOBJ	 = $(ADMSRC:src/%.c=build/asan/obj/%.o)
 UNITSRC	 = $(wildcard tests/unit/test_*.c)
 UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # Under valgrind: the parsers (the CA and repository tests, slow there and fork()-based,
@@ -28,8 +32,10 @@ VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
+	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 build/asan/obj/%.o: src/%.c $(HDRS) | build/asan/obj
+	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -c -o $@ $<
 build/obj build/asan/obj:
 	mkdir -p $@
@@ -42,15 +48,16 @@ build/asan/libscep.a: $(SOBJ)
 cgi-bin/scep: src/scep_main.c build/libscep.a
 	@mkdir -p cgi-bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
-scep-admin: src/admin_main.c build/libscep.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
+scep-admin: src/admin_main.c $(ADMOBJ) build/libscep.a
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(ADMOBJ) build/libscep.a $(LDLIBS)
 
 # Sanitizer build used by `make check`: build/asan/scep, build/asan/scep-admin, unit tests.
 asan: build/asan/scep build/asan/scep-admin $(UNITBIN)
 build/asan/scep: src/scep_main.c build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
-build/asan/scep-admin: src/admin_main.c build/asan/libscep.a
-	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
+build/asan/scep-admin: src/admin_main.c $(ADMSOBJ) build/asan/libscep.a
+	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< $(ADMSOBJ) build/asan/libscep.a \
+	    $(LDLIBS)
 build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -Itests/unit -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
 	    build/asan/libscep.a $(LDLIBS)

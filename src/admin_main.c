@@ -1320,19 +1320,6 @@ out:
 
 /* ---------------------------------------------------------------- challenge */
 
-static void
-hex_lower(char *out, const unsigned char *in, size_t len)
-{
-	static const char	 digits[] = "0123456789abcdef";
-	size_t			 i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * len] = '\0';
-}
-
 static int
 cmd_challenge(int argc, char **argv, const char *conf)
 {
@@ -1395,12 +1382,12 @@ cmd_challenge(int argc, char **argv, const char *conf)
 			warnmsg("challenge: no random bytes");
 			break;
 		}
-		hex_lower(secret, raw, sizeof(raw));
+		hex_encode(secret, raw, sizeof(raw));
 		if (!EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL)) {
 			warnmsg("challenge: cannot hash");
 			break;
 		}
-		hex_lower(hash, md, mdlen);
+		hex_encode(hash, md, mdlen);
 		if (!repo_challenge_add(r, hash, expires)) {
 			warnmsg("challenge: cannot store: %s", strerror(errno));
 			break;

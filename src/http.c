@@ -18,18 +18,6 @@
 #include "scep.h"
 #include "http.h"
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode [s, s+n) into a new NUL-terminated buffer. '+' is kept as '+'. */
 static char *
 pct_decode(const char *s, size_t n, size_t *outlen, int *bad)
@@ -48,8 +36,8 @@ pct_decode(const char *s, size_t n, size_t *outlen, int *bad)
 				free(out);
 				return NULL;
 			}
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
+			hi = hex_digit((unsigned char)s[i + 1]);
+			lo = hex_digit((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0) {
 				*bad = 1;
 				free(out);

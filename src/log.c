@@ -206,6 +206,100 @@ secret_equal(const char *a, const char *b)
 	return CRYPTO_memcmp(a, b, la) == 0;
 }
 
+static int
+verrf(char *err, size_t errlen, int what, const char *fmt, va_list ap)
+{
+	char		 ebuf[256];
+	const char	*data;
+	unsigned long	 e;
+	size_t		 used = 0;
+	int		 n, flags, saved = errno;
+
+	if (err != NULL && errlen > 0) {
+		n = vsnprintf(err, errlen, fmt, ap);
+		used = n < 0 ? 0 : (size_t)n < errlen ? (size_t)n : errlen - 1;
+		err[used] = '\0';
+		if (what == 's') {
+			used = buf_append(err, errlen, used, ": ");
+			used = buf_append(err, errlen, used, strerror(saved));
+		}
+	}
+	/* Drain the whole queue even when the buffer is full or absent. */
+	while (what == 'c' && (e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
+		if (err == NULL || errlen == 0)
+			continue;
+		ERR_error_string_n(e, ebuf, sizeof(ebuf));
+		used = buf_append(err, errlen, used, ": ");
+		used = buf_append(err, errlen, used, ebuf);
+		if (data != NULL && *data != '\0' && (flags & ERR_TXT_STRING)) {
+			used = buf_append(err, errlen, used, " (");
+			used = buf_append(err, errlen, used, data);
+			used = buf_append(err, errlen, used, ")");
+		}
+	}
+	errno = saved;
+	return 0;
+}
+
+int
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)verrf(err, errlen, 0, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int
+errf_sys(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)verrf(err, errlen, 's', fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int
+errf_crypto(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)verrf(err, errlen, 'c', fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+void
+hex_encode(char *out, const void *in, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*p = in;
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+}
+
+int
+hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Printable name of a messageType (RFC 8894 §3.2.1.2), "unknown" otherwise. */
 const char *
 msgtype_name(int t)

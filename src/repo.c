@@ -176,31 +176,6 @@ dir_of(const char *path, char *out, size_t outlen)
 	return 1;
 }
 
-static void
-hex_encode(char *out, const unsigned char *in, size_t len)
-{
-	static const char	hex[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 0x0f];
-	}
-	out[2 * len] = '\0';
-}
-
-static int
-hex_val(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * A serial as written in certs/ names, serial and index.txt: hex only (either case, at most
  * MAX_SERIAL_HEX digits), upper case, leading zeros stripped, then one zero added when the
@@ -216,7 +191,7 @@ serial_normalize(const char *in, char *out, size_t outlen)
 		return 0;
 	}
 	for (i = 0; i < len; i++)
-		if (hex_val((unsigned char)in[i]) < 0) {
+		if (hex_digit((unsigned char)in[i]) < 0) {
 			errno = EINVAL;
 			return 0;
 		}
@@ -931,8 +906,8 @@ unescape(const char *s, size_t len, unsigned char **out, size_t *outlen)
 			continue;
 		}
 		if (i + 3 >= len || s[i + 1] != 'x' ||
-		    (hi = hex_val((unsigned char)s[i + 2])) < 0 ||
-		    (lo = hex_val((unsigned char)s[i + 3])) < 0) {
+		    (hi = hex_digit((unsigned char)s[i + 2])) < 0 ||
+		    (lo = hex_digit((unsigned char)s[i + 3])) < 0) {
 			free(buf);
 			errno = EINVAL;
 			return 0;
@@ -956,8 +931,8 @@ hex_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
 	if (len % 2 != 0 || (buf = malloc(len / 2 + 1)) == NULL)
 		goto bad;
 	for (i = 0; i < len; i += 2) {
-		if ((hi = hex_val((unsigned char)s[i])) < 0 ||
-		    (lo = hex_val((unsigned char)s[i + 1])) < 0)
+		if ((hi = hex_digit((unsigned char)s[i])) < 0 ||
+		    (lo = hex_digit((unsigned char)s[i + 1])) < 0)
 			goto bad;
 		buf[i / 2] = (unsigned char)(hi << 4 | lo);
 	}

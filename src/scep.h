@@ -67,6 +67,27 @@ void	 log_crypto(enum log_level, const char *fmt, ...)
  */
 void	 log_escape(char *dst, size_t dstlen, const void *src, size_t srclen);
 
+/*
+ * The one way to say why something failed: a function that can fail returns 1/0 (or a
+ * pointer/NULL) and, when its caller needs the reason, writes ONE sentence into the
+ * caller's buffer with errf(). errf_sys() appends ": strerror(errno)", errf_crypto()
+ * appends OpenSSL's error queue (drained). Library code does not print: the outermost
+ * caller reports the sentence once (the server with logx(), scep-admin on stderr).
+ * ERR may be NULL (nothing written, the OpenSSL queue is still drained). All return 0,
+ * so that "return errf(err, errlen, ...);" reads as a failure.
+ */
+int	 errf(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	 errf_sys(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	 errf_crypto(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* Lower-case hex of LEN bytes into OUT (2 * LEN + 1 bytes, NUL-terminated). */
+void	 hex_encode(char *out, const void *in, size_t len);
+/* Value of one hex digit (either case), -1 if C is not one. */
+int	 hex_digit(int c);
+
 /* Printable name of a messageType ("PKCSReq"...), "unknown" otherwise. */
 const char	*msgtype_name(int);
 
