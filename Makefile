@@ -63,9 +63,13 @@ build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/lib
 	    build/asan/libscep.a $(LDLIBS)
 
 # Test-side tools (build and read SCEP messages; never linked with the server code).
-tools: build/scepreq build/hostile
+tools: build/scepreq build/hostile build/nofsync.so
 build/scepreq: tests/tools/scepreq.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
+# LD_PRELOAD library that turns fsync(2) and friends into no-ops: the durability test
+# must reject a build that runs with it.
+build/nofsync.so: tests/load/nofsync.c | build/obj
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $<
 
 # Unit tests without sanitizers, for valgrind.
 build/vg/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/libscep.a
