@@ -114,15 +114,17 @@ check: deps all asan tools $(VGBIN)
 	LOAD_N=300 tests/load/load.sh
 	CRASH_N=200 tests/load/crash.sh
 	tests/load/fulldisk.sh
+	tests/load/durability.sh
 
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
 
-# The full-size load, crash and full-disk runs (issue 5), and the benchmark.
+# The full-size load, crash, full-disk and durability runs, and the benchmark.
 load: all asan tools
 	tests/load/load.sh
 	tests/load/crash.sh
 	tests/load/fulldisk.sh
+	DURA_LONG=1 tests/load/durability.sh
 
 bench: all tools
 	tests/load/bench.sh
