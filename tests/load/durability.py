@@ -13,9 +13,11 @@ stays valid when the write path changes (other files, batched or moved fsyncs).
       resubmission, a PENDING PKCSReq, `scep-admin approve`, a CertPoll that issues,
       `scep-admin issue`, a RenewalReq, `scep-admin revoke` and `crl`, a one-time
       challenge made by `scep-admin challenge` and used, and two requests through one
-      FastCGI worker. Judged at every reply, see "What a reply must satisfy". With
-      --selftest, one more enrollment runs with LD_PRELOAD=LIB (tests/load/nofsync.c) and
-      the checker must report it.
+      FastCGI worker. Judged at every reply, see "What a reply must satisfy". Then a
+      synthetic program makes calls the server does not make today (O_TMPFILE and linkat,
+      dup, pwrite, ftruncate, fdatasync, *at calls on a directory descriptor, writev): the
+      model must follow them. With --selftest, one more enrollment runs with
+      LD_PRELOAD=LIB (tests/load/nofsync.c) and the checker must report it.
   durability.py crash --work DIR [--long] [--every] [--only TEXT] [common options]
       Part 2. An auto-issued PKCSReq through CGI, `scep-admin issue` and `scep-admin
       approve` (with --long also a CertPoll that issues and a RenewalReq) are killed with
@@ -269,8 +271,9 @@ def strarg(s):
 
 
 def fdarg(s):
-    """'4<\\x2f...>' -> (4, b'/...'); 'AT_FDCWD<...>' -> ('AT_FDCWD', path)."""
-    m = re.match(r"(-?\d+|AT_FDCWD)(?:<(.*)>)?$", s.strip())
+    """'4<\\x2f...>' -> (4, b'/...'); 'AT_FDCWD<...>' -> ('AT_FDCWD', path); an unlinked
+    file's annotation ends in '(deleted)'."""
+    m = re.match(r"(-?\d+|AT_FDCWD)(?:<(.*)>)?(?:\(deleted\))?$", s.strip())
     if not m:
         return None, None
     fd = m.group(1)
@@ -1566,6 +1569,8 @@ def cmd_suite(a):
     env.ok("scep-admin check is clean after the suite", rc == 0,
            (out + err).decode(errors="replace")[:300])
 
+    model_selftest(env, w)
+
     # The checker must see a build without fsync: the same enrollment with fsync(2),
     # fdatasync(2), sync(2) and syncfs(2) made no-ops by LD_PRELOAD.
     if a.selftest and not env.preload:
@@ -1589,6 +1594,70 @@ def cmd_suite(a):
                bool(fnd) and not miss, "not reported: %s" % ", ".join(miss))
     print("suite: %d passed, %d failed" % (env.npass, env.nfail))
     return 0 if env.nfail == 0 else 1
+
+
+# Calls the server does not make today but a changed write path may: the model must follow
+# them. Only b/y is left with unsynced data (published by a rename before its fsync).
+SELFTEST_PROG = r"""
+import ctypes, os, sys
+r = sys.argv[1]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(r + "/a", os.O_TMPFILE | os.O_WRONLY, 0o640)
+os.write(fd, b"unnamed until linked")
+os.fsync(fd)
+linked = libc.linkat(fd, b"", -100, (r + "/a/t").encode(), 0x1000) == 0  # AT_EMPTY_PATH
+os.close(fd)
+fd = os.open(r + "/a/f", os.O_RDWR)
+fd2 = os.dup(fd)
+os.pwrite(fd2, b"NEW", 0)
+os.lseek(fd, 5, os.SEEK_SET)
+os.write(fd, b"tail")
+os.ftruncate(fd, 7)
+os.fdatasync(fd)
+os.close(fd)
+os.close(fd2)
+d = os.open(r + "/b", os.O_RDONLY | os.O_DIRECTORY)
+os.mkdir("sub", 0o750, dir_fd=d)
+f = os.open("sub/x", os.O_CREAT | os.O_WRONLY, 0o640, dir_fd=d)
+os.writev(f, [b"ab", b"cd"])
+os.close(f)
+os.rename("sub/x", "y", src_dir_fd=d, dst_dir_fd=d)
+os.fsync(d)
+if linked:
+    os.unlink(r + "/a/t")
+os.close(d)
+sys.stdout.write("done\n")
+sys.stdout.flush()
+"""
+
+
+def model_selftest(env, w):
+    """The model on a synthetic program: its replay must equal the disk, and it must
+    report the one file left unsynced, and nothing else."""
+    top = os.path.join(w, "model-selftest")
+    repo = os.path.join(top, "repo")
+    os.makedirs(os.path.join(repo, "a"))
+    os.makedirs(os.path.join(repo, "b"))
+    with open(os.path.join(repo, "a", "f"), "wb") as f:
+        f.write(b"old\n")
+    prog = os.path.join(top, "prog.py")
+    with open(prog, "w") as f:
+        f.write(SELFTEST_PROG)
+    sync_fs(repo)
+    model = Model(repo, top, "stdout")
+    trace = os.path.join(top, "trace")
+    subprocess.run(["strace", "-f", "-tt", "-y", "-xx", "-s", STRACE_S, "-o", trace, "-e",
+                    "trace=" + TRACE_SET, sys.executable, prog, repo],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    model.replay(parse_trace(trace))
+    diffs = compare_disk({k: v[:2] for k, v in model.tree().items()}, model.root)
+    fnd = model.replies[0].findings if model.replies else ["no reply seen"]
+    ok = not diffs and not model.problems and len(fnd) == 2 and \
+        all(f.startswith("b/y ") for f in fnd)
+    env.ok("self-test: the model follows O_TMPFILE and linkat, dup, pwrite, lseek, "
+           "ftruncate, fdatasync, mkdirat, openat and renameat on a directory descriptor, "
+           "writev, unlink, and reports exactly the file left unsynced", ok,
+           "; ".join(model.problems + diffs + fnd)[:600] + " (trace %s)" % trace)
 
 
 # --------------------------------------------------------------------------- part 2

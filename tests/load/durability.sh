@@ -6,9 +6,9 @@
 #      resubmitted, pending, CertPoll, renewal, one-time challenge) and scep-admin approve,
 #      issue, revoke, crl, challenge, each under strace; at each reply everything the
 #      process changed must already be durable (fsynced data, fsynced directory entries),
-#      and every rename or link must publish data that is already durable. A self-test
-#      runs one enrollment with fsync made a no-op (build/nofsync.so) and requires the
-#      checker to report it.
+#      and every rename or link must publish data that is already durable. Self-tests:
+#      the model follows a synthetic program's less common calls, and one enrollment run
+#      with fsync made a no-op (build/nofsync.so) must be reported.
 #   2. durability.py crash: an auto-issued PKCSReq (CGI), `scep-admin issue` and
 #      `scep-admin approve` killed with SIGKILL before each call that changes the
 #      repository; from each killed run's trace the crash states a power loss allows;
@@ -20,13 +20,15 @@
 #                      build/nofsync.so (the test must then fail)
 #   DURA_SCEP, DURA_ADMIN  the programs (default cgi-bin/scep and ./scep-admin: the
 #                      sanitizer builds make the hundreds of runs several times slower)
-#   DURA_JOBS          parallel killed runs (default 2), DURA_TIMEOUT (default 900 s)
+#   DURA_JOBS          parallel killed runs (default 2); DURA_TIMEOUT (default 900 s,
+#                      long form 2400 s)
 # Prints PASS/FAIL (and XFAIL: known gaps on main, see KNOWN_GAP in durability.py) lines
 # and "durability: N passed, M failed". Work files in tests/out/durability.*, removed when
 # nothing failed (kept on failure or with IT_KEEP=1). Opens no network port.
 set -u
 . "$(dirname "$0")/common.sh"
-la_timeout "${DURA_TIMEOUT:-900}" "$0" "$@"
+if [ -n "${DURA_LONG:-}" ]; then la_timeout "${DURA_TIMEOUT:-2400}" "$0" "$@"
+else la_timeout "${DURA_TIMEOUT:-900}" "$0" "$@"; fi
 
 DSCEP=${DURA_SCEP:-$LA_TOP/cgi-bin/scep}
 DADMIN=${DURA_ADMIN:-$LA_TOP/scep-admin}
