@@ -12,6 +12,7 @@ LDLIBS	 = -lcrypto -lfcgi -liniparser
 SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 
+VERSION	 = $(shell cat VERSION)
 PREFIX	?= /usr/local
 # The library (src/*.c) is shared by both programs; src/admin/ holds scep-admin's commands.
 MAINS	 = src/scep_main.c src/admin_main.c
@@ -45,16 +46,18 @@ build/libscep.a: $(OBJ)
 build/asan/libscep.a: $(SOBJ)
 	rm -f $@; ar rcs $@ $^
 
-cgi-bin/scep: src/scep_main.c build/libscep.a
+cgi-bin/scep: src/scep_main.c build/libscep.a VERSION
 	@mkdir -p cgi-bin
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) -DSCEP_VERSION='"$(VERSION)"' $(CFLAGS) $(LDFLAGS) -o $@ $< build/libscep.a \
+	    $(LDLIBS)
 scep-admin: src/admin_main.c $(ADMOBJ) build/libscep.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(ADMOBJ) build/libscep.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ADMOBJ) build/libscep.a $(LDLIBS)
 
 # Sanitizer build used by `make check`: build/asan/scep, build/asan/scep-admin, unit tests.
 asan: build/asan/scep build/asan/scep-admin $(UNITBIN)
-build/asan/scep: src/scep_main.c build/asan/libscep.a
-	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
+build/asan/scep: src/scep_main.c build/asan/libscep.a VERSION
+	$(CC) $(CPPFLAGS) -DSCEP_VERSION='"$(VERSION)"' -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
+	    build/asan/libscep.a $(LDLIBS)
 build/asan/scep-admin: src/admin_main.c $(ADMSOBJ) build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< $(ADMSOBJ) build/asan/libscep.a \
 	    $(LDLIBS)
