@@ -100,6 +100,8 @@ main(int argc, char *argv[])
 
 	log_init(argv[0], 0, LOG_LVL_INFO);
 	signal(SIGPIPE, SIG_IGN);
+	/* Until http_serve() handles it: a SIGHUP (log rotation) never kills a worker. */
+	signal(SIGHUP, SIG_IGN);
 	conf_path = config_path(NULL);
 	/*
 	 * A web server passes the words of a CGI query without '=' as arguments (RFC 3875
