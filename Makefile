@@ -39,7 +39,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install uninstall deb clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
+.PHONY: all asan unit check demo install uninstall clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -123,6 +123,11 @@ check: deps all asan tools $(VGBIN)
 	LOAD_N=300 tests/load/load.sh
 	CRASH_N=200 tests/load/crash.sh
 	tests/load/fulldisk.sh
+	tests/service/t-pool.sh
+	tests/service/t-install.sh
+	tests/service/t-lock.sh
+	tests/service/t-private.sh
+	tests/service/t-deb.sh
 
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)

@@ -12,7 +12,8 @@
 #      units and run through tests/service/activate.py) behind the system nginx;
 #   4. scepclient enrolls, openssl verifies; ExecReload (SIGHUP) keeps the pool; the
 #      command of scep-crl@scep.service, as its user, makes a CRL whose nextUpdate lies
-#      beyond the timer's period; logrotate accepts the shipped file; stop is graceful;
+#      beyond the timer's period; a forced logrotate rotates a log of /var/log/scep and
+#      its SIGHUP reaches the pool; stop is graceful;
 #   5. `dpkg --purge`, then what the administrator made (the CA, the user) is removed:
 #      the machine is as it was (checked).
 # Needs root, a free port 80 (the system nginx's default site) and a machine without the
@@ -207,8 +208,19 @@ if (umask "$(unit_get $CRL_U UMask)"; setpriv --reuid="$(unit_get $CRL_U User)" 
 else
 	bad "scep-crl@scep.service's command (${crl_argv[*]})" "$(cat "$T/crl.log")"
 fi
-logrotate -d -s "$T/lr.state" /etc/logrotate.d/scep >"$T/lr.out" 2>&1 && ! grep -qi error "$T/lr.out" &&
-	ok "logrotate accepts /etc/logrotate.d/scep" || bad "logrotate accepts /etc/logrotate.d/scep" "$(grep -i error "$T/lr.out" | head -n 2)"
+# logrotate, forced, on the log of a pool started by hand (--log /var/log/scep/NAME.log):
+# the file is rotated and recreated, and the postrotate SIGHUP reaches the running pool
+echo "a log line" >/var/log/scep/scep.log
+chown scep:adm /var/log/scep/scep.log
+h0=$(grep -c 'SIGHUP: log reopened' "$T/pool.log")
+if logrotate -f -s "$T/lr.state" /etc/logrotate.d/scep >"$T/lr.out" 2>&1 && [ -s /var/log/scep/scep.log.1 ] &&
+	[ "$(st /var/log/scep/scep.log)" = "640 scep:adm" ] && sleep 0.5 &&
+	[ "$(grep -c 'SIGHUP: log reopened' "$T/pool.log")" -gt "$h0" ] &&
+	[ "$(pgrep -P "$POOL" | sort | tr '\n' ' ')" = "$before" ]; then
+	ok "logrotate -f /etc/logrotate.d/scep: rotated, recreated 0640 scep:adm, SIGHUP to the pool, same workers"
+else
+	bad "logrotate -f /etc/logrotate.d/scep" "$(head -c 300 "$T/lr.out"; ls -l /var/log/scep)"
+fi
 
 kill -TERM "$POOL"	# KillMode=mixed: SIGTERM to the main process
 stopped=0
