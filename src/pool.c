@@ -2,8 +2,9 @@
  * pool: the supervised FastCGI worker pool of `scep --workers N`. The supervisor does no
  * SCEP work: it holds the listening socket, forks the workers (each serves requests on
  * the socket as its stdin, see http_serve()), waits for signals synchronously and
- *   - starts a new worker whenever one dies (after a growing delay when workers die
- *     right after they start, so that a broken setup does not fork in a loop);
+ *   - starts a new worker whenever one dies (after a growing delay when workers fail
+ *     by themselves right after they start, so that a broken setup does not fork in a
+ *     loop; a worker killed from outside is replaced at once);
  *   - on SIGHUP reopens its log and passes the signal on: a worker reopens its log
  *     between requests and goes on;
  *   - on SIGTERM or SIGINT passes SIGTERM on, waits up to POOL_GRACE_SECONDS for the
@@ -32,7 +33,7 @@
 #include "pool.h"
 
 #define LISTEN_FDS_START	3	/* sd_listen_fds(3): the first passed descriptor */
-#define FAST_DEATH_MS		2000	/* a worker that dies sooner makes the next start wait */
+#define FAST_DEATH_MS		2000	/* a worker that fails sooner makes the next start wait */
 #define MAX_BACKOFF_MS		30000
 
 struct slot {
@@ -271,6 +272,19 @@ signal_all(const struct slot *ws, int n, int sig)
 			kill(ws[i].pid, sig);
 }
 
+/*
+ * A worker that failed by itself (an exit status other than 0, a crash), as opposed to one
+ * stopped or killed from outside (exit 0 after SIGTERM, SIGKILL from an administrator or
+ * the OOM killer): only failures right after the start slow the next start down.
+ */
+static int
+failed(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st) != 0;
+	return !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL;
+}
+
 /* Collect dead workers; empty their slots and say when each may be started again. */
 static void
 reap(struct slot *ws, int n, int stopping, long long *backoff)
@@ -297,7 +311,7 @@ reap(struct slot *ws, int n, int stopping, long long *backoff)
 			logx(LOG_LVL_INFO, "pool: worker %ld %s", (long)pid, how);
 			continue;
 		}
-		if (lived < FAST_DEATH_MS)
+		if (lived < FAST_DEATH_MS && failed(st))
 			*backoff = *backoff == 0 ? 1000 :
 			    *backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : *backoff * 2;
 		else

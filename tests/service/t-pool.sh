@@ -3,6 +3,7 @@
 #   - N workers behind nginx; POOL_N enrollments (default 60) from 8 connections while
 #     two workers are killed with SIGKILL: every enrollment ends in SUCCESS (clients resend
 #     after a broken connection, as real ones do) and the pool is back to N each time;
+#   - a worker that crashes (SIGABRT) right after its start is replaced after a delay;
 #   - SIGHUP (to the supervisor, or to a worker as the logrotate file does) leaves the same
 #     workers running; each reopens its --log file (after a rotation the old file is no
 #     longer open anywhere and new lines go to the new file);
@@ -99,6 +100,21 @@ fi
 [ "$(grep -c 'killed by signal 9.*starting another' "$LOG")" = "$killed" ] &&
 	pass "the supervisor logged each death and restart" ||
 	fail "the supervisor logged each death and restart" "$(grep -c 'killed by signal' "$LOG") lines"
+
+# ---- a worker that fails by itself right after its start: the next start waits
+victim=$(it_children "$SUP" | shuf -n 1)
+kill -KILL "$victim"
+wait_pool "$W" "$victim" || fail "setup: a fresh worker"
+fresh=$(it_children "$SUP" | sort -n | tail -n 1)
+t0=$(date +%s%N)
+kill -ABRT "$fresh"
+if wait_pool "$W" "$fresh" && [ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 900 ] &&
+	grep -q "worker $fresh killed by signal 6.*after it started; starting another in 1 s" "$LOG"; then
+	pass "a worker that crashes right after its start is replaced after a delay (1 s), logged"
+else
+	fail "a worker that crashes right after its start is replaced after a delay (1 s), logged" \
+		"$(grep "worker $fresh" "$LOG")"
+fi
 
 # ---- SIGHUP: same workers, log reopened after a rotation
 before=$(workers)
