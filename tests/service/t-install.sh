@@ -5,7 +5,8 @@
 # removing exactly what install put there (configuration and state kept). The systemd
 # units pass `systemd-analyze verify` (with the program paths pointed into the DESTDIR,
 # which is all that differs from the installed system), and the logrotate file parses.
-# Runs as any user. Prints PASS/FAIL lines and "install: N passed, M failed".
+# As root on a machine without scep, also a real `make install` (user, owners) and
+# `make uninstall`, leaving the machine as it was. Runs as any user. Prints PASS/FAIL lines and "install: N passed, M failed".
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 pass=0 fail=0
@@ -111,5 +112,54 @@ drwxr-x--- /var/log/scep"
 		ok "PREFIX=$P: make uninstall removes the rest, keeps scep.conf, the edited Apache file and /var/lib/scep" ||
 		bad "PREFIX=$P: make uninstall removes the rest, keeps scep.conf, the edited Apache file and /var/lib/scep" "left: $left"
 done
+
+# As root without DESTDIR, on a machine without scep: `make install` also makes the scep
+# user and the directories with their owners; scep-admin init then works as documented;
+# `make uninstall` and removing what install made for the administrator (user, data)
+# leave the machine as it was.
+clean_machine() {
+	local p
+	id scep >/dev/null 2>&1 && return 1
+	for p in /etc/scep /var/lib/scep /var/log/scep /run/scep /usr/local/sbin/scep /usr/local/share/scep \
+		/etc/nginx/sites-available/scep /etc/apache2/conf-available/scep.conf /etc/logrotate.d/scep; do
+		[ -e "$p" ] && return 1
+	done
+	return 0
+}
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: make install as root (not root)"
+elif ! clean_machine; then
+	echo "SKIP: make install as root (this machine has a scep user or installed files)"
+else
+	dirs="/usr/local/lib/systemd/system /usr/local/lib/systemd /usr/local/lib/tmpfiles.d /usr/local/lib/sysusers.d
+/usr/local/share/man/man5 /usr/local/share/man/man8 /etc/nginx/sites-available /etc/nginx /etc/apache2/conf-available
+/etc/apache2 /etc/logrotate.d"
+	absent=$(for d in $dirs; do [ -e "$d" ] || echo "$d"; done)
+	passwd_before=$(cut -d: -f1 /etc/passwd | sort | tr '\n' ' ')
+	if make -s install >"$T/root-install.log" 2>&1; then
+		ok "make install as root"
+	else
+		bad "make install as root" "$(tail -n 5 "$T/root-install.log")"
+	fi
+	st() { stat -c '%a %U:%G' "$1" 2>/dev/null; }
+	[ "$(getent passwd scep | cut -d: -f6,7)" = /var/lib/scep:/usr/sbin/nologin ] && [ "$(id -u scep)" -lt 1000 ] &&
+		[ "$(st /etc/scep/scep.conf)" = "640 root:scep" ] && [ "$(st /var/lib/scep)" = "750 scep:scep" ] &&
+		[ "$(st /var/log/scep)" = "750 scep:adm" ] && [ "$(st /run/scep)" = "750 scep:www-data" ] &&
+		ok "make install as root: the scep system user, scep.conf 0640 root:scep, /var/lib/scep, /var/log/scep, /run/scep with their owners" ||
+		bad "make install as root: user and directories" "$(getent passwd scep); $(st /etc/scep/scep.conf); $(st /var/lib/scep); $(st /var/log/scep); $(st /run/scep)"
+	/usr/local/sbin/scep-admin init --subject "/CN=Install Test CA" >"$T/root-init.log" 2>&1 &&
+		[ -z "$(find /var/lib/scep ! -user scep)" ] &&
+		ok "scep-admin init as root right after make install: the CA belongs to scep" ||
+		bad "scep-admin init as root right after make install" "$(cat "$T/root-init.log")"
+	make -s uninstall >"$T/root-uninstall.log" 2>&1
+	rm -rf /etc/scep /var/lib/scep /var/log/scep /run/scep
+	id scep >/dev/null 2>&1 && userdel scep
+	getent group scep >/dev/null && groupdel scep
+	for d in $absent; do rmdir "$d" 2>/dev/null; done
+	left=$(for d in $absent; do [ -e "$d" ] && echo "$d"; done | tr '\n' ' ')
+	clean_machine && [ -z "$left" ] && [ "$(cut -d: -f1 /etc/passwd | sort | tr '\n' ' ')" = "$passwd_before" ] &&
+		ok "make uninstall and removing the user and data leave the machine as it was" ||
+		bad "make uninstall and removing the user and data leave the machine as it was" "left: $left"
+fi
 echo "install: $pass passed, $fail failed"
 [ "$fail" = 0 ]
