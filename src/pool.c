@@ -234,6 +234,12 @@ pool_listen(const struct pool_opts *o, int *fd, int *made, char *err, size_t err
 	return listen_inet(o->socket, fd, err, errlen);
 }
 
+static void
+on_hup(int sig)
+{
+	(void)sig;
+}
+
 /* Fork one worker into W. 1 started, 0 fork failed (logged). */
 static int
 start_worker(struct slot *w, int lfd, const sigset_t *workmask, pid_t parent,
@@ -247,6 +253,7 @@ start_worker(struct slot *w, int lfd, const sigset_t *workmask, pid_t parent,
 		return 0;
 	}
 	if (pid == 0) {
+		signal(SIGHUP, SIG_IGN);	/* until http_serve() handles it */
 		sigprocmask(SIG_SETMASK, workmask, NULL);
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
 			_exit(0);
@@ -338,7 +345,9 @@ pool_run(const struct pool_opts *o, int lfd, int made, int (*worker)(void *), vo
 	int		 i, n = o->workers, live, sig, stopping = 0, killed = 0;
 
 	memset(ws, 0, sizeof(ws));
+	/* Taken with sigwaitinfo() below; a handler, not SIG_IGN, so that none is discarded. */
 	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, on_hup);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGTERM);

@@ -170,12 +170,16 @@ openssl genrsa -out "$IT_DIR/term.key" 2048 2>/dev/null
 "$SCEPREQ" build -c "$SCEP_REPO/ca/ca.pem" -k "$IT_DIR/term.key" -n pool-term -p "$chal" -x POOLTERM1 \
 	-L "$IT_DIR/term-self.pem" -o "$IT_DIR/term.der" || fail "setup: request for the SIGTERM case"
 sock=$SOCK
+nsock() { local p n=0; for p in $(it_children "$SUP"); do n=$((n + $(ls -l "/proc/$p/fd" 2>/dev/null | grep -c 'socket:'))); done; echo "$n"; }
+base=$(nsock)
 "$PY" "$FCGI" "$sock" -p REQUEST_METHOD=POST -p QUERY_STRING=operation=PKIOperation \
 	-p "CONTENT_LENGTH=$(stat -c %s "$IT_DIR/term.der")" -b "$IT_DIR/term.der" --hold "$IT_DIR/hold" \
 	>"$IT_DIR/term.out" 2>"$IT_DIR/term.err" &
 cl=$!
 for _ in $(seq 100); do [ -e "$IT_DIR/hold.sent" ] && break; sleep 0.05; done
-sleep 0.3
+# a worker has accepted the connection (one more socket among its descriptors): the request
+# is in flight, not waiting in the listening socket's backlog
+for _ in $(seq 100); do [ "$(nsock)" -gt "$base" ] && break; sleep 0.05; done
 kill -TERM "$SUP"
 sleep 0.5
 : >"$IT_DIR/hold"
