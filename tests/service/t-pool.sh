@@ -15,7 +15,8 @@
 #     serves the passed socket;
 #   - scep --version, --help, a usage error, and a CGI request whose query looks like an
 #     option (a web server passes it as arguments) is still served as a request.
-# Prints PASS/FAIL lines and "pool: N passed, M failed".
+# Prints PASS/FAIL lines and "pool: N passed, M failed". Work files in tests/out/pool.*,
+# removed when all passed (kept on failure or with IT_KEEP=1).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../load/common.sh"
@@ -237,4 +238,5 @@ wait "$apid"
 
 la_check_logs "$LOG" "$LOG.1" "$IT_DIR/act.log" "$IT_SERVER_LOGS"
 la_stop
+if [ "$IT_FAIL" = 0 ] && [ -z "${IT_KEEP:-}" ]; then rm -rf "$IT_DIR"; fi
 it_summary pool
