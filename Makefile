@@ -12,7 +12,18 @@ LDLIBS	 = -lcrypto -lfcgi -liniparser
 SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 
+VERSION	 = $(shell cat VERSION)
+# Installation (GNU names; DESTDIR is honoured everywhere). The programs look for
+# /etc/scep/scep.conf whatever the PREFIX, so SYSCONFDIR stays /etc.
 PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+MANDIR	?= $(PREFIX)/share/man
+DATADIR	?= $(PREFIX)/share/scep
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 # The library (src/*.c) is shared by both programs; src/admin/ holds scep-admin's commands.
 MAINS	 = src/scep_main.c src/admin_main.c
 LIBSRC	 = $(filter-out $(MAINS),$(wildcard src/*.c))
@@ -28,7 +39,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
+.PHONY: all asan unit check demo install uninstall clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -45,16 +56,18 @@ build/libscep.a: $(OBJ)
 build/asan/libscep.a: $(SOBJ)
 	rm -f $@; ar rcs $@ $^
 
-cgi-bin/scep: src/scep_main.c build/libscep.a
+cgi-bin/scep: src/scep_main.c build/libscep.a VERSION
 	@mkdir -p cgi-bin
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< build/libscep.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) -DSCEP_VERSION='"$(VERSION)"' $(CFLAGS) $(LDFLAGS) -o $@ $< build/libscep.a \
+	    $(LDLIBS)
 scep-admin: src/admin_main.c $(ADMOBJ) build/libscep.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(ADMOBJ) build/libscep.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ADMOBJ) build/libscep.a $(LDLIBS)
 
 # Sanitizer build used by `make check`: build/asan/scep, build/asan/scep-admin, unit tests.
 asan: build/asan/scep build/asan/scep-admin $(UNITBIN)
-build/asan/scep: src/scep_main.c build/asan/libscep.a
-	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< build/asan/libscep.a $(LDLIBS)
+build/asan/scep: src/scep_main.c build/asan/libscep.a VERSION
+	$(CC) $(CPPFLAGS) -DSCEP_VERSION='"$(VERSION)"' -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
+	    build/asan/libscep.a $(LDLIBS)
 build/asan/scep-admin: src/admin_main.c $(ADMSOBJ) build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< $(ADMSOBJ) build/asan/libscep.a \
 	    $(LDLIBS)
@@ -115,6 +128,11 @@ check: deps all asan tools $(VGBIN)
 	CRASH_N=200 tests/load/crash.sh
 	tests/load/fulldisk.sh
 	tests/load/durability.sh
+	tests/service/t-pool.sh
+	tests/service/t-install.sh
+	tests/service/t-lock.sh
+	tests/service/t-private.sh
+	tests/service/t-deb.sh
 
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
@@ -135,13 +153,73 @@ demo: deps all
 man-lint:
 	mandoc -Tlint -Wwarning man/*.[0-9]
 
+# `make install` lays out what the Debian package installs (see debian/ and
+# apache-conf/README.md): the programs, man pages, systemd units, tmpfiles.d and sysusers.d
+# entries, a logrotate file, the web-server configurations (also as inactive
+# sites-available/conf-available entries), a sample /etc/scep/scep.conf and the state
+# directories. Files an administrator edits (the configuration, the web-server entries)
+# are never overwritten. Run as root without DESTDIR, it also creates the `scep` user and
+# the directories with their owners (systemd-sysusers, systemd-tmpfiles).
+INSTALL_UNITS = scep@.service scep@.socket scep-crl@.service scep-crl@.timer
+WEBCONF	 = nginx-scep.conf apache-scep-fcgid.conf apache-scep-proxy-fcgi.conf apache-scep-cgi.conf
+SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|/usr/local/sbin/|$(SBINDIR)/|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/cgi-bin $(DESTDIR)$(PREFIX)/sbin \
-	    $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 0755 cgi-bin/scep $(DESTDIR)$(PREFIX)/lib/cgi-bin/scep
-	install -m 0755 scep-admin $(DESTDIR)$(PREFIX)/sbin/scep-admin
-	install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(TMPFILESDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+	    $(DESTDIR)$(SYSCONFDIR)/nginx/sites-available $(DESTDIR)$(SYSCONFDIR)/apache2/conf-available
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/scep
+	install -d -m 0750 $(DESTDIR)$(LOCALSTATEDIR)/lib/scep $(DESTDIR)$(LOCALSTATEDIR)/log/scep
+	install -m 0755 cgi-bin/scep scep-admin $(DESTDIR)$(SBINDIR)/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	for u in $(INSTALL_UNITS); do \
+	    $(SUBST) systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 systemd/scep.tmpfiles $(DESTDIR)$(TMPFILESDIR)/scep.conf
+	install -m 0644 systemd/scep.sysusers $(DESTDIR)$(SYSUSERSDIR)/scep.conf
+	install -m 0644 systemd/scep.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/scep
+	for f in $(WEBCONF); do \
+	    $(SUBST) apache-conf/$$f >$(DESTDIR)$(DATADIR)/$$f && chmod 0644 $(DESTDIR)$(DATADIR)/$$f || exit 1; \
+	done
+	install -m 0644 repo-layout/scep.conf.sample $(DESTDIR)$(DATADIR)/scep.conf.sample
+	test -e $(DESTDIR)$(SYSCONFDIR)/nginx/sites-available/scep || \
+	    install -m 0644 $(DESTDIR)$(DATADIR)/nginx-scep.conf $(DESTDIR)$(SYSCONFDIR)/nginx/sites-available/scep
+	test -e $(DESTDIR)$(SYSCONFDIR)/apache2/conf-available/scep.conf || \
+	    install -m 0644 $(DESTDIR)$(DATADIR)/apache-scep-proxy-fcgi.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/apache2/conf-available/scep.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/scep/scep.conf || \
+	    install -m 0640 repo-layout/scep.conf.sample $(DESTDIR)$(SYSCONFDIR)/scep/scep.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    set -e; \
+	    if command -v systemd-sysusers >/dev/null; then systemd-sysusers $(SYSUSERSDIR)/scep.conf; \
+	    elif ! id scep >/dev/null 2>&1; then \
+	        adduser --system --group --home $(LOCALSTATEDIR)/lib/scep --no-create-home scep; fi; \
+	    chgrp scep $(SYSCONFDIR)/scep/scep.conf; \
+	    if command -v systemd-tmpfiles >/dev/null; then systemd-tmpfiles --create $(TMPFILESDIR)/scep.conf; \
+	    else chown scep:scep $(LOCALSTATEDIR)/lib/scep; chown scep:adm $(LOCALSTATEDIR)/log/scep; fi; \
+	    echo "install: user scep, $(LOCALSTATEDIR)/lib/scep (the repository), $(SYSCONFDIR)/scep/scep.conf ready:"; \
+	    echo "  scep-admin init --subject '/CN=Example SCEP CA/O=Example'   (as root; it becomes scep)"; \
+	fi
+
+# Removes what `make install` put in place, except what holds data or local edits: the
+# configuration, the repository and logs, the `scep` user, and web-server entries that
+# were changed after installation.
+uninstall:
+	for f in nginx/sites-available/scep:nginx-scep.conf \
+	    apache2/conf-available/scep.conf:apache-scep-proxy-fcgi.conf; do \
+	    e=$(DESTDIR)$(SYSCONFDIR)/$${f%%:*}; \
+	    if cmp -s $$e $(DESTDIR)$(DATADIR)/$${f#*:}; then rm -f $$e; \
+	    elif [ -e $$e ]; then echo "uninstall: $$e was edited: kept"; fi; \
+	done
+	rm -f $(DESTDIR)$(SBINDIR)/scep $(DESTDIR)$(SBINDIR)/scep-admin \
+	    $(DESTDIR)$(MANDIR)/man8/scep.8 $(DESTDIR)$(MANDIR)/man8/scep-admin.8 \
+	    $(DESTDIR)$(MANDIR)/man5/scep.conf.5 \
+	    $(addprefix $(DESTDIR)$(UNITDIR)/,$(INSTALL_UNITS)) \
+	    $(DESTDIR)$(TMPFILESDIR)/scep.conf $(DESTDIR)$(SYSUSERSDIR)/scep.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/scep
+	rm -rf $(DESTDIR)$(DATADIR)
+	@echo "uninstall: kept $(SYSCONFDIR)/scep, $(LOCALSTATEDIR)/lib/scep, $(LOCALSTATEDIR)/log/scep and the scep user"
 
 clean:
 	rm -rf build cgi-bin/scep scep-admin

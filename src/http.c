@@ -6,12 +6,16 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include <fastcgi.h>
 #include <fcgiapp.h>
 #include <openssl/evp.h>
 
@@ -295,13 +299,102 @@ serve_one(const struct http_req *in, http_handler h, void *arg, struct http_resp
 		resp_text(r, 500, "internal error\n");
 }
 
+/*
+ * FastCGI worker signals. SIGTERM and SIGINT end the loop after the request in hand;
+ * SIGHUP runs the hook set with http_on_hup() (default: nothing). All three are blocked
+ * while a request is read, handled and answered, and delivered only while the worker
+ * waits for the next one, so a signal never interrupts a request half-way.
+ */
+static volatile sig_atomic_t	 serve_stop;
+static void			(*serve_hup)(void);
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	serve_stop = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	if (serve_hup != NULL)
+		serve_hup();
+}
+
+void
+http_on_hup(void (*fn)(void))
+{
+	serve_hup = fn;
+}
+
+/*
+ * Install the handlers (without SA_RESTART, so that they end the wait), block the three
+ * signals and fill *waitmask with the mask to wait under. 1 ok, 0 error.
+ */
+static int
+serve_signals(sigset_t *waitmask)
+{
+	struct sigaction sa;
+	sigset_t	 block;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	if (sigaction(SIGTERM, &sa, NULL) == -1 || sigaction(SIGINT, &sa, NULL) == -1)
+		return 0;
+	sa.sa_handler = on_hup;
+	if (sigaction(SIGHUP, &sa, NULL) == -1)
+		return 0;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &block, waitmask) == -1)
+		return 0;
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+	sigdelset(waitmask, SIGHUP);
+	return 1;
+}
+
+/*
+ * Wait until FD is readable (a connection to accept, or the next request on a kept
+ * connection) with the signals unblocked. 1 readable, 0 stop or error.
+ */
+static int
+serve_wait(int fd, const sigset_t *waitmask)
+{
+	struct pollfd	 pfd;
+
+	for (;;) {
+		if (serve_stop)
+			return 0;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (ppoll(&pfd, 1, NULL, waitmask) > 0)
+			return 1;
+		if (errno != EINTR)
+			return 0;
+	}
+}
+
+/*
+ * Serve. CGI: one request from the environment. FastCGI: until SIGTERM or SIGINT. The
+ * listening socket is made non-blocking: the workers sharing it all wake up for a
+ * connection, one accepts it, the others go back to waiting.
+ */
 int
 http_serve(http_handler h, void *arg)
 {
 	struct http_req	 req;
 	struct http_resp r;
+	FCGX_Request	 fr;
+	sigset_t	 waitmask;
 	char		 head[512];
-	int		 n;
+	int		 n, fl, rc;
 
 	if (FCGX_IsCGI()) {
 		memset(&req, 0, sizeof(req));
@@ -330,15 +423,20 @@ http_serve(http_handler h, void *arg)
 		return 0;
 	}
 
-	if (FCGX_Init() != 0)
+	if (FCGX_Init() != 0 || !serve_signals(&waitmask))
+		return 1;
+	if ((fl = fcntl(FCGI_LISTENSOCK_FILENO, F_GETFL)) == -1 ||
+	    fcntl(FCGI_LISTENSOCK_FILENO, F_SETFL, fl | O_NONBLOCK) == -1)
+		return 1;
+	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0)
 		return 1;
 	for (;;) {
-		FCGX_Request	fr;
-
-		if (FCGX_InitRequest(&fr, 0, 0) != 0)
-			return 1;
-		if (FCGX_Accept_r(&fr) < 0) {
-			FCGX_Free(&fr, 1);
+		/* A kept connection (FCGI_KEEP_CONN) carries the next request itself. */
+		if (!serve_wait(fr.ipcFd >= 0 ? fr.ipcFd : FCGI_LISTENSOCK_FILENO, &waitmask))
+			break;
+		if ((rc = FCGX_Accept_r(&fr)) < 0) {
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue;	/* another worker took the connection */
 			break;
 		}
 		memset(&req, 0, sizeof(req));
@@ -368,5 +466,6 @@ http_serve(http_handler h, void *arg)
 		FCGX_Finish_r(&fr);
 		log_set_client(NULL);
 	}
-	return 0;
+	FCGX_Free(&fr, 1);
+	return serve_stop ? 0 : 1;
 }

@@ -46,10 +46,17 @@ void	 resp_bytes(struct http_resp *, int status, const char *ctype,
 void	 resp_clear(struct http_resp *);
 
 /*
- * Serve: in CGI mode answer one request, in FastCGI mode loop until the process manager
- * stops us. handler is called once per request.
+ * Serve: in CGI mode answer one request; in FastCGI mode (a listening socket on stdin)
+ * loop until SIGTERM or SIGINT, which end the loop after the request in hand. handler is
+ * called once per request. Returns 0 after a clean stop, 1 on error.
  */
 typedef void (*http_handler)(const struct http_req *, struct http_resp *, void *arg);
 int	 http_serve(http_handler, void *arg);
+
+/*
+ * FastCGI mode: call FN on SIGHUP, between requests, from the signal handler (so FN must
+ * be async-signal-safe). Without it SIGHUP is ignored (it never kills a worker).
+ */
+void	 http_on_hup(void (*fn)(void));
 
 #endif

@@ -20,6 +20,7 @@ fi
 T=$(mktemp -d /tmp/scep-priv.XXXXXX)
 chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT
+cp "$SCEP" "$T/scep" && SCEP=$T/scep	# www-data may not reach the checkout (a 0700 parent)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 STATIC=static-$RANDOM-secret
 printf 'ScepRepository = %s/repo\nScepChallengePassword = %s\nScepLogLevel = DEBUG\n' \

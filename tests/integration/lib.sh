@@ -12,6 +12,8 @@
 #   it_server FLAVOUR CONF NAME         the whole stack of a flavour (nginx, fcgid,
 #                                       proxy-fcgi, cgi) for CONF in $IT_DIR/NAME: several
 #                                       instances (other configs, other CAs) can run at once
+#   it_start_pool CONF N                `scep --workers N` (the supervised pool) on a unix
+#                                       socket, as the run user
 #   it_start_fcgi CONF N                spawn-fcgi, N workers of $SCEP_BIN on a unix socket
 #   it_start_nginx CONF                 nginx from apache-conf/nginx-scep.conf
 #   it_start_apache MODE CONF           Apache from apache-conf/apache-scep-MODE.conf
@@ -23,9 +25,15 @@
 # (it_ca_env): $IT_CA (issuing CA), $IT_RA, $IT_ROOT (trust anchor), it_verify CERT.
 #
 # Users: the CA repository must be writable by whatever runs the scep program. As root,
-# everything (spawn-fcgi workers, Apache's User for fcgid/CGI, scep-admin) runs as
-# $IT_RUN_USER = www-data, and the repository is created by that user. As an ordinary
-# user, everything runs as that user.
+# everything (the worker pool, spawn-fcgi workers, Apache's User for fcgid/CGI,
+# scep-admin) runs as $IT_RUN_USER = www-data, and the repository is created by that user.
+# As an ordinary user, everything runs as that user.
+#
+# Reach: that user must reach the programs, the work files and the sockets. When the
+# checkout is out of its reach (a clone under /root, or any mode-0700 parent), the work
+# files go to a directory under /var/tmp made for this checkout (tests/out is then a
+# symlink to it) and the programs are copied there (it_stage_bin); $IT_OUTDIR is where
+# work files go in either case.
 #
 # Environment knobs:
 #   SCEP_BIN    server program (default build/asan/scep if built, else cgi-bin/scep)
@@ -42,7 +50,6 @@ fi
 case $SCEP_BIN in /*) ;; *) SCEP_BIN=$PWD/$SCEP_BIN ;; esac
 : "${SCEP_ADMIN:=$IT_TOP/scep-admin}"
 case $SCEP_ADMIN in /*) ;; *) SCEP_ADMIN=$PWD/$SCEP_ADMIN ;; esac
-export SCEP_BIN SCEP_ADMIN
 
 # Sanitizer settings for every server process we start (reports go to stderr, which
 # ends up in the logs that it_check_sanitizer_logs reads).
@@ -56,6 +63,53 @@ else
 	IT_RUN_USER=$(id -un)
 fi
 IT_RUN_GROUP=$(id -gn "$IT_RUN_USER")
+
+# it_reach PATH: $IT_RUN_USER can reach PATH (search a directory, run a program).
+it_reach() {
+	[ "$(id -un)" = "$IT_RUN_USER" ] ||
+		setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups -- test -x "$1"
+}
+
+# $IT_OUTDIR: tests/out when the run user reaches the checkout, else a directory under
+# /var/tmp that tests/out points to (reused while the link and the directory are sound).
+it_outdir() {
+	local d=$IT_TOP/tests/out t
+	if [ -n "${IT_OUTDIR:-}" ] && [ -d "$IT_OUTDIR" ]; then return 0; fi
+	if it_reach "$IT_TOP"; then
+		mkdir -p "$d" && chmod 755 "$d" && IT_OUTDIR=$d
+	else
+		t=$(readlink "$d" 2>/dev/null)
+		if [ -n "$t" ] && [ -d "$t" ] && [ ! -L "$t" ] && [ "$(stat -c %u:%a "$t")" = "$(id -u):755" ] &&
+			[ "${t#/var/tmp/scep-tests.}" != "$t" ]; then
+			IT_OUTDIR=$t
+		else
+			t=$(mktemp -d /var/tmp/scep-tests.XXXXXX) && chmod 755 "$t" || return 1
+			# a real tests/out directory (made before the checkout moved) is left alone
+			[ -e "$d" ] && [ ! -L "$d" ] || ln -sfn "$t" "$d"
+			IT_OUTDIR=$t
+			echo "lib.sh: $IT_TOP is out of reach of $IT_RUN_USER; work files and copies of the programs go to $t" >&2
+		fi
+	fi
+	export IT_OUTDIR
+}
+
+# it_stage_bin PATH: PATH if the run user can run it, else the path of a copy of it in
+# $IT_OUTDIR/bin (refreshed when PATH changed).
+it_stage_bin() {
+	local src=$1 dst
+	if it_reach "$src"; then echo "$src"; return 0; fi
+	mkdir -p "$IT_OUTDIR/bin" && chmod 755 "$IT_OUTDIR/bin" || return 1
+	dst=$IT_OUTDIR/bin/$(printf '%s' "${src#"$IT_TOP"/}" | tr / _)
+	if ! cmp -s "$src" "$dst"; then
+		cp "$src" "$dst.$$" && chmod 755 "$dst.$$" && mv -f "$dst.$$" "$dst" || return 1
+	fi
+	echo "$dst"
+}
+
+it_outdir || { echo "lib.sh: no work directory the run user can reach" >&2; exit 1; }
+SCEP_BIN=$(it_stage_bin "$SCEP_BIN") && SCEP_ADMIN=$(it_stage_bin "$SCEP_ADMIN") ||
+	{ echo "lib.sh: cannot copy the programs to $IT_OUTDIR/bin" >&2; exit 1; }
+export SCEP_BIN SCEP_ADMIN
 
 IT_PIDS=""		# processes to stop (space separated)
 IT_DIR=""
@@ -96,9 +150,8 @@ it_show() {
 
 it_init() {
 	local name=${1:-it}
-	mkdir -p "$IT_TOP/tests/out"
-	IT_DIR=$(mktemp -d "$IT_TOP/tests/out/$name.XXXXXX") || exit 1
-	chmod 755 "$IT_TOP/tests/out" "$IT_DIR"
+	IT_DIR=$(mktemp -d "$IT_OUTDIR/$name.XXXXXX") || exit 1
+	chmod 755 "$IT_DIR"
 	trap 'it_stop_all' EXIT
 	trap 'it_stop_all; exit 130' INT
 	trap 'it_stop_all; exit 143' TERM
@@ -265,8 +318,10 @@ it_snapshot() {
 
 # ---------------------------------------------------------------- FastCGI workers
 
-# it_start_fcgi CONF N: N workers of $SCEP_BIN on $IT_DIR/fcgi/scep.sock, stderr of each
-# worker appended to $IT_DIR/fcgi/stderr.log. Sets IT_FCGI_SOCK.
+# it_start_fcgi CONF N: N workers of $SCEP_BIN kept by spawn-fcgi on
+# $IT_DIR/fcgi/scep.sock, the log of each appended to $IT_DIR/fcgi/stderr.log (--log: as
+# documented, since spawn-fcgi points the workers' stderr at /dev/null). Sets
+# IT_FCGI_SOCK.
 it_start_fcgi() {
 	local conf=$1 n=${2:-2} d=${IT_SDIR:-$IT_DIR}/fcgi p ids=()
 	mkdir -p "$d"; chmod 755 "$d"
@@ -275,16 +330,41 @@ it_start_fcgi() {
 	: >"$d/stderr.log"
 	chown "$IT_RUN_USER:$IT_RUN_GROUP" "$d/stderr.log"
 	[ "$(id -u)" = 0 ] && ids=(-u "$IT_RUN_USER" -g "$IT_RUN_GROUP" -U "$IT_RUN_USER" -G "$IT_RUN_GROUP")
-	# spawn-fcgi points the workers' stderr at /dev/null; the sh wrapper sends it to a
-	# log instead (sanitizer reports), then execs the program (same pid).
 	if ! SCEP_CONF=$conf spawn-fcgi -s "$IT_FCGI_SOCK" -M 0660 -F "$n" -P "$d/pid" "${ids[@]}" \
-		-- /bin/sh -c 'exec 2>>"$0"; exec "$@"' "$d/stderr.log" "$SCEP_BIN" \
-		>"$d/spawn.log" 2>&1; then
+		-- "$SCEP_BIN" --log "$d/stderr.log" >"$d/spawn.log" 2>&1; then
 		echo "it_start_fcgi: spawn-fcgi failed" >&2; it_show "$d/spawn.log"; return 1
 	fi
 	for p in $(cat "$d/pid"); do it_track "$p"; done
 	[ -S "$IT_FCGI_SOCK" ] || { echo "it_start_fcgi: no socket" >&2; return 1; }
 	IT_FCGI_LOGS="$d/stderr.log"
+}
+
+# it_start_pool CONF N: `scep --workers N --socket $IT_DIR/pool/scep.sock --log ...` as
+# $IT_RUN_USER (setpriv: the pid is the supervisor's). Sets IT_FCGI_SOCK, IT_FCGI_LOGS and
+# IT_POOL_PID.
+it_start_pool() {
+	local conf=$1 n=${2:-2} d=${IT_SDIR:-$IT_DIR}/pool i
+	mkdir -p "$d"; chmod 755 "$d"
+	chown "$IT_RUN_USER:$IT_RUN_GROUP" "$d"
+	IT_FCGI_SOCK=$d/scep.sock IT_FCGI_LOGS=$d/scep.log
+	rm -f "$IT_FCGI_SOCK"
+	if [ "$(id -un)" = "$IT_RUN_USER" ]; then
+		"$SCEP_BIN" -c "$conf" --workers "$n" --socket "$IT_FCGI_SOCK" --log "$IT_FCGI_LOGS" \
+			2>"$d/start.err" &
+	else
+		setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups -- \
+			"$SCEP_BIN" -c "$conf" --workers "$n" --socket "$IT_FCGI_SOCK" \
+			--log "$IT_FCGI_LOGS" 2>"$d/start.err" &
+	fi
+	IT_POOL_PID=$!
+	it_track "$IT_POOL_PID"
+	for i in $(seq 100); do
+		[ -S "$IT_FCGI_SOCK" ] && [ "$(it_children "$IT_POOL_PID" | wc -l)" -ge "$n" ] && return 0
+		it_alive "$IT_POOL_PID" || break
+		sleep 0.1
+	done
+	echo "it_start_pool: no socket or not $n workers" >&2; it_show "$d/start.err" "$IT_FCGI_LOGS"
+	return 1
 }
 
 # ---------------------------------------------------------------- templating
@@ -361,7 +441,7 @@ _it_start_apache_once() {
 	fcgid)
 		mods="$mods fcgid"
 		it_subst "$IT_CONFDIR/apache-scep-fcgid.conf" "$d/scep.conf" \
-			"/usr/local/lib/cgi-bin/scep|$SCEP_BIN" \
+			"/usr/local/sbin/scep|$SCEP_BIN" \
 			"/etc/scep/scep.conf|$conf" || return 1
 		extra="FcgidIPCDir $d/fcgid
 FcgidProcessTableFile $d/fcgid/shm
@@ -377,7 +457,7 @@ FcgidInitialEnv UBSAN_OPTIONS $UBSAN_OPTIONS"
 	cgi)
 		mods="$mods cgid"
 		it_subst "$IT_CONFDIR/apache-scep-cgi.conf" "$d/scep.conf" \
-			"/usr/local/lib/cgi-bin/scep|$SCEP_BIN" \
+			"/usr/local/sbin/scep|$SCEP_BIN" \
 			"/etc/scep/scep.conf|$conf" || return 1
 		extra="ScriptSock $d/run/cgisock
 PassEnv ASAN_OPTIONS UBSAN_OPTIONS"
@@ -547,7 +627,7 @@ it_cn_state() {
 # A private output folder for one client test: $IT_OUT (kept under tests/out/), with the
 # CA files of the repository (it_ca_env).
 it_client_dir() {
-	local base=${IT_OUT_BASE:-$IT_TOP/tests/out}
+	local base=${IT_OUT_BASE:-$IT_OUTDIR}
 	mkdir -p "$base"
 	IT_OUT=$(mktemp -d "$base/${1:-client}.XXXXXX")
 	chmod 755 "$IT_OUT"
@@ -692,7 +772,7 @@ it_start_apache() {
 # it_server FLAVOUR CONF NAME: start the stack of FLAVOUR for CONF with all its files in
 # $IT_DIR/NAME. Sets IT_URL and IT_LOGS (the server logs to search for sanitizer reports,
 # space separated); adds them to IT_ALL_LOGS.
-#   nginx       spawn-fcgi (3 workers) + nginx
+#   nginx       scep --workers 3 (the supervised pool) + nginx
 #   fcgid       Apache + mod_fcgid
 #   proxy-fcgi  spawn-fcgi (2 workers) + Apache + mod_proxy_fcgi
 #   cgi         Apache + mod_cgid
@@ -700,7 +780,7 @@ it_server() {
 	local fl=$1 conf=$2 IT_SDIR=$IT_DIR/$3
 	mkdir -p "$IT_SDIR"; chmod 755 "$IT_SDIR"
 	case $fl in
-	nginx) it_start_fcgi "$conf" 3 && it_start_nginx "$conf" || return 1
+	nginx) it_start_pool "$conf" 3 && it_start_nginx "$conf" || return 1
 		IT_LOGS="$IT_FCGI_LOGS $IT_SERVER_LOGS" ;;
 	fcgid | cgi) it_start_apache "$fl" "$conf" || return 1
 		IT_LOGS="$IT_SERVER_LOGS" ;;

@@ -3,7 +3,7 @@
 #
 # A run is FLAVOUR/SHAPE:LEVEL. Each run gets fresh repositories and CAs of that SHAPE and
 # private web servers on free 127.0.0.1 ports built from the shipped apache-conf/ file:
-#   nginx       nginx + spawn-fcgi (3 workers)         apache-conf/nginx-scep.conf
+#   nginx       nginx + scep --workers 3                apache-conf/nginx-scep.conf
 #   fcgid       Apache + mod_fcgid                      apache-conf/apache-scep-fcgid.conf
 #   proxy-fcgi  Apache + mod_proxy_fcgi + spawn-fcgi    apache-conf/apache-scep-proxy-fcgi.conf
 #   cgi         Apache + mod_cgid, one process/request  apache-conf/apache-scep-cgi.conf
@@ -29,7 +29,8 @@
 #
 # Prints one PASS/FAIL line per check, what ran where, timings, and last
 # "integration: N passed, M failed"; exits 1 on any failure. Work files: tests/out/ (kept
-# when something failed, or with IT_KEEP=1).
+# when something failed, or with IT_KEEP=1; see lib.sh for a checkout the run user cannot
+# reach).
 #
 # Knobs: IT_RUNS (default "nginx/self:full nginx/intermediate:shape nginx/ra:shape
 # fcgid/self:basic proxy-fcgi/self:basic cgi/self:basic,pending"), IT_FLAVOURS (keep only the runs
@@ -51,8 +52,7 @@ if [ -n "${IT_FLAVOURS:-}" ]; then
 fi
 START=$(date +%s)
 
-mkdir -p "$IT_TOP/tests/out"
-RUN=$(mktemp -d "$IT_TOP/tests/out/run.XXXXXX")
+RUN=$(mktemp -d "$IT_OUTDIR/run.XXXXXX")
 chmod 755 "$RUN"
 LOG=$RUN/summary.log
 : >"$LOG"

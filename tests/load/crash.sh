@@ -3,8 +3,8 @@
 # default 32, every 3rd pending) at nginx in front of CRASH_W FastCGI workers (default 4)
 # while
 #   - a random worker is killed with SIGKILL every ~300 ms (CRASH_KILL_MS); the workers run
-#     under `loadgen.py supervise`, which holds the listening socket and starts a new
-#     worker (the socket as fd 0) whenever one dies: spawn-fcgi does not respawn;
+#     under the program's own supervisor (`scep --workers`, lib.sh it_start_pool), which
+#     holds the listening socket and starts a new worker whenever one dies;
 #   - `scep-admin approve` / `scep-admin issue` run in a loop over the pending requests,
 #     and about a third of those commands are killed with SIGKILL 0-90 ms after they start.
 # Clients retry (resend the same request) after an HTTP error or a broken connection, and
@@ -37,18 +37,9 @@ it_make_repo "$IT_DIR/ca" "$chal" YES || { fail "setup: repository + CA"; exit 1
 la_prepare "$IT_DIR/reqs" "$N" --pending-every 3 --keys 32 --challenge "$chal" \
 	--prefix "crash$$" --certpoll || { fail "setup: keys and requests"; exit 1; }
 
-# Workers under the respawning supervisor, then nginx (lib.sh) in front of its socket.
-F=$IT_DIR/fcgi
-mkdir -p "$F"; chmod 755 "$F"
-IT_FCGI_SOCK=$F/scep.sock
-IT_FCGI_LOGS=$F/stderr.log
-SCEP_CONF=$SCEP_CONF "$LOAD_PYTHON" "$LA_GEN" supervise --socket "$IT_FCGI_SOCK" \
-	--workers "$W" --pidfile "$F/pids" --log "$IT_FCGI_LOGS" --user "$IT_RUN_USER" \
-	--respawned "$F/respawned" -- "$SCEP_BIN" 2>"$F/supervise.err" &
-SUP=$!
-la_pids_track "$SUP"
-for _ in $(seq 50); do [ -S "$IT_FCGI_SOCK" ] && [ -s "$F/pids" ] && break; sleep 0.1; done
-[ -S "$IT_FCGI_SOCK" ] || { fail "setup: supervisor socket" "$(cat "$F/supervise.err")"; exit 1; }
+# Workers under the supervisor, then nginx (lib.sh) in front of its socket.
+it_start_pool "$SCEP_CONF" "$W" || { fail "setup: worker pool"; exit 1; }
+SUP=$IT_POOL_PID
 it_start_nginx "$SCEP_CONF" || { fail "setup: nginx"; exit 1; }
 
 # The killer: a random live worker every KILL_MS (+-33%) ms until the stop file exists.
@@ -59,7 +50,7 @@ KSTOP=$IT_DIR/killer.stop
 	n=0
 	while [ ! -e "$KSTOP" ]; do
 		sleep "$(awk -v m="$KILL_MS" -v r="$RANDOM" 'BEGIN { printf "%.3f", m * (0.67 + 0.66 * r / 32767) / 1000 }')"
-		p=$(shuf -n 1 "$F/pids" 2>/dev/null)
+		p=$(it_children "$SUP" | shuf -n 1)
 		[ -n "$p" ] || continue
 		if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$(basename "$SCEP_BIN" | cut -c1-15)" ] &&
 			kill -KILL "$p" 2>/dev/null; then
@@ -110,9 +101,8 @@ la_check_repo "$IT_DIR/check.out" 1
 # .tmp-* files of killed writers: check removes them once they are older than its grace
 # period, so they are counted here, not failed.
 la_verify "$IT_DIR/reqs/manifest" "$IT_DIR/run" --expect-all-issued --allow-strays
-respawned=$(cat "$F/respawned" 2>/dev/null)
 la_stop
-respawned=$(cat "$F/respawned" 2>/dev/null || echo "?")
+respawned=$(grep -c 'starting another' "$IT_FCGI_LOGS")
 la_check_logs "$IT_FCGI_LOGS"
 
 cat <<EOF

@@ -19,10 +19,6 @@ Standard library only (Debian's python3). Test code; shares nothing with the ser
       Writes DIR/results.tsv, DIR/http.tsv, DIR/replies/<idx>.der; prints a JSON summary.
   loadgen.py get --url URL -n N [-c CONC]
       N GETs (GetCACaps) from CONC connections; prints a JSON summary.
-  loadgen.py supervise --socket PATH --workers N --pidfile F --log F [--user U]
-                 [--respawned F] -- PROG [ARGS]
-      Holds a listening unix socket and keeps N FastCGI workers running with it as fd 0,
-      restarting any that die (spawn-fcgi does not). SIGTERM stops the workers and exits.
   loadgen.py verify --manifest FILE --results DIR --repo DIR --list JSON --ca CA.pem
                  --scepreq PROG [--expect-all-issued] [--allow-strays]
       The post-run invariants; prints PASS:/FAIL: lines and "figure: name value" lines.
@@ -35,10 +31,7 @@ import heapq
 import http.client
 import json
 import os
-import pwd
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -395,88 +388,6 @@ def cmd_get(a):
     return 0
 
 
-# ------------------------------------------------------------------------ supervise
-
-def cmd_supervise(a):
-    prog = a.prog[1:] if a.prog and a.prog[0] == "--" else a.prog
-    if not prog:
-        print("supervise: no program", file=sys.stderr)
-        return 2
-    uid = gid = None
-    if a.user and os.getuid() == 0:
-        pw = pwd.getpwnam(a.user)
-        uid, gid = pw.pw_uid, pw.pw_gid
-    try:
-        os.unlink(a.socket)
-    except FileNotFoundError:
-        pass
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(a.socket)
-    os.chmod(a.socket, 0o660)
-    if uid is not None:
-        os.chown(a.socket, uid, gid)
-    s.listen(1024)
-    s.set_inheritable(True)
-    log = open(a.log, "ab", buffering=0)
-    if uid is not None:
-        os.chown(a.log, uid, gid)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    stopping = [False]
-    respawned = [0]
-
-    def stop(signum, frame):
-        stopping[0] = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    def spawn():
-        kw = {}
-        if uid is not None:
-            kw = dict(user=uid, group=gid, extra_groups=[])
-        return subprocess.Popen(prog, stdin=s.fileno(), stdout=devnull, stderr=log,
-                                close_fds=True, start_new_session=False, **kw)
-
-    procs = [spawn() for _ in range(a.workers)]
-
-    def write_pids():
-        tmp = a.pidfile + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("".join("%d\n" % p.pid for p in procs))
-        os.rename(tmp, a.pidfile)
-
-    write_pids()
-    while not stopping[0]:
-        changed = False
-        for i, p in enumerate(procs):
-            if p.poll() is not None and not stopping[0]:
-                procs[i] = spawn()
-                respawned[0] += 1
-                changed = True
-        if changed:
-            write_pids()
-        time.sleep(0.02)
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    end = time.monotonic() + 10
-    for p in procs:
-        try:
-            p.wait(max(0.1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    s.close()
-    try:
-        os.unlink(a.socket)
-    except OSError:
-        pass
-    if a.respawned:
-        with open(a.respawned, "w") as f:
-            f.write("%d\n" % respawned[0])
-    return 0
-
-
 # --------------------------------------------------------------------------- verify
 
 def pem_to_der(text):
@@ -755,14 +666,6 @@ def main():
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("-c", "--concurrency", type=int, default=8)
     p.add_argument("--http-timeout", type=float, default=30)
-    p = sub.add_parser("supervise")
-    p.add_argument("--socket", required=True)
-    p.add_argument("--workers", type=int, default=4)
-    p.add_argument("--pidfile", required=True)
-    p.add_argument("--log", required=True)
-    p.add_argument("--user")
-    p.add_argument("--respawned")
-    p.add_argument("prog", nargs=argparse.REMAINDER)
     p = sub.add_parser("verify")
     p.add_argument("--manifest", required=True)
     p.add_argument("--results", required=True)
@@ -773,8 +676,7 @@ def main():
     p.add_argument("--expect-all-issued", action="store_true")
     p.add_argument("--allow-strays", action="store_true")
     a = ap.parse_args()
-    return {"prepare": cmd_prepare, "run": cmd_run, "get": cmd_get, "supervise": cmd_supervise,
-            "verify": cmd_verify}[a.cmd](a)
+    return {"prepare": cmd_prepare, "run": cmd_run, "get": cmd_get, "verify": cmd_verify}[a.cmd](a)
 
 
 if __name__ == "__main__":
