@@ -30,31 +30,18 @@
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "ca_internal.h"
 #include "repo.h"
 #include "scep.h"
 
-#define CA_DIR		"ca"
-#define CA_CERT_FILE	"ca.pem"
-#define CA_KEY_FILE	"ca.key"
-#define CA_CHAIN_FILE	"chain.pem"
-#define CA_RA_CERT_FILE	"ra.pem"
-#define CA_RA_KEY_FILE	"ra.key"
-#define CA_OLD_DIR	"old"
-#define CA_NEXT_DIR	"next"
-#define CA_NEXT_TMP	"next.tmp"	/* ca_rollover_prepare builds here, then renames */
-#define CA_SWITCH_MARK	"switching"	/* ca_rollover_switch in progress: "1" or "2" */
-
-#define CLOCK_SKEW_SECS	(5 * 60)	/* notBefore is backdated by this much */
 #define MIN_CA_BITS	2048
 #define MAX_CA_BITS	8192
-#define MAX_DAYS	36500		/* validity of any certificate we make */
 #define MAX_DN_LEN	1024		/* ca_parse_dn input */
 #define MAX_SERIAL_HEX	40		/* 20 octets, RFC 5280 §4.1.2.2 */
 #define CA_SERIAL_LEN	16		/* random serial of a CA or RA we make */
 #define MAX_CRL_ENTRIES	10000000	/* revoked certificates in one CRL */
 #define DEFAULT_KU	(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)
 #define DEFAULT_EKU	"clientAuth,serverAuth"
-#define SCEP_KU		(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)
 #define MS_CRA_OID	"1.3.6.1.4.1.311.20.2.1"	/* Microsoft Certificate Request Agent */
 #define RA_EKU		"serverAuth," MS_CRA_OID
 
@@ -63,16 +50,6 @@ static const char *const gen_files[] = {
 	CA_CERT_FILE, CA_KEY_FILE, CA_CHAIN_FILE, CA_RA_CERT_FILE, CA_RA_KEY_FILE,
 };
 #define NGEN_FILES	(sizeof(gen_files) / sizeof(gen_files[0]))
-
-/* One generation: ca/, ca/old/ or ca/next/. cert == NULL: absent. */
-struct ca_gen {
-	X509		*cert;		/* the CA certificate */
-	EVP_PKEY	*key;
-	X509		*ra;		/* RA mode: the RA certificate, else NULL */
-	EVP_PKEY	*ra_key;
-	STACK_OF(X509)	*certs;		/* [ra, cert, chain...], each an owned reference */
-	STACK_OF(X509)	*noroot;	/* certs without a self-signed chain top (not owned) */
-};
 
 struct ca {
 	struct ca_gen	 cur, old, next;
@@ -85,7 +62,7 @@ struct ca {
  * refusals of what the caller passed (DN, serial, CSR contents) at debug level, since the
  * caller reports those with err.
  */
-static void
+void
 ca_errl(enum log_level lvl, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list		 ap;
@@ -107,12 +84,9 @@ ca_errl(enum log_level lvl, char *err, size_t errlen, const char *fmt, ...)
 	log_crypto(lvl, "%s", msg);
 }
 
-#define ca_err(...)	ca_errl(LOG_LVL_ERR, __VA_ARGS__)
-#define ca_bad(...)	ca_errl(LOG_LVL_DEBUG, __VA_ARGS__)
-
 /* ROOT/ca[/SUB][/NAME] into buf. 1 ok, 0 if too long. */
-static int
-gen_path(char *buf, size_t len, const char *root, const char *sub, const char *name)
+int
+ca_gen_path(char *buf, size_t len, const char *root, const char *sub, const char *name)
 {
 	int	n;
 
@@ -122,15 +96,15 @@ gen_path(char *buf, size_t len, const char *root, const char *sub, const char *n
 }
 
 /* ROOT/ca/NAME into buf. 1 ok, 0 if too long. */
-static int
+int
 ca_path(char *buf, size_t len, const char *root, const char *name)
 {
-	return gen_path(buf, len, root, NULL, name);
+	return ca_gen_path(buf, len, root, NULL, name);
 }
 
 /* Does PATH exist? Anything but ENOENT counts as present (opening it reports the error). */
-static int
-present(const char *path)
+int
+ca_present(const char *path)
 {
 	struct stat	st;
 
@@ -148,8 +122,8 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static X509 *
-read_cert(const char *path, char *err, size_t errlen)
+X509 *
+ca_read_cert(const char *path, char *err, size_t errlen)
 {
 	BIO	*b = NULL;
 	X509	*x = NULL;
@@ -166,8 +140,8 @@ out:
 }
 
 /* An unencrypted PEM private key. WARN_MODE: warn if group or others may read it. */
-static EVP_PKEY *
-read_key(const char *path, int warn_mode, char *err, size_t errlen)
+EVP_PKEY *
+ca_read_key(const char *path, int warn_mode, char *err, size_t errlen)
 {
 	BIO		*b = NULL;
 	EVP_PKEY	*k = NULL;
@@ -188,8 +162,8 @@ out:
 }
 
 /* Read up to MAX_CHAIN certificates from PATH into SK. Absent file: 1 (no chain). */
-static int
-read_chain(const char *path, STACK_OF(X509) *sk, char *err, size_t errlen)
+int
+ca_read_chain(const char *path, STACK_OF(X509) *sk, char *err, size_t errlen)
 {
 	BIO		*b = NULL;
 	X509		*x = NULL;
@@ -231,8 +205,8 @@ out:
 }
 
 /* Did ISSUER issue X: names, AKI and keyUsage (X509_check_issued) and the signature. */
-static int
-issued_by(X509 *issuer, X509 *x)
+int
+ca_issued_by(X509 *issuer, X509 *x)
 {
 	EVP_PKEY	*pk;
 	int		 ok;
@@ -245,16 +219,16 @@ issued_by(X509 *issuer, X509 *x)
 }
 
 /* Does X carry a keyUsage extension with all of BITS? */
-static int
-has_ku(X509 *x, uint32_t bits)
+int
+ca_has_ku(X509 *x, uint32_t bits)
 {
 	return (X509_get_extension_flags(x) & EXFLAG_KUSAGE) != 0 &&
 	    (X509_get_key_usage(x) & bits) == bits;
 }
 
 /* Is X self-signed (names, AKI and a signature that verifies with its own key)? */
-static int
-self_signed(X509 *x)
+int
+ca_self_signed(X509 *x)
 {
 	int	rc;
 
@@ -268,8 +242,8 @@ self_signed(X509 *x)
  * The RA rules (RFC 8894 §2.1.2 and what clients enforce, scep-notes §4.3): an RSA key that
  * matches, an end entity, issued by CA, keyUsage digitalSignature and keyEncipherment.
  */
-static int
-check_ra(enum log_level lvl, X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *rapath,
+int
+ca_check_ra(enum log_level lvl, X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *rapath,
     const char *keypath, const char *capath, char *err, size_t errlen)
 {
 	if (EVP_PKEY_get_base_id(rakey) != EVP_PKEY_RSA) {
@@ -287,11 +261,11 @@ check_ra(enum log_level lvl, X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *ra
 		    "(basicConstraints CA:FALSE)", rapath);
 		return 0;
 	}
-	if (!issued_by(ca, ra)) {
+	if (!ca_issued_by(ca, ra)) {
 		ca_errl(lvl, err, errlen, "%s was not issued by %s", rapath, capath);
 		return 0;
 	}
-	if (!has_ku(ra, SCEP_KU)) {
+	if (!ca_has_ku(ra, SCEP_KU)) {
 		ca_errl(lvl, err, errlen, "%s: an RA needs keyUsage digitalSignature and "
 		    "keyEncipherment (clients choose the RA by these bits)", rapath);
 		return 0;
@@ -342,13 +316,13 @@ gen_bundle(struct ca_gen *g, STACK_OF(X509) *chain, const char *chainpath, char 
 		return 0;
 	}
 	n = sk_X509_num(g->noroot);
-	if (prev != g->cert && self_signed(prev))
+	if (prev != g->cert && ca_self_signed(prev))
 		(void)sk_X509_delete(g->noroot, n - 1);
 	return 1;
 }
 
-static void
-gen_free(struct ca_gen *g)
+void
+ca_gen_free(struct ca_gen *g)
 {
 	X509_free(g->cert);
 	EVP_PKEY_free(g->key);
@@ -361,10 +335,10 @@ gen_free(struct ca_gen *g)
 
 /*
  * Load the generation in ROOT/ca[/SUB]: ca.pem (a CA), ca.key (RSA, matching), chain.pem
- * (optional, in order) and ra.pem + ra.key (optional, both or neither, check_ra()).
+ * (optional, in order) and ra.pem + ra.key (optional, both or neither, ca_check_ra()).
  */
-static int
-load_gen(const char *root, const char *sub, struct ca_gen *g, char *err, size_t errlen)
+int
+ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size_t errlen)
 {
 	STACK_OF(X509)	*chain = NULL;
 	char		 cpath[MAX_PATH_LEN], kpath[MAX_PATH_LEN], path[MAX_PATH_LEN];
@@ -372,11 +346,11 @@ load_gen(const char *root, const char *sub, struct ca_gen *g, char *err, size_t 
 	int		 ok = 0, have_rc, have_rk;
 
 	memset(g, 0, sizeof(*g));
-	if (!gen_path(cpath, sizeof(cpath), root, sub, CA_CERT_FILE) ||
-	    !gen_path(kpath, sizeof(kpath), root, sub, CA_KEY_FILE) ||
-	    !gen_path(path, sizeof(path), root, sub, CA_CHAIN_FILE) ||
-	    !gen_path(rpath, sizeof(rpath), root, sub, CA_RA_CERT_FILE) ||
-	    !gen_path(rkpath, sizeof(rkpath), root, sub, CA_RA_KEY_FILE)) {
+	if (!ca_gen_path(cpath, sizeof(cpath), root, sub, CA_CERT_FILE) ||
+	    !ca_gen_path(kpath, sizeof(kpath), root, sub, CA_KEY_FILE) ||
+	    !ca_gen_path(path, sizeof(path), root, sub, CA_CHAIN_FILE) ||
+	    !ca_gen_path(rpath, sizeof(rpath), root, sub, CA_RA_CERT_FILE) ||
+	    !ca_gen_path(rkpath, sizeof(rkpath), root, sub, CA_RA_KEY_FILE)) {
 		ca_err(err, errlen, "repository path too long");
 		goto out;
 	}
@@ -385,7 +359,7 @@ load_gen(const char *root, const char *sub, struct ca_gen *g, char *err, size_t 
 		goto out;
 	}
 
-	if ((g->cert = read_cert(cpath, err, errlen)) == NULL)
+	if ((g->cert = ca_read_cert(cpath, err, errlen)) == NULL)
 		goto out;
 	if (X509_check_ca(g->cert) < 1) {
 		ca_err(err, errlen, "%s is not a CA certificate (basicConstraints CA:TRUE and "
@@ -395,7 +369,7 @@ load_gen(const char *root, const char *sub, struct ca_gen *g, char *err, size_t 
 	if (X509_cmp_current_time(X509_get0_notAfter(g->cert)) <= 0)
 		logx(sub == NULL ? LOG_LVL_WARN : LOG_LVL_DEBUG, "%s has expired", cpath);
 
-	if ((g->key = read_key(kpath, 1, err, errlen)) == NULL)
+	if ((g->key = ca_read_key(kpath, 1, err, errlen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_base_id(g->key) != EVP_PKEY_RSA) {
 		ca_err(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)", kpath);
@@ -405,21 +379,21 @@ load_gen(const char *root, const char *sub, struct ca_gen *g, char *err, size_t 
 		ca_err(err, errlen, "%s does not match %s", kpath, cpath);
 		goto out;
 	}
-	if (!read_chain(path, chain, err, errlen))
+	if (!ca_read_chain(path, chain, err, errlen))
 		goto out;
 
-	have_rc = present(rpath);
-	have_rk = present(rkpath);
+	have_rc = ca_present(rpath);
+	have_rk = ca_present(rkpath);
 	if (have_rc != have_rk) {
 		ca_err(err, errlen, "%s is present but %s is not (an RA needs both)",
 		    have_rc ? rpath : rkpath, have_rc ? rkpath : rpath);
 		goto out;
 	}
 	if (have_rc) {
-		if ((g->ra = read_cert(rpath, err, errlen)) == NULL ||
-		    (g->ra_key = read_key(rkpath, 1, err, errlen)) == NULL)
+		if ((g->ra = ca_read_cert(rpath, err, errlen)) == NULL ||
+		    (g->ra_key = ca_read_key(rkpath, 1, err, errlen)) == NULL)
 			goto out;
-		if (!check_ra(LOG_LVL_ERR, g->ra, g->ra_key, g->cert, rpath, rkpath, cpath,
+		if (!ca_check_ra(LOG_LVL_ERR, g->ra, g->ra_key, g->cert, rpath, rkpath, cpath,
 		    err, errlen))
 			goto out;
 		if (X509_cmp_current_time(X509_get0_notAfter(g->ra)) <= 0)
@@ -432,7 +406,7 @@ load_gen(const char *root, const char *sub, struct ca_gen *g, char *err, size_t 
 out:
 	sk_X509_pop_free(chain, X509_free);
 	if (!ok)
-		gen_free(g);
+		ca_gen_free(g);
 	return ok;
 }
 
@@ -453,18 +427,18 @@ ca_load(const char *root, char *err, size_t errlen)
 		ca_err(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (present(path)) {
+	if (ca_present(path)) {
 		ca_err(err, errlen, "a CA rollover switch was interrupted (%s exists): run "
 		    "\"scep-admin rollover switch\" again to finish it", path);
 		goto out;
 	}
-	if (!load_gen(root, NULL, &ca->cur, err, errlen))
+	if (!ca_gen_load(root, NULL, &ca->cur, err, errlen))
 		goto out;
-	if (!gen_path(path, sizeof(path), root, CA_OLD_DIR, NULL) ||
-	    (present(path) && !load_gen(root, CA_OLD_DIR, &ca->old, err, errlen)))
+	if (!ca_gen_path(path, sizeof(path), root, CA_OLD_DIR, NULL) ||
+	    (ca_present(path) && !ca_gen_load(root, CA_OLD_DIR, &ca->old, err, errlen)))
 		goto out;
-	if (!gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL) ||
-	    (present(path) && !load_gen(root, CA_NEXT_DIR, &ca->next, err, errlen)))
+	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL) ||
+	    (ca_present(path) && !ca_gen_load(root, CA_NEXT_DIR, &ca->next, err, errlen)))
 		goto out;
 	ret = ca;
 	ca = NULL;
@@ -478,9 +452,9 @@ ca_free(struct ca *ca)
 {
 	if (ca == NULL)
 		return;
-	gen_free(&ca->cur);
-	gen_free(&ca->old);
-	gen_free(&ca->next);
+	ca_gen_free(&ca->cur);
+	ca_gen_free(&ca->old);
+	ca_gen_free(&ca->next);
 	free(ca);
 }
 
@@ -609,16 +583,16 @@ ca_issuer_of(const struct ca *ca, X509 *x)
 {
 	if (x == NULL)
 		return NULL;
-	if (ca->cur.cert != NULL && issued_by(ca->cur.cert, x))
+	if (ca->cur.cert != NULL && ca_issued_by(ca->cur.cert, x))
 		return ca->cur.cert;
-	if (ca->old.cert != NULL && issued_by(ca->old.cert, x))
+	if (ca->old.cert != NULL && ca_issued_by(ca->old.cert, x))
 		return ca->old.cert;
 	return NULL;
 }
 
 /* Add extension NID with an openssl.cnf-style VALUE. 1 ok, 0 error (queue kept). */
-static int
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+int
+ca_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 {
 	X509_EXTENSION	*ext;
 	int		 ok;
@@ -802,17 +776,17 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	/* End-entity profile (RFC 5280 §4.2); nothing else of the request is copied. */
 	X509V3_set_ctx(&ctx, ca->cur.cert, x, NULL, NULL, 0);
 	aki = X509_get0_subject_key_id(ca->cur.cert) != NULL ? "keyid" : "keyid,issuer";
-	if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
-	    !add_ext(x, &ctx, NID_key_usage, ku)) {
+	if (!ca_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
+	    !ca_add_ext(x, &ctx, NID_key_usage, ku)) {
 		ca_err(err, errlen, "cannot add extensions");
 		goto out;
 	}
-	if (eku[0] != '\0' && !add_ext(x, &ctx, NID_ext_key_usage, eku)) {
+	if (eku[0] != '\0' && !ca_add_ext(x, &ctx, NID_ext_key_usage, eku)) {
 		ca_bad(err, errlen, "bad extendedKeyUsage \"%.200s\"", eku);
 		goto out;
 	}
-	if (!add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-	    !add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
+	if (!ca_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !ca_add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
 		ca_err(err, errlen, "cannot add extensions");
 		goto out;
 	}
@@ -1279,7 +1253,7 @@ no_switch_pending(const char *root, char *err, size_t errlen)
 		ca_err(err, errlen, "repository path too long");
 		return 0;
 	}
-	if (present(path)) {
+	if (ca_present(path)) {
 		ca_bad(err, errlen, "a rollover switch was interrupted (%s exists): run "
 		    "\"scep-admin rollover switch\" to finish it first", path);
 		return 0;
@@ -1297,7 +1271,7 @@ have_ca(const char *root, char *err, size_t errlen)
 		ca_err(err, errlen, "repository path too long");
 		return 0;
 	}
-	if (!present(path)) {
+	if (!ca_present(path)) {
 		ca_bad(err, errlen, "no CA (%s does not exist): make one with init or import "
 		    "one first", path);
 		return 0;
@@ -1351,11 +1325,11 @@ make_ca_cert(X509_NAME *name, EVP_PKEY *key, int days, char *err, size_t errlen)
 	}
 	/* RFC 5280 §4.2.1.9, §4.2.1.3: a CA; keyEncipherment for SCEP key transport. */
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE") ||
-	    !add_ext(x, &ctx, NID_key_usage,
+	if (!ca_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE") ||
+	    !ca_add_ext(x, &ctx, NID_key_usage,
 	    "critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment") ||
-	    !add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-	    !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) {
+	    !ca_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !ca_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) {
 		ca_err(err, errlen, "cannot add CA extensions");
 		goto fail;
 	}
@@ -1403,11 +1377,11 @@ make_ra_cert(X509_NAME *name, EVP_PKEY *rakey, X509 *cacert, EVP_PKEY *cakey, in
 	}
 	X509V3_set_ctx(&ctx, cacert, x, NULL, NULL, 0);
 	aki = X509_get0_subject_key_id(cacert) != NULL ? "keyid" : "keyid,issuer";
-	if (!add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
-	    !add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
-	    !add_ext(x, &ctx, NID_ext_key_usage, RA_EKU) ||
-	    !add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-	    !add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
+	if (!ca_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
+	    !ca_add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment") ||
+	    !ca_add_ext(x, &ctx, NID_ext_key_usage, RA_EKU) ||
+	    !ca_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !ca_add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
 		ca_err(err, errlen, "cannot add RA extensions");
 		goto fail;
 	}
@@ -1433,9 +1407,9 @@ write_set(const char *root, const char *sub, const char *keyname, const char *ce
 	char	kpath[MAX_PATH_LEN], cpath[MAX_PATH_LEN], chpath[MAX_PATH_LEN];
 	int	stage = 0;
 
-	if (!gen_path(kpath, sizeof(kpath), root, sub, keyname) ||
-	    !gen_path(cpath, sizeof(cpath), root, sub, certname) ||
-	    !gen_path(chpath, sizeof(chpath), root, sub, CA_CHAIN_FILE)) {
+	if (!ca_gen_path(kpath, sizeof(kpath), root, sub, keyname) ||
+	    !ca_gen_path(cpath, sizeof(cpath), root, sub, certname) ||
+	    !ca_gen_path(chpath, sizeof(chpath), root, sub, CA_CHAIN_FILE)) {
 		ca_err(err, errlen, "repository path too long");
 		return 0;
 	}
@@ -1476,7 +1450,7 @@ create_ra(const char *root, const char *sub, X509_NAME *name, int bits, int days
 	}
 	if ((x = make_ra_cert(name, key, cacert, cakey, days, err, errlen)) == NULL)
 		goto out;
-	if (!check_ra(LOG_LVL_ERR, x, key, cacert, "the new RA certificate", "its key",
+	if (!ca_check_ra(LOG_LVL_ERR, x, key, cacert, "the new RA certificate", "its key",
 	    "the CA", err, errlen))
 		goto out;
 	ok = write_set(root, sub, CA_RA_KEY_FILE, CA_RA_CERT_FILE, key, x, NULL, err,
@@ -1509,7 +1483,7 @@ ca_init(const char *root, const char *subject, int bits, int days, char *err, si
 	}
 	if (!ensure_dir(dir, err, errlen))
 		goto out;
-	if (present(keypath)) {
+	if (ca_present(keypath)) {
 		ca_bad(err, errlen, "%s exists: refusing to replace a CA key", keypath);
 		goto out;
 	}
@@ -1547,17 +1521,17 @@ ca_init_ra(const char *root, const char *subject, int bits, int days, char *err,
 		ca_err(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (present(rkpath) || present(rpath)) {
+	if (ca_present(rkpath) || ca_present(rpath)) {
 		ca_bad(err, errlen, "%s exists: refusing to replace the RA",
-		    present(rkpath) ? rkpath : rpath);
+		    ca_present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
 	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
-	    !load_gen(root, NULL, &g, err, errlen))
+	    !ca_gen_load(root, NULL, &g, err, errlen))
 		goto out;
 	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, err, errlen);
 out:
-	gen_free(&g);
+	ca_gen_free(&g);
 	X509_NAME_free(name);
 	return ok;
 }
@@ -1588,7 +1562,7 @@ has_ra_eku(X509 *x)
 static void
 warn_scep_ku(X509 *x, const char *path)
 {
-	if (!has_ku(x, SCEP_KU))
+	if (!ca_has_ku(x, SCEP_KU))
 		logx(LOG_LVL_WARN, "%s has no keyUsage digitalSignature and keyEncipherment: "
 		    "without an RA, SCEP clients (Apple, jscep, Windows) refuse it; add an RA "
 		    "with \"scep-admin ra\" or \"scep-admin import --ra\"", path);
@@ -1611,8 +1585,8 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 		ca_err(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((x = read_cert(cert_pem, err, errlen)) == NULL ||
-	    (k = read_key(key_pem, 0, err, errlen)) == NULL)
+	if ((x = ca_read_cert(cert_pem, err, errlen)) == NULL ||
+	    (k = ca_read_key(key_pem, 0, err, errlen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
 		ca_bad(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)",
@@ -1643,11 +1617,11 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 		goto out;
 	}
 	if (chain_pem != NULL) {
-		if (!present(chain_pem)) {
+		if (!ca_present(chain_pem)) {
 			ca_bad(err, errlen, "cannot open %s: %s", chain_pem, strerror(ENOENT));
 			goto out;
 		}
-		if (!read_chain(chain_pem, chain, err, errlen))
+		if (!ca_read_chain(chain_pem, chain, err, errlen))
 			goto out;
 		prev = x;
 		for (i = 0; i < sk_X509_num(chain); i++) {
@@ -1657,14 +1631,14 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 				    chain_pem, i + 1);
 				goto out;
 			}
-			if (!issued_by(c, prev)) {
+			if (!ca_issued_by(c, prev)) {
 				ca_bad(err, errlen, "%s: certificate %d did not issue the one before "
 				    "it (order must be nearest issuer first)", chain_pem, i + 1);
 				goto out;
 			}
 			prev = c;
 		}
-	} else if (!self_signed(x))
+	} else if (!ca_self_signed(x))
 		logx(LOG_LVL_WARN, "%s is not self-signed and no chain was given: clients "
 		    "will not get its issuers (pass --chain)", cert_pem);
 	*xp = x;
@@ -1701,18 +1675,18 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 		ca_err(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (present(rkpath) || present(rpath)) {
+	if (ca_present(rkpath) || ca_present(rpath)) {
 		ca_bad(err, errlen, "%s exists: refusing to replace the RA",
-		    present(rkpath) ? rkpath : rpath);
+		    ca_present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
 	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
-	    !load_gen(root, NULL, &g, err, errlen))
+	    !ca_gen_load(root, NULL, &g, err, errlen))
 		goto out;
-	if ((x = read_cert(cert_pem, err, errlen)) == NULL ||
-	    (k = read_key(key_pem, 0, err, errlen)) == NULL)
+	if ((x = ca_read_cert(cert_pem, err, errlen)) == NULL ||
+	    (k = ca_read_key(key_pem, 0, err, errlen)) == NULL)
 		goto out;
-	if (!check_ra(LOG_LVL_DEBUG, x, k, g.cert, cert_pem, key_pem, cpath, err, errlen))
+	if (!ca_check_ra(LOG_LVL_DEBUG, x, k, g.cert, cert_pem, key_pem, cpath, err, errlen))
 		goto out;
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
 		ca_bad(err, errlen, "%s has expired", cert_pem);
@@ -1726,7 +1700,7 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 out:
 	X509_free(x);
 	EVP_PKEY_free(k);
-	gen_free(&g);
+	ca_gen_free(&g);
 	return ok;
 }
 
@@ -1765,7 +1739,7 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 			ca_err(err, errlen, "repository path too long");
 			goto out;
 		}
-		if (present(path)) {
+		if (ca_present(path)) {
 			ca_bad(err, errlen, "%s exists: refusing to replace a CA (use \"scep-admin "
 			    "rollover\" to change the CA)", path);
 			goto out;
@@ -1789,18 +1763,18 @@ prepare_begin(const char *root, struct ca_gen *cur, char *err, size_t errlen)
 {
 	char	path[MAX_PATH_LEN];
 
-	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, cur, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !ca_gen_load(root, NULL, cur, err, errlen))
 		return 0;
-	if (!gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL)) {
+	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL)) {
 		ca_err(err, errlen, "repository path too long");
 		return 0;
 	}
-	if (present(path)) {
+	if (ca_present(path)) {
 		ca_bad(err, errlen, "%s exists: a rollover is already prepared (switch to it, "
 		    "or remove the directory to prepare another)", path);
 		return 0;
 	}
-	if (!gen_path(path, sizeof(path), root, CA_NEXT_TMP, NULL))
+	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_TMP, NULL))
 		return 0;
 	return remove_dir(path, err, errlen) && ensure_dir(path, err, errlen);
 }
@@ -1817,21 +1791,21 @@ prepare_finish(const char *root, const struct ca_gen *cur, char *err, size_t err
 	char		 tmp[MAX_PATH_LEN], next[MAX_PATH_LEN], dir[MAX_PATH_LEN];
 	int		 ok = 0;
 
-	if (!gen_path(tmp, sizeof(tmp), root, CA_NEXT_TMP, NULL) ||
-	    !gen_path(next, sizeof(next), root, CA_NEXT_DIR, NULL) ||
+	if (!ca_gen_path(tmp, sizeof(tmp), root, CA_NEXT_TMP, NULL) ||
+	    !ca_gen_path(next, sizeof(next), root, CA_NEXT_DIR, NULL) ||
 	    !ca_path(dir, sizeof(dir), root, NULL)) {
 		ca_err(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (!load_gen(root, CA_NEXT_TMP, &ng, err, errlen))
+	if (!ca_gen_load(root, CA_NEXT_TMP, &ng, err, errlen))
 		goto out;
 	if (cur->ra != NULL) {
 		if (!create_ra(root, CA_NEXT_TMP, X509_get_subject_name(cur->ra),
 		    bits_like(cur->ra_key), validity_days(cur->ra), ng.cert, ng.key, err,
 		    errlen))
 			goto out;
-		gen_free(&ng);
-		if (!load_gen(root, CA_NEXT_TMP, &ng, err, errlen))
+		ca_gen_free(&ng);
+		if (!ca_gen_load(root, CA_NEXT_TMP, &ng, err, errlen))
 			goto out;
 	}
 	if (!fsync_dir(tmp, err, errlen))
@@ -1842,7 +1816,7 @@ prepare_finish(const char *root, const struct ca_gen *cur, char *err, size_t err
 	}
 	ok = fsync_dir(dir, err, errlen);
 out:
-	gen_free(&ng);
+	ca_gen_free(&ng);
 	return ok;
 }
 
@@ -1852,7 +1826,7 @@ prepare_abort(const char *root)
 {
 	char	path[MAX_PATH_LEN];
 
-	if (gen_path(path, sizeof(path), root, CA_NEXT_TMP, NULL))
+	if (ca_gen_path(path, sizeof(path), root, CA_NEXT_TMP, NULL))
 		(void)remove_dir(path, NULL, 0);
 }
 
@@ -1868,7 +1842,7 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (!no_switch_pending(root, err, errlen) || !load_gen(root, NULL, &cur, err, errlen))
+	if (!no_switch_pending(root, err, errlen) || !ca_gen_load(root, NULL, &cur, err, errlen))
 		goto out;
 	if (subject != NULL)
 		name = ca_parse_dn(subject, err, errlen);
@@ -1882,7 +1856,7 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 		days = validity_days(cur.cert);
 	if (!check_params(bits, days, err, errlen))
 		goto out;
-	gen_free(&cur);
+	ca_gen_free(&cur);
 	started = 1;
 	if (!prepare_begin(root, &cur, err, errlen))
 		goto out;
@@ -1902,7 +1876,7 @@ out:
 	X509_free(x);
 	EVP_PKEY_free(key);
 	X509_NAME_free(name);
-	gen_free(&cur);
+	ca_gen_free(&cur);
 	return ok;
 }
 
@@ -1943,7 +1917,7 @@ out:
 	X509_free(x);
 	EVP_PKEY_free(k);
 	sk_X509_pop_free(chain, X509_free);
-	gen_free(&cur);
+	ca_gen_free(&cur);
 	return ok;
 }
 
@@ -2002,13 +1976,13 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (!ca_path(dir, sizeof(dir), root, NULL) ||
-	    !gen_path(old, sizeof(old), root, CA_OLD_DIR, NULL) ||
-	    !gen_path(next, sizeof(next), root, CA_NEXT_DIR, NULL) ||
+	    !ca_gen_path(old, sizeof(old), root, CA_OLD_DIR, NULL) ||
+	    !ca_gen_path(next, sizeof(next), root, CA_NEXT_DIR, NULL) ||
 	    !ca_path(mark, sizeof(mark), root, CA_SWITCH_MARK)) {
 		ca_err(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (present(mark)) {
+	if (ca_present(mark)) {
 		if (!repo_read_file(mark, &buf, &len, 16) || len < 1 ||
 		    (buf[0] != '1' && buf[0] != '2')) {
 			ca_err(err, errlen, "%s is unreadable or damaged", mark);
@@ -2017,13 +1991,13 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 		phase = (char)buf[0];
 		logx(LOG_LVL_WARN, "finishing an interrupted rollover switch (phase %c)", phase);
 	} else {
-		if (!present(next)) {
+		if (!ca_present(next)) {
 			ca_bad(err, errlen, "no rollover is prepared (%s does not exist)", next);
 			goto out;
 		}
-		if (!load_gen(root, CA_NEXT_DIR, &ng, err, errlen))
+		if (!ca_gen_load(root, CA_NEXT_DIR, &ng, err, errlen))
 			goto out;
-		if (!load_gen(root, NULL, &cur, err, errlen))
+		if (!ca_gen_load(root, NULL, &cur, err, errlen))
 			goto out;
 		if (cur.ra != NULL && ng.ra == NULL) {
 			ca_bad(err, errlen, "the current CA has an RA but %s has none: remove %s "
@@ -2041,7 +2015,7 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 			goto out;
 		phase = '2';
 	}
-	if (present(next)) {
+	if (ca_present(next)) {
 		if (!move_gen(next, dir, err, errlen) || !fsync_dir(next, err, errlen) ||
 		    !fsync_dir(dir, err, errlen))
 			goto out;
@@ -2057,7 +2031,7 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 	ok = fsync_dir(dir, err, errlen);
 out:
 	free(buf);
-	gen_free(&cur);
-	gen_free(&ng);
+	ca_gen_free(&cur);
+	ca_gen_free(&ng);
 	return ok;
 }
