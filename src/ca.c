@@ -11,7 +11,6 @@
  * every generation must be RSA. Issuing and CRLs always use the current CA.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,34 +38,6 @@ struct ca {
 	struct ca_gen	 cur, old, next;
 	int		 include_root;	/* GetCACert/GetNextCACert: certs (1) or noroot (0) */
 };
-
-/*
- * Put "message: first OpenSSL reason" into err and log the message with the whole
- * OpenSSL error queue (which this drains). Failures of the CA itself are logged as errors;
- * refusals of what the caller passed (DN, serial, CSR contents) at debug level, since the
- * caller reports those with err.
- */
-void
-ca_errl(enum log_level lvl, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list		 ap;
-	char		 msg[512];
-	const char	*reason = NULL;
-	unsigned long	 e;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if ((e = ERR_peek_error()) != 0)
-		reason = ERR_reason_error_string(e);
-	if (err != NULL && errlen > 0) {
-		if (reason != NULL)
-			snprintf(err, errlen, "%s: %s", msg, reason);
-		else
-			snprintf(err, errlen, "%s", msg);
-	}
-	log_crypto(lvl, "%s", msg);
-}
 
 /* ROOT/ca[/SUB][/NAME] into buf. 1 ok, 0 if too long. */
 int
@@ -106,18 +77,29 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
+/* PATH opened for reading; NULL with "cannot open PATH: <strerror>" in err. */
+static BIO *
+open_pem(const char *path, char *err, size_t errlen)
+{
+	BIO	*b;
+
+	if ((b = BIO_new_file(path, "r")) == NULL) {
+		(void)errf_sys(err, errlen, "cannot open %s", path);
+		ERR_clear_error();
+	}
+	return b;
+}
+
 X509 *
 ca_read_cert(const char *path, char *err, size_t errlen)
 {
 	BIO	*b = NULL;
 	X509	*x = NULL;
 
-	if ((b = BIO_new_file(path, "r")) == NULL) {
-		ca_err(err, errlen, "cannot open %s", path);
+	if ((b = open_pem(path, err, errlen)) == NULL)
 		goto out;
-	}
 	if ((x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) == NULL)
-		ca_err(err, errlen, "cannot read a PEM certificate from %s", path);
+		errf_crypto(err, errlen, "cannot read a PEM certificate from %s", path);
 out:
 	BIO_free(b);
 	return x;
@@ -131,15 +113,14 @@ ca_read_key(const char *path, int warn_mode, char *err, size_t errlen)
 	EVP_PKEY	*k = NULL;
 	struct stat	 st;
 
-	if ((b = BIO_new_file(path, "r")) == NULL) {
-		ca_err(err, errlen, "cannot open %s", path);
+	if ((b = open_pem(path, err, errlen)) == NULL)
 		goto out;
-	}
 	if (warn_mode && stat(path, &st) == 0 && (st.st_mode & 077) != 0)
 		logx(LOG_LVL_WARN, "%s is accessible by group or others (mode %03o)", path,
 		    (unsigned)(st.st_mode & 0777));
 	if ((k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL)) == NULL)
-		ca_err(err, errlen, "cannot read a PEM private key (unencrypted) from %s", path);
+		errf_crypto(err, errlen, "cannot read a PEM private key (unencrypted) from %s",
+		    path);
 out:
 	BIO_free(b);
 	return k;
@@ -156,10 +137,8 @@ ca_read_chain(const char *path, STACK_OF(X509) *sk, char *err, size_t errlen)
 
 	if (access(path, F_OK) == -1 && errno == ENOENT)
 		return 1;
-	if ((b = BIO_new_file(path, "r")) == NULL) {
-		ca_err(err, errlen, "cannot open %s", path);
+	if ((b = open_pem(path, err, errlen)) == NULL)
 		goto out;
-	}
 	for (;;) {
 		if ((x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) == NULL) {
 			e = ERR_peek_last_error();
@@ -168,15 +147,15 @@ ca_read_chain(const char *path, STACK_OF(X509) *sk, char *err, size_t errlen)
 				ERR_clear_error();
 				break;
 			}
-			ca_err(err, errlen, "%s: cannot read certificate %d", path, n + 1);
+			errf_crypto(err, errlen, "%s: cannot read certificate %d", path, n + 1);
 			goto out;
 		}
 		if (++n > MAX_CHAIN) {
-			ca_err(err, errlen, "%s: more than %d certificates", path, MAX_CHAIN);
+			errf(err, errlen, "%s: more than %d certificates", path, MAX_CHAIN);
 			goto out;
 		}
 		if (!sk_X509_push(sk, x)) {
-			ca_err(err, errlen, "out of memory");
+			errf_crypto(err, errlen, "out of memory");
 			goto out;
 		}
 		x = NULL;
@@ -227,30 +206,30 @@ ca_self_signed(X509 *x)
  * matches, an end entity, issued by CA, keyUsage digitalSignature and keyEncipherment.
  */
 int
-ca_check_ra(enum log_level lvl, X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *rapath,
+ca_check_ra(X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *rapath,
     const char *keypath, const char *capath, char *err, size_t errlen)
 {
 	if (EVP_PKEY_get_base_id(rakey) != EVP_PKEY_RSA) {
-		ca_errl(lvl, err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)",
+		errf(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)",
 		    keypath);
 		return 0;
 	}
 	if (X509_check_private_key(ra, rakey) != 1) {
 		ERR_clear_error();
-		ca_errl(lvl, err, errlen, "%s does not match %s", keypath, rapath);
+		errf(err, errlen, "%s does not match %s", keypath, rapath);
 		return 0;
 	}
 	if (X509_check_ca(ra) != 0) {
-		ca_errl(lvl, err, errlen, "%s is a CA certificate: an RA must be an end entity "
+		errf(err, errlen, "%s is a CA certificate: an RA must be an end entity "
 		    "(basicConstraints CA:FALSE)", rapath);
 		return 0;
 	}
 	if (!ca_issued_by(ca, ra)) {
-		ca_errl(lvl, err, errlen, "%s was not issued by %s", rapath, capath);
+		errf(err, errlen, "%s was not issued by %s", rapath, capath);
 		return 0;
 	}
 	if (!ca_has_ku(ra, SCEP_KU)) {
-		ca_errl(lvl, err, errlen, "%s: an RA needs keyUsage digitalSignature and "
+		errf(err, errlen, "%s: an RA needs keyUsage digitalSignature and "
 		    "keyEncipherment (clients choose the RA by these bits)", rapath);
 		return 0;
 	}
@@ -266,15 +245,15 @@ gen_bundle(struct ca_gen *g, STACK_OF(X509) *chain, const char *chainpath, char 
 	int	 n;
 
 	if ((g->certs = sk_X509_new_null()) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		return 0;
 	}
 	if (g->ra != NULL && (!X509_up_ref(g->ra) || !sk_X509_push(g->certs, g->ra))) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		return 0;
 	}
 	if (!X509_up_ref(g->cert) || !sk_X509_push(g->certs, g->cert)) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		return 0;
 	}
 	/* The CA, then its issuers nearest first; each must issue the one before it. */
@@ -283,11 +262,11 @@ gen_bundle(struct ca_gen *g, STACK_OF(X509) *chain, const char *chainpath, char 
 		x = sk_X509_shift(chain);
 		if (!sk_X509_push(g->certs, x)) {
 			X509_free(x);
-			ca_err(err, errlen, "out of memory");
+			errf_crypto(err, errlen, "out of memory");
 			return 0;
 		}
 		if (X509_check_issued(x, prev) != X509_V_OK) {
-			ca_err(err, errlen, "%s: certificate %d did not issue the one before it "
+			errf(err, errlen, "%s: certificate %d did not issue the one before it "
 			    "(order must be nearest issuer first)", chainpath,
 			    sk_X509_num(g->certs) - (g->ra != NULL ? 2 : 1));
 			return 0;
@@ -296,7 +275,7 @@ gen_bundle(struct ca_gen *g, STACK_OF(X509) *chain, const char *chainpath, char 
 	}
 	/* Without the root: drop a self-signed top of chain.pem, never ca.pem itself. */
 	if ((g->noroot = sk_X509_dup(g->certs)) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		return 0;
 	}
 	n = sk_X509_num(g->noroot);
@@ -335,18 +314,18 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 	    !ca_gen_path(path, sizeof(path), root, sub, CA_CHAIN_FILE) ||
 	    !ca_gen_path(rpath, sizeof(rpath), root, sub, CA_RA_CERT_FILE) ||
 	    !ca_gen_path(rkpath, sizeof(rkpath), root, sub, CA_RA_KEY_FILE)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if ((chain = sk_X509_new_null()) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 
 	if ((g->cert = ca_read_cert(cpath, err, errlen)) == NULL)
 		goto out;
 	if (X509_check_ca(g->cert) < 1) {
-		ca_err(err, errlen, "%s is not a CA certificate (basicConstraints CA:TRUE and "
+		errf(err, errlen, "%s is not a CA certificate (basicConstraints CA:TRUE and "
 		    "keyUsage keyCertSign needed)", cpath);
 		goto out;
 	}
@@ -356,11 +335,11 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 	if ((g->key = ca_read_key(kpath, 1, err, errlen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_base_id(g->key) != EVP_PKEY_RSA) {
-		ca_err(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)", kpath);
+		errf(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)", kpath);
 		goto out;
 	}
 	if (X509_check_private_key(g->cert, g->key) != 1) {
-		ca_err(err, errlen, "%s does not match %s", kpath, cpath);
+		errf_crypto(err, errlen, "%s does not match %s", kpath, cpath);
 		goto out;
 	}
 	if (!ca_read_chain(path, chain, err, errlen))
@@ -369,7 +348,7 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 	have_rc = ca_present(rpath);
 	have_rk = ca_present(rkpath);
 	if (have_rc != have_rk) {
-		ca_err(err, errlen, "%s is present but %s is not (an RA needs both)",
+		errf(err, errlen, "%s is present but %s is not (an RA needs both)",
 		    have_rc ? rpath : rkpath, have_rc ? rkpath : rpath);
 		goto out;
 	}
@@ -377,7 +356,7 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 		if ((g->ra = ca_read_cert(rpath, err, errlen)) == NULL ||
 		    (g->ra_key = ca_read_key(rkpath, 1, err, errlen)) == NULL)
 			goto out;
-		if (!ca_check_ra(LOG_LVL_ERR, g->ra, g->ra_key, g->cert, rpath, rkpath, cpath,
+		if (!ca_check_ra(g->ra, g->ra_key, g->cert, rpath, rkpath, cpath,
 		    err, errlen))
 			goto out;
 		if (X509_cmp_current_time(X509_get0_notAfter(g->ra)) <= 0)
@@ -403,16 +382,16 @@ ca_load(const char *root, char *err, size_t errlen)
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if ((ca = calloc(1, sizeof(*ca))) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 	ca->include_root = 1;
 	if (!ca_path(path, sizeof(path), root, CA_SWITCH_MARK)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (ca_present(path)) {
-		ca_err(err, errlen, "a CA rollover switch was interrupted (%s exists): run "
+		errf(err, errlen, "a CA rollover switch was interrupted (%s exists): run "
 		    "\"scep-admin rollover switch\" again to finish it", path);
 		goto out;
 	}
@@ -603,7 +582,7 @@ copy_san(X509 *x, X509_REQ *req, char *err, size_t errlen)
 	if ((exts = X509_REQ_get_extensions(req)) == NULL) {
 		if (X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
 		    X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0) {
-			ca_bad(err, errlen, "malformed extensionRequest in the CSR");
+			errf_crypto(err, errlen, "malformed extensionRequest in the CSR");
 			goto out;
 		}
 		ERR_clear_error();
@@ -615,22 +594,22 @@ copy_san(X509 *x, X509_REQ *req, char *err, size_t errlen)
 		goto out;
 	}
 	if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name, idx) >= 0) {
-		ca_bad(err, errlen, "the CSR requests subjectAltName twice");
+		errf(err, errlen, "the CSR requests subjectAltName twice");
 		goto out;
 	}
 	ext = X509v3_get_ext(exts, idx);
 	if ((gens = X509V3_EXT_d2i(ext)) == NULL) {
-		ca_bad(err, errlen, "malformed subjectAltName in the CSR");
+		errf_crypto(err, errlen, "malformed subjectAltName in the CSR");
 		goto out;
 	}
 	n = sk_GENERAL_NAME_num(gens);
 	if (n <= 0 || n > MAX_SAN_ENTRIES) {
-		ca_bad(err, errlen, "the CSR's subjectAltName has %d names (1..%d allowed)", n,
+		errf(err, errlen, "the CSR's subjectAltName has %d names (1..%d allowed)", n,
 		    MAX_SAN_ENTRIES);
 		goto out;
 	}
 	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1) {
-		ca_err(err, errlen, "cannot add subjectAltName");
+		errf_crypto(err, errlen, "cannot add subjectAltName");
 		goto out;
 	}
 	ok = 1;
@@ -706,31 +685,31 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (!ku_value(prof->key_usage, ku, sizeof(ku))) {
-		ca_bad(err, errlen, "keyUsage bits 0x%x are not those of an end entity",
+		errf(err, errlen, "keyUsage bits 0x%x are not those of an end entity",
 		    prof->key_usage);
 		goto out;
 	}
 	eku = prof->ext_key_usage != NULL ? prof->ext_key_usage : DEFAULT_EKU;
 	if (prof->days < 1 || prof->days > MAX_DAYS) {
-		ca_bad(err, errlen, "validity of %d days is out of range 1..%d", prof->days,
+		errf(err, errlen, "validity of %d days is out of range 1..%d", prof->days,
 		    MAX_DAYS);
 		goto out;
 	}
 	if ((serial = serial_from_hex(serial_hex)) == NULL) {
-		ca_bad(err, errlen, "bad serial \"%.*s\"", MAX_SERIAL_HEX + 1, serial_hex);
+		errf(err, errlen, "bad serial \"%.*s\"", MAX_SERIAL_HEX + 1, serial_hex);
 		goto out;
 	}
 	if ((pk = X509_REQ_get0_pubkey(req)) == NULL) {
-		ca_bad(err, errlen, "the CSR's public key cannot be decoded");
+		errf(err, errlen, "the CSR's public key cannot be decoded");
 		goto out;
 	}
 	if ((subj = X509_REQ_get_subject_name(req)) == NULL ||
 	    X509_NAME_entry_count(subj) == 0) {
-		ca_bad(err, errlen, "the CSR has an empty subject");
+		errf(err, errlen, "the CSR has an empty subject");
 		goto out;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(ca->cur.cert)) <= 0) {
-		ca_err(err, errlen, "the CA certificate has expired");
+		errf(err, errlen, "the CA certificate has expired");
 		goto out;
 	}
 
@@ -742,18 +721,18 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	    !X509_set_pubkey(x, pk) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -CLOCK_SKEW_SECS) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), prof->days, 0, NULL) == NULL) {
-		ca_err(err, errlen, "cannot build the certificate");
+		errf_crypto(err, errlen, "cannot build the certificate");
 		goto out;
 	}
 	/* Never outlive the CA, never start before it. */
 	if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca->cur.cert)) > 0 &&
 	    !X509_set1_notAfter(x, X509_get0_notAfter(ca->cur.cert))) {
-		ca_err(err, errlen, "cannot set notAfter");
+		errf_crypto(err, errlen, "cannot set notAfter");
 		goto out;
 	}
 	if (ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(ca->cur.cert)) < 0 &&
 	    !X509_set1_notBefore(x, X509_get0_notBefore(ca->cur.cert))) {
-		ca_err(err, errlen, "cannot set notBefore");
+		errf_crypto(err, errlen, "cannot set notBefore");
 		goto out;
 	}
 
@@ -762,23 +741,23 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	aki = X509_get0_subject_key_id(ca->cur.cert) != NULL ? "keyid" : "keyid,issuer";
 	if (!ca_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
 	    !ca_add_ext(x, &ctx, NID_key_usage, ku)) {
-		ca_err(err, errlen, "cannot add extensions");
+		errf_crypto(err, errlen, "cannot add extensions");
 		goto out;
 	}
 	if (eku[0] != '\0' && !ca_add_ext(x, &ctx, NID_ext_key_usage, eku)) {
-		ca_bad(err, errlen, "bad extendedKeyUsage \"%.200s\"", eku);
+		errf_crypto(err, errlen, "bad extendedKeyUsage \"%.200s\"", eku);
 		goto out;
 	}
 	if (!ca_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    !ca_add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
-		ca_err(err, errlen, "cannot add extensions");
+		errf_crypto(err, errlen, "cannot add extensions");
 		goto out;
 	}
 	if (prof->keep_san && !copy_san(x, req, err, errlen))
 		goto out;
 
 	if (X509_sign(x, ca->cur.key, EVP_sha256()) <= 0) {
-		ca_err(err, errlen, "cannot sign the certificate");
+		errf_crypto(err, errlen, "cannot sign the certificate");
 		goto out;
 	}
 	ret = x;
@@ -831,14 +810,14 @@ crl_revoked(const BIGNUM *serial, time_t when, int reason, char *err, size_t err
 	    (t = ASN1_TIME_set(NULL, when)) == NULL ||
 	    !X509_REVOKED_set_serialNumber(rev, ai) ||
 	    !X509_REVOKED_set_revocationDate(rev, t)) {
-		ca_err(err, errlen, "cannot build a CRL entry");
+		errf_crypto(err, errlen, "cannot build a CRL entry");
 		goto out;
 	}
 	if (reason >= 0) {
 		if ((rc = ASN1_ENUMERATED_new()) == NULL ||
 		    !ASN1_ENUMERATED_set(rc, reason) ||
 		    X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, rc, 0, 0) != 1) {
-			ca_err(err, errlen, "cannot add a CRL reason");
+			errf_crypto(err, errlen, "cannot add a CRL reason");
 			goto out;
 		}
 	}
@@ -869,21 +848,21 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (days < 1 || days > MAX_DAYS) {
-		ca_bad(err, errlen, "CRL validity of %d days is out of range 1..%d", days,
+		errf(err, errlen, "CRL validity of %d days is out of range 1..%d", days,
 		    MAX_DAYS);
 		goto out;
 	}
 	if (n > MAX_CRL_ENTRIES) {
-		ca_bad(err, errlen, "more than %d revoked certificates", MAX_CRL_ENTRIES);
+		errf(err, errlen, "more than %d revoked certificates", MAX_CRL_ENTRIES);
 		goto out;
 	}
 	if (crlnumber_hex == NULL || (num = integer_from_hex(crlnumber_hex)) == NULL) {
-		ca_bad(err, errlen, "bad CRL number \"%.*s\"", MAX_SERIAL_HEX + 1,
+		errf(err, errlen, "bad CRL number \"%.*s\"", MAX_SERIAL_HEX + 1,
 		    crlnumber_hex != NULL ? crlnumber_hex : "");
 		goto out;
 	}
 	if (n > 0 && (v = calloc(n, sizeof(*v))) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -894,14 +873,14 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 		    strlen(ents[i].serial_hex) || ents[i].serial_hex[0] == '\0' ||
 		    !BN_hex2bn(&v[i].bn, ents[i].serial_hex)) {
 			ERR_clear_error();
-			ca_bad(err, errlen, "CRL entry %zu: bad serial \"%.*s\"", i + 1,
+			errf(err, errlen, "CRL entry %zu: bad serial \"%.*s\"", i + 1,
 			    MAX_SERIAL_HEX + 1, ents[i].serial_hex != NULL ?
 			    ents[i].serial_hex : "");
 			goto out;
 		}
 		/* RFC 5280 §5.3.1: 0..10, 7 unused. */
 		if (ents[i].reason < -1 || ents[i].reason > 10 || ents[i].reason == 7) {
-			ca_bad(err, errlen, "CRL entry %s: bad reason code %d", ents[i].serial_hex,
+			errf(err, errlen, "CRL entry %s: bad reason code %d", ents[i].serial_hex,
 			    ents[i].reason);
 			goto out;
 		}
@@ -910,7 +889,7 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 		qsort(v, n, sizeof(*v), crl_sort_cmp);
 	for (i = 1; i < n; i++)
 		if (BN_cmp(v[i - 1].bn, v[i].bn) == 0) {
-			ca_bad(err, errlen, "serial %s is listed twice", v[i].e->serial_hex);
+			errf(err, errlen, "serial %s is listed twice", v[i].e->serial_hex);
 			goto out;
 		}
 
@@ -921,7 +900,7 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 	    (next = X509_time_adj_ex(NULL, days, 0, &t)) == NULL ||
 	    !X509_CRL_set1_lastUpdate(crl, now) ||
 	    !X509_CRL_set1_nextUpdate(crl, next)) {
-		ca_err(err, errlen, "cannot build the CRL");
+		errf_crypto(err, errlen, "cannot build the CRL");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -930,13 +909,13 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 			goto out;
 		if (!X509_CRL_add0_revoked(crl, rev)) {
 			X509_REVOKED_free(rev);
-			ca_err(err, errlen, "out of memory");
+			errf_crypto(err, errlen, "out of memory");
 			goto out;
 		}
 	}
 	/* Already in order; this also fixes OpenSSL's internal sequence numbers. */
 	if (!X509_CRL_sort(crl)) {
-		ca_err(err, errlen, "cannot sort the CRL");
+		errf_crypto(err, errlen, "cannot sort the CRL");
 		goto out;
 	}
 
@@ -947,11 +926,11 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 	    "issuer:always")) == NULL ||
 	    !X509_CRL_add_ext(crl, ext, -1) ||
 	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1) {
-		ca_err(err, errlen, "cannot add CRL extensions");
+		errf_crypto(err, errlen, "cannot add CRL extensions");
 		goto out;
 	}
 	if (X509_CRL_sign(crl, ca->cur.key, EVP_sha256()) <= 0) {
-		ca_err(err, errlen, "cannot sign the CRL");
+		errf_crypto(err, errlen, "cannot sign the CRL");
 		goto out;
 	}
 	ret = crl;

@@ -43,11 +43,6 @@ struct ca_gen {
 	STACK_OF(X509)	*noroot;	/* certs without a self-signed chain top (not owned) */
 };
 
-void		 ca_errl(enum log_level, char *err, size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 4, 5)));
-#define ca_err(...)	ca_errl(LOG_LVL_ERR, __VA_ARGS__)
-#define ca_bad(...)	ca_errl(LOG_LVL_DEBUG, __VA_ARGS__)
-
 /* ROOT/ca[/SUB][/NAME] and ROOT/ca/NAME into BUF. 1 ok, 0 if too long. */
 int		 ca_gen_path(char *buf, size_t len, const char *root, const char *sub,
 		    const char *name);
@@ -66,9 +61,8 @@ int		 ca_issued_by(X509 *issuer, X509 *x);
 int		 ca_has_ku(X509 *x, uint32_t bits);
 int		 ca_self_signed(X509 *x);
 /* The RA rules: RSA key that matches, end entity, issued by CA, keyUsage dS + kE. */
-int		 ca_check_ra(enum log_level, X509 *ra, EVP_PKEY *rakey, X509 *ca,
-		    const char *rapath, const char *keypath, const char *capath, char *err,
-		    size_t errlen);
+int		 ca_check_ra(X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *rapath,
+		    const char *keypath, const char *capath, char *err, size_t errlen);
 
 /* Load the generation in ROOT/ca[/SUB] (SUB NULL: the current one); free it. */
 int		 ca_gen_load(const char *root, const char *sub, struct ca_gen *, char *err,

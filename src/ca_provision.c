@@ -84,15 +84,15 @@ ca_parse_dn(const char *dn, char *err, size_t errlen)
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (dn == NULL || dn[0] != '/') {
-		ca_bad(err, errlen, "a DN must start with '/' (\"/CN=name/O=org\")");
+		errf(err, errlen, "a DN must start with '/' (\"/CN=name/O=org\")");
 		goto out;
 	}
 	if (strlen(dn) > MAX_DN_LEN) {
-		ca_bad(err, errlen, "DN longer than %d bytes", MAX_DN_LEN);
+		errf(err, errlen, "DN longer than %d bytes", MAX_DN_LEN);
 		goto out;
 	}
 	if ((name = X509_NAME_new()) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 	p = dn + 1;
@@ -105,12 +105,12 @@ ca_parse_dn(const char *dn, char *err, size_t errlen)
 				continue;
 			}
 			if (*p == '\\' && *++p == '\0') {
-				ca_bad(err, errlen, "DN ends in a lone backslash");
+				errf(err, errlen, "DN ends in a lone backslash");
 				goto out;
 			}
 			if (!in_value) {
 				if (tn + 1 >= sizeof(type)) {
-					ca_bad(err, errlen, "DN attribute type too long");
+					errf(err, errlen, "DN attribute type too long");
 					goto out;
 				}
 				type[tn++] = *p;
@@ -120,21 +120,21 @@ ca_parse_dn(const char *dn, char *err, size_t errlen)
 		type[tn] = '\0';
 		value[vn] = '\0';
 		if (!in_value) {
-			ca_bad(err, errlen, "DN component \"%s\" has no '='", type);
+			errf(err, errlen, "DN component \"%s\" has no '='", type);
 			goto out;
 		}
 		if ((nid = OBJ_txt2nid(type)) == NID_undef || !dn_nid_ok(nid)) {
 			ERR_clear_error();
-			ca_bad(err, errlen, "unknown DN attribute type \"%s\"", type);
+			errf(err, errlen, "unknown DN attribute type \"%s\"", type);
 			goto out;
 		}
 		if (vn == 0) {
-			ca_bad(err, errlen, "empty value for %s in the DN", type);
+			errf(err, errlen, "empty value for %s in the DN", type);
 			goto out;
 		}
 		if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
 		    (unsigned char *)value, (int)vn, -1, 0)) {
-			ca_bad(err, errlen, "bad value for %s in the DN", type);
+			errf_crypto(err, errlen, "bad value for %s in the DN", type);
 			goto out;
 		}
 		if (*p == '\0')
@@ -187,25 +187,25 @@ write_pem(const char *path, X509 *x, EVP_PKEY *k, STACK_OF(X509) *sk, int mode, 
 
 	/* secmem: the buffer holding the key is cleansed when freed. */
 	if ((b = BIO_new(k != NULL ? BIO_s_secmem() : BIO_s_mem())) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 	if ((x != NULL && !PEM_write_bio_X509(b, x)) ||
 	    (k != NULL && !PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))) {
-		ca_err(err, errlen, "cannot encode %s", path);
+		errf_crypto(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
 	for (i = 0; sk != NULL && i < sk_X509_num(sk); i++)
 		if (!PEM_write_bio_X509(b, sk_X509_value(sk, i))) {
-			ca_err(err, errlen, "cannot encode %s", path);
+			errf_crypto(err, errlen, "cannot encode %s", path);
 			goto out;
 		}
 	if ((len = BIO_get_mem_data(b, &data)) <= 0) {
-		ca_err(err, errlen, "cannot encode %s", path);
+		errf_crypto(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
 	if (repo_write_file(path, data, (size_t)len, mode) != 1) {
-		ca_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		errf_sys(err, errlen, "cannot write %s", path);
 		goto out;
 	}
 	ok = 1;
@@ -220,12 +220,12 @@ fsync_dir(const char *dir, char *err, size_t errlen)
 	int	fd, ok;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		ca_err(err, errlen, "cannot open %s: %s", dir, strerror(errno));
+		errf_sys(err, errlen, "cannot open %s", dir);
 		return 0;
 	}
 	ok = fsync(fd) == 0;
 	if (!ok)
-		ca_err(err, errlen, "cannot fsync %s: %s", dir, strerror(errno));
+		errf_sys(err, errlen, "cannot fsync %s", dir);
 	(void)close(fd);
 	return ok;
 }
@@ -237,15 +237,15 @@ ensure_dir(const char *dir, char *err, size_t errlen)
 	struct stat	st;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		ca_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		errf_sys(err, errlen, "cannot create %s", dir);
 		return 0;
 	}
 	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		ca_err(err, errlen, "%s is not a directory", dir);
+		errf_crypto(err, errlen, "%s is not a directory", dir);
 		return 0;
 	}
 	if (chmod(dir, 0700) == -1) {
-		ca_err(err, errlen, "cannot chmod %s: %s", dir, strerror(errno));
+		errf_sys(err, errlen, "cannot chmod %s", dir);
 		return 0;
 	}
 	return 1;
@@ -264,7 +264,7 @@ remove_dir(const char *dir, char *err, size_t errlen)
 		if ((d = opendir(dir)) == NULL) {
 			if (errno == ENOENT)
 				return 1;
-			ca_err(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+			errf_sys(err, errlen, "cannot read %s", dir);
 			return 0;
 		}
 		while ((de = readdir(d)) != NULL) {
@@ -272,8 +272,7 @@ remove_dir(const char *dir, char *err, size_t errlen)
 				continue;
 			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
 			    (int)sizeof(path) || (unlink(path) == -1 && errno != ENOENT)) {
-				ca_err(err, errlen, "cannot remove %s: %s", path,
-				    strerror(errno));
+				errf_sys(err, errlen, "cannot remove %s", path);
 				closedir(d);
 				return 0;
 			}
@@ -284,7 +283,7 @@ remove_dir(const char *dir, char *err, size_t errlen)
 		if (errno != ENOTEMPTY && errno != EEXIST)
 			break;
 	}
-	ca_err(err, errlen, "cannot remove %s: %s", dir, strerror(errno));
+	errf_sys(err, errlen, "cannot remove %s", dir);
 	return 0;
 }
 
@@ -292,12 +291,12 @@ static int
 check_params(int bits, int days, char *err, size_t errlen)
 {
 	if (bits < MIN_CA_BITS || bits > MAX_CA_BITS) {
-		ca_bad(err, errlen, "key size %d is out of range %d..%d", bits, MIN_CA_BITS,
+		errf(err, errlen, "key size %d is out of range %d..%d", bits, MIN_CA_BITS,
 		    MAX_CA_BITS);
 		return 0;
 	}
 	if (days < 1 || days > MAX_DAYS) {
-		ca_bad(err, errlen, "validity of %d days is out of range 1..%d", days, MAX_DAYS);
+		errf(err, errlen, "validity of %d days is out of range 1..%d", days, MAX_DAYS);
 		return 0;
 	}
 	return 1;
@@ -310,11 +309,11 @@ no_switch_pending(const char *root, char *err, size_t errlen)
 	char	path[MAX_PATH_LEN];
 
 	if (!ca_path(path, sizeof(path), root, CA_SWITCH_MARK)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		return 0;
 	}
 	if (ca_present(path)) {
-		ca_bad(err, errlen, "a rollover switch was interrupted (%s exists): run "
+		errf(err, errlen, "a rollover switch was interrupted (%s exists): run "
 		    "\"scep-admin rollover switch\" to finish it first", path);
 		return 0;
 	}
@@ -328,11 +327,11 @@ have_ca(const char *root, char *err, size_t errlen)
 	char	path[MAX_PATH_LEN];
 
 	if (!ca_path(path, sizeof(path), root, CA_CERT_FILE)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		return 0;
 	}
 	if (!ca_present(path)) {
-		ca_bad(err, errlen, "no CA (%s does not exist): make one with init or import "
+		errf(err, errlen, "no CA (%s does not exist): make one with init or import "
 		    "one first", path);
 		return 0;
 	}
@@ -380,7 +379,7 @@ make_ca_cert(X509_NAME *name, EVP_PKEY *key, int days, char *err, size_t errlen)
 	    !X509_set_pubkey(x, key) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -CLOCK_SKEW_SECS) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL) {
-		ca_err(err, errlen, "cannot build the CA certificate");
+		errf_crypto(err, errlen, "cannot build the CA certificate");
 		goto fail;
 	}
 	/* RFC 5280 §4.2.1.9, §4.2.1.3: a CA; keyEncipherment for SCEP key transport. */
@@ -390,11 +389,11 @@ make_ca_cert(X509_NAME *name, EVP_PKEY *key, int days, char *err, size_t errlen)
 	    "critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment") ||
 	    !ca_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    !ca_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) {
-		ca_err(err, errlen, "cannot add CA extensions");
+		errf_crypto(err, errlen, "cannot add CA extensions");
 		goto fail;
 	}
 	if (X509_sign(x, key, EVP_sha256()) <= 0) {
-		ca_err(err, errlen, "cannot sign the CA certificate");
+		errf_crypto(err, errlen, "cannot sign the CA certificate");
 		goto fail;
 	}
 	return x;
@@ -425,14 +424,14 @@ make_ra_cert(X509_NAME *name, EVP_PKEY *rakey, X509 *cacert, EVP_PKEY *cakey, in
 	    !X509_set_pubkey(x, rakey) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -CLOCK_SKEW_SECS) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL) {
-		ca_err(err, errlen, "cannot build the RA certificate");
+		errf_crypto(err, errlen, "cannot build the RA certificate");
 		goto fail;
 	}
 	if ((ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(cacert)) > 0 &&
 	    !X509_set1_notAfter(x, X509_get0_notAfter(cacert))) ||
 	    (ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(cacert)) < 0 &&
 	    !X509_set1_notBefore(x, X509_get0_notBefore(cacert)))) {
-		ca_err(err, errlen, "cannot set the RA validity");
+		errf_crypto(err, errlen, "cannot set the RA validity");
 		goto fail;
 	}
 	X509V3_set_ctx(&ctx, cacert, x, NULL, NULL, 0);
@@ -442,11 +441,11 @@ make_ra_cert(X509_NAME *name, EVP_PKEY *rakey, X509 *cacert, EVP_PKEY *cakey, in
 	    !ca_add_ext(x, &ctx, NID_ext_key_usage, RA_EKU) ||
 	    !ca_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    !ca_add_ext(x, &ctx, NID_authority_key_identifier, aki)) {
-		ca_err(err, errlen, "cannot add RA extensions");
+		errf_crypto(err, errlen, "cannot add RA extensions");
 		goto fail;
 	}
 	if (X509_sign(x, cakey, EVP_sha256()) <= 0) {
-		ca_err(err, errlen, "cannot sign the RA certificate");
+		errf_crypto(err, errlen, "cannot sign the RA certificate");
 		goto fail;
 	}
 	return x;
@@ -470,7 +469,7 @@ write_set(const char *root, const char *sub, const char *keyname, const char *ce
 	if (!ca_gen_path(kpath, sizeof(kpath), root, sub, keyname) ||
 	    !ca_gen_path(cpath, sizeof(cpath), root, sub, certname) ||
 	    !ca_gen_path(chpath, sizeof(chpath), root, sub, CA_CHAIN_FILE)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		return 0;
 	}
 	if (!write_pem(kpath, NULL, key, NULL, 0600, err, errlen))
@@ -501,16 +500,16 @@ create_ra(const char *root, const char *sub, X509_NAME *name, int bits, int days
 	int		 ok = 0;
 
 	if (X509_cmp_current_time(X509_get0_notAfter(cacert)) <= 0) {
-		ca_bad(err, errlen, "the CA certificate has expired");
+		errf(err, errlen, "the CA certificate has expired");
 		goto out;
 	}
 	if ((key = EVP_RSA_gen((unsigned int)bits)) == NULL) {
-		ca_err(err, errlen, "cannot generate an RSA key of %d bits", bits);
+		errf_crypto(err, errlen, "cannot generate an RSA key of %d bits", bits);
 		goto out;
 	}
 	if ((x = make_ra_cert(name, key, cacert, cakey, days, err, errlen)) == NULL)
 		goto out;
-	if (!ca_check_ra(LOG_LVL_ERR, x, key, cacert, "the new RA certificate", "its key",
+	if (!ca_check_ra(x, key, cacert, "the new RA certificate", "its key",
 	    "the CA", err, errlen))
 		goto out;
 	ok = write_set(root, sub, CA_RA_KEY_FILE, CA_RA_CERT_FILE, key, x, NULL, err,
@@ -538,17 +537,17 @@ ca_init(const char *root, const char *subject, int bits, int days, char *err, si
 		goto out;
 	if (!ca_path(dir, sizeof(dir), root, NULL) ||
 	    !ca_path(keypath, sizeof(keypath), root, CA_KEY_FILE)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (!ensure_dir(dir, err, errlen))
 		goto out;
 	if (ca_present(keypath)) {
-		ca_bad(err, errlen, "%s exists: refusing to replace a CA key", keypath);
+		errf(err, errlen, "%s exists: refusing to replace a CA key", keypath);
 		goto out;
 	}
 	if ((key = EVP_RSA_gen((unsigned int)bits)) == NULL) {
-		ca_err(err, errlen, "cannot generate an RSA key of %d bits", bits);
+		errf_crypto(err, errlen, "cannot generate an RSA key of %d bits", bits);
 		goto out;
 	}
 	if ((x = make_ca_cert(name, key, days, err, errlen)) == NULL)
@@ -578,11 +577,11 @@ ca_init_ra(const char *root, const char *subject, int bits, int days, char *err,
 		goto out;
 	if (!ca_path(rpath, sizeof(rpath), root, CA_RA_CERT_FILE) ||
 	    !ca_path(rkpath, sizeof(rkpath), root, CA_RA_KEY_FILE)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (ca_present(rkpath) || ca_present(rpath)) {
-		ca_bad(err, errlen, "%s exists: refusing to replace the RA",
+		errf(err, errlen, "%s exists: refusing to replace the RA",
 		    ca_present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
@@ -642,43 +641,43 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 	int		 i, ok = 0;
 
 	if ((chain = sk_X509_new_null()) == NULL) {
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 	if ((x = ca_read_cert(cert_pem, err, errlen)) == NULL ||
 	    (k = ca_read_key(key_pem, 0, err, errlen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
-		ca_bad(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)",
+		errf(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)",
 		    key_pem);
 		goto out;
 	}
 	if (X509_check_private_key(x, k) != 1) {
 		ERR_clear_error();
-		ca_bad(err, errlen, "%s does not match %s", key_pem, cert_pem);
+		errf(err, errlen, "%s does not match %s", key_pem, cert_pem);
 		goto out;
 	}
 	if (!(X509_get_extension_flags(x) & EXFLAG_CA)) {
-		ca_bad(err, errlen, "%s is not a CA certificate (basicConstraints CA:TRUE "
+		errf(err, errlen, "%s is not a CA certificate (basicConstraints CA:TRUE "
 		    "needed)", cert_pem);
 		goto out;
 	}
 	if (!(X509_get_extension_flags(x) & EXFLAG_KUSAGE) ||
 	    !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN)) {
-		ca_bad(err, errlen, "%s: a CA needs keyUsage keyCertSign", cert_pem);
+		errf(err, errlen, "%s: a CA needs keyUsage keyCertSign", cert_pem);
 		goto out;
 	}
 	if (X509_check_ca(x) != 1) {
-		ca_bad(err, errlen, "%s cannot be used as a CA certificate", cert_pem);
+		errf(err, errlen, "%s cannot be used as a CA certificate", cert_pem);
 		goto out;
 	}
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
-		ca_bad(err, errlen, "%s has expired", cert_pem);
+		errf(err, errlen, "%s has expired", cert_pem);
 		goto out;
 	}
 	if (chain_pem != NULL) {
 		if (!ca_present(chain_pem)) {
-			ca_bad(err, errlen, "cannot open %s: %s", chain_pem, strerror(ENOENT));
+			errf(err, errlen, "cannot open %s: %s", chain_pem, strerror(ENOENT));
 			goto out;
 		}
 		if (!ca_read_chain(chain_pem, chain, err, errlen))
@@ -687,12 +686,12 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 		for (i = 0; i < sk_X509_num(chain); i++) {
 			c = sk_X509_value(chain, i);
 			if (X509_check_ca(c) < 1) {
-				ca_bad(err, errlen, "%s: certificate %d is not a CA certificate",
+				errf(err, errlen, "%s: certificate %d is not a CA certificate",
 				    chain_pem, i + 1);
 				goto out;
 			}
 			if (!ca_issued_by(c, prev)) {
-				ca_bad(err, errlen, "%s: certificate %d did not issue the one before "
+				errf(err, errlen, "%s: certificate %d did not issue the one before "
 				    "it (order must be nearest issuer first)", chain_pem, i + 1);
 				goto out;
 			}
@@ -726,17 +725,17 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 	int		 ok = 0;
 
 	if (chain_pem != NULL) {
-		ca_bad(err, errlen, "an RA is imported without a chain (its issuer is ca.pem)");
+		errf(err, errlen, "an RA is imported without a chain (its issuer is ca.pem)");
 		goto out;
 	}
 	if (!ca_path(rpath, sizeof(rpath), root, CA_RA_CERT_FILE) ||
 	    !ca_path(rkpath, sizeof(rkpath), root, CA_RA_KEY_FILE) ||
 	    !ca_path(cpath, sizeof(cpath), root, CA_CERT_FILE)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (ca_present(rkpath) || ca_present(rpath)) {
-		ca_bad(err, errlen, "%s exists: refusing to replace the RA",
+		errf(err, errlen, "%s exists: refusing to replace the RA",
 		    ca_present(rkpath) ? rkpath : rpath);
 		goto out;
 	}
@@ -746,10 +745,10 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 	if ((x = ca_read_cert(cert_pem, err, errlen)) == NULL ||
 	    (k = ca_read_key(key_pem, 0, err, errlen)) == NULL)
 		goto out;
-	if (!ca_check_ra(LOG_LVL_DEBUG, x, k, g.cert, cert_pem, key_pem, cpath, err, errlen))
+	if (!ca_check_ra(x, k, g.cert, cert_pem, key_pem, cpath, err, errlen))
 		goto out;
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
-		ca_bad(err, errlen, "%s has expired", cert_pem);
+		errf(err, errlen, "%s has expired", cert_pem);
 		goto out;
 	}
 	if (!has_ra_eku(x))
@@ -778,7 +777,7 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (cert_pem == NULL || key_pem == NULL) {
-		ca_bad(err, errlen, "a certificate and a key are needed");
+		errf(err, errlen, "a certificate and a key are needed");
 		goto out;
 	}
 	if (is_ra) {
@@ -788,7 +787,7 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 	if (!read_import_ca(cert_pem, key_pem, chain_pem, &x, &k, &chain, err, errlen))
 		goto out;
 	if (!ca_path(dir, sizeof(dir), root, NULL)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (!ensure_dir(dir, err, errlen))
@@ -796,11 +795,11 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 	/* Only into an empty ca/: replacing a CA is a rollover. */
 	for (i = 0; i < NGEN_FILES; i++) {
 		if (!ca_path(path, sizeof(path), root, gen_files[i])) {
-			ca_err(err, errlen, "repository path too long");
+			errf(err, errlen, "repository path too long");
 			goto out;
 		}
 		if (ca_present(path)) {
-			ca_bad(err, errlen, "%s exists: refusing to replace a CA (use \"scep-admin "
+			errf(err, errlen, "%s exists: refusing to replace a CA (use \"scep-admin "
 			    "rollover\" to change the CA)", path);
 			goto out;
 		}
@@ -826,11 +825,11 @@ prepare_begin(const char *root, struct ca_gen *cur, char *err, size_t errlen)
 	if (!no_switch_pending(root, err, errlen) || !ca_gen_load(root, NULL, cur, err, errlen))
 		return 0;
 	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		return 0;
 	}
 	if (ca_present(path)) {
-		ca_bad(err, errlen, "%s exists: a rollover is already prepared (switch to it, "
+		errf(err, errlen, "%s exists: a rollover is already prepared (switch to it, "
 		    "or remove the directory to prepare another)", path);
 		return 0;
 	}
@@ -854,7 +853,7 @@ prepare_finish(const char *root, const struct ca_gen *cur, char *err, size_t err
 	if (!ca_gen_path(tmp, sizeof(tmp), root, CA_NEXT_TMP, NULL) ||
 	    !ca_gen_path(next, sizeof(next), root, CA_NEXT_DIR, NULL) ||
 	    !ca_path(dir, sizeof(dir), root, NULL)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (!ca_gen_load(root, CA_NEXT_TMP, &ng, err, errlen))
@@ -871,7 +870,7 @@ prepare_finish(const char *root, const struct ca_gen *cur, char *err, size_t err
 	if (!fsync_dir(tmp, err, errlen))
 		goto out;
 	if (rename(tmp, next) == -1) {
-		ca_err(err, errlen, "cannot rename %s to %s: %s", tmp, next, strerror(errno));
+		errf_sys(err, errlen, "cannot rename %s to %s", tmp, next);
 		goto out;
 	}
 	ok = fsync_dir(dir, err, errlen);
@@ -907,7 +906,7 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 	if (subject != NULL)
 		name = ca_parse_dn(subject, err, errlen);
 	else if ((name = X509_NAME_dup(X509_get_subject_name(cur.cert))) == NULL)
-		ca_err(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 	if (name == NULL)
 		goto out;
 	if (bits == 0)
@@ -921,7 +920,7 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 	if (!prepare_begin(root, &cur, err, errlen))
 		goto out;
 	if ((key = EVP_RSA_gen((unsigned int)bits)) == NULL) {
-		ca_err(err, errlen, "cannot generate an RSA key of %d bits", bits);
+		errf_crypto(err, errlen, "cannot generate an RSA key of %d bits", bits);
 		goto out;
 	}
 	if ((x = make_ca_cert(name, key, days, err, errlen)) == NULL ||
@@ -953,7 +952,7 @@ ca_rollover_import(const char *root, const char *cert_pem, const char *key_pem,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (cert_pem == NULL || key_pem == NULL) {
-		ca_bad(err, errlen, "a certificate and a key are needed");
+		errf(err, errlen, "a certificate and a key are needed");
 		goto out;
 	}
 	if (!read_import_ca(cert_pem, key_pem, chain_pem, &x, &k, &chain, err, errlen))
@@ -962,7 +961,7 @@ ca_rollover_import(const char *root, const char *cert_pem, const char *key_pem,
 	if (!prepare_begin(root, &cur, err, errlen))
 		goto out;
 	if (X509_cmp(x, cur.cert) == 0) {
-		ca_bad(err, errlen, "%s is the current CA certificate", cert_pem);
+		errf(err, errlen, "%s is the current CA certificate", cert_pem);
 		goto out;
 	}
 	if (cur.ra == NULL)
@@ -988,7 +987,7 @@ write_mark(const char *path, char phase, char *err, size_t errlen)
 	char	buf[2] = { phase, '\n' };
 
 	if (repo_write_file(path, buf, sizeof(buf), 0600) != 1) {
-		ca_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		errf_sys(err, errlen, "cannot write %s", path);
 		return 0;
 	}
 	return 1;
@@ -1004,12 +1003,11 @@ move_gen(const char *from, const char *to, char *err, size_t errlen)
 	for (i = 0; i < NGEN_FILES; i++) {
 		if (snprintf(src, sizeof(src), "%s/%s", from, gen_files[i]) >= (int)sizeof(src) ||
 		    snprintf(dst, sizeof(dst), "%s/%s", to, gen_files[i]) >= (int)sizeof(dst)) {
-			ca_err(err, errlen, "repository path too long");
+			errf(err, errlen, "repository path too long");
 			return 0;
 		}
 		if (rename(src, dst) == -1 && errno != ENOENT) {
-			ca_err(err, errlen, "cannot rename %s to %s: %s", src, dst,
-			    strerror(errno));
+			errf_sys(err, errlen, "cannot rename %s to %s", src, dst);
 			return 0;
 		}
 	}
@@ -1039,20 +1037,20 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 	    !ca_gen_path(old, sizeof(old), root, CA_OLD_DIR, NULL) ||
 	    !ca_gen_path(next, sizeof(next), root, CA_NEXT_DIR, NULL) ||
 	    !ca_path(mark, sizeof(mark), root, CA_SWITCH_MARK)) {
-		ca_err(err, errlen, "repository path too long");
+		errf(err, errlen, "repository path too long");
 		goto out;
 	}
 	if (ca_present(mark)) {
 		if (!repo_read_file(mark, &buf, &len, 16) || len < 1 ||
 		    (buf[0] != '1' && buf[0] != '2')) {
-			ca_err(err, errlen, "%s is unreadable or damaged", mark);
+			errf_crypto(err, errlen, "%s is unreadable or damaged", mark);
 			goto out;
 		}
 		phase = (char)buf[0];
 		logx(LOG_LVL_WARN, "finishing an interrupted rollover switch (phase %c)", phase);
 	} else {
 		if (!ca_present(next)) {
-			ca_bad(err, errlen, "no rollover is prepared (%s does not exist)", next);
+			errf(err, errlen, "no rollover is prepared (%s does not exist)", next);
 			goto out;
 		}
 		if (!ca_gen_load(root, CA_NEXT_DIR, &ng, err, errlen))
@@ -1060,7 +1058,7 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 		if (!ca_gen_load(root, NULL, &cur, err, errlen))
 			goto out;
 		if (cur.ra != NULL && ng.ra == NULL) {
-			ca_bad(err, errlen, "the current CA has an RA but %s has none: remove %s "
+			errf(err, errlen, "the current CA has an RA but %s has none: remove %s "
 			    "and prepare the rollover again", next, next);
 			goto out;
 		}
@@ -1080,12 +1078,12 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 		    !fsync_dir(dir, err, errlen))
 			goto out;
 		if (rmdir(next) == -1 && errno != ENOENT) {
-			ca_err(err, errlen, "cannot remove %s: %s", next, strerror(errno));
+			errf_sys(err, errlen, "cannot remove %s", next);
 			goto out;
 		}
 	}
 	if (unlink(mark) == -1 && errno != ENOENT) {
-		ca_err(err, errlen, "cannot remove %s: %s", mark, strerror(errno));
+		errf_sys(err, errlen, "cannot remove %s", mark);
 		goto out;
 	}
 	ok = fsync_dir(dir, err, errlen);
