@@ -1,7 +1,9 @@
 /*
  * The runtime CA: the only code that holds the CA and RA keys while the server runs. It
- * loads every generation, answers which certificates are ours, issues certificates and
- * signs CRLs. Making and installing CAs is ca_provision.c.
+ * loads every generation, answers which certificates are ours, issues certificates, signs
+ * CRLs, and does the private-key operations other modules ask for (decrypt a request's
+ * envelope, sign a SCEP reply, sign a document); they get the result, never a key. Making
+ * and installing CAs is ca_provision.c.
  *
  * Files under <repository>/ca/ (see ca.h): ca.pem, ca.key (0600), optional chain.pem, and
  * optionally an RA (ra.pem, ra.key) whose key then decrypts requests and signs CertReps.
@@ -11,6 +13,7 @@
  * every generation must be RSA. Issuing and CRLs always use the current CA.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +22,11 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -539,6 +544,147 @@ ca_signer_for(const struct ca *ca, const X509 *recipient, X509 **cert, EVP_PKEY 
 	if (key != NULL)
 		*key = g != NULL ? (g->ra != NULL ? g->ra_key : g->key) : ca_scep_key(ca);
 	return g != NULL;
+}
+
+/* Key transport we decrypt: RSA (RFC 8894 §3.1), PKCS#1 v1.5 or OAEP (Windows). */
+static int
+rsa_key_transport(CMS_RecipientInfo *ri)
+{
+	X509_ALGOR	*alg = NULL;
+	int		 nid;
+
+	if (CMS_RecipientInfo_ktri_get0_algs(ri, NULL, NULL, &alg) != 1 || alg == NULL)
+		return 0;
+	nid = OBJ_obj2nid(alg->algorithm);
+	return nid == NID_rsaEncryption || nid == NID_rsaesOaep;
+}
+
+int
+ca_decrypt(const struct ca *ca, const unsigned char *der, size_t len, unsigned char **plain,
+    size_t *plainlen, const X509 **recipient, enum ca_decrypt_fail *why)
+{
+	CMS_ContentInfo			*cms = NULL;
+	STACK_OF(CMS_RecipientInfo)	*ris;
+	CMS_RecipientInfo		*ri;
+	X509_NAME			*issuer;
+	ASN1_INTEGER			*serial;
+	X509				*cert = NULL;
+	EVP_PKEY			*key = NULL;
+	BIO				*out = NULL;
+	const unsigned char		*p = der;
+	char				*data;
+	long				 n;
+	int				 i, ok = 0;
+
+	*plain = NULL;
+	*plainlen = 0;
+	*recipient = NULL;
+	*why = CA_DECRYPT_MALFORMED;
+	if (len > LONG_MAX || (cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL ||
+	    p != der + len || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped ||
+	    (ris = CMS_get0_RecipientInfos(cms)) == NULL)
+		goto out;
+	for (i = 0; i < sk_CMS_RecipientInfo_num(ris) && cert == NULL; i++) {
+		ri = sk_CMS_RecipientInfo_value(ris, i);
+		if (CMS_RecipientInfo_type(ri) != CMS_RECIPINFO_TRANS ||
+		    CMS_RecipientInfo_ktri_get0_signer_id(ri, NULL, &issuer, &serial) != 1 ||
+		    !ca_recipient(ca, issuer, serial, &cert, &key))
+			continue;
+		if (!rsa_key_transport(ri)) {
+			*why = CA_DECRYPT_KEY_TRANSPORT;
+			goto out;
+		}
+	}
+	if (cert == NULL) {
+		*why = CA_DECRYPT_NOT_OURS;
+		goto out;
+	}
+	*why = CA_DECRYPT_FAILED;
+	if ((out = BIO_new(BIO_s_mem())) == NULL ||
+	    CMS_decrypt(cms, key, cert, NULL, out, CMS_BINARY) != 1 ||
+	    (n = BIO_get_mem_data(out, &data)) < 0 ||
+	    (*plain = malloc(n > 0 ? (size_t)n : 1)) == NULL)
+		goto out;
+	memcpy(*plain, data, (size_t)n);
+	*plainlen = (size_t)n;
+	*recipient = cert;
+	ok = 1;
+out:
+	BIO_free(out);
+	CMS_ContentInfo_free(cms);
+	return ok;
+}
+
+int
+ca_sign_scep(const struct ca *ca, const X509 *recipient, const EVP_MD *md,
+    const unsigned char *content, size_t len, const STACK_OF(X509_ATTRIBUTE) *attrs,
+    STACK_OF(X509) *extra, unsigned char **out, size_t *outlen)
+{
+	PKCS7			*p7 = NULL;
+	PKCS7_SIGNER_INFO	*si;
+	BIO			*data = NULL;
+	X509			*cert;
+	EVP_PKEY		*key;
+	int			 i, n, ok = 0;
+	const int		 flags = PKCS7_PARTIAL | PKCS7_BINARY | PKCS7_NOSMIMECAP;
+
+	*out = NULL;
+	/*
+	 * OpenSSL's PKCS7 API, not CMS: it keeps the certificates in the order added (the
+	 * signer, then EXTRA); CMS DER-sorts them, and sscep reads them by position.
+	 */
+	(void)ca_signer_for(ca, recipient, &cert, &key);
+	if (len > INT_MAX ||
+	    (data = BIO_new_mem_buf(len > 0 ? content : (const unsigned char *)"",
+	    (int)len)) == NULL)
+		goto out;
+	if ((p7 = PKCS7_sign(NULL, NULL, NULL, NULL, flags)) == NULL ||
+	    (si = PKCS7_sign_add_signer(p7, cert, key, md, PKCS7_NOSMIMECAP)) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_ATTRIBUTE_num(attrs); i++)
+		if (X509at_add1_attr(&si->auth_attr, sk_X509_ATTRIBUTE_value(attrs, i)) == NULL)
+			goto out;
+	for (i = 0; i < sk_X509_num(extra); i++)
+		if (!PKCS7_add_certificate(p7, sk_X509_value(extra, i)))
+			goto out;
+	if (!PKCS7_final(p7, data, flags) || (n = i2d_PKCS7(p7, out)) <= 0)
+		goto out;
+	*outlen = (size_t)n;
+	ok = 1;
+out:
+	BIO_free(data);
+	PKCS7_free(p7);
+	return ok;
+}
+
+int
+ca_sign_cms(const struct ca *ca, const unsigned char *doc, size_t len, STACK_OF(X509) *extra,
+    unsigned char **out, size_t *outlen, char *err, size_t errlen)
+{
+	CMS_ContentInfo	*cms = NULL;
+	BIO		*in = NULL;
+	int		 n, ok = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (len > INT_MAX)
+		return errf(err, errlen, "%zu bytes are too many to sign", len);
+	if ((in = BIO_new_mem_buf(doc, (int)len)) == NULL ||
+	    (cms = CMS_sign(ca->cur.cert, ca->cur.key, extra, in,
+	    CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
+		errf_crypto(err, errlen, "CMS signing failed");
+		goto out;
+	}
+	if ((n = i2d_CMS_ContentInfo(cms, out)) <= 0) {
+		errf_crypto(err, errlen, "cannot encode the CMS SignedData");
+		goto out;
+	}
+	*outlen = (size_t)n;
+	ok = 1;
+out:
+	BIO_free(in);
+	CMS_ContentInfo_free(cms);
+	return ok;
 }
 
 X509 *

@@ -85,28 +85,52 @@ STACK_OF(X509)	*ca_getcacert_certs(const struct ca *);
 /* GetNextCACert: the same for ca/next/, or NULL when no rollover is prepared. Not owned. */
 STACK_OF(X509)	*ca_next_certs(const struct ca *);
 
-/* The private key of the current SCEP certificate. */
-EVP_PKEY	*ca_scep_key(const struct ca *);
+/* Why ca_decrypt() returned no content. */
+enum ca_decrypt_fail {
+	CA_DECRYPT_MALFORMED = 1,	/* not a DER/BER CMS EnvelopedData */
+	CA_DECRYPT_NOT_OURS,		/* no KeyTransRecipientInfo names one of our certificates */
+	CA_DECRYPT_KEY_TRANSPORT,	/* the one naming ours is not RSA PKCS#1 v1.5 or OAEP */
+	CA_DECRYPT_FAILED		/* ours, but it does not decrypt (or out of memory) */
+};
 
 /*
- * The certificate and key that decrypt for the RecipientInfo naming (ISSUER, SERIAL).
- * Searched in this order: the SCEP certificate of the current, next and old generations,
- * then, in RA mode, the CA certificates of the current, next and old generations (a
- * client may encrypt to the CA even when an RA exists; we hold that key too). Match:
- * X509_NAME_cmp(issuer) == 0 and the same serial. 1 found (not owned), 0 not; CERT and
- * KEY may be NULL pointers, and are set to NULL when nothing matches.
+ * Decrypt the CMS EnvelopedData (RFC 5652 §6) DER/BER in DER[LEN] for the first
+ * KeyTransRecipientInfo that names one of our certificates by issuer and serial, with that
+ * certificate's key. Ours, in the order searched: the SCEP certificate of the current, next
+ * and old generations, then, in RA mode, their CA certificates (a client may encrypt to the
+ * CA even when an RA exists; we hold that key too). The recipient is chosen by certificate,
+ * never by trial decryption: with OpenSSL's implicit rejection a wrong RSA key "decrypts" to
+ * garbage instead of failing.
+ * 1: the content in *PLAIN (malloc'd, *PLAINLEN bytes) and the certificate it was for in
+ * *RECIPIENT (not owned; what ca_sign_scep() takes). 0: *WHY says why; on
+ * CA_DECRYPT_FAILED OpenSSL's error queue holds the reason.
  */
-int		 ca_recipient(const struct ca *, const X509_NAME *issuer,
-		    const ASN1_INTEGER *serial, X509 **cert, EVP_PKEY **key);
+int		 ca_decrypt(const struct ca *, const unsigned char *der, size_t len,
+		    unsigned char **plain, size_t *plainlen, const X509 **recipient,
+		    enum ca_decrypt_fail *why);
 
 /*
- * The SCEP certificate and key of the generation holding RECIPIENT (a certificate
- * ca_recipient() returned): a CertRep is signed by the generation the client encrypted
- * to. Returns 1 if RECIPIENT is one of ours, else 0 and the current pair (ca_scep_cert(),
- * ca_scep_key()). CERT or KEY may be NULL.
+ * A PKCS#7 SignedData with CONTENT[LEN] attached as id-data (LEN may be 0), signed with
+ * digest MD by the SCEP certificate of the generation holding RECIPIENT (a certificate
+ * ca_decrypt() returned, so that a client verifies the reply with the certificate it
+ * encrypted to; NULL or not ours: the current generation). Signed attributes: contentType,
+ * then ATTRS (may be NULL) in order, then signingTime and messageDigest. Certificates: the
+ * signer, then EXTRA (may be NULL), in that order. DER into *OUT (OPENSSL_free). 1 ok, 0 on
+ * error with OpenSSL's error queue holding the reason.
  */
-int		 ca_signer_for(const struct ca *, const X509 *recipient, X509 **cert,
-		    EVP_PKEY **key);
+int		 ca_sign_scep(const struct ca *, const X509 *recipient, const EVP_MD *md,
+		    const unsigned char *content, size_t len,
+		    const STACK_OF(X509_ATTRIBUTE) *attrs, STACK_OF(X509) *extra,
+		    unsigned char **out, size_t *outlen);
+
+/*
+ * A CMS SignedData (RFC 5652) with DOC[LEN] attached, signed by the current CA certificate
+ * (ca.pem, also in RA mode) with its key's default digest (SHA-256 for RSA), carrying
+ * ca.pem and EXTRA (may be NULL). DER into *OUT (OPENSSL_free). 1 ok, 0 with err.
+ */
+int		 ca_sign_cms(const struct ca *, const unsigned char *doc, size_t len,
+		    STACK_OF(X509) *extra, unsigned char **out, size_t *outlen, char *err,
+		    size_t errlen);
 
 /*
  * The CA certificate that issued X: the current CA, else the old one, whose subject is X's

@@ -1,7 +1,8 @@
 /*
  * Inside the CA module only: what ca.c (the runtime CA) and ca_provision.c (making and
- * installing CAs) share. No other file includes this header; the CA module's own unit test
- * does, to check what the module keeps to itself.
+ * installing CAs) share, and the key lookups that ca.c's decrypt and sign operations are
+ * built on. These hand out private keys, which is why they are not in ca.h: no other
+ * module includes this header. The CA module's own unit test does, to check them.
  *
  * A "generation" is one directory of CA files: ca/ (current), ca/old/ (the previous CA
  * after a rollover switch) or ca/next/ (a prepared rollover), each with the same names.
@@ -15,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "ca.h"
 #include "scep.h"
 
 /* The repository's CA directory and the files of a generation. */
@@ -42,6 +44,26 @@ struct ca_gen {
 	STACK_OF(X509)	*certs;		/* [ra, cert, chain...], each an owned reference */
 	STACK_OF(X509)	*noroot;	/* certs without a self-signed chain top (not owned) */
 };
+
+/* The key of the current SCEP certificate. */
+EVP_PKEY	*ca_scep_key(const struct ca *);
+
+/*
+ * The certificate and key that decrypt for the RecipientInfo naming (ISSUER, SERIAL), in
+ * ca_decrypt()'s order. Match: X509_NAME_cmp(issuer) == 0 and the same serial. 1 found
+ * (not owned), 0 not; CERT and KEY may be NULL pointers, and are set to NULL when nothing
+ * matches.
+ */
+int		 ca_recipient(const struct ca *, const X509_NAME *issuer,
+		    const ASN1_INTEGER *serial, X509 **cert, EVP_PKEY **key);
+
+/*
+ * The SCEP certificate and key of the generation holding RECIPIENT (a certificate
+ * ca_recipient() returned). Returns 1 if RECIPIENT is one of ours, else 0 and the current
+ * pair (ca_scep_cert(), ca_scep_key()). CERT or KEY may be NULL.
+ */
+int		 ca_signer_for(const struct ca *, const X509 *recipient, X509 **cert,
+		    EVP_PKEY **key);
 
 /* ROOT/ca[/SUB][/NAME] and ROOT/ca/NAME into BUF. 1 ok, 0 if too long. */
 int		 ca_gen_path(char *buf, size_t len, const char *root, const char *sub,
