@@ -1,10 +1,13 @@
 /*
- * certrep: build CertRep pkiMessages (RFC 8894 §3.3.2) and degenerate certs-only
- * SignedData (§3.4). Built with OpenSSL's PKCS7 API on purpose: its certificates field
- * keeps insertion order, while the CMS API DER-sorts the SET OF and can put a CA
- * certificate before the issued one (sscep takes the first non-self-signed certificate,
- * Apple element 0: the issued certificate must come first; scep-notes §8.3).
+ * certrep: build CertRep pkiMessages (RFC 8894 §3.3.2), the GetNextCACert reply (§4.7.1)
+ * and degenerate certs-only SignedData (§3.4). This file builds the content, the envelope
+ * and the signed attributes; the CA module signs (ca_sign_scep). Both use OpenSSL's PKCS7
+ * API on purpose: its certificates field keeps insertion order, while the CMS API
+ * DER-sorts the SET OF and can put a CA certificate before the issued one (sscep takes the
+ * first non-self-signed certificate, Apple element 0: the issued certificate must come
+ * first; scep-notes §8.3).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,32 +49,25 @@ out:
 
 /* A signed attribute NID with one value of ASN.1 string TYPE (PrintableString, OCTET...). */
 static int
-add_attr(PKCS7_SIGNER_INFO *si, int nid, int type, const void *data, size_t len)
+add_attr(STACK_OF(X509_ATTRIBUTE) **attrs, int nid, int type, const void *data, size_t len)
 {
-	ASN1_STRING *s;
-
-	if ((s = ASN1_STRING_type_new(type)) == NULL)
-		return 0;
-	if (!ASN1_STRING_set(s, data, (int)len) ||
-	    !PKCS7_add_signed_attribute(si, nid, type, s)) {
-		ASN1_STRING_free(s);
-		return 0;
-	}
-	return 1;
+	return len <= INT_MAX && X509at_add1_attr_by_NID(attrs, nid, type, data, (int)len) != NULL;
 }
 
 /* The pkcsPKIEnvelope of a SUCCESS: certs-only payload encrypted to the request signer. */
 static int
-success_envelope(const struct pkimsg *req, const struct certrep *rep, BIO **out)
+success_envelope(const struct pkimsg *req, const struct certrep *rep, unsigned char **out,
+    size_t *outlen)
 {
 	STACK_OF(X509)	*recips = NULL;
 	PKCS7		*env = NULL;
 	BIO		*in = NULL;
-	unsigned char	*deg = NULL, *envder = NULL;
+	unsigned char	*deg = NULL;
 	size_t		 deglen = 0;
 	int		 n, rc = 0;
 	const EVP_CIPHER *cipher = req->cipher ? req->cipher : EVP_aes_128_cbc();
 
+	*out = NULL;
 	if (req->signer == NULL)
 		goto out;
 	if (!degenerate_p7(rep->certs, rep->crl, &deg, &deglen))
@@ -83,22 +79,17 @@ success_envelope(const struct pkimsg *req, const struct certrep *rep, BIO **out)
 		goto out;
 	if ((env = PKCS7_encrypt(recips, in, cipher, PKCS7_BINARY)) == NULL)
 		goto out;
-	if ((n = i2d_PKCS7(env, &envder)) <= 0)
+	if ((n = i2d_PKCS7(env, out)) <= 0)
 		goto out;
-	if ((*out = BIO_new(BIO_s_mem())) == NULL || BIO_write(*out, envder, n) != n)
-		goto out;
+	*outlen = (size_t)n;
 	rc = 1;
 out:
-	if (!rc) {
+	if (!rc)
 		log_crypto(LOG_LVL_ERR, "cannot build the CertRep envelope");
-		BIO_free(*out);
-		*out = NULL;
-	}
 	sk_X509_free(recips);
 	PKCS7_free(env);
 	BIO_free(in);
 	OPENSSL_free(deg);
-	OPENSSL_free(envder);
 	return rc;
 }
 
@@ -106,118 +97,79 @@ int
 certrep_build(const struct pkimsg *req, const struct certrep *rep, const struct ca *ca,
     unsigned char **out, size_t *outlen)
 {
-	PKCS7			*p7 = NULL;
-	PKCS7_SIGNER_INFO	*si;
-	BIO			*data = NULL;
-	X509			*scert = NULL;
-	EVP_PKEY		*skey = NULL;
-	unsigned char		 nonce[16];
+	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
+	unsigned char		*data = NULL, nonce[16];
+	size_t			 datalen = 0;
 	char			 num[16];
-	int			 flags, n, rc = 0;
+	int			 rc = 0;
 	const EVP_MD		*md = req->md ? req->md : EVP_sha256();
 
 	*out = NULL;
 	if (!scep_oids_init())
 		goto out;
-	flags = PKCS7_PARTIAL | PKCS7_BINARY | PKCS7_NOSMIMECAP;
-	if (rep->status == PKI_SUCCESS) {
-		if (!success_envelope(req, rep, &data))
+	/*
+	 * PENDING and FAILURE have nothing to carry. RFC 8894 §3.3.2 omits the eContent, but
+	 * certmonger's PKCS7_verify() then fails with "no content": send an empty one, as
+	 * micromdm does; sscep and strongSwan read zero bytes either way.
+	 */
+	if (rep->status == PKI_SUCCESS && !success_envelope(req, rep, &data, &datalen))
+		goto out;
+	snprintf(num, sizeof(num), "%d", MT_CERTREP);
+	if (!add_attr(&attrs, nid_transactionID, V_ASN1_PRINTABLESTRING, req->txid,
+	    req->txid_len) ||
+	    !add_attr(&attrs, nid_messageType, V_ASN1_PRINTABLESTRING, num, strlen(num)))
+		goto out;
+	snprintf(num, sizeof(num), "%d", (int)rep->status);
+	if (!add_attr(&attrs, nid_pkiStatus, V_ASN1_PRINTABLESTRING, num, strlen(num)))
+		goto out;
+	if (rep->status == PKI_FAILURE) {
+		snprintf(num, sizeof(num), "%d", (int)rep->fail);
+		if (!add_attr(&attrs, nid_failInfo, V_ASN1_PRINTABLESTRING, num, strlen(num)))
 			goto out;
-	} else {
-		/*
-		 * PENDING and FAILURE have nothing to carry. RFC 8894 §3.3.2 omits the eContent,
-		 * but certmonger's PKCS7_verify() then fails with "no content": send an empty
-		 * one, as micromdm does; sscep and strongSwan read zero bytes either way.
-		 */
-		if ((data = BIO_new(BIO_s_mem())) == NULL)
+		if (rep->fail_text != NULL && !add_attr(&attrs, nid_failInfoText,
+		    V_ASN1_UTF8STRING, rep->fail_text, strlen(rep->fail_text)))
 			goto out;
 	}
-	if ((p7 = PKCS7_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
+	/* A fresh senderNonce always: certmonger and Mikrotik require it (scep-notes §6.2). */
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
+	    !add_attr(&attrs, nid_senderNonce, V_ASN1_OCTET_STRING, nonce, sizeof(nonce)))
+		goto out;
+	if (req->nonce_len > 0 &&
+	    !add_attr(&attrs, nid_recipientNonce, V_ASN1_OCTET_STRING, req->nonce,
+	    req->nonce_len))
 		goto out;
 	/*
 	 * Signed by the SCEP certificate of the generation the request was encrypted to: during
 	 * a rollover overlap a client still holding the old CA verifies with that one (sscep
 	 * checks the signature against the very certificate it encrypted to).
 	 */
-	if (req->recipient == NULL || !ca_signer_for(ca, req->recipient, &scert, &skey)) {
-		scert = ca_scep_cert(ca);
-		skey = ca_scep_key(ca);
-	}
-	if ((si = PKCS7_sign_add_signer(p7, scert, skey, md, PKCS7_NOSMIMECAP)) == NULL)
+	if (!ca_sign_scep(ca, req->recipient, md, data, datalen, attrs, NULL, out, outlen))
 		goto out;
-	snprintf(num, sizeof(num), "%d", MT_CERTREP);
-	if (!add_attr(si, nid_transactionID, V_ASN1_PRINTABLESTRING, req->txid,
-	    req->txid_len) ||
-	    !add_attr(si, nid_messageType, V_ASN1_PRINTABLESTRING, num, strlen(num)))
-		goto out;
-	snprintf(num, sizeof(num), "%d", (int)rep->status);
-	if (!add_attr(si, nid_pkiStatus, V_ASN1_PRINTABLESTRING, num, strlen(num)))
-		goto out;
-	if (rep->status == PKI_FAILURE) {
-		snprintf(num, sizeof(num), "%d", (int)rep->fail);
-		if (!add_attr(si, nid_failInfo, V_ASN1_PRINTABLESTRING, num, strlen(num)))
-			goto out;
-		if (rep->fail_text != NULL && !add_attr(si, nid_failInfoText,
-		    V_ASN1_UTF8STRING, rep->fail_text, strlen(rep->fail_text)))
-			goto out;
-	}
-	/* A fresh senderNonce always: certmonger and Mikrotik require it (scep-notes §6.2). */
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
-	    !add_attr(si, nid_senderNonce, V_ASN1_OCTET_STRING, nonce, sizeof(nonce)))
-		goto out;
-	if (req->nonce_len > 0 &&
-	    !add_attr(si, nid_recipientNonce, V_ASN1_OCTET_STRING, req->nonce,
-	    req->nonce_len))
-		goto out;
-	if (!PKCS7_final(p7, data, flags))
-		goto out;
-	if ((n = i2d_PKCS7(p7, out)) <= 0)
-		goto out;
-	*outlen = (size_t)n;
 	rc = 1;
 out:
 	if (!rc)
 		log_crypto(LOG_LVL_ERR, "cannot build CertRep");
-	BIO_free(data);
-	PKCS7_free(p7);
+	sk_X509_ATTRIBUTE_pop_free(attrs, X509_ATTRIBUTE_free);
+	OPENSSL_free(data);
 	return rc;
 }
 
 int
 nextca_build(const struct ca *ca, STACK_OF(X509) *next, unsigned char **out, size_t *outlen)
 {
-	PKCS7		*p7 = NULL;
-	BIO		*data = NULL;
 	unsigned char	*deg = NULL;
 	size_t		 deglen = 0;
-	int		 i, n, rc = 0;
-	const int	 flags = PKCS7_PARTIAL | PKCS7_BINARY | PKCS7_NOSMIMECAP;
+	int		 rc = 0;
 
 	*out = NULL;
-	if (!degenerate_p7(next, NULL, &deg, &deglen))
-		goto out;
-	if ((data = BIO_new_mem_buf(deg, (int)deglen)) == NULL)
-		goto out;
-	if ((p7 = PKCS7_sign(NULL, NULL, NULL, NULL, flags)) == NULL)
-		goto out;
-	if (PKCS7_sign_add_signer(p7, ca_scep_cert(ca), ca_scep_key(ca), EVP_sha256(),
-	    PKCS7_NOSMIMECAP) == NULL)
-		goto out;
 	/* sscep reads the new certificates from the outer certificates field. */
-	for (i = 0; i < sk_X509_num(next); i++)
-		if (!PKCS7_add_certificate(p7, sk_X509_value(next, i)))
-			goto out;
-	if (!PKCS7_final(p7, data, flags))
+	if (!degenerate_p7(next, NULL, &deg, &deglen) ||
+	    !ca_sign_scep(ca, NULL, EVP_sha256(), deg, deglen, NULL, next, out, outlen))
 		goto out;
-	if ((n = i2d_PKCS7(p7, out)) <= 0)
-		goto out;
-	*outlen = (size_t)n;
 	rc = 1;
 out:
 	if (!rc)
 		log_crypto(LOG_LVL_ERR, "cannot build the GetNextCACert reply");
-	PKCS7_free(p7);
-	BIO_free(data);
 	OPENSSL_free(deg);
 	return rc;
 }

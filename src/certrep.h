@@ -24,8 +24,9 @@ struct certrep {
 
 /*
  * Build the signed CertRep answering REQ (txid echoed, recipientNonce = request senderNonce,
- * fresh senderNonce, digest and cipher mirrored, signer cert included, SUCCESS payload
- * encrypted to the request's signer certificate). DER into *out (OPENSSL_free).
+ * fresh senderNonce, digest and cipher mirrored, signed by the SCEP certificate of the
+ * generation REQ was encrypted to and carrying it, SUCCESS payload encrypted to the
+ * request's signer certificate). DER into *out (OPENSSL_free).
  */
 int	 certrep_build(const struct pkimsg *req, const struct certrep *, const struct ca *,
 	    unsigned char **out, size_t *outlen);

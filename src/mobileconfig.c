@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/cms.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -695,88 +693,40 @@ mobileconfig_fingerprint(X509 *cert, unsigned char out[MC_FINGERPRINT_LEN])
 
 /* ------------------------------------------------------------------ signing */
 
-static void
-sign_error(char *err, size_t errlen, const char *what)
-{
-	unsigned long	e = ERR_get_error();
-	char		 ebuf[256];
-
-	ebuf[0] = '\0';
-	if (e != 0)
-		ERR_error_string_n(e, ebuf, sizeof(ebuf));
-	ERR_clear_error();
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s%s%s", what, ebuf[0] ? ": " : "", ebuf);
-}
-
 int
 mobileconfig_sign(struct ca *ca, const char *doc, size_t len, unsigned char **der,
     size_t *derlen, char *err, size_t errlen)
 {
 	STACK_OF(X509)	*chain = NULL, *all;
-	CMS_ContentInfo	*cms = NULL;
-	BIO		*in = NULL;
-	X509		*signer, *x;
-	EVP_PKEY	*key;
-	unsigned char	*p = NULL;
-	int		 i, n, rc = 0;
+	X509		*x;
+	int		 i, rc = 0;
 
 	*der = NULL;
 	*derlen = 0;
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	/*
-	 * The CA certificate and its key. Without an RA the key is ca_scep_key(); in RA mode
-	 * that is the RA's, and ca_recipient() (searched for the CA's own issuer and serial)
-	 * hands back the CA key the ca module holds. Signing with the RA instead would fail
-	 * `openssl cms -verify` (its EKU lacks emailProtection) and look unlike a CA profile.
+	 * Signed by the CA, also in RA mode: signed by the RA instead, `openssl cms -verify`
+	 * would fail (its EKU lacks emailProtection) and it would look unlike a CA profile.
+	 * The issuers above the CA from GetCACert go with it (not the CA, not an RA).
 	 */
-	signer = ca_cert(ca);
-	key = ca_scep_key(ca);
-	if (signer != NULL && ca_scep_cert(ca) != signer &&
-	    (ca_recipient(ca, X509_get_issuer_name(signer), X509_get0_serialNumber(signer),
-	    &x, &key) != 1 || x == NULL || X509_cmp(x, signer) != 0))
-		key = NULL;
-	if (signer == NULL || key == NULL || X509_check_private_key(signer, key) != 1) {
-		sign_error(err, errlen, "the CA key is not available or does not belong to "
-		    "ca.pem");
-		goto out;
-	}
-	if (len > INT_MAX) {
-		sign_error(err, errlen, "the profile is too large to sign");
-		goto out;
-	}
-	/* The issuers above the CA from GetCACert (not the CA, not an RA). */
 	if ((chain = sk_X509_new_null()) == NULL) {
-		sign_error(err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
 	all = ca_getcacert_certs(ca);
 	for (i = 0; i < sk_X509_num(all); i++) {
 		x = sk_X509_value(all, i);
-		if (X509_cmp(x, signer) == 0 || X509_cmp(x, ca_scep_cert(ca)) == 0)
+		if (X509_cmp(x, ca_cert(ca)) == 0 || X509_cmp(x, ca_scep_cert(ca)) == 0)
 			continue;
 		if (!sk_X509_push(chain, x)) {
-			sign_error(err, errlen, "out of memory");
+			errf_crypto(err, errlen, "out of memory");
 			goto out;
 		}
 	}
-	if ((in = BIO_new_mem_buf(doc, (int)len)) == NULL ||
-	    (cms = CMS_sign(signer, key, chain, in, CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
-		sign_error(err, errlen, "CMS signing failed");
-		goto out;
-	}
-	if ((n = i2d_CMS_ContentInfo(cms, &p)) <= 0) {
-		sign_error(err, errlen, "cannot encode the signed profile");
-		goto out;
-	}
-	*der = p;
-	*derlen = (size_t)n;
-	rc = 1;
+	rc = ca_sign_cms(ca, (const unsigned char *)doc, len, chain, der, derlen, err, errlen);
 out:
-	sk_X509_free(chain);	/* borrowed certificates: CMS_sign took its own references */
-	BIO_free(in);
-	CMS_ContentInfo_free(cms);
+	sk_X509_free(chain);	/* borrowed certificates: the SignedData holds its own */
 	return rc;
 }
 

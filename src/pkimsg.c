@@ -1,6 +1,8 @@
 /*
- * pkimsg: parse and verify a SCEP pkiMessage (RFC 8894 §3.1, §3.2) and decrypt its
- * pkcsPKIEnvelope with the CA key. OpenSSL types stay inside this file and certrep.c.
+ * pkimsg: parse and verify a SCEP pkiMessage (RFC 8894 §3.1, §3.2), have the CA module
+ * decrypt its pkcsPKIEnvelope (ca_decrypt), and decode the content. The struct it returns
+ * carries OpenSSL objects (signer certificate, CSR, names, digest and cipher) that
+ * server.c, policy.c and enroll.c read; no key of ours passes through this file.
  *
  * Liberal where real clients force it: BER with indefinite lengths (Apple, Bouncy Castle),
  * any string type for transactionID/messageType (Go marshals UTF8String when the text is
@@ -252,20 +254,16 @@ is_self_signed(X509 *x)
 }
 
 /*
- * Look at the EnvelopedData before decrypting: content cipher on the allow-list, and a
- * key-transport RecipientInfo for one of our certificates (the current SCEP certificate,
- * or during a rollover the old or next one) with RSA PKCS#1 v1.5 or OAEP key transport.
- * The recipient is chosen by certificate, never by trial decryption: with OpenSSL's
- * implicit rejection a wrong key "decrypts" to garbage instead of failing.
+ * Look at the EnvelopedData before the CA module decrypts it: an EnvelopedData with
+ * key-transport recipients, its content cipher on the allow-list.
  */
 static int
-check_envelope(const unsigned char *der, size_t len, const struct ca *ca, unsigned ciphers,
-    struct pkimsg *m, struct pkimsg_err *e, X509 **rcert, EVP_PKEY **rkey)
+check_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pkimsg *m,
+    struct pkimsg_err *e)
 {
 	PKCS7			*p7 = NULL;
 	const unsigned char	*p = der;
-	STACK_OF(PKCS7_RECIP_INFO) *ris;
-	int			 i, rc = 0, nid;
+	int			 rc = 0, nid;
 
 	p7 = d2i_PKCS7(NULL, &p, (long)len);
 	if (p7 == NULL || p != der + len || !PKCS7_type_is_enveloped(p7)) {
@@ -282,28 +280,39 @@ check_envelope(const unsigned char *der, size_t len, const struct ca *ca, unsign
 		fail(e, FAIL_BADALG, buf);
 		goto out;
 	}
-	ris = p7->d.enveloped->recipientinfo;
-	for (i = 0; i < sk_PKCS7_RECIP_INFO_num(ris) && *rcert == NULL; i++) {
-		PKCS7_RECIP_INFO *ri = sk_PKCS7_RECIP_INFO_value(ris, i);
-
-		if (!ca_recipient(ca, ri->issuer_and_serial->issuer,
-		    ri->issuer_and_serial->serial, rcert, rkey))
-			continue;
-		nid = OBJ_obj2nid(ri->key_enc_algor->algorithm);
-		if (nid != NID_rsaEncryption && nid != NID_rsaesOaep) {
-			fail(e, FAIL_BADALG, "key transport must be RSA (PKCS#1 v1.5 or OAEP)");
-			goto out;
-		}
-	}
-	if (*rcert == NULL) {
-		fail(e, FAIL_BADMESSAGECHECK, "request is not encrypted to this CA's "
-		    "certificate (fetch it again with GetCACert)");
-		goto out;
-	}
 	rc = 1;
 out:
 	PKCS7_free(p7);
 	return rc;
+}
+
+/* The messageData of the envelope, decrypted by the CA module for the recipient it names. */
+static int
+decrypt_envelope(const unsigned char *der, size_t len, const struct ca *ca, struct pkimsg *m,
+    struct pkimsg_err *e, unsigned char **inner, size_t *innerlen)
+{
+	enum ca_decrypt_fail	why;
+
+	if (ca_decrypt(ca, der, len, inner, innerlen, &m->recipient, &why))
+		return 1;
+	switch (why) {
+	case CA_DECRYPT_MALFORMED:
+		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope is malformed");
+		break;
+	case CA_DECRYPT_NOT_OURS:
+		fail(e, FAIL_BADMESSAGECHECK, "request is not encrypted to this CA's "
+		    "certificate (fetch it again with GetCACert)");
+		break;
+	case CA_DECRYPT_KEY_TRANSPORT:
+		fail(e, FAIL_BADALG, "key transport must be RSA (PKCS#1 v1.5 or OAEP)");
+		break;
+	default:
+		log_crypto(LOG_LVL_INFO, "decrypt");
+		fail(e, FAIL_BADMESSAGECHECK, "the request cannot be decrypted with this "
+		    "CA's key");
+		break;
+	}
+	return 0;
 }
 
 static unsigned char *
@@ -383,18 +392,16 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
     unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
 {
 	struct pkimsg		*m = NULL, *ret = NULL;
-	CMS_ContentInfo		*cms = NULL, *env = NULL;
+	CMS_ContentInfo		*cms = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo		*si;
 	STACK_OF(X509)		*signers = NULL;
 	X509_ALGOR		*dig = NULL, *sig = NULL;
-	BIO			*content = NULL, *plain = NULL;
+	BIO			*content = NULL;
 	unsigned char		*envder = NULL, *inner = NULL;
 	size_t			 envlen = 0, innerlen = 0;
 	const unsigned char	*p = der;
 	const ASN1_OBJECT	*ctype;
-	X509			*rcert = NULL;	/* not owned: the CA module's */
-	EVP_PKEY		*rkey = NULL;
 
 	memset(e, 0, sizeof(*e));
 	*partial = NULL;
@@ -472,25 +479,8 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		fail(e, FAIL_BADREQUEST, buf);
 		goto out;
 	}
-	if (!check_envelope(envder, envlen, ca, ciphers, m, e, &rcert, &rkey))
-		goto out;
-	p = envder;
-	if ((env = d2i_CMS_ContentInfo(NULL, &p, (long)envlen)) == NULL ||
-	    p != envder + envlen) {
-		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope is malformed");
-		goto out;
-	}
-	if ((plain = BIO_new(BIO_s_mem())) == NULL)
-		goto out;
-	if (CMS_decrypt(env, rkey, rcert, NULL, plain,
-	    CMS_BINARY) != 1) {
-		log_crypto(LOG_LVL_INFO, "decrypt");
-		fail(e, FAIL_BADMESSAGECHECK, "the request cannot be decrypted with this "
-		    "CA's key");
-		goto out;
-	}
-	m->recipient = rcert;
-	if ((inner = bio_take(plain, &innerlen)) == NULL)
+	if (!check_envelope(envder, envlen, ciphers, m, e) ||
+	    !decrypt_envelope(envder, envlen, ca, m, e, &inner, &innerlen))
 		goto out;
 	if (!decode_inner(inner, innerlen, m, e))
 		goto out;
@@ -512,9 +502,7 @@ out:
 	pkimsg_free(m);
 	sk_X509_free(signers);
 	BIO_free(content);
-	BIO_free(plain);
 	CMS_ContentInfo_free(cms);
-	CMS_ContentInfo_free(env);
 	free(envder);
 	free(inner);
 	return ret;

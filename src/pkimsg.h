@@ -1,6 +1,8 @@
 /*
- * pkimsg: a PKIOperation pkiMessage (RFC 8894 §3) turned into a plain struct.
- * Strict about meaning, liberal about encoding (BER, any string type for attributes).
+ * pkimsg: a PKIOperation pkiMessage (RFC 8894 §3) turned into a struct: byte fields for
+ * the SCEP attributes, OpenSSL objects (owned by the struct) for the signer certificate,
+ * the CSR and the names. Strict about meaning, liberal about encoding (BER, any string
+ * type for attributes).
  */
 #ifndef PKIMSG_H
 #define PKIMSG_H
@@ -46,8 +48,8 @@ struct pkimsg_err {
 
 /*
  * Parse, verify (outer signature, messageDigest), check algorithms against the allow-lists
- * (DIG_* and CIPH_* masks of config.h),
- * decrypt with the CA key (recipient selected by certificate) and decode the inner message.
+ * (DIG_* and CIPH_* masks of config.h), have the CA module decrypt the envelope
+ * (ca_decrypt(): the recipient chosen by certificate) and decode the inner message.
  * On failure returns NULL and fills *e; if e->have_reply_info, *partial gets a struct with
  * txid, nonce, md (and signer when known) for building a FAILURE reply (free with pkimsg_free).
  */

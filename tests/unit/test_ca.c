@@ -12,13 +12,17 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs7.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "ca_internal.h"
 #include "scep.h"
 #include "unit.h"
 
@@ -1521,6 +1525,192 @@ out:
 	ERR_clear_error();
 }
 
+/*
+ * An EnvelopedData of MSG to TO (and FIRST before it, if any), RSA key transport
+ * (OAEP if OAEP), AES-128-CBC. DER into *der.
+ */
+static int
+envelope(X509 *first, X509 *to, int oaep, const char *msg, unsigned char **der)
+{
+	CMS_ContentInfo		*cms;
+	CMS_RecipientInfo	*ri;
+	BIO			*in = BIO_new_mem_buf(msg, (int)strlen(msg));
+	int			 n = 0;
+
+	cms = CMS_encrypt(NULL, NULL, EVP_aes_128_cbc(), CMS_BINARY | CMS_PARTIAL);
+	if (cms != NULL && in != NULL &&
+	    (first == NULL || CMS_add1_recipient_cert(cms, first, 0) != NULL) &&
+	    (ri = CMS_add1_recipient_cert(cms, to, CMS_KEY_PARAM)) != NULL &&
+	    (!oaep || EVP_PKEY_CTX_set_rsa_padding(CMS_RecipientInfo_get0_pkey_ctx(ri),
+	    RSA_PKCS1_OAEP_PADDING) > 0) &&
+	    CMS_final(cms, in, NULL, CMS_BINARY) == 1)
+		n = i2d_CMS_ContentInfo(cms, der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	return n;
+}
+
+/* ca_sign_scep()'s DER: one signer that verifies with SIGNER, certificates [SIGNER, X]. */
+static int
+signed_by(const unsigned char *der, size_t len, X509 *signer, X509 *extra, int nid,
+    const char *content)
+{
+	const unsigned char	*p = der;
+	PKCS7			*p7 = d2i_PKCS7(NULL, &p, (long)len);
+	STACK_OF(X509)		*certs;
+	PKCS7_SIGNER_INFO	*si;
+	ASN1_TYPE		*t;
+	BIO			*out = BIO_new(BIO_s_mem());
+	char			*data;
+	long			 n;
+	int			 ok = 0;
+
+	if (p7 == NULL || p != der + len || !PKCS7_type_is_signed(p7) || out == NULL)
+		goto out;
+	certs = p7->d.sign->cert;
+	if (sk_X509_num(certs) != (extra != NULL ? 2 : 1) ||
+	    X509_cmp(sk_X509_value(certs, 0), signer) != 0 ||
+	    (extra != NULL && X509_cmp(sk_X509_value(certs, 1), extra) != 0))
+		goto out;
+	if (sk_PKCS7_SIGNER_INFO_num(PKCS7_get_signer_info(p7)) != 1)
+		goto out;
+	si = sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(p7), 0);
+	if (nid != NID_undef && ((t = PKCS7_get_signed_attribute(si, nid)) == NULL ||
+	    t->type != V_ASN1_PRINTABLESTRING))
+		goto out;
+	if (PKCS7_verify(p7, NULL, NULL, NULL, out, PKCS7_NOVERIFY | PKCS7_BINARY) != 1)
+		goto out;
+	n = BIO_get_mem_data(out, &data);
+	ok = n == (long)strlen(content) && (n == 0 || memcmp(data, content, (size_t)n) == 0);
+out:
+	BIO_free(out);
+	PKCS7_free(p7);
+	ERR_clear_error();
+	return ok;
+}
+
+/*
+ * The operations that use the keys, over an old and a current generation (RA mode):
+ * ca_decrypt() chooses by certificate and says which, ca_sign_scep() signs as that
+ * generation, ca_sign_cms() as the current CA.
+ */
+static void
+test_key_operations(void)
+{
+	char		 repo[600], err[1024] = "";
+	struct ca	*ca = NULL;
+	X509		*old_ra, *old_ca, *stranger = NULL;
+	const X509	*rcpt;
+	EVP_PKEY	*sk = EVP_RSA_gen(2048);
+	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
+	STACK_OF(X509)	*extra = sk_X509_new_null();
+	unsigned char	*der = NULL, *plain = NULL, *sig = NULL;
+	size_t		 plen = 0, siglen = 0, i;
+	enum ca_decrypt_fail why;
+	/* OID 2.16.840.1.101.3.4.1.2, aes-128-cbc */
+	static const unsigned char aes128[] = {
+		0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02
+	};
+	int		 n;
+
+	new_repo(repo, sizeof(repo), "keyops");
+	CHECK_MSG(ca_init(repo, "/CN=Keyops CA", 2048, 100, err, sizeof(err)) == 1 &&
+	    ca_init_ra(repo, "/CN=Keyops RA", 2048, 100, err, sizeof(err)) == 1 &&
+	    ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 1 &&
+	    ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
+	if ((ca = ca_load(repo, err, sizeof(err))) == NULL || sk == NULL || extra == NULL)
+		goto out;
+	old_ra = ca_generation_cert(ca, CA_GEN_OLD, 1);
+	old_ca = ca_generation_cert(ca, CA_GEN_OLD, 0);
+	stranger = mk_cert("/CN=Stranger", sk, NULL, sk, "critical,CA:TRUE", NULL, NULL, 7);
+
+	/* To the old RA, a foreign recipient first: decrypted, the old RA named. */
+	CHECK((n = envelope(stranger, old_ra, 0, "hello", &der)) > 0);
+	CHECK(ca_decrypt(ca, der, (size_t)n, &plain, &plen, &rcpt, &why) == 1 &&
+	    rcpt == old_ra && plen == 5 && memcmp(plain, "hello", 5) == 0);
+	free(plain);
+	plain = NULL;
+	OPENSSL_free(der);
+	der = NULL;
+	/* OAEP to the old CA (RA mode: the CA key decrypts too). */
+	CHECK((n = envelope(NULL, old_ca, 1, "oaep", &der)) > 0);
+	CHECK(ca_decrypt(ca, der, (size_t)n, &plain, &plen, &rcpt, &why) == 1 &&
+	    rcpt == old_ca && plen == 4);
+	free(plain);
+	plain = NULL;
+	/* Garbage, and a stranger only. */
+	CHECK(ca_decrypt(ca, der, (size_t)n - 1, &plain, &plen, &rcpt, &why) == 0 &&
+	    why == CA_DECRYPT_MALFORMED && plain == NULL && rcpt == NULL);
+	OPENSSL_free(der);
+	der = NULL;
+	CHECK((n = envelope(NULL, stranger, 0, "x", &der)) > 0);
+	CHECK(ca_decrypt(ca, der, (size_t)n, &plain, &plen, &rcpt, &why) == 0 &&
+	    why == CA_DECRYPT_NOT_OURS && plain == NULL);
+	OPENSSL_free(der);
+	der = NULL;
+	/*
+	 * Ours, but the content does not decrypt: an unknown content cipher (AES-128-CBC's
+	 * OID with another last arc). Not a wrong key: RSA key transport then yields a random
+	 * content key, and CBC padding still checks out about once in 256 tries.
+	 */
+	CHECK((n = envelope(NULL, ca_scep_cert(ca), 0, "x", &der)) > 0);
+	for (i = 0; n > 0 && i + sizeof(aes128) <= (size_t)n; i++)
+		if (memcmp(der + i, aes128, sizeof(aes128)) == 0) {
+			der[i + sizeof(aes128) - 1] = 0x7f;
+			break;
+		}
+	CHECK(n > 0 && i + sizeof(aes128) <= (size_t)n);
+	CHECK(ca_decrypt(ca, der, (size_t)n, &plain, &plen, &rcpt, &why) == 0 &&
+	    why == CA_DECRYPT_FAILED && plain == NULL);
+	ERR_clear_error();
+
+	/* Signed as the generation the request was encrypted to, else as the current one. */
+	CHECK(X509at_add1_attr_by_NID(&attrs, NID_pkcs9_challengePassword,
+	    V_ASN1_PRINTABLESTRING, (const unsigned char *)"attr", 4) != NULL);
+	CHECK(ca_sign_scep(ca, old_ca, EVP_sha256(), (const unsigned char *)"reply", 5, attrs,
+	    NULL, &sig, &siglen) == 1);
+	CHECK(signed_by(sig, siglen, old_ra, NULL, NID_pkcs9_challengePassword, "reply"));
+	OPENSSL_free(sig);
+	sig = NULL;
+	CHECK(sk_X509_push(extra, stranger) > 0);
+	CHECK(ca_sign_scep(ca, NULL, EVP_sha256(), NULL, 0, NULL, extra, &sig, &siglen) == 1);
+	CHECK(signed_by(sig, siglen, ca_scep_cert(ca), stranger, NID_undef, ""));
+	OPENSSL_free(sig);
+	sig = NULL;
+	CHECK(ca_sign_scep(ca, stranger, EVP_sha1(), (const unsigned char *)"r", 1, NULL,
+	    NULL, &sig, &siglen) == 1);
+	CHECK(signed_by(sig, siglen, ca_scep_cert(ca), NULL, NID_undef, "r"));
+	OPENSSL_free(sig);
+	sig = NULL;
+	/* CMS: the current CA, never the RA. */
+	CHECK_MSG(ca_sign_cms(ca, (const unsigned char *)"doc", 3, NULL, &sig, &siglen, err,
+	    sizeof(err)) == 1, "%s", err);
+	if (sig != NULL) {
+		const unsigned char	*q = sig;
+		CMS_ContentInfo		*cms = d2i_CMS_ContentInfo(NULL, &q, (long)siglen);
+		STACK_OF(X509)		*signers;
+
+		CHECK(cms != NULL && CMS_verify(cms, NULL, NULL, NULL, NULL,
+		    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) == 1);
+		signers = cms != NULL ? CMS_get0_signers(cms) : NULL;
+		CHECK(sk_X509_num(signers) == 1 && X509_cmp(sk_X509_value(signers, 0),
+		    ca_cert(ca)) == 0);
+		sk_X509_free(signers);
+		CMS_ContentInfo_free(cms);
+	}
+out:
+	CHECK_MSG(ca != NULL, "%s", err);
+	OPENSSL_free(sig);
+	OPENSSL_free(der);
+	free(plain);
+	sk_X509_ATTRIBUTE_pop_free(attrs, X509_ATTRIBUTE_free);
+	sk_X509_free(extra);
+	X509_free(stranger);
+	EVP_PKEY_free(sk);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
 int
 main(void)
 {
@@ -1550,6 +1740,7 @@ main(void)
 	test_rollover();
 	test_switch_resume();
 	test_rollover_import();
+	test_key_operations();
 	ca_free(ca);
 	ca_free(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
