@@ -63,7 +63,7 @@ build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/lib
 	    build/asan/libscep.a $(LDLIBS)
 
 # Test-side tools (build and read SCEP messages; never linked with the server code).
-tools: build/scepreq build/hostile
+tools: build/scepreq build/hostile build/scepbench build/fillrepo
 build/scepreq: tests/tools/scepreq.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
 
@@ -74,6 +74,12 @@ build/vg/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/libscep.a
 
 valgrind: all tools $(VGBIN)
 	tests/run-valgrind.sh $(VGBIN)
+
+# The bench's load generator and its repository filler (tests/load/).
+build/scepbench: tests/load/scepbench.c tests/unit/mkmsg.h | build/obj
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
+build/fillrepo: tests/load/fillrepo.c | build/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
 
 build/hostile: tests/hostile/hostile.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
