@@ -28,7 +28,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
+.PHONY: all asan unit check demo install clean deps man-lint bench profile fuzz tools valgrind fuzz-regress corpus load
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -120,7 +120,9 @@ check: deps all asan tools $(VGBIN)
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
 
-# The full-size load, crash and full-disk runs (issue 5), and the benchmark.
+# The full-size load, crash and full-disk runs, the benchmark (tests/load/bench.sh: knobs
+# BENCH_*, BENCH_FILL=1000000 for the filled repository) and the profile of enrollments
+# (tests/load/profile.sh, output in tests/out/profile; needs strace, valgrind, linux-perf).
 load: all asan tools
 	tests/load/load.sh
 	tests/load/crash.sh
@@ -128,6 +130,8 @@ load: all asan tools
 
 bench: all tools
 	tests/load/bench.sh
+profile: all tools
+	tests/load/profile.sh
 
 demo: deps all
 	PORT=$(PORT) scripts/demo
