@@ -28,20 +28,22 @@
 # client ratios, worker peak RSS (VmHWM), plain CGI under Apache (mod_cgid) at 8 clients,
 # GetCACaps / GetCACert against nginx serving a static file of the same bytes.
 #
-# BENCH_FILL=N (e.g. 1000000): after the above, build/fillrepo adds N issued certificates
-# (and BENCH_FILL_PENDING pending requests) to the same repository, times scep-admin
-# `list --state pending`, `show ID`, `show PREFIX`, `check` and `crl`, and runs the
-# enrollment levels BENCH_FILL_LEVELS again on the filled repository. Needs about 40 kB
-# and 10 inodes of disk per certificate (28 kB and 7 with BENCH_FILL_LINK=1, the default:
-# the three request blobs are hard links); refuses when that would take over half of
-# what the file system has free.
+# BENCH_FILL=N (e.g. 1000000): after the above, the repository is copied onto a fresh ext4
+# on a loop device (root; BENCH_FILL_FS=here keeps it where it is), the enrollment levels
+# BENCH_FILL_LEVELS run against it, scep-admin `list --state pending`, `show ID`,
+# `show PREFIX`, `crl` and `check` are timed, build/fillrepo adds N issued certificates
+# (and BENCH_FILL_PENDING pending requests), the same commands are timed again and the
+# levels run again. Needs about 40 kB and 10 inodes per certificate (28 kB and 7 with
+# BENCH_FILL_LINK=1, the default: the three request blobs are hard links); refuses when
+# that would take over half of what the file system has free.
 #
 # Knobs (defaults): BENCH_LEVELS ("1 4 16 64"), BENCH_SECONDS (5, per level and server),
 # BENCH_MAX (3000 requests per level and server: a level ends early when they run out),
 # BENCH_W (4 workers), BENCH_PEER (1), BENCH_CGI_SECONDS (5; 0 skips), BENCH_GET_SECONDS
 # (2; 0 skips), BENCH_RSA_SECONDS (3; 0 skips), BENCH_SAMPLES (5), BENCH_FILL (0),
-# BENCH_FILL_PENDING (100), BENCH_FILL_LEVELS ("16"), BENCH_FILL_LINK (1), BENCH_NETNS (1),
-# BENCH_TIMEOUT (1500 s). A short run: BENCH_LEVELS="1 16" BENCH_SECONDS=2 BENCH_MAX=500
+# BENCH_FILL_PENDING (100), BENCH_FILL_LEVELS ("16"), BENCH_FILL_LINK (1), BENCH_ADMIN_LIMIT
+# (900 s: a timed scep-admin command running longer is stopped and reported as "> T"),
+# BENCH_NETNS (1), BENCH_TIMEOUT (1500 s; 7200 s with BENCH_FILL). A short run: BENCH_LEVELS="1 16" BENCH_SECONDS=2 BENCH_MAX=500
 # BENCH_CGI_SECONDS=0 BENCH_GET_SECONDS=1 BENCH_RSA_SECONDS=1 make bench
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -64,7 +66,11 @@ fi
 : "${SCEP_BIN:=$TOP/cgi-bin/scep}"
 : "${SCEP_ADMIN:=$TOP/scep-admin}"
 . "$TOP/tests/load/common.sh"
-la_timeout "${BENCH_TIMEOUT:-1500}" "$SELF" "$@"
+if [ "${BENCH_FILL:-0}" -gt 0 ]; then
+	la_timeout "${BENCH_TIMEOUT:-7200}" "$SELF" "$@"
+else
+	la_timeout "${BENCH_TIMEOUT:-1500}" "$SELF" "$@"
+fi
 
 read -r -a LEVELS <<<"${BENCH_LEVELS:-1 4 16 64}"
 SECS=${BENCH_SECONDS:-5}
@@ -142,7 +148,7 @@ fi
 WARM=20
 NREQ=$((WARM + ${#LEVELS[@]} * MAX))
 [ "$CGI_SECS" -gt 0 ] && NREQ=$((NREQ + MAX))
-[ "$FILL" -gt 0 ] && NREQ=$((NREQ + ${#FILL_LEVELS[@]} * MAX))
+[ "$FILL" -gt 0 ] && NREQ=$((NREQ + 2 * ${#FILL_LEVELS[@]} * MAX))
 t=$(ms)
 "$SB" prepare -c "$CA" -n "$NREQ" -o "$IT_DIR/reqs" -p "$chal" -x "b$$" -k 16 -j "$NCPU" ||
 	{ fail "setup: scepbench prepare"; exit 1; }
@@ -293,13 +299,17 @@ fi
 
 # ---- the filled repository
 declare -A FT
-timed() {	# timed KEY CMD...: wall ms of one scep-admin run (output in a file)
-	local k=$1 t0 rc; shift
+timed() {	# timed KEY CMD...: wall ms of one scep-admin run (output in a file), at most
+	local k=$1 t0 rc u=(); shift	# BENCH_ADMIN_LIMIT seconds
+	[ "$(id -un)" != "$IT_RUN_USER" ] &&
+		u=(setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups --)
 	t0=$(ms)
-	la_admin "$@" >"$IT_DIR/admin-$k.out" 2>&1
+	timeout -k 5 "${BENCH_ADMIN_LIMIT:-900}" "${u[@]}" "$SCEP_ADMIN" -c "$SCEP_CONF" "$@" \
+		>"$IT_DIR/admin-$k.out" 2>&1
 	rc=$?
 	FT[$k]="$(( $(ms) - t0 ))"
-	[ "$rc" = 0 ] || FT[$k]="${FT[$k]} (rc $rc)"
+	if [ "$rc" = 124 ]; then FT[$k]="> ${FT[$k]} (stopped)"
+	elif [ "$rc" != 0 ]; then FT[$k]="${FT[$k]} (rc $rc)"; fi
 }
 # admin_times WHEN [ID]: the admin commands on the repository as it is (ID: a record to
 # show, else the first issued one)
@@ -316,32 +326,67 @@ admin_times() {
 	FT[$w-check-n]=$(grep -c . "$IT_DIR/admin-$w-check.out")
 	FT[$w-certs]=$(grep -c . "$SCEP_REPO/index.txt")
 }
-if [ "$FILL" -gt 0 ]; then
-	per_kb=40 per_in=10
+# fill_fs: the file system the filled repository lives on. As root (BENCH_FILL_FS=loop, the
+# default): a fresh ext4 image (sparse, in the work directory, inodes for the fill) mounted
+# on a loop device in this namespace, so that a million files go away with one umount and
+# one unlink, and the empty and the filled runs share one file system. Otherwise the work
+# directory's own file system, after a free-space check.
+fill_fs() {
+	local per_kb=40 per_in=10 free_kb free_in mb img mnt
 	[ "$FILL_LINK" = 1 ] && per_kb=28 per_in=7
+	if [ "${BENCH_FILL_FS:-loop}" = loop ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+		mb=$((FILL * per_kb / 1024 + 2048))
+		img=$IT_DIR/fill.img mnt=$IT_DIR/fillfs
+		read -r free_kb <<<"$(df -Pk "$IT_DIR" | awk 'NR == 2 { print $4 }')"
+		[ $((mb * 1024)) -lt $((free_kb / 2)) ] ||
+			{ fail "fill: $FILL certificates need ~$mb MiB; $((free_kb / 1024)) MiB free"; return 1; }
+		mkdir -p "$mnt"
+		truncate -s "${mb}M" "$img" &&
+			mkfs.ext4 -q -F -N $((FILL * per_in + 100000)) "$img" 2>"$IT_DIR/mkfs.err" &&
+			mount -o loop "$img" "$mnt" 2>>"$IT_DIR/mkfs.err" ||
+			{ fail "fill: loop file system" "$(head -c 200 "$IT_DIR/mkfs.err")"; return 1; }
+		LA_MOUNTS="$LA_MOUNTS $mnt"
+		chown "$IT_RUN_USER:$IT_RUN_GROUP" "$mnt"
+		cp -a "$SCEP_REPO" "$mnt/repo" || { fail "fill: copy the repository"; return 1; }
+		sed "s#^ScepRepository = .*#ScepRepository = $mnt/repo#" "$SCEP_CONF" >"$IT_DIR/fill.conf"
+		chmod 644 "$IT_DIR/fill.conf"
+		SCEP_CONF=$IT_DIR/fill.conf SCEP_REPO=$mnt/repo
+		FILL_WHERE="ext4 on a loop device (${mb} MiB image, mkfs.ext4 defaults)"
+		return 0
+	fi
 	read -r free_kb free_in <<<"$(df -Pk "$SCEP_REPO" | awk 'NR == 2 { print $4 }') $(df -Pi "$SCEP_REPO" | awk 'NR == 2 { print $4 }')"
 	if [ $((FILL * per_kb)) -gt $((free_kb / 2)) ] || [ $((FILL * per_in)) -gt $((free_in / 2)) ]; then
 		fail "fill: $FILL certificates need ~$((FILL * per_kb / 1024)) MiB and $((FILL * per_in)) inodes; the file system has $((free_kb / 1024)) MiB and $free_in inodes free"
-	else
-		link=""; [ "$FILL_LINK" = 1 ] && link=--link-blobs
-		admin_times before
-		t=$(ms)
-		setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups -- \
-			"$FILLREPO" -r "$SCEP_REPO" -n "$FILL" -p "$FILL_PENDING" -x "fill$$" \
-			-j "$NCPU" $link >"$IT_DIR/fill.out" 2>&1 ||
-			{ fail "fill: fillrepo" "$(tail -n 2 "$IT_DIR/fill.out")"; }
-		FT[fill]="$(( ($(ms) - t) / 1000 )) s ($(cat "$IT_DIR/fill.out"))"
-		echo "  .. fill: ${FT[fill]}" >&2
-		fid=$(printf '%s' "fill$$-$(printf '%08d' $((FILL / 2)))" | sha256sum | cut -c1-64)
-		admin_times after "$fid"
-		start_ours
-		for c in "${FILL_LEVELS[@]}"; do
-			take "$MAX"
-			# shellcheck disable=SC2086
-			run "fill-$c" "$OURS_URL" "$c" "$SLICE" "$MAX" $OURS_PIDS
-		done
-		la_stop
+		return 1
 	fi
+	FILL_WHERE="the work directory's file system"
+}
+fill_levels() {	# fill_levels NAME: the BENCH_FILL_LEVELS runs against ours on $SCEP_CONF
+	local c
+	start_ours
+	for c in "${FILL_LEVELS[@]}"; do
+		take "$MAX"
+		# shellcheck disable=SC2086
+		run "$1-$c" "$OURS_URL" "$c" "$SLICE" "$MAX" $OURS_PIDS
+	done
+	it_stop_all
+}
+FILL_WHERE=""
+if [ "$FILL" -gt 0 ] && fill_fs; then
+	link=""; [ "$FILL_LINK" = 1 ] && link=--link-blobs
+	fill_levels empty
+	admin_times before
+	t=$(ms)
+	setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups -- \
+		"$FILLREPO" -r "$SCEP_REPO" -n "$FILL" -p "$FILL_PENDING" -x "fill$$" \
+		-j "$NCPU" $link >"$IT_DIR/fill.out" 2>&1 ||
+		fail "fill: fillrepo" "$(tail -n 2 "$IT_DIR/fill.out")"
+	FT[fill]="$(( ($(ms) - t) / 1000 )) s ($(cat "$IT_DIR/fill.out"))"
+	echo "  .. fill: ${FT[fill]}" >&2
+	fid=$(printf '%s' "fill$$-$(printf '%08d' $((FILL / 2)))" | sha256sum | cut -c1-64)
+	admin_times after "$fid"
+	fill_levels fill
+	la_stop
 fi
 
 # ---- the table
@@ -349,7 +394,8 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 fig() { [ -f "$IT_DIR/$1.$2" ] && kv "$IT_DIR/$1.$2" "$3"; }
 row() {	# row NAME CLIENTS LABEL RATIO
 	local n=$1
-	[ -f "$IT_DIR/$n.run" ] || { printf '%7s %-9s %s\n' "$2" "$3" "(no result)"; return; }
+	grep -q 'success=' "$IT_DIR/$n.run" 2>/dev/null ||
+		{ printf '%7s %-9s %s\n' "$2" "$3" "(no result)"; return; }
 	printf '%7s %-9s %9s %6s %7s %7s %8s %5s %5s %6s %5s %8s %7s %6s\n' "$2" "$3" \
 		"$(fig "$n" run success_per_s)" "${4:--}" "$(fig "$n" run p50_ms)" "$(fig "$n" run p99_ms)" \
 		"$(fig "$n" cpu server_cpu_ms)" "$(fig "$n" run failure)" \
@@ -372,15 +418,17 @@ for c in "${LEVELS[@]}"; do
 done
 [ "$CGI_SECS" -gt 0 ] && row cgi-8 8 "cgi"
 for c in "${FILL_LEVELS[@]}"; do
-	[ -f "$IT_DIR/fill-$c.run" ] && row "fill-$c" "$c" "ours+fill" \
-		"$(ratio "$(fig "fill-$c" run success_per_s)" "$(fig "ours-$c" run success_per_s)")"
+	[ -f "$IT_DIR/empty-$c.run" ] && row "empty-$c" "$c" "ours@fs"
+	[ -f "$IT_DIR/fill-$c.run" ] && row "fill-$c" "$c" "ours@fs+N" \
+		"$(ratio "$(fig "fill-$c" run success_per_s)" "$(fig "empty-$c" run success_per_s)")"
 done
 echo "  (cpu ms: server CPU per SUCCESS; FAIL: FAILURE replies; err: HTTP/network errors and"
 echo "   other statuses; dup sn: SUCCESS replies whose serial another one also got; bad: replies"
 echo "   that do not verify or carry the wrong subject; ossl ok: sampled certificates that pass"
 echo "   openssl verify; drv %: driver CPU in % of one core; oth %: CPU used by everything else"
 echo "   on the machine meanwhile, in % of all cores; cgi: server CPU not attributed;"
-echo "   ours+fill ratio: against the empty repository at the same clients)"
+echo "   ours@fs: the same repository on the fill's file system before the fill, ours@fs+N"
+echo "   after it; its ratio is filled / before)"
 if [ -n "$RSA_SIGN" ]; then
 	ceil=$(awk -v s="$RSA_SIGN" 'BEGIN { printf "%.0f", s / 3 }')
 	line="RSA ceiling: openssl speed -multi $NCPU rsa2048 = $RSA_SIGN sign/s, / 3 = $ceil enrollments/s;"
@@ -401,7 +449,7 @@ if [ "$GET_SECS" -gt 0 ]; then
 	echo "  ours / static: GetCACaps $(ratio "$(kv "$IT_DIR/get-caps-ours" per_s)" "$(kv "$IT_DIR/get-caps-static" per_s)"), GetCACert $(ratio "$(kv "$IT_DIR/get-cert-ours" per_s)" "$(kv "$IT_DIR/get-cert-static" per_s)")"
 fi
 if [ "$FILL" -gt 0 ] && [ -n "${FT[fill]:-}" ]; then
-	echo "Filled repository: $FILL issued + $FILL_PENDING pending added in ${FT[fill]}"
+	echo "Filled repository ($FILL_WHERE): $FILL issued + $FILL_PENDING pending added in ${FT[fill]}"
 	echo "  scep-admin wall ms      before fill (${FT[before-certs]} certs)   after fill (${FT[after-certs]} certs)"
 	printf '  %-24s %14s %24s\n' "list --state pending" "${FT[before-list]}, ${FT[before-list2]}" \
 		"${FT[after-list]}, ${FT[after-list2]} (${FT[after-list-n]} lines)"

@@ -14,7 +14,8 @@
  *                            CN replaced, NOT re-signed (its signature no longer verifies:
  *                            repo_check() never verifies signatures; see PROFILE.md)
  *   issued/<id>/{request,csr,signer}.der  the template's bytes (hard links with
- *                            --link-blobs: three inodes fewer per record)
+ *                            --link-blobs: three inodes fewer per record; a fresh copy
+ *                            every 60000 / JOBS records, under ext4's link limit)
  *   certs/<SERIAL>.pem, certs/<SERIAL>.id, bydn/<dnkey>/<SERIAL>, one index.txt line
  * then P pending records (no cert, no serial) and REPO/serial = the next free serial.
  * Runs as the repository owner, under the repository's fcntl() write lock on .lock (no
@@ -342,7 +343,8 @@ fill_job(const char *prefix, long n, long pend, int job, int jobs, unsigned long
 {
 	int		 issued = open_dir("issued", NULL), pending = open_dir("pending", NULL);
 	int		 certs = open_dir("certs", NULL), bydn = open_dir("bydn", NULL);
-	int		 tfd = open_dir("issued", tid), recfd, dfd;
+	int		 tfd = open_dir("issued", tid), tfd0 = tfd, recfd, dfd;
+	long		 nlinks = 0;
 	char		 meta[8192], name[128], idtext[200], pem[12000];
 	size_t		 ml, pl;
 	long		 i;
@@ -373,9 +375,24 @@ fill_job(const char *prefix, long n, long pend, int job, int jobs, unsigned long
 			    now);
 			put(recfd, "meta", meta, ml);
 		}
-		blob(recfd, "request.der", treq, treqlen, link_blobs, tfd);
-		blob(recfd, "csr.der", tcsr, tcsrlen, link_blobs, tfd);
-		blob(recfd, "signer.der", tsigner, tsignerlen, link_blobs, tfd);
+		/*
+		 * ext4 allows 65000 links to a file, and every job starts from the template:
+		 * every 60000 / JOBS records of a job, the record gets copies and becomes the
+		 * job's new link source.
+		 */
+		if (link_blobs && ++nlinks % (60000 / jobs) == 0) {
+			blob(recfd, "request.der", treq, treqlen, 0, -1);
+			blob(recfd, "csr.der", tcsr, tcsrlen, 0, -1);
+			blob(recfd, "signer.der", tsigner, tsignerlen, 0, -1);
+			if (tfd != tfd0)
+				close(tfd);
+			if ((tfd = dup(recfd)) == -1)
+				die("dup", it.id);
+		} else {
+			blob(recfd, "request.der", treq, treqlen, link_blobs, tfd);
+			blob(recfd, "csr.der", tcsr, tcsrlen, link_blobs, tfd);
+			blob(recfd, "signer.der", tsigner, tsignerlen, link_blobs, tfd);
+		}
 		if (i >= n) {
 			close(recfd);
 			continue;

@@ -20,6 +20,9 @@
  *       Verifies each saved reply's signature (by CA.pem), decrypts it with the request's
  *       key, checks the certificate's subject, counts duplicate serials, and writes up to
  *       MAX_SAMPLES certificates to SAMPLE_DIR for `openssl verify`.
+ *   scepbench pkeycost RECORD_DIR [N]
+ *       CPU microseconds per call of the OpenSSL calls that decode or encode a public key,
+ *       on a repository record's request.der, csr.der and cert.der (tests/load/PROFILE.md).
  *
  * Only 127.0.0.1 (or any IPv4 literal) URLs: the bench never leaves the machine.
  */
@@ -1102,11 +1105,81 @@ cmd_verify(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ pkeycost */
+
+static double
+cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned char *
+read_blob(const char *dir, const char *name, long *len)
+{
+	char		 path[4096];
+	FILE		*f;
+	unsigned char	*b;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "rb")) == NULL)
+		die("cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	*len = ftell(f);
+	rewind(f);
+	if ((b = malloc((size_t)*len)) == NULL || fread(b, 1, (size_t)*len, f) != (size_t)*len)
+		die("cannot read %s", path);
+	fclose(f);
+	return b;
+}
+
+static int
+cmd_pkeycost(int argc, char **argv)
+{
+	const unsigned char	*p;
+	unsigned char		*csr, *crt, *req, *o;
+	long			 nc, nx, nr, n = argc > 3 ? atol(argv[3]) : 2000, i;
+	double			 t;
+	X509			*x, *y;
+	EVP_PKEY		*k;
+
+	if (argc < 3 || n <= 0)
+		die("pkeycost: need a record directory%s", "");
+	csr = read_blob(argv[2], "csr.der", &nc);
+	crt = read_blob(argv[2], "cert.der", &nx);
+	req = read_blob(argv[2], "request.der", &nr);
+#define LOOP(what, body) \
+	t = cpu_now(); \
+	for (i = 0; i < n; i++) { body; } \
+	printf("%-36s %8.1f us\n", what, (cpu_now() - t) / (double)n * 1e6);
+	LOOP("d2i_CMS_ContentInfo(request.der)", p = req;
+	    CMS_ContentInfo_free(d2i_CMS_ContentInfo(NULL, &p, nr)))
+	LOOP("d2i_X509_REQ(csr.der)", p = csr; X509_REQ_free(d2i_X509_REQ(NULL, &p, nc)))
+	LOOP("d2i_X509(cert.der)", p = crt; X509_free(d2i_X509(NULL, &p, nx)))
+	p = crt;
+	if ((x = d2i_X509(NULL, &p, nx)) == NULL || (k = X509_get0_pubkey(x)) == NULL)
+		die("pkeycost: cert.der does not parse%s", "");
+	LOOP("i2d_PUBKEY(EVP_PKEY)", o = NULL; i2d_PUBKEY(k, &o); OPENSSL_free(o))
+	LOOP("i2d_X509_PUBKEY(cert's, cached)", o = NULL;
+	    i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &o); OPENSSL_free(o))
+	LOOP("X509_set_pubkey(new X509, EVP_PKEY)", y = X509_new(); X509_set_pubkey(y, k);
+	    X509_free(y))
+	LOOP("X509_get_pubkey (cached, up_ref)", EVP_PKEY_free(X509_get_pubkey(x)))
+#undef LOOP
+	X509_free(x);
+	free(csr);
+	free(crt);
+	free(req);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: scepbench prepare|run|get|verify ... (see scepbench.c)\n");
+		fprintf(stderr, "usage: scepbench prepare|run|get|verify|pkeycost ... (see scepbench.c)\n");
 		return 2;
 	}
 	OSSL_PROVIDER_load(NULL, "legacy");
@@ -1119,6 +1192,8 @@ main(int argc, char **argv)
 		return cmd_get(argc, argv);
 	if (strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argc, argv);
+	if (strcmp(argv[1], "pkeycost") == 0)
+		return cmd_pkeycost(argc, argv);
 	fprintf(stderr, "scepbench: unknown command %s\n", argv[1]);
 	return 2;
 }
