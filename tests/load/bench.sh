@@ -239,7 +239,7 @@ if [ "$GET_SECS" -gt 0 ]; then
 	worker_processes 2;
 	pid $sd/nginx.pid;
 	error_log $sd/logs/error.log;
-	events { worker_connections 128; }
+	events { worker_connections 512; }
 	http {
 		access_log $sd/logs/access.log;
 		client_body_temp_path $sd/tmp/body;
@@ -423,7 +423,7 @@ for c in "${FILL_LEVELS[@]}"; do
 		"$(ratio "$(fig "fill-$c" run success_per_s)" "$(fig "empty-$c" run success_per_s)")"
 done
 echo "  (cpu ms: server CPU per SUCCESS; FAIL: FAILURE replies; err: HTTP/network errors and"
-echo "   other statuses; dup sn: SUCCESS replies whose serial another one also got; bad: replies"
+echo "   other statuses; dup sn: SUCCESS replies repeating a serial already issued; bad: replies"
 echo "   that do not verify or carry the wrong subject; ossl ok: sampled certificates that pass"
 echo "   openssl verify; drv %: driver CPU in % of one core; oth %: CPU used by everything else"
 echo "   on the machine meanwhile, in % of all cores; cgi: server CPU not attributed;"
