@@ -54,11 +54,10 @@ if [ -z "${BENCH_NS_IN:-}" ] && [ "${BENCH_NETNS:-1}" = 1 ] && [ "$(id -u)" = 0 
 	command -v ip >/dev/null; then
 	ns=scepbench-$$
 	if ip netns add "$ns" 2>/dev/null; then
+		trap 'ip netns del "$ns" 2>/dev/null' EXIT
 		ip netns exec "$ns" ip link set lo up
 		BENCH_NS_IN=$ns ip netns exec "$ns" bash "$SELF" "$@"
-		rc=$?
-		ip netns del "$ns"
-		exit $rc
+		exit $?
 	fi
 	echo "bench: cannot create a network namespace: running on the host's loopback" >&2
 fi
