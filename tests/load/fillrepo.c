@@ -6,12 +6,13 @@
  *   fillrepo -r REPO -n N [-p P] [-x PREFIX] [-j JOBS] [--link-blobs] [--no-sync]
  *
  * The template is the first record in REPO/issued/ (make one real enrollment first). For
- * each i < N, with txid = PREFIX-<i, 8 digits>, id = SHA-256(txid) and the serial taken
- * from REPO/serial onwards:
+ * each i < N, with txid = PREFIX-<i, 8 digits>, id = SHA-256(txid) and a 4-octet serial
+ * from max(REPO/serial, 01000000) onwards (so every certificate has the same length):
  *   issued/<id>/meta         the template's lines with id, transaction_id(_hex), subject,
  *                            serial, created and updated replaced
- *   issued/<id>/cert.der     the template certificate with the serial and the subject's
- *                            CN replaced, NOT re-signed (its signature no longer verifies:
+ *   issued/<id>/cert.der     the template certificate, encoded once with a placeholder
+ *                            serial and CN, then those bytes overwritten per certificate;
+ *                            NOT re-signed (its signature no longer verifies:
  *                            repo_check() never verifies signatures; see PROFILE.md)
  *   issued/<id>/{request,csr,signer}.der  the template's bytes (hard links with
  *                            --link-blobs: three inodes fewer per record; a fresh copy
