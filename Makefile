@@ -39,7 +39,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install uninstall clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
+.PHONY: all asan unit check demo install uninstall clean deps man-lint bench profile fuzz tools valgrind fuzz-regress corpus load
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -76,7 +76,7 @@ build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/lib
 	    build/asan/libscep.a $(LDLIBS)
 
 # Test-side tools (build and read SCEP messages; never linked with the server code).
-tools: build/scepreq build/hostile build/nofsync.so
+tools: build/scepreq build/hostile build/nofsync.so build/scepbench build/fillrepo
 build/scepreq: tests/tools/scepreq.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
 # LD_PRELOAD library that turns fsync(2) and friends into no-ops: the durability test
@@ -91,6 +91,12 @@ build/vg/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/libscep.a
 
 valgrind: all tools $(VGBIN)
 	tests/run-valgrind.sh $(VGBIN)
+
+# The bench's load generator and its repository filler (tests/load/).
+build/scepbench: tests/load/scepbench.c tests/unit/mkmsg.h | build/obj
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
+build/fillrepo: tests/load/fillrepo.c | build/obj
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
 
 build/hostile: tests/hostile/hostile.c tests/unit/mkmsg.h | build/obj
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -Wno-missing-prototypes -o $@ $< -lcrypto
@@ -137,7 +143,9 @@ check: deps all asan tools $(VGBIN)
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
 
-# The full-size load, crash, full-disk and durability runs, and the benchmark.
+# The full-size load, crash, full-disk and durability runs, the benchmark (tests/load/bench.sh:
+# knobs BENCH_*, BENCH_FILL=1000000 for the filled repository) and the profile of enrollments
+# (tests/load/profile.sh, output in tests/out/profile; needs strace, valgrind, linux-perf).
 load: all asan tools
 	tests/load/load.sh
 	tests/load/crash.sh
@@ -146,6 +154,8 @@ load: all asan tools
 
 bench: all tools
 	tests/load/bench.sh
+profile: all tools
+	tests/load/profile.sh
 
 demo: deps all
 	PORT=$(PORT) scripts/demo

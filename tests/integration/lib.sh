@@ -403,7 +403,7 @@ _it_start_nginx_once() {
 	worker_processes 2;
 	pid $d/nginx.pid;
 	error_log $d/logs/error.log info;
-	events { worker_connections 128; }
+	events { worker_connections 512; }	# 64 bench clients + their FastCGI connections in one worker
 	http {
 		access_log $d/logs/access.log;
 		client_body_temp_path $d/tmp/body;
