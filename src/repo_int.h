@@ -49,6 +49,7 @@ extern const char *const state_dirs[RS_COUNT];
 int	state_ok(enum rstate st);
 int	rec_path(const struct repo *r, char *buf, size_t len, enum rstate st,
 	    const char *id, const char *file);
+int	serial_normalize(const char *in, char *out, size_t outlen);
 
 /* repo_record.c */
 int	parse_ll(const char *s, long long min, long long max, long long *v);
