@@ -1,7 +1,7 @@
 /*
  * What the files of the repository module (src/repo*.c) share and nothing else sees: the
- * struct behind struct repo, the limits on what is read back, the record's file names,
- * and the helpers that build paths and names from validated strings.
+ * struct behind struct repo, the limits on what is read back, the record's file names, the
+ * index.txt parser, and the helpers that build paths and names from validated strings.
  */
 #ifndef REPO_INT_H
 #define REPO_INT_H
@@ -45,11 +45,35 @@ extern const char *const state_dirs[RS_COUNT];
 #define REC_CERT	"cert.der"
 #define REC_REQUEST	"request.der"
 
+#define IDX_NF	6	/* status, expiry, revocation, serial, file name, subject */
+
+struct ientry {
+	const char	*raw;			/* the line in index.text, without '\n' */
+	size_t		 rawlen;
+	char		*f[IDX_NF];		/* fields, in index.split; set only if ok */
+	char		 sn[MAX_SERIAL_HEX + 2];	/* normalized serial if ok */
+	int		 ok;			/* 6 fields, status V/R/E, hex serial */
+};
+
+struct index {
+	unsigned char	*text;		/* index.txt as read, NUL-terminated */
+	char		*split;		/* a copy cut into fields */
+	size_t		 len;
+	struct ientry	*e;
+	size_t		 n;
+};
+
 /* repo.c */
 int	state_ok(enum rstate st);
 int	rec_path(const struct repo *r, char *buf, size_t len, enum rstate st,
 	    const char *id, const char *file);
 int	serial_normalize(const char *in, char *out, size_t outlen);
+int	serial_name_ok(const char *s);
+int	serial_path(const struct repo *r, char *buf, size_t len, const char *dir,
+	    const char *serial, const char *suffix);
+int	cert_path(const struct repo *r, char *buf, size_t len, const char *serial);
+int	serial_cmp_p(const void *a, const void *b);
+int	ensure_dir(struct repo *r, const char *a, const char *b);
 
 /* repo_record.c */
 int	parse_ll(const char *s, long long min, long long max, long long *v);
@@ -57,5 +81,13 @@ int	blob_read(struct repo *r, enum rstate st, const char *id, const char *name,
 	    unsigned char **buf, size_t *len);
 struct record *record_read(struct repo *r, const char *id, enum rstate st, int with_blobs);
 int	meta_write(struct repo *r, const struct record *rec, enum rstate st);
+
+/* repo_index.c */
+int	index_time(char *buf, size_t len, time_t t);
+char *index_subject(const char *s);
+void	index_free(struct index *ix);
+int	index_load(struct repo *r, struct index *ix);
+int	idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],
+	    char dnkey[REPO_DNKEY_MAX + 1]);
 
 #endif
