@@ -72,6 +72,7 @@ int	serial_name_ok(const char *s);
 int	serial_path(const struct repo *r, char *buf, size_t len, const char *dir,
 	    const char *serial, const char *suffix);
 int	cert_path(const struct repo *r, char *buf, size_t len, const char *serial);
+int	serial_cmp(const char *a, const char *b);
 int	serial_cmp_p(const void *a, const void *b);
 int	ensure_dir(struct repo *r, const char *a, const char *b);
 
@@ -89,5 +90,10 @@ void	index_free(struct index *ix);
 int	index_load(struct repo *r, struct index *ix);
 int	idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],
 	    char dnkey[REPO_DNKEY_MAX + 1]);
+
+/* repo_revoke.c */
+int	revfield_parse(const char *s, time_t *when, int *reason);
+int	revfield_make(char *buf, size_t len, time_t when, int reason);
+int	marker_read(struct repo *r, const char *sn, time_t *when, int *reason);
 
 #endif
