@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca.h"
+#include "fileio.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -1170,29 +1171,13 @@ write_pem(const char *path, X509 *x, EVP_PKEY *k, STACK_OF(X509) *sk, int mode, 
 		ca_err(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
-	if (repo_write_file(path, data, (size_t)len, mode) != 1) {
+	if (write_file(path, data, (size_t)len, mode, NULL, 0) != 1) {
 		ca_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
 	ok = 1;
 out:
 	BIO_free(b);
-	return ok;
-}
-
-static int
-fsync_dir(const char *dir, char *err, size_t errlen)
-{
-	int	fd, ok;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		ca_err(err, errlen, "cannot open %s: %s", dir, strerror(errno));
-		return 0;
-	}
-	ok = fsync(fd) == 0;
-	if (!ok)
-		ca_err(err, errlen, "cannot fsync %s: %s", dir, strerror(errno));
-	(void)close(fd);
 	return ok;
 }
 
@@ -1953,7 +1938,7 @@ write_mark(const char *path, char phase, char *err, size_t errlen)
 {
 	char	buf[2] = { phase, '\n' };
 
-	if (repo_write_file(path, buf, sizeof(buf), 0600) != 1) {
+	if (write_file(path, buf, sizeof(buf), 0600, NULL, 0) != 1) {
 		ca_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		return 0;
 	}
@@ -2009,7 +1994,7 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 		goto out;
 	}
 	if (present(mark)) {
-		if (!repo_read_file(mark, &buf, &len, 16) || len < 1 ||
+		if (!read_file(mark, &buf, &len, 16, NULL, 0) || len < 1 ||
 		    (buf[0] != '1' && buf[0] != '2')) {
 			ca_err(err, errlen, "%s is unreadable or damaged", mark);
 			goto out;

@@ -21,6 +21,7 @@
 #include "ca.h"
 #include "config.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -284,7 +285,7 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
 out:
 	X509_free(x);
 	free(der);
-	repo_strv_free(serials, n);
+	strv_free(serials, n);
 	return ok;
 }
 

@@ -1,8 +1,7 @@
 /*
- * File and directory primitives under the repository: paths built from checked components,
- * whole files replaced atomically (temp file in the same directory, fsync, rename, fsync the
- * directory) and read back with a size cap, directories created, listed and removed.
- * Nothing here knows the repository's layout.
+ * Files and directories for the repository and the CA files (fileio.h): atomic whole-file
+ * writes, capped reads, directories made, listed and removed. Nothing here prints: errors
+ * go to errno and, where the caller passes a buffer, into one sentence (errf_sys()).
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -10,13 +9,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fileio.h"
-#include "repo.h"
+#include "scep.h"
 
 /* A single path component we are willing to put in a path. */
 static int
@@ -26,10 +26,6 @@ name_ok(const char *s)
 	    strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
-/*
- * The one function that builds paths: ROOT, then the components A, B, C up to the first
- * NULL, each of which must be a plain name. On failure buf is "" and errno is set.
- */
 int
 path_join(char *buf, size_t len, const char *root, const char *a, const char *b,
     const char *c)
@@ -67,7 +63,6 @@ toolong:
 	return 0;
 }
 
-/* The directory part of PATH ("." if none). */
 int
 dir_of(const char *path, char *out, size_t outlen)
 {
@@ -88,7 +83,6 @@ dir_of(const char *path, char *out, size_t outlen)
 	return 1;
 }
 
-/* write(2) all of BUF, through EINTR and short writes. */
 int
 write_all(int fd, const void *buf, size_t len)
 {
@@ -122,88 +116,87 @@ fsync_fd(int fd)
 }
 
 int
-fsync_dir(const char *dir)
+fsync_dir(const char *dir, char *err, size_t errlen)
 {
-	int	fd, rc = 0, saved;
+	int	fd, saved;
 
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		goto out;
-	rc = fsync_fd(fd);
-out:
-	saved = errno;
-	if (!rc)
-		logx(LOG_LVL_ERR, "fsync %s: %s", dir, strerror(saved));
-	if (fd != -1)
+		return errf_sys(err, errlen, "cannot open %s", dir);
+	if (!fsync_fd(fd)) {
+		saved = errno;
 		(void)close(fd);
-	errno = saved;
-	return rc;
+		errno = saved;
+		return errf_sys(err, errlen, "cannot fsync %s", dir);
+	}
+	(void)close(fd);
+	return 1;
 }
 
 /*
- * Write PATH atomically: a ".tmp-XXXXXX" file in the same directory, written, fsynced,
- * closed, then renamed over PATH (or, if NOREPLACE, linked to PATH, which fails with EEXIST
- * when it exists), and the directory fsynced. The temp file never survives a failure.
+ * The temp file is renamed over PATH, or, if NOREPLACE, linked to PATH, which fails with
+ * EEXIST when PATH exists (a rename would replace it).
  */
-int
-write_atomic(const char *path, const void *buf, size_t len, int mode, int noreplace)
+static int
+write_atomic(const char *path, const void *buf, size_t len, int mode, int noreplace,
+    char *err, size_t errlen)
 {
 	char	dir[MAX_PATH_LEN], tmp[MAX_PATH_LEN];
-	int	fd = -1, rc = 0, saved;
+	int	fd = -1, saved;
 
 	tmp[0] = '\0';
+	if (path == NULL || (buf == NULL && len > 0)) {
+		errno = EINVAL;
+		return errf_sys(err, errlen, "cannot write %s", path ? path : "(null)");
+	}
 	if (!dir_of(path, dir, sizeof(dir)) ||
 	    !path_join(tmp, sizeof(tmp), dir, ".tmp-XXXXXX", NULL, NULL))
-		goto out;
+		goto fail;
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		tmp[0] = '\0';
-		goto out;
+		goto fail;
 	}
 	if (fchmod(fd, (mode_t)mode) == -1 || !write_all(fd, buf, len) || !fsync_fd(fd))
-		goto out;
+		goto fail;
 	if (close(fd) == -1) {
 		fd = -1;
-		goto out;
+		goto fail;
 	}
 	fd = -1;
 	if (noreplace) {
 		if (link(tmp, path) == -1)
-			goto out;
+			goto fail;
 		(void)unlink(tmp);
 	} else if (rename(tmp, path) == -1)
-		goto out;
+		goto fail;
 	tmp[0] = '\0';
-	if (!fsync_dir(dir))
-		goto out;
-	rc = 1;
-out:
+	return fsync_dir(dir, err, errlen);
+fail:
 	saved = errno;
-	if (!rc && !(noreplace && saved == EEXIST))
-		logx(LOG_LVL_ERR, "write %s: %s", path, strerror(saved));
 	if (fd != -1)
 		(void)close(fd);
 	if (tmp[0] != '\0')
 		(void)unlink(tmp);
 	errno = saved;
-	return rc;
+	return errf_sys(err, errlen, "cannot write %s", path);
 }
 
 int
-repo_write_file(const char *path, const void *buf, size_t len, int mode)
+write_file(const char *path, const void *buf, size_t len, int mode, char *err,
+    size_t errlen)
 {
-	if (path == NULL || (buf == NULL && len > 0)) {
-		errno = EINVAL;
-		return 0;
-	}
-	return write_atomic(path, buf, len, mode, 0);
+	return write_atomic(path, buf, len, mode, 0, err, errlen);
 }
 
-/*
- * Read a whole regular file of at most MAX bytes (EFBIG otherwise). The buffer is malloc'd,
- * one byte longer than *len and NUL-terminated, so text files can be parsed in place.
- * ENOENT is not logged: a missing file is often an answer, not an error.
- */
 int
-repo_read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max)
+create_file(const char *path, const void *buf, size_t len, int mode, char *err,
+    size_t errlen)
+{
+	return write_atomic(path, buf, len, mode, 1, err, errlen);
+}
+
+int
+read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max, char *err,
+    size_t errlen)
 {
 	unsigned char	*buf = NULL, *nbuf;
 	struct stat	 sb;
@@ -266,59 +259,63 @@ repo_read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max)
 	rc = 1;
 out:
 	saved = errno;
-	if (!rc && saved != ENOENT)
-		logx(LOG_LVL_ERR, "read %s: %s", path ? path : "(null)", strerror(saved));
 	if (fd != -1)
 		(void)close(fd);
 	free(buf);
 	errno = saved;
+	if (!rc)
+		(void)errf_sys(err, errlen, "cannot read %s", path ? path : "(null)");
 	return rc;
 }
 
-/* Remove a flat directory (a staging record) and everything in it. */
-void
-remove_flat_dir(const char *path)
+/* The first failure is the one reported; the removal goes on past it. */
+int
+remove_flat_dir(const char *dir, char *err, size_t errlen)
 {
 	DIR		*d;
 	struct dirent	*de;
-	int		 saved = errno;
+	int		 ok = 1;
 
-	if ((d = opendir(path)) != NULL) {
+	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			if (unlinkat(dirfd(d), de->d_name, 0) == -1)
-				logx(LOG_LVL_WARN, "unlink %s/%s: %s", path, de->d_name,
-				    strerror(errno));
+			if (unlinkat(dirfd(d), de->d_name, 0) == -1 && errno != ENOENT && ok)
+				ok = errf_sys(err, errlen, "cannot remove %s/%s", dir,
+				    de->d_name);
 		}
 		(void)closedir(d);
 	}
-	if (rmdir(path) == -1 && errno != ENOENT)
-		logx(LOG_LVL_WARN, "rmdir %s: %s", path, strerror(errno));
-	errno = saved;
+	if (rmdir(dir) == -1 && errno != ENOENT && ok)
+		ok = errf_sys(err, errlen, "cannot remove %s", dir);
+	return ok;
 }
 
-/* mkdir that accepts an existing directory; the mode is forced only on creation. */
+/* The mode is set with chmod(2) after mkdir(2), so the umask does not narrow it. */
 int
-mkdir_mode(const char *path, mode_t mode)
+make_dir(const char *path, mode_t mode, char *err, size_t errlen)
 {
+	char		parent[MAX_PATH_LEN];
 	struct stat	sb;
 
-	if (mkdir(path, mode) == 0)
-		return chmod(path, mode) == 0;
-	if (errno != EEXIST)
-		return 0;
-	if (stat(path, &sb) == -1)
-		return 0;
-	if (!S_ISDIR(sb.st_mode)) {
-		errno = ENOTDIR;
-		return 0;
+	if (mkdir(path, mode) == 0) {
+		if (chmod(path, mode) == -1)
+			return errf_sys(err, errlen, "cannot chmod %s", path);
+		if (!dir_of(path, parent, sizeof(parent)))
+			return errf_sys(err, errlen, "cannot fsync the parent of %s", path);
+		return fsync_dir(parent, err, errlen);
 	}
-	return 1;
+	if (errno == EEXIST) {
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return 1;
+		if (errno == EEXIST)
+			errno = ENOTDIR;
+	}
+	return errf_sys(err, errlen, "cannot create directory %s", path);
 }
 
 void
-repo_strv_free(char **v, size_t n)
+strv_free(char **v, size_t n)
 {
 	size_t	i;
 
@@ -329,12 +326,9 @@ repo_strv_free(char **v, size_t n)
 	free(v);
 }
 
-/*
- * The names in DIR (without "." and ".."), for which OK holds if OK is given, in readdir
- * order. 0 with errno set if DIR cannot be read; ENOENT (no such directory) is not logged.
- */
 int
-dir_list(const char *dir, int (*ok)(const char *), char ***out, size_t *np)
+dir_list(const char *dir, int (*ok)(const char *), char ***out, size_t *np, char *err,
+    size_t errlen)
 {
 	DIR		 *d;
 	struct dirent	 *de;
@@ -345,12 +339,12 @@ dir_list(const char *dir, int (*ok)(const char *), char ***out, size_t *np)
 	*out = NULL;
 	*np = 0;
 	if ((d = opendir(dir)) == NULL)
-		goto err;
+		goto fail;
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL) {
 			if (errno != 0)
-				goto err;
+				goto fail;
 			break;
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
@@ -359,24 +353,22 @@ dir_list(const char *dir, int (*ok)(const char *), char ***out, size_t *np)
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
 			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
-				goto err;
+				goto fail;
 			v = nv;
 		}
 		if ((v[n] = strdup(de->d_name)) == NULL)
-			goto err;
+			goto fail;
 		n++;
 	}
 	(void)closedir(d);
 	*out = v;
 	*np = n;
 	return 1;
-err:
+fail:
 	saved = errno;
-	if (saved != ENOENT)
-		logx(LOG_LVL_ERR, "read %s: %s", dir, strerror(saved));
 	if (d != NULL)
 		(void)closedir(d);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 	errno = saved;
-	return 0;
+	return errf_sys(err, errlen, "cannot read directory %s", dir);
 }

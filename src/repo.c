@@ -133,14 +133,68 @@ cert_path(const struct repo *r, char *buf, size_t len, const char *serial)
 	return serial_path(r, buf, len, "certs", serial, ".pem");
 }
 
-/* Report an error to the caller's buffer, or to the log when there is none. */
-static void
-set_err(char *err, size_t errlen, const char *what, const char *path, int e)
+/* Log ERR unless errno is QUIET (an answer rather than a failure); errno is kept. 0. */
+static int
+log_failure(const char *err, int quiet)
 {
-	if (err != NULL && errlen > 0)
-		(void)snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
-	else
-		logx(LOG_LVL_ERR, "%s %s: %s", what, path, strerror(e));
+	int	saved = errno;
+
+	if (saved != quiet || quiet == 0)
+		logx(LOG_LVL_ERR, "%s", err);
+	errno = saved;
+	return 0;
+}
+
+int
+put_file(const char *path, const void *buf, size_t len, int excl)
+{
+	char	err[MAX_PATH_LEN + 128];
+
+	if (excl ? create_file(path, buf, len, FILE_MODE, err, sizeof(err)) :
+	    write_file(path, buf, len, FILE_MODE, err, sizeof(err)))
+		return 1;
+	return log_failure(err, excl ? EEXIST : 0);
+}
+
+int
+get_file(const char *path, unsigned char **buf, size_t *len, size_t max)
+{
+	char	err[MAX_PATH_LEN + 128];
+
+	if (read_file(path, buf, len, max, err, sizeof(err)))
+		return 1;
+	return log_failure(err, ENOENT);
+}
+
+int
+sync_dir(const char *dir)
+{
+	char	err[MAX_PATH_LEN + 128];
+
+	if (fsync_dir(dir, err, sizeof(err)))
+		return 1;
+	return log_failure(err, 0);
+}
+
+int
+list_dir(const char *dir, int (*ok)(const char *), char ***names, size_t *n)
+{
+	char	err[MAX_PATH_LEN + 128];
+
+	if (dir_list(dir, ok, names, n, err, sizeof(err)))
+		return 1;
+	return log_failure(err, ENOENT);
+}
+
+void
+drop_dir(const char *dir)
+{
+	char	err[MAX_PATH_LEN + 128];
+	int	saved = errno;
+
+	if (!remove_flat_dir(dir, err, sizeof(err)))
+		logx(LOG_LVL_WARN, "%s", err);
+	errno = saved;
 }
 
 static const char *const repo_dirs[] = {
@@ -166,30 +220,30 @@ repo_open(const char *root, char *err, size_t errlen)
 		err[0] = '\0';
 	for (i = 0; i < sizeof(repo_dirs) / sizeof(repo_dirs[0]); i++) {
 		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL)) {
-			set_err(err, errlen, "repository", root ? root : "(null)", errno);
+			(void)errf_sys(err, errlen, "repository %s", root ? root : "(null)");
 			goto out;
 		}
 		if (stat(path, &sb) == -1) {
-			set_err(err, errlen, "stat", path, errno);
+			(void)errf_sys(err, errlen, "cannot stat %s", path);
 			goto out;
 		}
 		if (!S_ISDIR(sb.st_mode)) {
-			set_err(err, errlen, "repository directory", path, ENOTDIR);
+			(void)errf(err, errlen, "%s is not a directory", path);
 			goto out;
 		}
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		set_err(err, errlen, "open", root, errno);
+		(void)errf_sys(err, errlen, "cannot open %s", root);
 		goto out;
 	}
 	r->lockfd = -1;
 	if ((r->root = strdup(root)) == NULL) {
-		set_err(err, errlen, "open", root, errno);
+		(void)errf_sys(err, errlen, "cannot open %s", root);
 		goto out;
 	}
 	if (!path_join(path, sizeof(path), root, ".lock", NULL, NULL) ||
 	    (r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		set_err(err, errlen, "open", path, errno);
+		(void)errf_sys(err, errlen, "cannot open %s", path);
 		goto out;
 	}
 	ret = r;
@@ -214,54 +268,41 @@ repo_create(const char *root, char *err, size_t errlen)
 	};
 	char	path[MAX_PATH_LEN];
 	size_t	i;
-	int	rc = 0;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (root == NULL || root[0] == '\0') {
-		set_err(err, errlen, "create", "(null)", EINVAL);
-		goto out;
+		errno = EINVAL;
+		return errf_sys(err, errlen, "cannot create a repository without a path");
 	}
-	if (!mkdir_mode(root, DIR_MODE)) {
-		set_err(err, errlen, "mkdir", root, errno);
-		goto out;
+	if (!make_dir(root, DIR_MODE, err, errlen))
+		return 0;
+	if (!path_join(path, sizeof(path), root, "ca", NULL, NULL))
+		return errf_sys(err, errlen, "repository %s", root);
+	if (!make_dir(path, CA_DIR_MODE, err, errlen))
+		return 0;
+	for (i = 0; i < sizeof(repo_dirs) / sizeof(repo_dirs[0]); i++) {
+		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL))
+			return errf_sys(err, errlen, "repository %s", root);
+		if (!make_dir(path, DIR_MODE, err, errlen))
+			return 0;
 	}
-	if (!path_join(path, sizeof(path), root, "ca", NULL, NULL) ||
-	    !mkdir_mode(path, CA_DIR_MODE)) {
-		set_err(err, errlen, "mkdir", path[0] ? path : root, errno);
-		goto out;
-	}
-	for (i = 0; i < sizeof(repo_dirs) / sizeof(repo_dirs[0]); i++)
-		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL) ||
-		    !mkdir_mode(path, DIR_MODE)) {
-			set_err(err, errlen, "mkdir", path[0] ? path : root, errno);
-			goto out;
-		}
-	for (i = 0; i < sizeof(later_dirs) / sizeof(later_dirs[0]); i++)
+	for (i = 0; i < sizeof(later_dirs) / sizeof(later_dirs[0]); i++) {
 		if (!path_join(path, sizeof(path), root, later_dirs[i].a, later_dirs[i].b,
-		    NULL) || !mkdir_mode(path, DIR_MODE)) {
-			set_err(err, errlen, "mkdir", path[0] ? path : root, errno);
-			goto out;
-		}
-	/* Existing counters and indexes are never overwritten: link(2) refuses. */
+		    NULL))
+			return errf_sys(err, errlen, "repository %s", root);
+		if (!make_dir(path, DIR_MODE, err, errlen))
+			return 0;
+	}
+	/* Existing counters and indexes are never overwritten: create_file() refuses. */
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (!path_join(path, sizeof(path), root, files[i].name, NULL, NULL)) {
-			set_err(err, errlen, "create", root, errno);
-			goto out;
-		}
-		if (!write_atomic(path, files[i].content, strlen(files[i].content),
-		    FILE_MODE, 1) && errno != EEXIST) {
-			set_err(err, errlen, "create", path, errno);
-			goto out;
-		}
+		if (!path_join(path, sizeof(path), root, files[i].name, NULL, NULL))
+			return errf_sys(err, errlen, "repository %s", root);
+		if (!create_file(path, files[i].content, strlen(files[i].content), FILE_MODE,
+		    NULL, 0) && errno != EEXIST)
+			return errf_sys(err, errlen, "cannot write %s", path);
 	}
-	if (!fsync_dir(root)) {
-		set_err(err, errlen, "fsync", root, errno);
-		goto out;
-	}
-	rc = 1;
-out:
-	return rc;
+	return fsync_dir(root, err, errlen);
 }
 
 void
@@ -402,25 +443,13 @@ serial_cmp_p(const void *a, const void *b)
 int
 ensure_dir(struct repo *r, const char *a, const char *b)
 {
-	char		path[MAX_PATH_LEN], parent[MAX_PATH_LEN];
-	struct stat	sb;
+	char	path[MAX_PATH_LEN], err[MAX_PATH_LEN + 128];
 
 	if (!path_join(path, sizeof(path), r->root, a, b, NULL))
 		return 0;
-	if (mkdir(path, DIR_MODE) == 0) {
-		if (chmod(path, DIR_MODE) == -1) {
-			logx(LOG_LVL_ERR, "chmod %s: %s", path, strerror(errno));
-			return 0;
-		}
-		return dir_of(path, parent, sizeof(parent)) && fsync_dir(parent);
-	}
-	if (errno == EEXIST) {
-		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			return 1;
-		errno = ENOTDIR;
-	}
-	logx(LOG_LVL_ERR, "mkdir %s: %s", path, strerror(errno));
-	return 0;
+	if (make_dir(path, DIR_MODE, err, sizeof(err)))
+		return 1;
+	return log_failure(err, 0);
 }
 
 static int
@@ -437,7 +466,7 @@ int
 repo_foreach(struct repo *r, enum rstate st, int (*fn)(const char *id, void *arg),
     void *arg)
 {
-	char		  path[MAX_PATH_LEN];
+	char		  path[MAX_PATH_LEN], err[MAX_PATH_LEN + 128];
 	char		**ids = NULL;
 	size_t		  n = 0, i;
 	int		  rc = 0, saved;
@@ -447,11 +476,8 @@ repo_foreach(struct repo *r, enum rstate st, int (*fn)(const char *id, void *arg
 		errno = EINVAL;
 		return -1;
 	}
-	if (!dir_list(path, repo_id_valid, &ids, &n)) {
-		saved = errno;
-		if (saved == ENOENT)	/* dir_list() leaves this one unlogged */
-			logx(LOG_LVL_ERR, "read %s: %s", path, strerror(saved));
-		errno = saved;
+	if (!dir_list(path, repo_id_valid, &ids, &n, err, sizeof(err))) {
+		(void)log_failure(err, 0);
 		return -1;
 	}
 	if (n > 0)
@@ -460,7 +486,7 @@ repo_foreach(struct repo *r, enum rstate st, int (*fn)(const char *id, void *arg
 		if ((rc = fn(ids[i], arg)) != 0)
 			break;
 	saved = errno;
-	repo_strv_free(ids, n);
+	strv_free(ids, n);
 	errno = saved;
 	return rc;
 }

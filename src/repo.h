@@ -152,10 +152,6 @@ int		 repo_cert_by_serial(struct repo *, const char *serial,
 int		 repo_foreach(struct repo *, enum rstate st,
 		    int (*fn)(const char *id, void *arg), void *arg);
 
-/* Atomically write a whole file in the repository (temp, fsync, rename, fsync dir). */
-int		 repo_write_file(const char *path, const void *buf, size_t len, int mode);
-int		 repo_read_file(const char *path, unsigned char **buf, size_t *len, size_t max);
-
 /*
  * ---- Additions: DN index, certificate -> record, revocation, CRL number, one-time
  * challenges, repository checker. Names of files are built only from validated strings:
@@ -189,9 +185,11 @@ int		 repo_dnkey_valid(const char *);	/* 8..64 lower-case hex */
  */
 int		 repo_dn_add(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
 int		 repo_dn_remove(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
-/* The serials (normalized, ascending) listed under DNKEY; none is success (*n = 0). */
+/*
+ * The serials (normalized, ascending) listed under DNKEY; none is success (*n = 0). Free
+ * the vector with strv_free() (fileio.h).
+ */
 int		 repo_dn_serials(struct repo *, const char *dnkey, char ***serials, size_t *n);
-void		 repo_strv_free(char **, size_t);
 
 /*
  * The id of the record that holds certificate SERIAL, from certs/<SERIAL>.id.

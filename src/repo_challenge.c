@@ -40,7 +40,7 @@ chal_expiry(const char *path, time_t *t)
 	long long	 v;
 	int		 ok = 0;
 
-	if (!repo_read_file(path, &buf, &len, MAX_SMALL))
+	if (!get_file(path, &buf, &len, MAX_SMALL))
 		return 0;
 	if (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
@@ -74,7 +74,7 @@ repo_challenge_add(struct repo *r, const char *hash, time_t expires)
 		return 0;
 	}
 	(void)snprintf(text, sizeof(text), "%lld\n", (long long)expires);
-	return write_atomic(path, text, strlen(text), FILE_MODE, 1);
+	return put_file(path, text, strlen(text), 1);
 }
 
 int
@@ -95,8 +95,8 @@ repo_challenge_consume(struct repo *r, const char *hash, time_t now)
 			logx(LOG_LVL_ERR, "rename %s %s: %s", path, used, strerror(errno));
 		return 0;
 	}
-	(void)fsync_dir(udir);
-	(void)fsync_dir(cdir);
+	(void)sync_dir(udir);
+	(void)sync_dir(cdir);
 	/* mtime = when it was used, for repo_challenge_purge(). */
 	ts[0].tv_sec = ts[1].tv_sec = now;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
@@ -106,7 +106,7 @@ repo_challenge_consume(struct repo *r, const char *hash, time_t now)
 		return 0;	/* consumed, and refused: we cannot tell it is valid */
 	if (now > exp) {
 		if (unlink(used) == 0)
-			(void)fsync_dir(udir);
+			(void)sync_dir(udir);
 		return -1;
 	}
 	return 1;
@@ -125,7 +125,7 @@ repo_challenge_purge(struct repo *r, time_t now)
 		if (!path_join(dir, sizeof(dir), r->root, "challenges", pass ? "used" : NULL,
 		    NULL))
 			return -1;
-		if (!dir_list(dir, repo_id_valid, &v, &n)) {
+		if (!list_dir(dir, repo_id_valid, &v, &n)) {
 			if (errno == ENOENT)
 				continue;
 			return -1;
@@ -146,10 +146,10 @@ repo_challenge_purge(struct repo *r, time_t now)
 				err = 1;
 			}
 		}
-		repo_strv_free(v, n);
+		strv_free(v, n);
 		v = NULL;
 		if (removed > 0)
-			(void)fsync_dir(dir);
+			(void)sync_dir(dir);
 	}
 	return err ? -1 : removed;
 }

@@ -119,7 +119,7 @@ pend(struct chk *c, const char *what, const char *fmt, ...)
 }
 
 /*
- * Names the checker passes over: write_atomic() temp files (judged by chk_walk()) and the
+ * Names the checker passes over: write_file() temp files (judged by chk_walk()) and the
  * README.md of the documented skeleton (repo-layout/).
  */
 static int
@@ -160,13 +160,13 @@ remove_any(const char *path)
 	if (lstat(path, &sb) == -1)
 		return errno == ENOENT;
 	if (S_ISDIR(sb.st_mode))
-		remove_flat_dir(path);
+		drop_dir(path);
 	else if (unlink(path) == -1)
 		logx(LOG_LVL_ERR, "unlink %s: %s", path, strerror(errno));
 	if (lstat(path, &sb) == 0)
 		return 0;
 	if (dir_of(path, dir, sizeof(dir)))
-		(void)fsync_dir(dir);
+		(void)sync_dir(dir);
 	return 1;
 }
 
@@ -178,7 +178,7 @@ chk_tmpdir(struct chk *c)
 	size_t	  n = 0, i;
 
 	if (!path_join(dir, sizeof(dir), c->r->root, "tmp", NULL, NULL) ||
-	    !dir_list(dir, NULL, &v, &n)) {
+	    !list_dir(dir, NULL, &v, &n)) {
 		issue(c, "io-error", 0, "tmp/: %s", strerror(errno));
 		return;
 	}
@@ -187,11 +187,11 @@ chk_tmpdir(struct chk *c)
 			issue(c, "stray-temp", c->repair &&
 			    path_join(path, sizeof(path), dir, v[i], NULL, NULL) &&
 			    remove_any(path), "tmp/%s", esc(v[i], e, sizeof(e)));
-	repo_strv_free(v, n);
+	strv_free(v, n);
 }
 
 /*
- * .tmp-* left by write_atomic() anywhere below DIR (REL for messages), DEPTH levels of
+ * .tmp-* left by write_file() anywhere below DIR (REL for messages), DEPTH levels of
  * subdirectories down. Younger ones may belong to a writer that does not take the lock.
  */
 static void
@@ -201,7 +201,7 @@ chk_walk(struct chk *c, const char *dir, const char *rel, int depth)
 	struct stat	  sb;
 	size_t		  n = 0, i;
 
-	if (!dir_list(dir, NULL, &v, &n)) {
+	if (!list_dir(dir, NULL, &v, &n)) {
 		if (errno != EACCES && errno != ENOENT)	/* ca/ may be the CA user's only */
 			issue(c, "io-error", 0, "%s: %s", rel[0] ? rel : ".", strerror(errno));
 		return;
@@ -220,7 +220,7 @@ chk_walk(struct chk *c, const char *dir, const char *rel, int depth)
 		    !(rel[0] == '\0' && strcmp(v[i], "tmp") == 0))
 			chk_walk(c, path, sub, depth - 1);
 	}
-	repo_strv_free(v, n);
+	strv_free(v, n);
 }
 
 static int
@@ -255,7 +255,7 @@ pem_matches(struct repo *r, const char *sn, const unsigned char *der, size_t len
 
 	if (!cert_path(r, path, sizeof(path), sn))
 		return -2;
-	if (!repo_read_file(path, &pem, &plen, MAX_BLOB))
+	if (!get_file(path, &pem, &plen, MAX_BLOB))
 		return errno == ENOENT ? -1 : -2;
 	if ((bio = BIO_new_mem_buf(pem, (int)plen)) != NULL &&
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL &&
@@ -291,7 +291,7 @@ restore_pem(struct repo *r, const char *sn, const unsigned char *der, size_t len
 	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0)
 		goto out;
 	rc = cert_path(r, path, sizeof(path), sn) &&
-	    write_atomic(path, pem, (size_t)pemlen, FILE_MODE, 1);
+	    put_file(path, pem, (size_t)pemlen, 1);
 out:
 	X509_free(x);
 	BN_free(bn);
@@ -383,7 +383,7 @@ chk_records(struct chk *c)
 
 	for (st = 0; st < RS_COUNT; st++) {
 		if (!path_join(dir, sizeof(dir), c->r->root, state_dirs[st], NULL, NULL) ||
-		    !dir_list(dir, NULL, &v, &n)) {
+		    !list_dir(dir, NULL, &v, &n)) {
 			issue(c, "io-error", 0, "%s/: %s", state_dirs[st], strerror(errno));
 			continue;
 		}
@@ -400,7 +400,7 @@ chk_records(struct chk *c)
 			memcpy(ents[ne_n].id, v[i], REPO_ID_LEN + 1);
 			ents[ne_n++].st = (enum rstate)st;
 		}
-		repo_strv_free(v, n);
+		strv_free(v, n);
 	}
 	if (ne_n > 1)
 		qsort(ents, ne_n, sizeof(*ents), rent_cmp);
@@ -498,7 +498,7 @@ ccert_load(struct repo *r, const char *sn, struct ccert *cc, const char **why)
 	memset(cc, 0, sizeof(*cc));
 	*why = "unreadable";
 	if (!cert_path(r, path, sizeof(path), sn) ||
-	    !repo_read_file(path, &pem, &len, MAX_BLOB))
+	    !get_file(path, &pem, &len, MAX_BLOB))
 		goto out;
 	*why = "not a PEM certificate";
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
@@ -540,7 +540,7 @@ chk_certs(struct chk *c)
 	int		  ok, okfile;
 
 	if (!path_join(dir, sizeof(dir), c->r->root, "certs", NULL, NULL) ||
-	    !dir_list(dir, NULL, &v, &n)) {
+	    !list_dir(dir, NULL, &v, &n)) {
 		issue(c, "io-error", 0, "certs/: %s", strerror(errno));
 		c->blind = 1;
 		return;
@@ -613,7 +613,7 @@ chk_certs(struct chk *c)
 		(void)snprintf(text, sizeof(text), "%s\n%s\n", want, cc->dnkey);
 		issue(c, "cert-id", c->repair &&
 		    serial_path(c->r, path, sizeof(path), "certs", cc->sn, ".id") &&
-		    write_atomic(path, text, strlen(text), FILE_MODE, 0),
+		    put_file(path, text, strlen(text), 0),
 		    "certs/%s.id is %s", cc->sn, okfile ? "wrong" : "missing or malformed");
 	}
 	for (i = 0; i < nidf; i++)
@@ -621,8 +621,8 @@ chk_certs(struct chk *c)
 			issue(c, "cert-id", c->repair &&
 			    serial_path(c->r, path, sizeof(path), "certs", idf[i], ".id") &&
 			    remove_any(path), "certs/%s.id without certificate", idf[i]);
-	repo_strv_free(idf, nidf);
-	repo_strv_free(v, n);
+	strv_free(idf, nidf);
+	strv_free(v, n);
 }
 
 /* One line of the rebuilt index, sorted by serial. */
@@ -682,7 +682,7 @@ index_rebuild(struct chk *c, struct ientry **keep, size_t nkeep)
 	f = NULL;
 	o = total;
 	rc = path_join(path, sizeof(path), c->r->root, "index.txt", NULL, NULL) &&
-	    write_atomic(path, text, o, FILE_MODE, 0);
+	    put_file(path, text, o, 0);
 out:
 	if (f != NULL)
 		(void)fclose(f);
@@ -714,7 +714,7 @@ chk_index(struct chk *c)
 		return;
 	}
 	if (!path_join(dir, sizeof(dir), c->r->root, "revoked", NULL, NULL) ||
-	    (!dir_list(dir, NULL, &marks, &nmarks) && errno != ENOENT)) {
+	    (!list_dir(dir, NULL, &marks, &nmarks) && errno != ENOENT)) {
 		issue(c, "io-error", 0, "revoked/: %s", strerror(errno));
 		c->blind = 1;
 		goto out;
@@ -803,7 +803,7 @@ chk_index(struct chk *c)
 			(void)snprintf(mark, sizeof(mark), "%s\n", cc->revfield);
 			fixed = c->repair && ensure_dir(c->r, "revoked", NULL) &&
 			    serial_path(c->r, path, sizeof(path), "revoked", cc->sn, "") &&
-			    write_atomic(path, mark, strlen(mark), FILE_MODE, 0);
+			    put_file(path, mark, strlen(mark), 0);
 			issue(c, "revoked-marker", fixed, "revoked/%s missing for a revoked "
 			    "certificate", cc->sn);
 			cc->marker = fixed;
@@ -818,9 +818,9 @@ chk_index(struct chk *c)
 		issue(c, c->pend[i], rebuilt, "%s", c->pend[i] + strlen(c->pend[i]) + 1);
 out:
 	free(keep);
-	repo_strv_free(marks, nmarks);
+	strv_free(marks, nmarks);
 	index_free(&ix);
-	repo_strv_free(c->pend, c->npend);
+	strv_free(c->pend, c->npend);
 	c->pend = NULL;
 	c->npend = 0;
 	for (i = 0; i < c->ncerts; i++)
@@ -840,7 +840,7 @@ chk_serial(struct chk *c)
 
 	if (!path_join(path, sizeof(path), c->r->root, "serial", NULL, NULL))
 		return;
-	if (repo_read_file(path, &buf, &len, MAX_COUNTER)) {
+	if (get_file(path, &buf, &len, MAX_COUNTER)) {
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
 		    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 			buf[--len] = '\0';
@@ -858,8 +858,8 @@ chk_serial(struct chk *c)
 	if (c->max != NULL)
 		maxhex = BN_bn2hex(c->max);
 	(void)snprintf(line, sizeof(line), "%s\n", want);
-	issue(c, "serial-behind", c->repair && write_atomic(path, line, strlen(line),
-	    FILE_MODE, 0), "serial is %s, highest serial in use is %s",
+	issue(c, "serial-behind", c->repair && put_file(path, line, strlen(line),
+	    0), "serial is %s, highest serial in use is %s",
 	    buf != NULL ? (bn != NULL ? cur : "malformed") : "unreadable",
 	    maxhex != NULL ? maxhex : "none");
 out:
@@ -884,7 +884,7 @@ chk_dn(struct chk *c)
 	if (c->blind || (seen = calloc(c->ncerts + 1, 1)) == NULL)
 		return;
 	if (!path_join(dir, sizeof(dir), c->r->root, "bydn", NULL, NULL) ||
-	    (!dir_list(dir, NULL, &keys, &nkeys) && errno != ENOENT)) {
+	    (!list_dir(dir, NULL, &keys, &nkeys) && errno != ENOENT)) {
 		issue(c, "io-error", 0, "bydn/: %s", strerror(errno));
 		goto out;
 	}
@@ -897,7 +897,7 @@ chk_dn(struct chk *c)
 				    "bydn/%s: not a DN key", esc(keys[i], x, sizeof(x)));
 			continue;
 		}
-		if (!dir_list(kdir, NULL, &ents, &nents)) {
+		if (!list_dir(kdir, NULL, &ents, &nents)) {
 			issue(c, "dn-index", 0, "bydn/%s: %s", keys[i], strerror(errno));
 			continue;
 		}
@@ -933,11 +933,11 @@ chk_dn(struct chk *c)
 			} else
 				seen[cc - c->certs] = 1;
 		}
-		repo_strv_free(ents, nents);
+		strv_free(ents, nents);
 		ents = NULL;
 		nents = 0;
 		if (c->repair && rmdir(kdir) == 0)	/* emptied by the repairs above */
-			(void)fsync_dir(dir);
+			(void)sync_dir(dir);
 	}
 	for (i = 0; i < c->ncerts; i++) {
 		cc = &c->certs[i];
@@ -947,7 +947,7 @@ chk_dn(struct chk *c)
 		issue(c, "dn-index", fixed, "bydn/%s/%s is missing", cc->dnkey, cc->sn);
 	}
 out:
-	repo_strv_free(keys, nkeys);
+	strv_free(keys, nkeys);
 	free(seen);
 }
 
@@ -982,7 +982,7 @@ repo_check(struct repo *r, int repair, repo_report_fn *report, void *arg)
 	for (i = 0; i < c.nvirt; i++)
 		free(c.virt[i].der);
 	free(c.virt);
-	repo_strv_free(c.bad, c.nbad);
+	strv_free(c.bad, c.nbad);
 	free(c.ids);
 	BN_free(c.max);
 	return c.unrepaired;

@@ -31,7 +31,7 @@ counter_next(struct repo *r, const char *name, const char *missing, int zero_ok,
 
 	if (!path_join(path, sizeof(path), r->root, name, NULL, NULL))
 		goto out;
-	if (!repo_read_file(path, &buf, &len, MAX_COUNTER)) {
+	if (!get_file(path, &buf, &len, MAX_COUNTER)) {
 		if (errno != ENOENT || missing == NULL)
 			goto out;
 		len = strlen(missing);
@@ -67,7 +67,7 @@ counter_next(struct repo *r, const char *name, const char *missing, int zero_ok,
 		goto out;
 	}
 	(void)snprintf(line, sizeof(line), "%s\n", next);
-	if (!write_atomic(path, line, strlen(line), FILE_MODE, 0))
+	if (!put_file(path, line, strlen(line), 0))
 		goto out;
 	memcpy(out, cur, strlen(cur) + 1);
 	rc = 1;

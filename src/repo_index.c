@@ -142,7 +142,7 @@ index_load(struct repo *r, struct index *ix)
 	memset(ix, 0, sizeof(*ix));
 	if (!path_join(path, sizeof(path), r->root, "index.txt", NULL, NULL))
 		return 0;
-	if (!repo_read_file(path, &ix->text, &ix->len, MAX_INDEX)) {
+	if (!get_file(path, &ix->text, &ix->len, MAX_INDEX)) {
 		if (errno != ENOENT)
 			return 0;
 		if ((ix->text = calloc(1, 1)) == NULL)
@@ -261,7 +261,7 @@ repo_dn_add(struct repo *r, const char *dnkey, const char *serial)
 		return 0;
 	}
 	(void)close(fd);
-	return fsync_dir(dir);
+	return sync_dir(dir);
 }
 
 int
@@ -284,11 +284,11 @@ repo_dn_remove(struct repo *r, const char *dnkey, const char *serial)
 		logx(LOG_LVL_ERR, "unlink %s: %s", path, strerror(errno));
 		return 0;
 	}
-	if (!fsync_dir(dir))
+	if (!sync_dir(dir))
 		return 0;
 	/* The last serial of a key takes the key's directory with it. */
 	if (rmdir(dir) == 0)
-		return fsync_dir(top);
+		return sync_dir(top);
 	if (errno != ENOTEMPTY && errno != EEXIST)
 		logx(LOG_LVL_WARN, "rmdir %s: %s", dir, strerror(errno));
 	return 1;
@@ -303,7 +303,7 @@ repo_dn_serials(struct repo *r, const char *dnkey, char ***serials, size_t *n)
 	*n = 0;
 	if (!dn_path(r, dir, sizeof(dir), dnkey, NULL))
 		return 0;
-	if (!dir_list(dir, serial_name_ok, serials, n))
+	if (!list_dir(dir, serial_name_ok, serials, n))
 		return errno == ENOENT;
 	if (*n > 1)
 		qsort(*serials, *n, sizeof(**serials), serial_cmp_p);
@@ -356,7 +356,7 @@ idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],
 
 	id[0] = dnkey[0] = '\0';
 	if (!serial_path(r, path, sizeof(path), "certs", serial, ".id") ||
-	    !repo_read_file(path, &buf, &len, MAX_SMALL))
+	    !get_file(path, &buf, &len, MAX_SMALL))
 		return 0;
 	if (!(rc = idfile_parse(buf, len, id, dnkey))) {
 		logx(LOG_LVL_ERR, "%s: malformed", path);
@@ -452,7 +452,7 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	}
 	if (!cert_path(r, path, sizeof(path), sn))
 		goto out;
-	if (repo_read_file(path, &old, &oldlen, MAX_BLOB)) {
+	if (get_file(path, &old, &oldlen, MAX_BLOB)) {
 		if (oldlen != (size_t)pemlen || memcmp(old, pem, oldlen) != 0) {
 			logx(LOG_LVL_ERR, "%s exists with another certificate", path);
 			errno = EEXIST;
@@ -468,13 +468,13 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	 * certificate; once it is there, enroll_issue() finishes with this same certificate.
 	 */
 	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
-	    !write_atomic(path, der, derlen, FILE_MODE, 0))
+	    !put_file(path, der, derlen, 0))
 		goto out;
 	if (!again) {
 		if (!cert_path(r, path, sizeof(path), sn))
 			goto out;
 		/* Exclusive: the lock is held, so only a crash leftover can be there. */
-		if (!write_atomic(path, pem, (size_t)pemlen, FILE_MODE, 1)) {
+		if (!put_file(path, pem, (size_t)pemlen, 1)) {
 			if (errno != EEXIST)
 				goto out;
 			again = 1;
@@ -483,7 +483,7 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 
 	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, dnkey);
 	if (!serial_path(r, path, sizeof(path), "certs", sn, ".id") ||
-	    !write_atomic(path, idtext, strlen(idtext), FILE_MODE, 0))
+	    !put_file(path, idtext, strlen(idtext), 0))
 		goto out;
 	if (repo_is_revoked(r, sn) == 0 && !repo_dn_add(r, dnkey, sn))
 		goto out;
@@ -534,7 +534,7 @@ repo_cert_by_serial(struct repo *r, const char *serial, unsigned char **der, siz
 	*der = NULL;
 	*len = 0;
 	if (!cert_path(r, path, sizeof(path), serial) ||
-	    !repo_read_file(path, &pem, &pemlen, MAX_BLOB))
+	    !get_file(path, &pem, &pemlen, MAX_BLOB))
 		goto out;
 	if ((bio = BIO_new_mem_buf(pem, (int)pemlen)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL ||

@@ -63,6 +63,19 @@ struct index {
 	size_t		 n;
 };
 
+/*
+ * fileio.h as the repository uses it: files get FILE_MODE and a failure is logged here, in
+ * one line naming the path and the cause, since the repository's functions report through
+ * errno and the log; errno is kept. Not logged, being answers rather than failures: ENOENT
+ * from get_file() and list_dir(), EEXIST from put_file() with EXCL (create_file()).
+ * drop_dir() removes a flat directory, logging a failure as a warning.
+ */
+int	put_file(const char *path, const void *buf, size_t len, int excl);
+int	get_file(const char *path, unsigned char **buf, size_t *len, size_t max);
+int	sync_dir(const char *dir);
+int	list_dir(const char *dir, int (*ok)(const char *), char ***names, size_t *n);
+void	drop_dir(const char *dir);
+
 /* repo.c */
 int	state_ok(enum rstate st);
 int	rec_path(const struct repo *r, char *buf, size_t len, enum rstate st,

@@ -348,7 +348,7 @@ blob_read(struct repo *r, enum rstate st, const char *id, const char *name,
 
 	if (!rec_path(r, path, sizeof(path), st, id, name))
 		return 0;
-	if (repo_read_file(path, buf, len, MAX_BLOB))
+	if (get_file(path, buf, len, MAX_BLOB))
 		return 1;
 	if (errno != ENOENT)
 		return 0;
@@ -367,7 +367,7 @@ record_read(struct repo *r, const char *id, enum rstate st, int with_blobs)
 	size_t		 len;
 
 	if (!rec_path(r, path, sizeof(path), st, id, REC_META) ||
-	    !repo_read_file(path, &buf, &len, MAX_META))
+	    !get_file(path, &buf, &len, MAX_META))
 		goto out;
 	if ((rec = meta_parse(id, (char *)buf, len)) == NULL)
 		goto out;
@@ -554,7 +554,7 @@ repo_record_create(struct repo *r, const struct record *rec, enum rstate st)
 	    !write_new(stage, REC_CSR, rec->csr_der, rec->csr_len) ||
 	    !write_new(stage, REC_SIGNER, rec->signer_der, rec->signer_len) ||
 	    !write_new(stage, REC_CERT, rec->cert_der, rec->cert_len) ||
-	    !fsync_dir(stage))
+	    !sync_dir(stage))
 		goto out;
 	if (repo_find(r, rec->id) != RS_NONE) {
 		errno = EEXIST;
@@ -567,13 +567,13 @@ repo_record_create(struct repo *r, const struct record *rec, enum rstate st)
 		goto out;
 	}
 	stage[0] = '\0';
-	if (!fsync_dir(sdir))
+	if (!sync_dir(sdir))
 		goto out;
 	rc = 1;
 out:
 	saved = errno;
 	if (stage[0] != '\0')
-		remove_flat_dir(stage);
+		drop_dir(stage);
 	free(meta);
 	errno = saved;
 	return rc;
@@ -604,7 +604,7 @@ repo_move(struct repo *r, const char *id, enum rstate from, enum rstate to)
 			logx(LOG_LVL_ERR, "rename %s %s: %s", src, dst, strerror(errno));
 		return 0;
 	}
-	return fsync_dir(tdir) && fsync_dir(fdir);
+	return sync_dir(tdir) && sync_dir(fdir);
 }
 
 /* Rewrite the meta of REC in state ST; updated is now, created kept (now if unset). */
@@ -620,7 +620,7 @@ meta_write(struct repo *r, const struct record *rec, enum rstate st)
 	if (!rec_path(r, path, sizeof(path), st, rec->id, REC_META) ||
 	    !meta_build(rec, rec->created != 0 ? rec->created : now, now, &meta, &metalen))
 		goto out;
-	rc = write_atomic(path, meta, metalen, FILE_MODE, 0);
+	rc = put_file(path, meta, metalen, 0);
 out:
 	free(meta);
 	return rc;

@@ -155,7 +155,7 @@ cert_dnkey(struct repo *r, const char *sn, char dnkey[REPO_DNKEY_MAX + 1])
 	if (idfile_read(r, sn, id, dnkey) && dnkey[0] != '\0')
 		return 1;
 	if (!cert_path(r, path, sizeof(path), sn) ||
-	    !repo_read_file(path, &pem, &len, MAX_BLOB))
+	    !get_file(path, &pem, &len, MAX_BLOB))
 		goto out;
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
@@ -228,7 +228,7 @@ repo_revoke(struct repo *r, const char *serial, int reason, time_t when)
 	(void)snprintf(mark, sizeof(mark), "%s\n", rev);
 	if (!ensure_dir(r, "revoked", NULL) ||
 	    !serial_path(r, path, sizeof(path), "revoked", sn, "") ||
-	    !write_atomic(path, mark, strlen(mark), FILE_MODE, 0))
+	    !put_file(path, mark, strlen(mark), 0))
 		goto out;
 
 	cap = ix.len + ix.n + strlen(rev) + 2;
@@ -251,7 +251,7 @@ repo_revoke(struct repo *r, const char *serial, int reason, time_t when)
 		}
 	}
 	if (!path_join(path, sizeof(path), r->root, "index.txt", NULL, NULL) ||
-	    !write_atomic(path, text, o, FILE_MODE, 0))
+	    !put_file(path, text, o, 0))
 		goto out;
 	rc = 1;
 
@@ -304,7 +304,7 @@ marker_read(struct repo *r, const char *sn, time_t *when, int *reason)
 
 	if (!serial_path(r, path, sizeof(path), "revoked", sn, ""))
 		return 0;
-	if (repo_read_file(path, &buf, &len, MAX_SMALL)) {
+	if (get_file(path, &buf, &len, MAX_SMALL)) {
 		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 			buf[--len] = '\0';
 		ok = strlen((char *)buf) == len && revfield_parse((char *)buf, when, reason);
@@ -359,7 +359,7 @@ repo_revoked_list(struct repo *r, struct revoked **listp, size_t *np)
 	/* Markers whose index line is not R yet: an interrupted repo_revoke(). */
 	if (!path_join(dir, sizeof(dir), r->root, "revoked", NULL, NULL))
 		goto out;
-	if (!dir_list(dir, serial_name_ok, &marks, &nmarks) && errno != ENOENT)
+	if (!list_dir(dir, serial_name_ok, &marks, &nmarks) && errno != ENOENT)
 		goto out;
 	for (i = 0; i < nmarks; i++) {
 		memcpy(key.serial, marks[i], strlen(marks[i]) + 1);
@@ -390,7 +390,7 @@ out:
 	saved = errno;
 	index_free(&ix);
 	free(list);
-	repo_strv_free(marks, nmarks);
+	strv_free(marks, nmarks);
 	errno = saved;
 	return rc;
 }

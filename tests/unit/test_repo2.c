@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "fileio.h"
 #include "repo.h"
 #include "unit.h"
 
@@ -58,7 +59,7 @@ slurp(const char *root, const char *name)
 	size_t		 len;
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
-	if (!repo_read_file(path, &buf, &len, 1 << 24))
+	if (!read_file(path, &buf, &len, 1 << 24, NULL, 0))
 		return NULL;
 	return (char *)buf;
 }
@@ -82,7 +83,7 @@ put(const char *root, const char *name, const char *text)
 	char	path[MAX_PATH_LEN];
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
-	return repo_write_file(path, text, strlen(text), 0640);
+	return write_file(path, text, strlen(text), 0640, NULL, 0);
 }
 
 static int
@@ -231,7 +232,7 @@ test_layout(void)
 		free(der);
 	}
 	CHECK(repo_dn_serials(r, key, &v, &n) && n == 1 && strcmp(v[0], sn) == 0);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 	CHECK(repo_check(r, 0, NULL, NULL) == 0);
 	repo_close(r);
 }
@@ -313,11 +314,11 @@ test_dn_index(void)
 	CHECK(repo_dn_serials(r, k, &v, &n) && n == 3);
 	CHECK(n == 3 && strcmp(v[0], "02") == 0 && strcmp(v[1], "FF") == 0 &&
 	    strcmp(v[2], "0100") == 0);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 	/* Junk inside a key directory is not a serial. */
 	CHECK(put(root, "bydn/00aa11bb22cc33dd/junk", ""));
 	CHECK(repo_dn_serials(r, k, &v, &n) && n == 3);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 	CHECK(!repo_dn_serials(r, "..", &v, &n) && v == NULL && n == 0);
 	CHECK(repo_dn_serials(r, "ffffffff", &v, &n) && n == 0);
 
@@ -361,7 +362,7 @@ test_store_ids(void)
 	CHECK(!repo_record_by_serial(r, "02", got) && errno == ENOENT);
 	CHECK(!repo_record_by_serial(r, "../01", got));
 	CHECK(repo_dn_serials(r, key, &v, &n) && n == 1 && strcmp(v[0], "01") == 0);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 
 	/* Storing the same certificate again (an interrupted issue) adds no index line. */
 	CHECK(repo_lock(r));
@@ -505,7 +506,7 @@ test_revoke(void)
 	CHECK(repo_cert_by_serial(r, "01", &der, &len) && dnkey_of_der(der, len, key));
 	free(der);
 	CHECK(repo_dn_serials(r, key, &v, &n) && n == 3);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 	CHECK(repo_revoked_list(r, &list, &n) && n == 0 && list == NULL);
 
 	CHECK(repo_lock(r));
@@ -537,7 +538,7 @@ test_revoke(void)
 	CHECK(repo_is_revoked(r, "01") == 1 && repo_is_revoked(r, "0002") == 1);
 	CHECK(repo_is_revoked(r, "03") == 0 && repo_is_revoked(r, "../x") == -1);
 	CHECK(repo_dn_serials(r, key, &v, &n) && n == 1 && strcmp(v[0], "03") == 0);
-	repo_strv_free(v, n);
+	strv_free(v, n);
 
 	CHECK(repo_revoked_list(r, &list, &n) && n == 3);
 	if (n == 3) {
