@@ -44,7 +44,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include <openssl/types.h>	/* X509_NAME, for repo_dnkey() only */
+#include <openssl/types.h>	/* X509, X509_NAME: repo_cert_facts(), repo_dnkey() */
 
 #include "scep.h"
 
@@ -132,14 +132,6 @@ int		 repo_record_update(struct repo *, const struct record *);
  */
 int		 repo_serial_next(struct repo *, char *out, size_t outlen);
 
-/*
- * [locked] Store an issued certificate: certs/<SERIAL>.pem, cert.der in the record of ID,
- * the serial in its meta, and the index.txt line ("V", expiry, serial, subject).
- * Does not move the record; the caller then moves approved -> issued.
- */
-int		 repo_store_cert(struct repo *, const char *id, const char *serial,
-		    const unsigned char *der, size_t derlen, time_t not_after,
-		    const char *subject_oneline);
 
 /* Read certs/<SERIAL>.pem as DER. SERIAL is validated (hex only). */
 int		 repo_cert_by_serial(struct repo *, const char *serial,
@@ -190,6 +182,33 @@ int		 repo_dn_remove(struct repo *, const char *dnkey, const char *serial);	/* [
  * the vector with strv_free() (fileio.h).
  */
 int		 repo_dn_serials(struct repo *, const char *dnkey, char ***serials, size_t *n);
+
+/*
+ * What the repository records about an issued certificate, taken from it once, where it is
+ * signed, by repo_cert_facts(): its serial as the repository names it, its subject in
+ * OpenSSL's oneline form (index.txt's), the DN index key of the subject, its notAfter.
+ * repo_cert_facts() returns 1, or 0 leaving OpenSSL's error queue to the caller.
+ */
+struct repo_cert {
+	char	 serial[REPO_SERIAL_MAX + 2];	/* normalized upper-case hex */
+	char	 dnkey[REPO_DNKEY_MAX + 1];
+	char	*subject;			/* "/CN=x/O=y", printable ASCII */
+	time_t	 not_after;
+};
+int		 repo_cert_facts(X509 *, struct repo_cert *);
+void		 repo_cert_facts_free(struct repo_cert *);
+
+/*
+ * [locked] Store the issued certificate DER, described by CERT: the record's cert.der,
+ * certs/<SERIAL>.pem, certs/<SERIAL>.id, the DN index entry (unless the serial is
+ * revoked), the index.txt line ("V", expiry, serial, subject) and, last, the serial in the
+ * record's meta, so that a meta holding a serial means all the rest is there. Calling it
+ * again for the same certificate finishes an interrupted store (no second index line);
+ * certs/<SERIAL>.pem is never replaced by another certificate (errno EEXIST). Does not
+ * move the record: the caller then moves approved -> issued.
+ */
+int		 repo_store_cert(struct repo *, const char *id, const unsigned char *der,
+		    size_t derlen, const struct repo_cert *cert);
 
 /*
  * The id of the record that holds certificate SERIAL, from certs/<SERIAL>.id.

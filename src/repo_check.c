@@ -273,19 +273,17 @@ static int
 restore_pem(struct repo *r, const char *sn, const unsigned char *der, size_t len)
 {
 	const unsigned char	*p = der;
-	char			 path[MAX_PATH_LEN], got[MAX_SERIAL_HEX + 2];
+	char			 path[MAX_PATH_LEN];
+	struct repo_cert	 cf;
 	X509			*x = NULL;
-	BIGNUM			*bn = NULL;
 	BIO			*bio = NULL;
-	char			*hex = NULL, *pem;
+	char			*pem;
 	long			 pemlen;
 	int			 rc = 0;
 
+	memset(&cf, 0, sizeof(cf));
 	if (len > LONG_MAX || (x = d2i_X509(NULL, &p, (long)len)) == NULL ||
-	    p != der + len ||
-	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL || !serial_normalize(hex, got, sizeof(got)) ||
-	    strcmp(got, sn) != 0)
+	    p != der + len || !repo_cert_facts(x, &cf) || strcmp(cf.serial, sn) != 0)
 		goto out;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
 	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0)
@@ -293,10 +291,9 @@ restore_pem(struct repo *r, const char *sn, const unsigned char *der, size_t len
 	rc = cert_path(r, path, sizeof(path), sn) &&
 	    put_file(path, pem, (size_t)pemlen, 1);
 out:
+	repo_cert_facts_free(&cf);
 	X509_free(x);
-	BN_free(bn);
 	BIO_free(bio);
-	OPENSSL_free(hex);
 	return rc;
 }
 
@@ -450,37 +447,27 @@ is_bad(struct chk *c, const char *sn)
 static int
 ccert_fill(X509 *x, const char *sn, struct ccert *cc, const char **why)
 {
-	char		 got[MAX_SERIAL_HEX + 2];
-	BIGNUM		*bn = NULL;
-	char		*hex = NULL, *one = NULL;
-	struct tm	 tm;
-	int		 rc = 0;
+	struct repo_cert	cf;
+	int			rc = 0;
 
 	memset(cc, 0, sizeof(*cc));
+	*why = "unusable serial number, notAfter or subject";
+	if (!repo_cert_facts(x, &cf))
+		goto out;
 	*why = "its serial number differs from its name";
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL || !serial_normalize(hex, got, sizeof(got)) ||
-	    strcmp(got, sn) != 0)
+	if (strcmp(cf.serial, sn) != 0)
 		goto out;
-	*why = "unusable notAfter or subject";
-	if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
-		goto out;
-	cc->not_after = timegm(&tm);
-	if (!index_time(cc->expiry, sizeof(cc->expiry), cc->not_after) ||
-	    (one = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL ||
-	    (cc->subject = index_subject(one)) == NULL ||
-	    !repo_dnkey(X509_get_subject_name(x), cc->dnkey))
+	*why = "unusable notAfter";
+	if (!index_time(cc->expiry, sizeof(cc->expiry), cf.not_after))
 		goto out;
 	memcpy(cc->sn, sn, strlen(sn) + 1);
+	memcpy(cc->dnkey, cf.dnkey, sizeof(cc->dnkey));
+	cc->not_after = cf.not_after;
+	cc->subject = cf.subject;
+	cf.subject = NULL;
 	rc = 1;
 out:
-	if (!rc) {
-		free(cc->subject);
-		cc->subject = NULL;
-	}
-	BN_free(bn);
-	OPENSSL_free(hex);
-	OPENSSL_free(one);
+	repo_cert_facts_free(&cf);
 	return rc;
 }
 

@@ -74,31 +74,6 @@ out:
 	return rc;
 }
 
-/* A subject for index.txt: control and non-ASCII bytes become \xHH, as oneline does. */
-char *
-index_subject(const char *s)
-{
-	static const char	 hex[] = "0123456789ABCDEF";
-	char			*out;
-	size_t			 len = strlen(s), o = 0, i;
-
-	if (len > (SIZE_MAX - 1) / 4 || (out = malloc(len * 4 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		unsigned char	c = (unsigned char)s[i];
-
-		if (c < 0x20 || c >= 0x7f) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 0x0f];
-		} else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* ---- index.txt parsing ---------------------------------------------------------------- */
 
 void
@@ -374,65 +349,83 @@ repo_record_by_serial(struct repo *r, const char *serial, char id[REPO_ID_LEN + 
 	return idfile_read(r, serial, id, dnkey);
 }
 
+int
+repo_cert_facts(X509 *x, struct repo_cert *cf)
+{
+	BIGNUM		*bn = NULL;
+	char		*hex = NULL, *one = NULL;
+	struct tm	 tm;
+	int		 rc = 0;
+
+	memset(cf, 0, sizeof(*cf));
+	if (x == NULL ||
+	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL || !serial_normalize(hex, cf->serial,
+	    sizeof(cf->serial)) ||
+	    !ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) ||
+	    (one = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL ||
+	    (cf->subject = strdup(one)) == NULL ||
+	    !repo_dnkey(X509_get_subject_name(x), cf->dnkey))
+		goto out;
+	cf->not_after = timegm(&tm);
+	rc = 1;
+out:
+	if (!rc)
+		repo_cert_facts_free(cf);
+	BN_free(bn);
+	OPENSSL_free(hex);
+	OPENSSL_free(one);
+	return rc;
+}
+
+void
+repo_cert_facts_free(struct repo_cert *cf)
+{
+	if (cf == NULL)
+		return;
+	free(cf->subject);
+	memset(cf, 0, sizeof(*cf));
+}
+
 /*
- * Order matters for crash recovery: certs/<SERIAL>.pem (never replaced), certs/<SERIAL>.id,
- * cert.der, the DN index entry, the index.txt line, and the meta serial last, so that a meta
- * holding the serial means everything else is there (enroll.c relies on it to finish an
- * interrupted issue by calling this again; a repeated call adds no second index line).
+ * A subject index.txt can hold: printable ASCII, which X509_NAME_oneline() writes (it
+ * turns every other byte into \xHH), so no tab or newline can break the line.
  */
 int
-repo_store_cert(struct repo *r, const char *id, const char *serial,
-    const unsigned char *der, size_t derlen, time_t not_after, const char *subject_oneline)
+index_subject_ok(const char *s)
 {
-	char			 sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], when[32];
-	char			 dnkey[REPO_DNKEY_MAX + 1], idtext[REPO_ID_LEN + REPO_DNKEY_MAX + 4];
-	const unsigned char	*p = der;
-	unsigned char		*old = NULL;
-	size_t			 oldlen = 0;
-	X509			*x = NULL;
-	BIO			*bio = NULL;
-	char			*pem = NULL, *oneline = NULL, *subj = NULL, *line = NULL;
-	struct record		*rec = NULL;
-	struct tm		 tm;
-	enum rstate		 st;
-	long			 pemlen;
-	size_t			 linelen;
-	int			 rc = 0, saved, again = 0, have;
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return 0;
+	return 1;
+}
 
-	if (!repo_id_valid(id) || !serial_normalize(serial, sn, sizeof(sn)) ||
-	    der == NULL || derlen == 0 || derlen > LONG_MAX) {
-		logx(LOG_LVL_ERR, "store cert: invalid id, serial or certificate");
+/* The order of the writes is the one repo.h gives: it is what crash recovery relies on. */
+int
+repo_store_cert(struct repo *r, const char *id, const unsigned char *der, size_t derlen,
+    const struct repo_cert *cf)
+{
+	char		 sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], when[32];
+	char		 idtext[REPO_ID_LEN + REPO_DNKEY_MAX + 4];
+	unsigned char	*old = NULL;
+	size_t		 oldlen = 0;
+	BIO		*bio = NULL;
+	char		*pem = NULL, *line = NULL;
+	struct record	*rec = NULL;
+	enum rstate	 st;
+	long		 pemlen;
+	size_t		 linelen;
+	int		 rc = 0, saved, again = 0, have;
+
+	if (!repo_id_valid(id) || cf == NULL || !serial_normalize(cf->serial, sn, sizeof(sn)) ||
+	    !repo_dnkey_valid(cf->dnkey) || cf->subject == NULL ||
+	    !index_subject_ok(cf->subject) || der == NULL || derlen == 0 ||
+	    derlen > LONG_MAX) {
+		logx(LOG_LVL_ERR, "store cert: invalid id, serial, subject or certificate");
 		errno = EINVAL;
 		goto out;
 	}
-	if ((x = d2i_X509(NULL, &p, (long)derlen)) == NULL || p != der + derlen) {
-		log_crypto(LOG_LVL_ERR, "store cert %s: not one DER certificate", sn);
-		errno = EINVAL;
-		goto out;
-	}
-	if (not_after == 0) {
-		if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm)) {
-			log_crypto(LOG_LVL_ERR, "store cert %s: notAfter", sn);
-			errno = EINVAL;
-			goto out;
-		}
-		not_after = timegm(&tm);
-	}
-	if (!index_time(when, sizeof(when), not_after)) {
-		errno = EINVAL;
-		goto out;
-	}
-	if (subject_oneline == NULL) {
-		if ((oneline = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL) {
-			log_crypto(LOG_LVL_ERR, "store cert %s: subject", sn);
-			errno = ENOMEM;
-			goto out;
-		}
-		subject_oneline = oneline;
-	}
-	if ((subj = index_subject(subject_oneline)) == NULL)
-		goto out;
-	if (!repo_dnkey(X509_get_subject_name(x), dnkey)) {
+	if (!index_time(when, sizeof(when), cf->not_after)) {
 		errno = EINVAL;
 		goto out;
 	}
@@ -444,7 +437,8 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	}
 
 	/* certs/<SERIAL>.pem is never replaced by a different certificate: refuse up front. */
-	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio(bio, PEM_STRING_X509, "", der, (long)derlen) ||
 	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
 		log_crypto(LOG_LVL_ERR, "store cert %s: PEM", sn);
 		errno = ENOMEM;
@@ -481,11 +475,11 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 		}
 	}
 
-	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, dnkey);
+	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, cf->dnkey);
 	if (!serial_path(r, path, sizeof(path), "certs", sn, ".id") ||
 	    !put_file(path, idtext, strlen(idtext), 0))
 		goto out;
-	if (repo_is_revoked(r, sn) == 0 && !repo_dn_add(r, dnkey, sn))
+	if (repo_is_revoked(r, sn) == 0 && !repo_dn_add(r, cf->dnkey, sn))
 		goto out;
 
 	/* V, expiry, no revocation date, serial, file name, subject (`openssl ca`). */
@@ -493,10 +487,11 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	if (have == -1)
 		goto out;
 	if (!have) {
-		linelen = strlen(when) + strlen(sn) + strlen(subj) + 32;
+		linelen = strlen(when) + strlen(sn) + strlen(cf->subject) + 32;
 		if ((line = malloc(linelen)) == NULL)
 			goto out;
-		(void)snprintf(line, linelen, "V\t%s\t\t%s\tunknown\t%s\n", when, sn, subj);
+		(void)snprintf(line, linelen, "V\t%s\t\t%s\tunknown\t%s\n", when, sn,
+		    cf->subject);
 		if (!index_append(r, line))
 			goto out;
 	}
@@ -509,10 +504,7 @@ repo_store_cert(struct repo *r, const char *id, const char *serial,
 	rc = 1;
 out:
 	saved = errno;
-	X509_free(x);
 	BIO_free(bio);
-	OPENSSL_free(oneline);
-	free(subj);
 	free(old);
 	free(line);
 	record_free(rec);

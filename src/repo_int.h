@@ -98,7 +98,7 @@ int	meta_write(struct repo *r, const struct record *rec, enum rstate st);
 
 /* repo_index.c */
 int	index_time(char *buf, size_t len, time_t t);
-char *index_subject(const char *s);
+int	index_subject_ok(const char *s);
 void	index_free(struct index *ix);
 int	index_load(struct repo *r, struct index *ix);
 int	idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],

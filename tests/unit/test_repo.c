@@ -745,6 +745,21 @@ out:
 	return out;
 }
 
+/* What repo_store_cert() is given: the facts of the certificate DER. */
+static int
+facts_of(const unsigned char *der, size_t len, struct repo_cert *cf)
+{
+	const unsigned char	*p = der;
+	X509			*x;
+	int			 ok;
+
+	memset(cf, 0, sizeof(*cf));
+	x = der != NULL ? d2i_X509(NULL, &p, (long)len) : NULL;
+	ok = x != NULL && repo_cert_facts(x, cf);
+	X509_free(x);
+	return ok;
+}
+
 static void
 test_certs(void)
 {
@@ -755,6 +770,7 @@ test_certs(void)
 	unsigned char	*der = NULL, *der2 = NULL, *der3 = NULL, *back = NULL;
 	size_t		 len = 0, len2 = 0, len3 = 0, blen = 0;
 	char		 big[70];
+	struct repo_cert cf, cf2, cf3, bad;
 
 	if ((r = new_repo("certs", root, sizeof(root))) == NULL ||
 	    (pk = EVP_RSA_gen(2048)) == NULL) {
@@ -769,33 +785,49 @@ test_certs(void)
 	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "01") == 0);
 	/* 2030-01-01T00:00:00Z: UTCTime in the index. */
 	der = make_cert(pk, "test one", 1, 1893456000, &len);
-	CHECK(der != NULL);
-	CHECK(repo_store_cert(r, rec->id, sn, der, len, 1893456000, "/CN=test one/O=Test"));
+	CHECK(der != NULL && facts_of(der, len, &cf));
+	CHECK(strcmp(cf.serial, sn) == 0 && same_str(cf.subject, "/CN=test one/O=Test") &&
+	    cf.not_after == 1893456000 && repo_dnkey_valid(cf.dnkey) && strlen(cf.dnkey) == 64);
+	CHECK(repo_store_cert(r, rec->id, der, len, &cf));
 	CHECK(repo_move(r, rec->id, RS_APPROVED, RS_ISSUED));
 	CHECK(file_is(root, "index.txt", "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"));
 
-	/* 2050-01-01T00:00:00Z: GeneralizedTime; subject taken from the cert when NULL. */
+	/* 2050-01-01T00:00:00Z: GeneralizedTime. */
 	CHECK(repo_serial_next(r, sn2, sizeof(sn2)) && strcmp(sn2, "02") == 0);
 	der2 = make_cert(pk, "two", 2, 2524608000, &len2);
-	CHECK(der2 != NULL);
-	CHECK(repo_store_cert(r, rec->id, sn2, der2, len2, 0, NULL));
+	CHECK(der2 != NULL && facts_of(der2, len2, &cf2) && strcmp(cf2.serial, sn2) == 0);
+	CHECK(repo_store_cert(r, rec->id, der2, len2, &cf2));
 	CHECK(file_is(root, "index.txt",
 	    "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"
 	    "V\t20500101000000Z\t\t02\tunknown\t/CN=two/O=Test\n"));
 
 	/* A different certificate never replaces certs/<SERIAL>.pem. */
 	der3 = make_cert(pk, "three", 1, 1893456000, &len3);
+	CHECK(der3 != NULL && facts_of(der3, len3, &cf3) && strcmp(cf3.serial, "01") == 0);
 	errno = 0;
-	CHECK(!repo_store_cert(r, rec->id, "01", der3, len3, 1893456000, "/CN=three"));
+	CHECK(!repo_store_cert(r, rec->id, der3, len3, &cf3));
 	CHECK(errno == EEXIST);
-	/* Bad serials, bad DER, unknown record. */
-	CHECK(!repo_store_cert(r, rec->id, "../x", der, len, 1893456000, NULL));
-	CHECK(!repo_store_cert(r, rec->id, "", der, len, 1893456000, NULL));
-	CHECK(!repo_store_cert(r, rec->id, "03", der, len - 1, 1893456000, NULL));
-	CHECK(!repo_store_cert(r, "../../x", "03", der, len, 1893456000, NULL));
+	/* Bad serials, subjects, DN keys or DER, unknown record. */
+	bad = cf;
+	memcpy(bad.serial, "../x", 5);
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	bad.serial[0] = '\0';
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	memcpy(bad.serial, "03", 3);
+	bad.subject = "/CN=tab\there";
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	bad.subject = NULL;
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	bad.subject = cf.subject;
+	memcpy(bad.dnkey, "../x", 5);
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	memcpy(bad.dnkey, cf.dnkey, sizeof(bad.dnkey));
+	CHECK(!repo_store_cert(r, rec->id, NULL, 0, &bad) && errno == EINVAL);
+	CHECK(!repo_store_cert(r, rec->id, der, len, NULL) && errno == EINVAL);
+	CHECK(!repo_store_cert(r, "../../x", der, len, &bad));
 	CHECK(!repo_store_cert(r,
-	    "0000000000000000000000000000000000000000000000000000000000000000", "03",
-	    der, len, 1893456000, NULL) && errno == ENOENT);
+	    "0000000000000000000000000000000000000000000000000000000000000000",
+	    der, len, &bad) && errno == ENOENT);
 	{
 		char	pem[MAX_PATH_LEN];
 		struct stat sb;
@@ -836,6 +868,9 @@ test_certs(void)
 	CHECK(!repo_cert_by_serial(r, "ab", &back, &blen) && errno == ENOENT);
 	CHECK(tmp_entries(root) == 0);
 
+	repo_cert_facts_free(&cf);
+	repo_cert_facts_free(&cf2);
+	repo_cert_facts_free(&cf3);
 	free(der);
 	free(der2);
 	free(der3);
