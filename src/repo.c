@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -93,7 +94,7 @@ serial_normalize(const char *in, char *out, size_t outlen)
 	if ((len - skip) % 2)
 		out[o++] = '0';
 	for (i = skip; i < len; i++)
-		out[o++] = (in[i] >= 'a' && in[i] <= 'f') ? (char)(in[i] - 'a' + 'A') : in[i];
+		out[o++] = (char)toupper((unsigned char)in[i]);
 	out[o] = '\0';
 	return 1;
 }
@@ -382,14 +383,21 @@ out:
 int
 repo_id_valid(const char *id)
 {
+	return lower_hex(id, REPO_ID_LEN, REPO_ID_LEN);
+}
+
+/* S is MIN..MAX lower-case hex digits, as hex_encode() writes them, and nothing else. */
+int
+lower_hex(const char *s, size_t min, size_t max)
+{
 	size_t	i;
 
-	if (id == NULL)
+	if (s == NULL)
 		return 0;
-	for (i = 0; i < REPO_ID_LEN; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= max || hex_digit((unsigned char)s[i]) < 0 || isupper((unsigned char)s[i]))
 			return 0;
-	return id[REPO_ID_LEN] == '\0';
+	return i >= min;
 }
 
 static enum rstate

@@ -169,15 +169,7 @@ index_has_serial(struct repo *r, const char *sn)
 int
 repo_dnkey_valid(const char *k)
 {
-	size_t	i;
-
-	if (k == NULL)
-		return 0;
-	for (i = 0; k[i] != '\0'; i++)
-		if (i >= REPO_DNKEY_MAX ||
-		    !((k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f')))
-			return 0;
-	return i >= REPO_DNKEY_MIN;
+	return lower_hex(k, REPO_DNKEY_MIN, REPO_DNKEY_MAX);
 }
 
 int

@@ -77,6 +77,7 @@ int	list_dir(const char *dir, int (*ok)(const char *), char ***names, size_t *n)
 void	drop_dir(const char *dir);
 
 /* repo.c */
+int	lower_hex(const char *s, size_t min, size_t max);
 int	state_ok(enum rstate st);
 int	rec_path(const struct repo *r, char *buf, size_t len, enum rstate st,
 	    const char *id, const char *file);
