@@ -246,23 +246,17 @@ snid_add(struct chk *c, const char *sn, const char *id)
 static int
 pem_matches(struct repo *r, const char *sn, const unsigned char *der, size_t len)
 {
-	char		 path[MAX_PATH_LEN];
-	unsigned char	*pem = NULL, *d = NULL;
-	size_t		 plen;
-	BIO		*bio = NULL;
+	unsigned char	*d = NULL;
 	X509		*x = NULL;
 	int		 n, rc = -2;
 
-	if (!cert_path(r, path, sizeof(path), sn))
-		return -2;
-	if (!get_file(path, &pem, &plen, MAX_BLOB))
-		return errno == ENOENT ? -1 : -2;
-	if ((bio = BIO_new_mem_buf(pem, (int)plen)) != NULL &&
-	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL &&
-	    (n = i2d_X509(x, &d)) > 0)
+	if (!cert_read(r, sn, &x, 1)) {
+		rc = errno == ENOENT ? -1 : -2;
+		ERR_clear_error();
+		return rc;
+	}
+	if ((n = i2d_X509(x, &d)) > 0)
 		rc = (size_t)n == len && memcmp(d, der, len) == 0;
-	free(pem);
-	BIO_free(bio);
 	X509_free(x);
 	OPENSSL_free(d);
 	return rc;
@@ -475,27 +469,15 @@ out:
 static int
 ccert_load(struct repo *r, const char *sn, struct ccert *cc, const char **why)
 {
-	char		 path[MAX_PATH_LEN];
-	unsigned char	*pem = NULL;
-	size_t		 len;
-	BIO		*bio = NULL;
-	X509		*x = NULL;
-	int		 rc = 0;
+	X509	*x = NULL;
+	int	 rc = 0;
 
 	memset(cc, 0, sizeof(*cc));
-	*why = "unreadable";
-	if (!cert_path(r, path, sizeof(path), sn) ||
-	    !get_file(path, &pem, &len, MAX_BLOB))
-		goto out;
-	*why = "not a PEM certificate";
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
-	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
-		goto out;
-	rc = ccert_fill(x, sn, cc, why);
-out:
+	if (!cert_read(r, sn, &x, 1))
+		*why = errno == EINVAL ? "not a PEM certificate" : "unreadable";
+	else
+		rc = ccert_fill(x, sn, cc, why);
 	ERR_clear_error();
-	free(pem);
-	BIO_free(bio);
 	X509_free(x);
 	return rc;
 }

@@ -508,22 +508,16 @@ out:
 int
 repo_cert_by_serial(struct repo *r, const char *serial, unsigned char **der, size_t *len)
 {
-	char		 path[MAX_PATH_LEN];
-	unsigned char	*pem = NULL, *out = NULL, *p;
-	size_t		 pemlen;
-	BIO		*bio = NULL;
+	unsigned char	*out = NULL, *p;
 	X509		*x = NULL;
 	int		 n, rc = 0, saved;
 
 	*der = NULL;
 	*len = 0;
-	if (!cert_path(r, path, sizeof(path), serial) ||
-	    !get_file(path, &pem, &pemlen, MAX_BLOB))
+	if (!cert_read(r, serial, &x, 0))
 		goto out;
-	if ((bio = BIO_new_mem_buf(pem, (int)pemlen)) == NULL ||
-	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL ||
-	    (n = i2d_X509(x, NULL)) <= 0) {
-		log_crypto(LOG_LVL_ERR, "%s: not a PEM certificate", path);
+	if ((n = i2d_X509(x, NULL)) <= 0) {
+		log_crypto(LOG_LVL_ERR, "certificate %s: DER encoding", serial);
 		errno = EINVAL;
 		goto out;
 	}
@@ -531,7 +525,7 @@ repo_cert_by_serial(struct repo *r, const char *serial, unsigned char **der, siz
 		goto out;
 	p = out;
 	if (i2d_X509(x, &p) != n) {
-		log_crypto(LOG_LVL_ERR, "%s: DER encoding", path);
+		log_crypto(LOG_LVL_ERR, "certificate %s: DER encoding", serial);
 		errno = EINVAL;
 		goto out;
 	}
@@ -541,10 +535,33 @@ repo_cert_by_serial(struct repo *r, const char *serial, unsigned char **der, siz
 	rc = 1;
 out:
 	saved = errno;
-	free(pem);
 	free(out);
-	BIO_free(bio);
 	X509_free(x);
 	errno = saved;
 	return rc;
+}
+
+int
+cert_read(struct repo *r, const char *serial, X509 **out, int quiet)
+{
+	char		 path[MAX_PATH_LEN];
+	unsigned char	*pem = NULL;
+	size_t		 len;
+	BIO		*bio = NULL;
+	int		 saved;
+
+	*out = NULL;
+	if (!cert_path(r, path, sizeof(path), serial) || !get_file(path, &pem, &len, MAX_BLOB))
+		return 0;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (*out = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		if (!quiet)
+			log_crypto(LOG_LVL_ERR, "%s: not a PEM certificate", path);
+		errno = EINVAL;
+	}
+	saved = errno;
+	BIO_free(bio);
+	free(pem);
+	errno = saved;
+	return *out != NULL;
 }

@@ -104,6 +104,12 @@ void	index_free(struct index *ix);
 int	index_load(struct repo *r, struct index *ix);
 int	idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],
 	    char dnkey[REPO_DNKEY_MAX + 1]);
+/*
+ * certs/<SERIAL>.pem as an X509. 0 with errno ENOENT (absent), EINVAL (not a PEM
+ * certificate: logged with OpenSSL's errors unless QUIET, which leaves them queued) or the
+ * error of the read (logged).
+ */
+int	cert_read(struct repo *r, const char *serial, X509 **out, int quiet);
 
 /* repo_revoke.c */
 int	revfield_parse(const char *s, time_t *when, int *reason);

@@ -145,27 +145,15 @@ revfield_make(char *buf, size_t len, time_t when, int reason)
 static int
 cert_dnkey(struct repo *r, const char *sn, char dnkey[REPO_DNKEY_MAX + 1])
 {
-	char		 id[REPO_ID_LEN + 1], path[MAX_PATH_LEN];
-	unsigned char	*pem = NULL;
-	size_t		 len;
-	BIO		*bio = NULL;
-	X509		*x = NULL;
-	int		 rc = 0;
+	char	 id[REPO_ID_LEN + 1];
+	X509	*x = NULL;
+	int	 rc;
 
 	if (idfile_read(r, sn, id, dnkey) && dnkey[0] != '\0')
 		return 1;
-	if (!cert_path(r, path, sizeof(path), sn) ||
-	    !get_file(path, &pem, &len, MAX_BLOB))
-		goto out;
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
-	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
-		log_crypto(LOG_LVL_ERR, "%s: not a PEM certificate", path);
-		goto out;
-	}
+	if (!cert_read(r, sn, &x, 0))
+		return 0;
 	rc = repo_dnkey(X509_get_subject_name(x), dnkey);
-out:
-	free(pem);
-	BIO_free(bio);
 	X509_free(x);
 	return rc;
 }
