@@ -809,15 +809,9 @@ chk_serial(struct chk *c)
 
 	if (!path_join(path, sizeof(path), c->r->root, "serial", NULL, NULL))
 		return;
-	if (get_file(path, &buf, &len, MAX_COUNTER)) {
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-		    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-			buf[--len] = '\0';
-		ok = strlen((char *)buf) == len &&
-		    serial_normalize((char *)buf, cur, sizeof(cur)) &&
-		    BN_hex2bn(&bn, cur) == (int)strlen(cur) && !BN_is_zero(bn) &&
-		    (c->max == NULL || BN_cmp(bn, c->max) > 0);
-	}
+	if (get_file(path, &buf, &len, MAX_COUNTER))
+		ok = counter_value(buf, len, cur) && BN_hex2bn(&bn, cur) == (int)strlen(cur) &&
+		    !BN_is_zero(bn) && (c->max == NULL || BN_cmp(bn, c->max) > 0);
 	if (ok)
 		goto out;
 	if ((next = c->max != NULL ? BN_dup(c->max) : BN_new()) == NULL ||

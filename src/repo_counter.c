@@ -12,6 +12,20 @@
 #include "repo_int.h"
 
 /*
+ * The value in the text of a counter file (BUF, LEN bytes, NUL-terminated; trailing
+ * whitespace is cut off in place), normalized into CUR. 0 if it is not one hex serial.
+ */
+int
+counter_value(unsigned char *buf, size_t len, char cur[MAX_SERIAL_HEX + 2])
+{
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+	    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	return strlen((char *)buf) == len &&
+	    serial_normalize((char *)buf, cur, MAX_SERIAL_HEX + 2);
+}
+
+/*
  * A counter file (`serial`, `crlnumber`) holds the next value in OpenSSL's format: hex,
  * whole octets, newline. It is read, returned normalized, and replaced by its successor.
  * MISSING is the value of an absent file (NULL: absence is an error); zero is refused
@@ -38,10 +52,7 @@ counter_next(struct repo *r, const char *name, const char *missing, int zero_ok,
 		if ((buf = (unsigned char *)strdup(missing)) == NULL)
 			goto out;
 	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-	    buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		buf[--len] = '\0';
-	if (strlen((char *)buf) != len || !serial_normalize((char *)buf, cur, sizeof(cur))) {
+	if (!counter_value(buf, len, cur)) {
 		logx(LOG_LVL_ERR, "%s: not a hex serial", path);
 		errno = EINVAL;
 		goto out;

@@ -97,6 +97,9 @@ int	blob_read(struct repo *r, enum rstate st, const char *id, const char *name,
 struct record *record_read(struct repo *r, const char *id, enum rstate st, int with_blobs);
 int	meta_write(struct repo *r, const struct record *rec, enum rstate st);
 
+/* repo_counter.c */
+int	counter_value(unsigned char *buf, size_t len, char cur[MAX_SERIAL_HEX + 2]);
+
 /* repo_index.c */
 int	index_time(char *buf, size_t len, time_t t);
 int	index_subject_ok(const char *s);
