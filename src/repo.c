@@ -1,5 +1,8 @@
 /*
  * The CA repository: a directory tree that is the database (repo.h, repo-layout/README.md).
+ * This file holds what the rest of the module builds on: opening, creating and locking the
+ * tree, record ids, the names of states and serials, the paths built from them, the
+ * repository's logged use of fileio.h, and the scan of a state directory.
  *
  * A state is a directory, a transition is a rename(2), a record is created whole in tmp/ and
  * renamed into its state, every file is replaced atomically (temp file in the same

@@ -48,7 +48,7 @@ extern const char *const state_dirs[RS_COUNT];
 #define IDX_NF	6	/* status, expiry, revocation, serial, file name, subject */
 
 struct ientry {
-	const char	*raw;			/* the line in index.text, without '\n' */
+	const char	*raw;			/* the line in index.txt, without '\n' */
 	size_t		 rawlen;
 	char		*f[IDX_NF];		/* fields, in index.split; set only if ok */
 	char		 sn[MAX_SERIAL_HEX + 2];	/* normalized serial if ok */
