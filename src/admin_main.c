@@ -29,6 +29,7 @@
 #include "ca.h"
 #include "config.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "mobileconfig.h"
 #include "pkimsg.h"
 #include "repo.h"
@@ -1125,11 +1126,11 @@ make_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *out
 		warnmsg("crl: cannot encode the CRL");
 		goto out;
 	}
-	if (repo_write_file(info->path, pem, (size_t)len, 0644) != 1) {
+	if (write_file(info->path, pem, (size_t)len, 0644, NULL, 0) != 1) {
 		warnmsg("crl: cannot write %s: %s", info->path, strerror(errno));
 		goto out;
 	}
-	if (outfile != NULL && repo_write_file(outfile, pem, (size_t)len, 0644) != 1) {
+	if (outfile != NULL && write_file(outfile, pem, (size_t)len, 0644, NULL, 0) != 1) {
 		warnmsg("crl: cannot write %s: %s", outfile, strerror(errno));
 		goto out;
 	}

@@ -26,6 +26,7 @@
 
 #include "ca.h"
 #include "config.h"
+#include "fileio.h"
 #include "mobileconfig.h"
 #include "policy.h"
 #include "repo.h"
@@ -790,7 +791,7 @@ write_out(const char *path, const void *buf, size_t len)
 	if (path == NULL || strcmp(path, "-") == 0)
 		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0;
 	/* 0600: a profile with a challenge is a secret until it is handed over. */
-	return repo_write_file(path, buf, len, 0600) == 1;
+	return write_file(path, buf, len, 0600, NULL, 0) == 1;
 }
 
 int

@@ -26,6 +26,7 @@
 #include "certrep.h"
 #include "config.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "http.h"
 #include "pkimsg.h"
 #include "policy.h"
@@ -713,7 +714,7 @@ getcrl(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/crl.pem", repo_root(s->repo));
-	if (!repo_read_file(path, &pem, &len, MAX_CRL_SIZE) ||
+	if (!read_file(path, &pem, &len, MAX_CRL_SIZE, NULL, 0) ||
 	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (rep.crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
 		logx(LOG_LVL_WARN, "GetCRL: no CRL published at %s", path);
