@@ -12,6 +12,9 @@
 #                               with KILL=1 some commands are killed with SIGKILL mid-way
 #   la_check_repo NAME [REPAIR] scep-admin check (once it exists), else verify's checks
 #   la_pids_track PID...        processes la_stop stops (besides lib.sh's)
+#   la_supervise DIR W CONF     W workers of $SCEP_BIN under loadgen.py supervise, which
+#                               restarts any that die (spawn-fcgi does not)
+#   la_killer PIDFILE MS STOP COUNT  SIGKILL a random worker every ~MS ms until STOP exists
 #   la_fig FILE KEY             a value from a loadgen JSON summary
 # Knobs: LOAD_PYTHON (default /usr/bin/python3), SCEPREQ (default build/scepreq),
 # SCEP_BIN / SCEP_ADMIN as in lib.sh (the load tests default to the sanitizer builds).
@@ -106,6 +109,45 @@ la_prepare() {
 	mkdir -p "$dir"
 	"$LOAD_PYTHON" "$LA_GEN" prepare --ca "$SCEP_REPO/ca/ca.pem" --scepreq "$SCEPREQ" \
 		--out "$dir" -n "$n" "$@"
+}
+
+# la_supervise DIR W CONF: socket DIR/scep.sock (IT_FCGI_SOCK), worker stderr in
+# DIR/stderr.log (IT_FCGI_LOGS), the live workers' pids in DIR/pids, and when the
+# supervisor stops, how many workers it restarted in DIR/respawned. Sets LA_SUP_PID.
+la_supervise() {
+	local F=$1 w=$2 conf=$3 i
+	mkdir -p "$F"; chmod 755 "$F"
+	IT_FCGI_SOCK=$F/scep.sock
+	IT_FCGI_LOGS=$F/stderr.log
+	SCEP_CONF=$conf "$LOAD_PYTHON" "$LA_GEN" supervise --socket "$IT_FCGI_SOCK" \
+		--workers "$w" --pidfile "$F/pids" --log "$IT_FCGI_LOGS" --user "$IT_RUN_USER" \
+		--respawned "$F/respawned" -- "$SCEP_BIN" 2>"$F/supervise.err" &
+	LA_SUP_PID=$!
+	la_pids_track "$LA_SUP_PID"
+	for i in $(seq 50); do [ -S "$IT_FCGI_SOCK" ] && [ -s "$F/pids" ] && break; sleep 0.1; done
+	[ -S "$IT_FCGI_SOCK" ] || { echo "la_supervise: no socket: $(cat "$F/supervise.err")" >&2; return 1; }
+}
+
+# la_killer PIDFILE MS STOPFILE COUNTFILE: in the background, SIGKILL a random live
+# worker of $SCEP_BIN listed in PIDFILE every MS (+-33%) ms until STOPFILE exists; the
+# number killed so far in COUNTFILE. Sets LA_KILLER_PID.
+la_killer() {
+	local pf=$1 ms=$2 stop=$3 count=$4 n=0 p comm
+	comm=$(basename "$SCEP_BIN" | cut -c1-15)
+	(
+		trap 'exit 0' TERM
+		while [ ! -e "$stop" ]; do
+			sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", m * (0.67 + 0.66 * r / 32767) / 1000 }')"
+			p=$(shuf -n 1 "$pf" 2>/dev/null)
+			[ -n "$p" ] || continue
+			if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ] && kill -KILL "$p" 2>/dev/null; then
+				n=$((n + 1))
+				echo "$n" >"$count"
+			fi
+		done
+	) &
+	LA_KILLER_PID=$!
+	la_pids_track "$LA_KILLER_PID"
 }
 
 la_fig() { "$LOAD_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }

@@ -39,37 +39,15 @@ la_prepare "$IT_DIR/reqs" "$N" --pending-every 3 --keys 32 --challenge "$chal" \
 
 # Workers under the respawning supervisor, then nginx (lib.sh) in front of its socket.
 F=$IT_DIR/fcgi
-mkdir -p "$F"; chmod 755 "$F"
-IT_FCGI_SOCK=$F/scep.sock
-IT_FCGI_LOGS=$F/stderr.log
-SCEP_CONF=$SCEP_CONF "$LOAD_PYTHON" "$LA_GEN" supervise --socket "$IT_FCGI_SOCK" \
-	--workers "$W" --pidfile "$F/pids" --log "$IT_FCGI_LOGS" --user "$IT_RUN_USER" \
-	--respawned "$F/respawned" -- "$SCEP_BIN" 2>"$F/supervise.err" &
-SUP=$!
-la_pids_track "$SUP"
-for _ in $(seq 50); do [ -S "$IT_FCGI_SOCK" ] && [ -s "$F/pids" ] && break; sleep 0.1; done
-[ -S "$IT_FCGI_SOCK" ] || { fail "setup: supervisor socket" "$(cat "$F/supervise.err")"; exit 1; }
+la_supervise "$F" "$W" "$SCEP_CONF" 2>"$IT_DIR/supervise.msg" ||
+	{ fail "setup: supervisor socket" "$(cat "$IT_DIR/supervise.msg")"; exit 1; }
 it_start_nginx "$SCEP_CONF" || { fail "setup: nginx"; exit 1; }
 
 # The killer: a random live worker every KILL_MS (+-33%) ms until the stop file exists.
 mkdir -p "$IT_DIR/admin" "$IT_DIR/run"
 KSTOP=$IT_DIR/killer.stop
-(
-	trap 'exit 0' TERM
-	n=0
-	while [ ! -e "$KSTOP" ]; do
-		sleep "$(awk -v m="$KILL_MS" -v r="$RANDOM" 'BEGIN { printf "%.3f", m * (0.67 + 0.66 * r / 32767) / 1000 }')"
-		p=$(shuf -n 1 "$F/pids" 2>/dev/null)
-		[ -n "$p" ] || continue
-		if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$(basename "$SCEP_BIN" | cut -c1-15)" ] &&
-			kill -KILL "$p" 2>/dev/null; then
-			n=$((n + 1))
-			echo "$n" >"$IT_DIR/killed"
-		fi
-	done
-) &
-KILLER=$!
-la_pids_track "$KILLER"
+la_killer "$F/pids" "$KILL_MS" "$KSTOP" "$IT_DIR/killed"
+KILLER=$LA_KILLER_PID
 la_admin_loop "$IT_DIR/admin" 1
 
 "$LOAD_PYTHON" "$LA_GEN" run --url "$IT_URL" --manifest "$IT_DIR/reqs/manifest" \
