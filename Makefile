@@ -28,7 +28,8 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load
+.PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load \
+	cluster-check cluster-load
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -122,6 +123,13 @@ load: all asan tools
 
 bench: all tools
 	tests/load/bench.sh
+
+# Several nodes on one GlusterFS volume (tests/cluster/; root, FUSE and GlusterFS needed):
+# a short run of every scenario and the full-size one.
+cluster-check: deps all asan tools
+	CLUSTER_N=200 CLUSTER_CRASH_N=100 tests/cluster/cluster.sh
+cluster-load: deps all asan tools
+	tests/cluster/cluster.sh
 
 demo: deps all
 	PORT=$(PORT) scripts/demo
