@@ -366,6 +366,10 @@ if want rollover; then
 		[ "$STATUS" = 0 ] && openssl verify -CAfile "$T/next.pem" "$T/rB2.crt" >/dev/null 2>&1 &&
 			pass "rollover: restarted node B issues with the new CA" ||
 			fail "rollover: restarted node B issues with the new CA" "status $STATUS"
+		cl_req rgB2 "${URL[B]}" "$T/next.pem" "$T/gk.key" -x "RGB2-$$" -t 22 --serial 01 -S "$T/gk.crt" -K "$T/gk.key"
+		[ "$STATUS" = 0 ] && openssl crl -in "$T/rgB2.crl" -CAfile "$T/next.pem" -noout 2>/dev/null &&
+			pass "rollover: restarted node B answers GetCRL for the new CA with the new CA's CRL" ||
+			fail "rollover: restarted node B answers GetCRL for the new CA with the new CA's CRL" "HTTP $HTTP, status $STATUS"
 	else
 		fail "rollover: restart node B"
 	fi
