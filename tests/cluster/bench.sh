@@ -27,7 +27,7 @@ TOP=$(cd "$HERE/../.." && pwd)
 . "$HERE/../load/common.sh"
 . "$HERE/gluster.sh"
 . "$HERE/common.sh"
-cl_timeout "${BENCH_TIMEOUT:-1800}" "$0" "$@"
+cl_timeout "${BENCH_TIMEOUT:-1800}"
 
 BN=${BENCH_N:-300}
 BC=${BENCH_C:-16}

@@ -21,7 +21,7 @@ ours() {
 pids=""
 for f in "$WD"/*/*/nginx/nginx.pid "$WD"/*/*/fcgi/pid "$WD"/*/*/fcgi/pids; do
 	[ -f "$f" ] || continue
-	for p in $(cat "$f"); do ours "$p" && pids="$pids $p $(it_children "$p")"; done
+	for p in $(cat "$f"); do ours "$p" && pids="$pids $p $(it_children "$p" | tr '\n' ' ')"; done
 done
 # shellcheck disable=SC2086
 [ -n "${pids// }" ] && { echo "cleanup: stopping$pids"; it_kill_wait $pids; }

@@ -44,7 +44,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../load/common.sh"
 . "$HERE/gluster.sh"
 . "$HERE/common.sh"
-cl_timeout "${CLUSTER_TIMEOUT:-2400}" "$0" "$@"
+cl_timeout "${CLUSTER_TIMEOUT:-2400}"
 
 N=${CLUSTER_N:-2000}
 C=${CLUSTER_C:-64}

@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # tests/cluster/common.sh: what cluster.sh and bench.sh share. Sourced after
 # tests/load/common.sh and tests/cluster/gluster.sh:
-#   cl_timeout SECONDS "$@"    re-exec the calling script under timeout(1), once, with a
-#                              kill delay long enough for the Gluster teardown
+#   cl_timeout SECONDS         a watchdog that sends SIGTERM to the script after SECONDS
+#                              (its trap tears down), SIGKILL 120 s later
 #   cl_init NAME               la_init + traps that always tear the cluster down
 #   cl_cluster NODES...        glusterd, the volume, one mount per node (GL_MNT_<NODE>)
 #   cl_repo NAME [CA_DIR]      repository NAME on the volume: one config per node,
@@ -22,21 +22,33 @@ CL_XPASS=0
 CL_XLIST=""
 declare -A URL CONF PIDS_OF
 
+# The time limit is a watchdog process, not timeout(1): timeout would either take the
+# script out of the terminal's process group (Ctrl-C would not reach it) or, with
+# --foreground, forward a second SIGINT into the teardown. At the limit the watchdog sends
+# SIGTERM (the trap tears down), 120 s later SIGKILL.
 cl_timeout() {
-	local t=$1; shift
-	if [ -z "${LA_UNDER_TIMEOUT:-}" ]; then
-		export LA_UNDER_TIMEOUT=$t
-		exec timeout -k 120 "$t" bash "$@"
-	fi
+	local t=$1 me=$$
+	export LA_UNDER_TIMEOUT=$t
+	( sleep "$t"; kill -TERM "$me" 2>/dev/null; sleep 120; kill -KILL "$me" 2>/dev/null ) &
+	CL_WATCHDOG=$!
+}
+cl_watchdog_stop() {
+	[ -n "${CL_WATCHDOG:-}" ] || return 0
+	# shellcheck disable=SC2046  # one pid per word
+	kill -TERM $(it_children "$CL_WATCHDOG") "$CL_WATCHDOG" 2>/dev/null
+	CL_WATCHDOG=""
 }
 
 cl_cleanup() {
-	trap - EXIT INT TERM
+	trap - EXIT
+	trap '' INT TERM
 	la_stop
 	gl_teardown
+	cl_watchdog_stop
 }
+# A second Ctrl-C must not kill the teardown.
 cl_interrupted() {
-	trap - INT TERM
+	trap '' INT TERM
 	echo "FAIL: $LA_NAME interrupted or out of time (limit ${LA_UNDER_TIMEOUT:-?} s)"
 	IT_FAIL=$((IT_FAIL + 1))
 	cl_cleanup
@@ -153,13 +165,15 @@ cl_stop_nodes() {
 # known failures and the summary, remove the work dir when all passed, exit.
 cl_finish() {
 	local name=$1
-	trap - EXIT INT TERM
+	trap - EXIT
+	trap '' INT TERM
 	la_stop
 	if gl_teardown; then pass "teardown: volume stopped and deleted, glusterd stopped, nothing mounted, hosts entry removed"
 	else fail "teardown: nothing left mounted or running"; fi
 	if [ "$CL_XFAIL" -gt 0 ]; then
 		echo "$name: $CL_XFAIL known failures (XFAIL: features the server lacks today):$CL_XLIST"
 	fi
+	cl_watchdog_stop
 	if [ "$IT_FAIL" = 0 ] && [ -z "${IT_KEEP:-}" ]; then rm -rf "$IT_DIR"
 	else echo "$name: work files kept in ${IT_DIR#"$LA_TOP"/}"; fi
 	echo "$name: $IT_PASS passed, $IT_FAIL failed"

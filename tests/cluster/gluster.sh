@@ -56,7 +56,7 @@ gl_init() {
 	if [ "$(id -u)" != 0 ]; then
 		echo "gluster: needs root (glusterd, FUSE mounts, /etc/hosts)"; return 1
 	fi
-	for c in glusterd gluster glusterfs glusterfsd mountpoint flock; do
+	for c in glusterd gluster glusterfs glusterfsd flock; do
 		command -v "$c" >/dev/null ||
 			{ echo "gluster: $c missing (scripts/install-deps: glusterfs-server glusterfs-client)"; return 1; }
 	done
@@ -164,27 +164,33 @@ gl_mount() {
 		{ echo "gluster: mount $name failed"; it_show "$GL_DIR/log/mount-$name.log"; return 1; }
 	GL_MOUNTS="$GL_MOUNTS $name"
 	for i in $(seq 100); do
-		mountpoint -q "$m" && stat "$m/." >/dev/null 2>&1 && break
+		gl_mounted "$m" && timeout -k 2 5 stat "$m/." >/dev/null 2>&1 && break
 		sleep 0.2
 	done
-	mountpoint -q "$m" || { echo "gluster: $m is not mounted"; it_show "$GL_DIR/log/mount-$name.log"; return 1; }
+	gl_mounted "$m" || { echo "gluster: $m is not mounted"; it_show "$GL_DIR/log/mount-$name.log"; return 1; }
 	chmod 755 "$m"
 	GL_MNT=$m
 }
 
-# Stop a mount's FUSE client by pid (TERM, then KILL) and detach the mount point.
+# gl_mounted DIR: DIR is a mount point, read from /proc/mounts: nothing that touches the
+# mount (stat, mountpoint(1)), which blocks when its FUSE client hangs.
+gl_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/mounts; }
+
+# Stop a mount's FUSE client by pid (TERM, then KILL): that also fails every request
+# waiting on it, which frees processes stuck in it. Then detach the mount point.
 _gl_detach() {
 	local name=$1 m=$GL_DIR/mnt/$1 p
 	p=$(cat "$GL_DIR/run/mount-$name.pid" 2>/dev/null)
 	[ -n "$p" ] && it_alive "$p" && it_kill_wait "$p"
-	mountpoint -q "$m" 2>/dev/null && umount -l "$m" 2>/dev/null
-	! mountpoint -q "$m" 2>/dev/null
+	gl_mounted "$m" && timeout -k 5 20 umount -l "$m" 2>/dev/null
+	! gl_mounted "$m"
 }
 
+# A hung client (the F_SETLKW hang) blocks umount: after 20 s its client is stopped.
 gl_umount() {
 	local name=$1 m=$GL_DIR/mnt/$1
-	if mountpoint -q "$m" 2>/dev/null && ! timeout 20 umount "$m" 2>>"$GL_DIR/log/teardown.log"; then
-		gl_log "umount $m failed: stopping its client and detaching it"
+	if gl_mounted "$m" && ! timeout -k 5 20 umount "$m" 2>>"$GL_DIR/log/teardown.log"; then
+		gl_log "umount $m failed or hung: stopping its FUSE client and detaching it"
 	fi
 	_gl_detach "$name"
 	GL_MOUNTS=$(echo "$GL_MOUNTS" | tr ' ' '\n' | grep -vx "$name" | tr '\n' ' ')
@@ -197,9 +203,9 @@ gl_kill_mount() {
 	p=$(cat "$GL_DIR/run/mount-$name.pid" 2>/dev/null)
 	[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
 	sleep 0.2
-	umount -l "$m" 2>/dev/null
+	timeout -k 5 20 umount -l "$m" 2>/dev/null
 	GL_MOUNTS=$(echo "$GL_MOUNTS" | tr ' ' '\n' | grep -vx "$name" | tr '\n' ' ')
-	! mountpoint -q "$m" 2>/dev/null
+	! gl_mounted "$m"
 }
 
 gl_profile() {
@@ -225,7 +231,7 @@ gl_teardown() {
 		echo "teardown $(date -u +%FT%TZ)"
 		for name in $GL_MOUNTS; do gl_umount "$name"; done
 		for m in "$GL_DIR"/mnt/*; do
-			mountpoint -q "$m" 2>/dev/null && { umount "$m" || umount -l "$m"; }
+			gl_mounted "$m" && _gl_detach "${m##*/}"
 		done
 		if [ "$GL_STARTED" = 1 ] && [ -S "$GL_DIR/run/glusterd.socket" ]; then
 			[ -z "$GL_BRICK_SOCK" ] && GL_BRICK_SOCK=$(gl_brick_arg -S)
@@ -245,7 +251,7 @@ gl_teardown() {
 		gl_hosts_remove
 	} >>"$GL_DIR/log/teardown.log" 2>&1
 	# What must be gone now.
-	for m in "$GL_DIR"/mnt/*; do mountpoint -q "$m" 2>/dev/null && left="$left mounted:$m"; done
+	for m in "$GL_DIR"/mnt/*; do gl_mounted "$m" && left="$left mounted:$m"; done
 	for p in $(cat "$GL_DIR/run/glusterd.pid" "$GL_DIR"/run/mount-*.pid 2>/dev/null) $(gl_brick_pid); do
 		it_alive "$p" && left="$left pid:$p"
 	done
