@@ -131,6 +131,7 @@ check: deps all asan tools $(VGBIN)
 	tests/fuzz/run.sh --regress
 	tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
 	tests/integration/run-all.sh
+	tests/renewal/t-renewal.sh
 	LOAD_N=300 tests/load/load.sh
 	CRASH_N=200 tests/load/crash.sh
 	tests/load/fulldisk.sh
