@@ -5,7 +5,8 @@
 # The server issues certificates for a day (the shortest it can): one instance with
 # "[role default] Days = 1" gives the hosts their first certificates, a second one on the
 # same repository with "Days = 30" renews them for the scep-renew part, so that a renewed
-# certificate is outside the renewal window.
+# certificate is outside the renewal window. A third one, "Days = 30" with
+# ScepAutoApprove = NO, shows a renewal that waits for scep-admin approve.
 #
 # 1. certmonger (certmonger-session on a private dbus-run-session bus, all its state in the
 #    work directory): getcert add-scep-ca -N ca.pem, getcert request -r -C HOOK, with
@@ -23,7 +24,9 @@
 #    signed by it, same key, atomically replaced, owner and mode kept, HOOK run once); the
 #    next run does nothing; a server that does not answer, and a renewal the server
 #    refuses (a third valid certificate for the subject), exit 1 with the certificate
-#    unchanged and no HOOK; a bad configuration exits 2.
+#    unchanged and no HOOK; a bad configuration exits 2. With ScepAutoApprove = NO the
+#    run ends at TIMEOUT with the request pending; after scep-admin approve the next run
+#    sends the same request and gets the certificate.
 # Afterwards: scep-admin check, no sanitizer report in the server logs.
 #
 # Prints PASS/FAIL lines and "renewal: N passed, M failed"; work files in tests/out/
@@ -87,11 +90,14 @@ if ! it_make_repo "$IT_DIR/ca" "$CHAL" YES self "ScepAutoApprove = YES" "ScepAll
 	"[role default]" "Days = 1"; then
 	fail "setup: repository"; it_summary renewal; exit 1
 fi
-CONF1=$SCEP_CONF CONF30=$IT_DIR/ca/scep-30d.conf
-sed 's/^Days = 1$/Days = 30/' "$CONF1" >"$CONF30" && chmod 644 "$CONF30"
+CONF1=$SCEP_CONF CONF30=$IT_DIR/ca/scep-30d.conf CONFM=$IT_DIR/ca/scep-manual.conf
+sed 's/^Days = 1$/Days = 30/' "$CONF1" >"$CONF30"
+sed 's/^Days = 1$/Days = 30/; s/^ScepAutoApprove = YES$/ScepAutoApprove = NO/' "$CONF1" >"$CONFM"
+chmod 644 "$CONF30" "$CONFM"
 IT_ALL_LOGS=""
-if it_server nginx "$CONF1" srv-1d && URL1=$IT_URL && it_server nginx "$CONF30" srv-30d && URL30=$IT_URL; then
-	pass "setup: one repository behind nginx twice: Days = 1 on $URL1, Days = 30 on $URL30"
+if it_server nginx "$CONF1" srv-1d && URL1=$IT_URL && it_server nginx "$CONF30" srv-30d && URL30=$IT_URL &&
+	it_server nginx "$CONFM" srv-manual && URLM=$IT_URL; then
+	pass "setup: one repository behind nginx three times: Days = 1 on $URL1, Days = 30 on $URL30, Days = 30 and ScepAutoApprove = NO on $URLM"
 else
 	fail "setup: nginx + scep --workers"; it_summary renewal; exit 1
 fi
@@ -216,31 +222,36 @@ esac
 
 # hosts with 1-day certificates, from the Days = 1 instance
 H=$IT_DIR/hosts
-mkdir -p "$H/sc" "$H/sw" "$H/down"
-cn_sc=$(it_uniq sr-scepclient) cn_sw=$(it_uniq sr-strongswan)
+mkdir -p "$H/sc" "$H/sw" "$H/down" "$H/pending"
+cn_sc=$(it_uniq sr-scepclient) cn_sw=$(it_uniq sr-strongswan) cn_p=$(it_uniq sr-pending)
 openssl genrsa -traditional -out "$H/sc/key.pem" 2048 2>/dev/null
 openssl genrsa -traditional -out "$H/sw/key.pem" 2048 2>/dev/null
-timeout 60 scepclient -server-url "$URL1" -private-key "$H/sc/key.pem" -certificate "$H/sc/cert.pem" \
-	-cn "$cn_sc" -organization Example -challenge "$CHAL" >"$H/sc/enroll.log" 2>&1
-rm -f "$H/sc/csr.pem"
+openssl genrsa -traditional -out "$H/pending/key.pem" 2048 2>/dev/null
+for h in sc:$cn_sc pending:$cn_p; do
+	timeout 60 scepclient -server-url "$URL1" -private-key "$H/${h%%:*}/key.pem" \
+		-certificate "$H/${h%%:*}/cert.pem" -cn "${h#*:}" -organization Example -challenge "$CHAL" \
+		>"$H/${h%%:*}/enroll.log" 2>&1
+	rm -f "$H/${h%%:*}/csr.pem"
+done
 timeout 60 pki --scep --url "$URL1" --in "$H/sw/key.pem" --dn "CN=$cn_sw, O=Example" \
 	--san "$cn_sw.example.test" --cacert-enc "$CA" --cacert-sig "$CA" --password "$CHAL" \
 	--outform pem >"$H/sw/cert.pem" 2>"$H/sw/enroll.log"
-if it_verify "$H/sc/cert.pem" && it_verify "$H/sw/cert.pem" && [ "$(days_left "$H/sc/cert.pem")" = 1 ] &&
-	[ "$(days_left "$H/sw/cert.pem")" = 1 ]; then
+if it_verify "$H/sc/cert.pem" && it_verify "$H/sw/cert.pem" && it_verify "$H/pending/cert.pem" &&
+	[ "$(days_left "$H/sc/cert.pem")" = 1 ] && [ "$(days_left "$H/sw/cert.pem")" = 1 ]; then
 	pass "hosts enrolled (scepclient, strongSwan): certificates for 1 day"
 else
 	fail "hosts enrolled with 1-day certificates"; it_show "$H/sc/enroll.log" "$H/sw/enroll.log"
 fi
 chmod 640 "$H/sc/cert.pem"
 cp -p "$H/sc/cert.pem" "$H/sc/key.pem" "$H/down/"
-# conf NAME CERTDIR URL WINDOW [KEY=value...]: $E/NAME.conf
+# conf NAME CERTDIR URL WINDOW [KEY=value...]: $E/NAME.conf (TIMEOUT=60 unless given)
 conf() {
 	local n=$1 d=$2 u=$3 w=$4 l; shift 4
 	{
 		echo "# $n: written by tests/renewal/t-renewal.sh"
 		echo "URL=$u"; echo "CERT=$d/cert.pem"; echo "KEY=$d/key.pem"; echo "CA=$CA"
-		echo "WINDOW=$w"; echo "TIMEOUT=60"
+		echo "WINDOW=$w"
+		case " $* " in *" TIMEOUT="*) ;; *) echo "TIMEOUT=60" ;; esac
 		echo "HOOK=echo \"\$SCEP_RENEW_SERIAL\" >>$d/hook.log"
 		for l in "$@"; do echo "$l"; done
 	} >"$E/$n.conf"
@@ -249,6 +260,7 @@ conf host-sc "$H/sc" "$URL30" 2d CLIENT=scepclient
 conf host-sw "$H/sw" "$URL30" 2d CLIENT=strongswan
 conf host-down "$H/down" "http://127.0.0.1:$(it_free_port)/scep" 2d
 conf host-third "$H/sc" "$URL30" 31d
+conf host-pending "$H/pending" "$URLM" 2d TIMEOUT=8
 
 # renewed HOST CN MSGTYPE: run the unit for HOST (certificate inside WINDOW) and check
 renewed() {
@@ -321,6 +333,31 @@ if [ "$RC" = 1 ] && grep -q 'badRequest' "$E/host-third.out" && cmp -s "$H/sc/ce
 	pass "scep-renew@host-third (WINDOW=31d): a third valid certificate refused (badRequest), exit 1, unchanged, no HOOK"
 else
 	fail "scep-renew@host-third: refused, exit 1, unchanged" "rc=$RC"; it_show "$E/host-third.out"
+fi
+
+# ScepAutoApprove = NO: the run ends at TIMEOUT with the renewal pending; once approved,
+# the next run sends the same request (same transactionID) and collects the certificate
+d=$H/pending
+cp "$d/cert.pem" "$d/first.pem"; ps1=$(it_serial "$d/first.pem")
+run host-pending
+pid=$(it_find_record pending "$cn_p")
+if [ "$RC" = 1 ] && grep -q 'did not finish within TIMEOUT' "$E/host-pending.out" && cmp -s "$d/cert.pem" "$d/first.pem" &&
+	[ ! -e "$d/hook.log" ] && [ -n "$pid" ] && it_recs "$cn_p" | grep -q "^pending - RenewalReq $ps1 "; then
+	pass "scep-renew@host-pending (ScepAutoApprove = NO): RenewalReq of $ps1 pending, exit 1 at TIMEOUT, certificate unchanged"
+else
+	fail "scep-renew@host-pending: pending, exit 1 at TIMEOUT, unchanged" "rc=$RC $(it_recs "$cn_p" | tr '\n' ';')"
+	it_show "$E/host-pending.out"
+fi
+if [ -n "$pid" ] && it_admin approve "$pid" >"$d/approve.log" 2>&1; then pass "scep-admin approve $pid"
+else fail "scep-admin approve (the pending renewal)" "id '$pid'"; it_show "$d/approve.log"; fi
+run host-pending
+ps2=$(it_serial "$d/cert.pem")
+if [ "$RC" = 0 ] && [ "$ps2" != "$ps1" ] && it_verify "$d/cert.pem" && [ "$(cat "$d/hook.log" 2>/dev/null)" = "$ps2" ] &&
+	[ "$(it_recs "$cn_p" | wc -l)" = 2 ] && it_recs "$cn_p" | grep -q "^issued $ps2 RenewalReq $ps1 "; then
+	pass "scep-renew@host-pending after approval: the same request collects serial $ps2, HOOK ran, no second request"
+else
+	fail "scep-renew@host-pending after approval: renewed" "rc=$RC $(it_recs "$cn_p" | tr '\n' ';')"
+	it_show "$E/host-pending.out"
 fi
 
 # a configuration error is exit 2
