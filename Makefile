@@ -94,22 +94,27 @@ deps:
 	scripts/install-deps
 
 # Unit tests under ASan/UBSan, then the integration suites (real nginx, Apache, CGI, clients).
+# tests/suite.sh keeps each suite's output under tests/out/check/ and ends with the totals,
+# skips and known failures listed (a skip is never counted as a pass).
+SUITE	 = tests/suite.sh
 check: deps all asan tools $(VGBIN)
-	tests/run-unit.sh $(UNITBIN)
-	tests/run-valgrind.sh $(VGBIN)
-	tests/admin/t-admin.sh
-	tests/admin/t-mobileconfig.sh
-	tests/admin/t-privilege.sh
-	tests/policy/t-policy.sh
-	tests/policy/t-shapes.sh
-	tests/hostile/run.sh
-	tests/corpus/replay.sh
-	tests/fuzz/run.sh --regress
-	tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
-	tests/integration/run-all.sh
-	LOAD_N=300 tests/load/load.sh
-	CRASH_N=200 tests/load/crash.sh
-	tests/load/fulldisk.sh
+	@$(SUITE) --reset
+	$(SUITE) unit tests/run-unit.sh $(UNITBIN)
+	$(SUITE) valgrind tests/run-valgrind.sh $(VGBIN)
+	$(SUITE) admin tests/admin/t-admin.sh
+	$(SUITE) mobileconfig tests/admin/t-mobileconfig.sh
+	$(SUITE) privilege tests/admin/t-privilege.sh
+	$(SUITE) policy tests/policy/t-policy.sh
+	$(SUITE) shapes tests/policy/t-shapes.sh
+	$(SUITE) hostile tests/hostile/run.sh
+	$(SUITE) corpus tests/corpus/replay.sh
+	$(SUITE) fuzz-regress tests/fuzz/run.sh --regress
+	$(SUITE) fuzz tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
+	$(SUITE) integration tests/integration/run-all.sh
+	$(SUITE) load env LOAD_N=300 tests/load/load.sh
+	$(SUITE) crash env CRASH_N=200 tests/load/crash.sh
+	$(SUITE) fulldisk tests/load/fulldisk.sh
+	@$(SUITE) --report
 
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
