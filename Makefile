@@ -29,7 +29,7 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
 .PHONY: all asan unit check demo install clean deps man-lint bench fuzz tools valgrind fuzz-regress corpus load \
-	trust
+	trust mutate
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -121,6 +121,11 @@ check: deps all asan tools $(VGBIN)
 # real program. Not in `make check` until the fixes land: it fails on purpose before.
 trust: all asan tools
 	tests/trust/t-trust.sh
+
+# Mutation check: small deliberate bugs (tests/mutate/mutations.tsv), one at a time in a
+# scratch copy of the tree; each must make one of its named suites fail.
+mutate:
+	tests/mutate/run.sh
 
 unit: all asan
 	tests/run-unit.sh $(UNITBIN)
