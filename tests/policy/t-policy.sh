@@ -262,6 +262,32 @@ check "scep-admin revoke SERIAL (openssl x509 -serial form)" \
     "$ADMIN" -c "$C" revoke "serial=$ser" --reason keyCompromise
 run v1 "$T/v1.key" -n host-v -x V1 -t 17 -S "$T/v0.crt" -K "$T/v0.key"
 check "a revoked certificate cannot renew" test "$STATUS/$FAILINFO" = 2/2
+# An expired certificate of this CA, put on record by `openssl ca` over the repository
+# (index.txt and certs/ are OpenSSL's formats): it cannot renew either.
+mkdir -p "$T/expired"; echo 7E01 >"$T/expired/serial"
+cat >"$T/expired/ca.cnf" <<EOF
+[ ca ]
+default_ca = scep
+[ scep ]
+database = $R/index.txt
+serial = $T/expired/serial
+new_certs_dir = $R/certs
+certificate = $R/ca/ca.pem
+private_key = $R/ca/ca.key
+default_md = sha256
+policy = any
+unique_subject = no
+[ any ]
+commonName = supplied
+organizationName = optional
+EOF
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/ex0.key" -subj "/CN=host-ex/O=Test" \
+    -out "$T/ex0.csr" 2>/dev/null
+openssl ca -batch -config "$T/expired/ca.cnf" -startdate 20200101000000Z \
+    -enddate 20200301000000Z -notext -in "$T/ex0.csr" -out "$T/ex0.crt" >/dev/null 2>&1
+run ex1 "$T/ex1.key" -n host-ex -x EX1 -t 17 -S "$T/ex0.crt" -K "$T/ex0.key"
+check "an expired certificate of this CA cannot renew (on record: $([ -f "$R/certs/7E01.pem" ] && echo yes || echo no))" \
+    test "$STATUS/$FAILINFO" = 2/2 -a -f "$R/certs/7E01.pem"
 "$ADMIN" -c "$C" crl >/dev/null 2>&1
 check "CRL verifies with openssl crl -CAfile" openssl crl -in "$R/crl.pem" -CAfile "$CA" -noout
 check "CRL lists the revoked serial" \
