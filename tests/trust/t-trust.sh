@@ -316,8 +316,7 @@ if want 5; then
 	check "show names the requested extensions (subjectAltName and the template name)" \
 	    bash -c "grep -qiE 'subjectAltName|Subject Alternative Name|2\.5\.29\.17' <<<'$out' && grep -qiE '1\.3\.6\.1\.4\.1\.311\.20\.2|template' <<<'$out'"
 	check "list --json: sans lists the three SANs" test "$(jsonrec SHOW1 \
-	    'sorted(s.split(":",1)[1] for s in r.get("sans", []))')" = \
-	    "['administrator@corp.example', 'ops@corp.example', 'www.bank.example']"
+	    'len(r.get("sans", [])) == 3 and all(any(x.endswith(v) for x in r["sans"]) for v in ("administrator@corp.example", "ops@corp.example", "www.bank.example"))')" = True
 	check "list --json: key_type RSA, key_bits 2048" \
 	    test "$(jsonrec SHOW1 '(r.get("key_type"), r.get("key_bits"))')" = "('RSA', 2048)"
 	check "list --json: role, client, challenge" \
