@@ -25,6 +25,8 @@ LA_TOP=$(cd "$LA_HERE/../.." && pwd)
 # Sanitizer builds by default for the correctness tests; bench.sh overrides before sourcing.
 if [ -z "${SCEP_ADMIN:-}" ] && [ -x "$LA_TOP/build/asan/scep-admin" ]; then
 	SCEP_ADMIN=$LA_TOP/build/asan/scep-admin
+elif [ -z "${SCEP_ADMIN:-}" ]; then
+	echo "SKIP: sanitizer checks of scep-admin: build/asan/scep-admin not built (make asan)" >&2
 fi
 . "$LA_TOP/tests/integration/lib.sh"
 
