@@ -75,8 +75,13 @@ A crl >/dev/null 2>>"$T/admin.log"; rc=$?
 check "crl (as root): exit $rc" test "$rc" = 0
 A check --repair >/dev/null 2>>"$T/admin.log"; rc=$?
 check "check --repair (as root): exit $rc" test "$rc" = 0
+nchal=$(find "$T/repo/challenges" -maxdepth 1 -type f | wc -l)
+A mobileconfig --url http://127.0.0.1/scep >"$T/p.mobileconfig" 2>>"$T/admin.log"; rc=$?
+check "mobileconfig (as root): exit $rc" test "$rc" = 0
 check "every file of the repository is still owned by www-data" \
     test -z "$(find "$T/repo" ! -user www-data -print -o ! -group www-data -print)"
+check "root ran mobileconfig: its challenge is stored, owned by www-data" \
+    test "$(find "$T/repo/challenges" -maxdepth 1 -type f -user www-data | wc -l)" = $((nchal + 1))
 check "the CA key is mode 0600" test "$(stat -c %a "$T/repo/ca/ca.key")" = 600
 check "the ca/ directory is mode 0700" test "$(stat -c %a "$T/repo/ca")" = 700
 check "another unprivileged user cannot read the CA key" \
