@@ -317,16 +317,16 @@ cmd_init(int argc, char **argv, const char *conf)
 		warnmsg("init: %s", err);
 		goto out;
 	}
-	if (!ca_init(cf->repository, subject, bits, days, err, sizeof(err))) {
+	if (!ca_init(cf->repository, subject, bits, days, NULL, &cf->keysrc, err, sizeof(err))) {
 		warnmsg("init: %s", err);
 		goto out;
 	}
 	if (ra_subject != NULL &&
-	    !ca_init_ra(cf->repository, ra_subject, bits, days, err, sizeof(err))) {
+	    !ca_init_ra(cf->repository, ra_subject, bits, days, NULL, &cf->keysrc, err, sizeof(err))) {
 		warnmsg("init: the CA was made, the RA not: %s", err);
 		goto out;
 	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		warnmsg("init: the new CA does not load: %s", err);
 		goto out;
 	}
@@ -984,7 +984,7 @@ cmd_issue(int argc, char **argv, const char *conf)
 		return EXIT_USAGE;
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		warnmsg("issue: %s", err);
 		goto out;
 	}
@@ -1201,7 +1201,7 @@ cmd_crl(int argc, char **argv, const char *conf)
 		return usage_error("crl: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		warnmsg("crl: %s", err);
 		goto out;
 	}
@@ -1266,7 +1266,7 @@ cmd_revoke(int argc, char **argv, const char *conf)
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	/* The revocation counts even if the CA cannot make the CRL now; say so below. */
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL)
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL)
 		warnmsg("revoke: %s", err);
 	if (!repo_lock(r)) {
 		warnmsg("revoke: cannot lock the repository");
@@ -1516,7 +1516,7 @@ report_generation(const struct config *cf, const char *cmd, enum ca_generation w
 	struct ca	*ca;
 	char		 err[1024], ralabel[64];
 
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		warnmsg("%s: the CA does not load: %s", cmd, err);
 		return 0;
 	}
@@ -1585,7 +1585,7 @@ cmd_ra(int argc, char **argv, const char *conf)
 		return usage_error("%s", "ra: --subject DN is required");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	if (!ca_init_ra(cf->repository, subject, bits, days, err, sizeof(err))) {
+	if (!ca_init_ra(cf->repository, subject, bits, days, NULL, &cf->keysrc, err, sizeof(err))) {
 		warnmsg("ra: %s", err);
 		goto out;
 	}
@@ -1643,7 +1643,7 @@ cmd_import(int argc, char **argv, const char *conf)
 		warnmsg("import: %s", err);
 		goto out;
 	}
-	if (!ca_import(cf->repository, cert, key, chain, is_ra, err, sizeof(err))) {
+	if (!ca_import(cf->repository, cert, key, chain, is_ra, &cf->keysrc, err, sizeof(err))) {
 		warnmsg("import: %s", err);
 		goto out;
 	}
@@ -1709,8 +1709,9 @@ rollover_prepare(int argc, char **argv, const char *conf)
 		    "--subject, --key-bits and --days make one");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	if (cert != NULL ? !ca_rollover_import(cf->repository, cert, key, chain, err,
-	    sizeof(err)) : !ca_rollover_prepare(cf->repository, subject, bits, days, err,
+	if (cert != NULL ? !ca_rollover_import(cf->repository, cert, key, chain, NULL,
+	    &cf->keysrc, err, sizeof(err)) : !ca_rollover_prepare(cf->repository, subject, bits,
+	    days, NULL, NULL, &cf->keysrc, err,
 	    sizeof(err))) {
 		warnmsg("rollover prepare: %s", err);
 		goto out;
@@ -1746,11 +1747,11 @@ rollover_switch(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	locked = 1;
-	if (!ca_rollover_switch(cf->repository, err, sizeof(err))) {
+	if (!ca_rollover_switch(cf->repository, &cf->keysrc, err, sizeof(err))) {
 		warnmsg("rollover switch: %s", err);
 		goto out;
 	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		warnmsg("rollover switch: the new CA does not load: %s", err);
 		goto out;
 	}
@@ -1801,7 +1802,7 @@ rollover_status(int argc, char **argv, const char *conf)
 		return usage_error("rollover status: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		warnmsg("rollover status: %s", err);
 		goto out;
 	}

@@ -991,7 +991,7 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 	case CHAL_MODE_NONE:
 		break;
 	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		mc_warn("%s", err[0] != '\0' ? err : "cannot load the CA");
 		goto out;
 	}

@@ -160,7 +160,7 @@ server_new(const char *confpath)
 		snprintf(s->error, sizeof(s->error), "repository: %s", err);
 		goto out;
 	}
-	if ((s->ca = ca_load(s->cfg->repository, err, sizeof(err))) == NULL) {
+	if ((s->ca = ca_load(s->cfg->repository, &s->cfg->keysrc, err, sizeof(err))) == NULL) {
 		snprintf(s->error, sizeof(s->error), "CA: %s", err);
 		goto out;
 	}
