@@ -33,12 +33,8 @@
 #include "pkimsg.h"
 #include "repo.h"
 #include "scep.h"
+#include "admin.h"
 
-#define EXIT_OK		0
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
-
-#define PROG		"scep-admin"
 #define DEFAULT_BITS	2048
 #define DEFAULT_DAYS	3650
 #define MIN_ID_PREFIX	8	/* hex digits `show` accepts instead of a whole id */
@@ -75,10 +71,7 @@ static const char *usage_text =
     "  help                                          this text\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ".\n";
 
-static void
-warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
+void
 warnmsg(const char *fmt, ...)
 {
 	va_list	ap;
@@ -90,7 +83,7 @@ warnmsg(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int
+int
 usage_error(const char *fmt, const char *arg)
 {
 	fputs(PROG ": ", stderr);
@@ -104,7 +97,7 @@ usage_error(const char *fmt, const char *arg)
  * getopt_long over a subcommand's arguments (argv[0] is the command). Returns the option,
  * -1 at the end, '?' after reporting a bad option (the caller exits EXIT_USAGE).
  */
-static int
+int
 subopt(int argc, char **argv, const struct option *lo)
 {
 	char	what[300];
@@ -117,141 +110,6 @@ subopt(int argc, char **argv, const struct option *lo)
 		usage_error(what, argv[optind - 1]);
 	}
 	return c;
-}
-
-/*
- * Least privilege: run as root, act as the user and group that own the repository, so
- * that every file written keeps the ownership the server (e.g. www-data) needs and the CA
- * key stays readable only by that user (and root). A root-owned or missing repository
- * leaves the process as it is. 1 ok, 0 the switch failed (then nothing may be done).
- */
-static int
-become_owner(const char *path, uid_t uid, gid_t gid)
-{
-	struct passwd	*pw;
-
-	if (geteuid() != 0 || uid == 0)
-		return 1;
-	pw = getpwuid(uid);
-	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) == -1 ||
-	    setgid(gid) == -1 || setuid(uid) == -1 || setuid(0) != -1) {
-		warnmsg("cannot switch to the owner (uid %lu) of %s: %s", (unsigned long)uid,
-		    path, strerror(errno));
-		return 0;
-	}
-	return 1;
-}
-
-static struct config *
-load_config(const char *conf)
-{
-	struct config	*cf;
-	struct stat	 st;
-	char		 err[1024];
-
-	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL) {
-		warnmsg("%s", err);
-		return NULL;
-	}
-	if (stat(cf->repository, &st) == 0 &&
-	    !become_owner(cf->repository, st.st_uid, st.st_gid)) {
-		config_free(cf);
-		return NULL;
-	}
-	return cf;
-}
-
-/* init --owner USER[:GROUP]: make the repository root owned by USER and become USER. */
-static int
-init_owner(const char *root, const char *owner)
-{
-	struct passwd	*pw;
-	struct group	*gr;
-	char		 user[256], *colon;
-	gid_t		 gid;
-
-	if (geteuid() != 0) {
-		warnmsg("init: --owner needs root");
-		return 0;
-	}
-	snprintf(user, sizeof(user), "%s", owner);
-	if ((colon = strchr(user, ':')) != NULL)
-		*colon++ = '\0';
-	if ((pw = getpwnam(user)) == NULL) {
-		warnmsg("init: --owner: no user %s", user);
-		return 0;
-	}
-	gid = pw->pw_gid;
-	if (colon != NULL) {
-		if ((gr = getgrnam(colon)) == NULL) {
-			warnmsg("init: --owner: no group %s", colon);
-			return 0;
-		}
-		gid = gr->gr_gid;
-	}
-	if ((mkdir(root, 0750) == -1 && errno != EEXIST) || chown(root, pw->pw_uid, gid) == -1) {
-		warnmsg("init: %s: %s", root, strerror(errno));
-		return 0;
-	}
-	return become_owner(root, pw->pw_uid, gid);
-}
-
-static struct repo *
-open_repo(const struct config *cf)
-{
-	struct repo	*r;
-	char		 err[1024];
-
-	if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL)
-		warnmsg("%s", err[0] != '\0' ? err : "cannot open the repository");
-	return r;
-}
-
-/* "AB:CD:..." SHA-256 of the DER certificate. */
-static void
-cert_fingerprint(X509 *x, char *out, size_t outlen)
-{
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	n = 0, i;
-	size_t		o = 0;
-
-	out[0] = '\0';
-	if (!X509_digest(x, EVP_sha256(), md, &n))
-		return;
-	for (i = 0; i < n && o + 4 <= outlen; i++)
-		o += (size_t)snprintf(out + o, outlen - o, "%s%02X", i ? ":" : "", md[i]);
-}
-
-/* Uppercase hex serial, OPENSSL_free it. */
-static char *
-cert_serial(X509 *x)
-{
-	BIGNUM	*bn;
-	char	*hex = NULL;
-
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) != NULL)
-		hex = BN_bn2hex(bn);
-	BN_free(bn);
-	return hex;
-}
-
-static void
-iso_time(char *buf, size_t len, time_t t)
-{
-	struct tm	tm;
-
-	if (t == 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "-");
-}
-
-static void
-asn1_iso_time(char *buf, size_t len, const ASN1_TIME *at)
-{
-	struct tm	tm;
-
-	if (!ASN1_TIME_to_tm(at, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "-");
 }
 
 /* -------------------------------------------------------------------- init */
@@ -443,94 +301,6 @@ collect_free(struct collect *c)
 	for (i = 0; i < c->n; i++)
 		record_free(c->v[i]);
 	free(c->v);
-}
-
-/* A whitespace-free column: printable ASCII except ' ' and '\\' kept, else \xHH; "-" if empty. */
-static void
-print_field(FILE *f, const void *p, size_t len)
-{
-	const unsigned char	*s = p;
-	size_t			 i;
-
-	if (s == NULL || len == 0) {
-		fputc('-', f);
-		return;
-	}
-	for (i = 0; i < len; i++) {
-		if (s[i] > 0x20 && s[i] < 0x7f && s[i] != '\\')
-			fputc(s[i], f);
-		else
-			fprintf(f, "\\x%02x", s[i]);
-	}
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 (RFC 3629). */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t		len, i;
-	unsigned long	cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-/*
- * A JSON string (RFC 8259 §7). Valid UTF-8 passes; a byte that is not part of valid UTF-8
- * is written as the code point of the same value (\u00XX), so output is always valid JSON.
- */
-static void
-json_bytes(FILE *f, const void *p, size_t len)
-{
-	const unsigned char	*s = p;
-	size_t			 i = 0, n;
-
-	if (s == NULL) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	while (i < len) {
-		if (s[i] == '"' || s[i] == '\\') {
-			fprintf(f, "\\%c", s[i]);
-			i++;
-		} else if (s[i] < 0x20 || s[i] == 0x7f) {
-			fprintf(f, "\\u%04x", s[i]);
-			i++;
-		} else if ((n = utf8_seq(s + i, len - i)) == 0) {
-			fprintf(f, "\\u%04x", s[i]);
-			i++;
-		} else {
-			fwrite(s + i, 1, n, f);
-			i += n;
-		}
-	}
-	fputc('"', f);
-}
-
-static void
-json_str(FILE *f, const char *s)
-{
-	json_bytes(f, s, s != NULL ? strlen(s) : 0);
 }
 
 static void

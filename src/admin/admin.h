@@ -1,0 +1,49 @@
+/*
+ * scep-admin: what the command files share. One file per subject:
+ *   main.c		global options, the command table, dispatch, reporting
+ *   load.c		the configuration and the repository, as the repository's owner
+ *   print.c		output formats: columns, JSON, times, certificates
+ * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
+ */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "scep.h"
+
+struct ca;
+struct config;
+struct option;
+struct repo;
+
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+#define PROG		"scep-admin"
+
+/* main.c */
+void		 warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int		 usage_error(const char *fmt, const char *arg);
+int		 subopt(int argc, char **argv, const struct option *);
+
+/* load.c */
+struct config	*load_config(const char *conf);
+int		 init_owner(const char *root, const char *owner);
+struct repo	*open_repo(const struct config *);
+
+/* print.c */
+void		 cert_fingerprint(X509 *, char *out, size_t outlen);
+char		*cert_serial(X509 *);
+void		 iso_time(char *buf, size_t len, time_t);
+void		 asn1_iso_time(char *buf, size_t len, const ASN1_TIME *);
+void		 print_field(FILE *, const void *, size_t);
+void		 json_bytes(FILE *, const void *, size_t);
+void		 json_str(FILE *, const char *);
+
+#endif
