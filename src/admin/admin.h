@@ -3,6 +3,7 @@
  *   main.c		global options, the command table, dispatch, reporting
  *   load.c		the configuration and the repository, as the repository's owner
  *   print.c		output formats: columns, JSON, times, certificates
+ *   requests.c	list, show, approve, reject, issue
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -45,5 +46,12 @@ void		 asn1_iso_time(char *buf, size_t len, const ASN1_TIME *);
 void		 print_field(FILE *, const void *, size_t);
 void		 json_bytes(FILE *, const void *, size_t);
 void		 json_str(FILE *, const char *);
+
+/* requests.c */
+int		 cmd_list(int, char **, const char *conf);
+int		 cmd_show(int, char **, const char *conf);
+int		 cmd_approve(int, char **, const char *conf);
+int		 cmd_reject(int, char **, const char *conf);
+int		 cmd_issue(int, char **, const char *conf);
 
 #endif
