@@ -4,6 +4,7 @@
  *   load.c		the configuration and the repository, as the repository's owner
  *   print.c		output formats: columns, JSON, times, certificates
  *   requests.c	list, show, approve, reject, issue
+ *   revocation.c	revoke, crl
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -33,6 +34,13 @@ void		 warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int		 usage_error(const char *fmt, const char *arg);
 int		 subopt(int argc, char **argv, const struct option *);
 
+struct crl_info {
+	char	 path[MAX_PATH_LEN];
+	char	 number[128];
+	char	 next_update[32];
+	size_t	 entries;
+};
+
 /* load.c */
 struct config	*load_config(const char *conf);
 int		 init_owner(const char *root, const char *owner);
@@ -53,5 +61,12 @@ int		 cmd_show(int, char **, const char *conf);
 int		 cmd_approve(int, char **, const char *conf);
 int		 cmd_reject(int, char **, const char *conf);
 int		 cmd_issue(int, char **, const char *conf);
+
+/* revocation.c */
+int		 make_crl(const struct config *, struct repo *, struct ca *,
+		    const char *outfile, struct crl_info *);
+void		 print_crl_info(const struct crl_info *, const char *outfile, int json);
+int		 cmd_crl(int, char **, const char *conf);
+int		 cmd_revoke(int, char **, const char *conf);
 
 #endif
