@@ -5,6 +5,7 @@
  *   print.c		output formats: columns, JSON, times, certificates
  *   requests.c	list, show, approve, reject, issue
  *   revocation.c	revoke, crl
+ *   casetup.c	init, ra, import, rollover
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -68,5 +69,11 @@ int		 make_crl(const struct config *, struct repo *, struct ca *,
 void		 print_crl_info(const struct crl_info *, const char *outfile, int json);
 int		 cmd_crl(int, char **, const char *conf);
 int		 cmd_revoke(int, char **, const char *conf);
+
+/* casetup.c */
+int		 cmd_init(int, char **, const char *conf);
+int		 cmd_ra(int, char **, const char *conf);
+int		 cmd_import(int, char **, const char *conf);
+int		 cmd_rollover(int, char **, const char *conf);
 
 #endif
