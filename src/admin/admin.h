@@ -6,6 +6,7 @@
  *   requests.c	list, show, approve, reject, issue
  *   revocation.c	revoke, crl
  *   casetup.c	init, ra, import, rollover
+ *   challenge.c	challenge
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -75,5 +76,8 @@ int		 cmd_init(int, char **, const char *conf);
 int		 cmd_ra(int, char **, const char *conf);
 int		 cmd_import(int, char **, const char *conf);
 int		 cmd_rollover(int, char **, const char *conf);
+
+/* challenge.c */
+int		 cmd_challenge(int, char **, const char *conf);
 
 #endif
