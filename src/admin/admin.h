@@ -7,6 +7,7 @@
  *   revocation.c	revoke, crl
  *   casetup.c	init, ra, import, rollover
  *   challenge.c	challenge
+ *   check.c		check, config-check
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -79,5 +80,9 @@ int		 cmd_rollover(int, char **, const char *conf);
 
 /* challenge.c */
 int		 cmd_challenge(int, char **, const char *conf);
+
+/* check.c */
+int		 cmd_check(int, char **, const char *conf);
+int		 cmd_config_check(int, char **, const char *conf);
 
 #endif

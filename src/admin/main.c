@@ -4,34 +4,14 @@
  *
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-
-#include "ca.h"
 #include "config.h"
-#include "enroll.h"
 #include "mobileconfig.h"
-#include "pkimsg.h"
-#include "repo.h"
 #include "scep.h"
 #include "admin.h"
 
@@ -101,91 +81,6 @@ subopt(int argc, char **argv, const struct option *lo)
 		usage_error(what, argv[optind - 1]);
 	}
 	return c;
-}
-
-/* ---------------------------------------------------------------- revoke, crl */
-
-/* ---------------------------------------------------------------- challenge */
-
-/* -------------------------------------------------------------------- check */
-
-static int
-cmd_check(int argc, char **argv, const char *conf)
-{
-	static const struct option lo[] = {
-		{ "repair", no_argument, NULL, 'r' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config			*cf = NULL;
-	struct repo			*r = NULL;
-	struct repo_issue_report	 rep = { 0 };
-	size_t				 i;
-	int				 c, json = 0, repair = 0, left, rc = EXIT_FAIL;
-
-	while ((c = subopt(argc, argv, lo)) != -1) {
-		switch (c) {
-		case 'r':
-			repair = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc)
-		return usage_error("check: unexpected argument %s", argv[optind]);
-	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
-		goto out;
-	if ((left = repo_check(r, repair, repo_issue_collect, &rep)) < 0) {
-		warnmsg("check: the check could not run");
-		goto out;
-	}
-	if (json) {
-		fputs("{\"issues\":[", stdout);
-		for (i = 0; i < rep.n; i++) {
-			fputs(i ? ",\n" : "\n", stdout);
-			fputs("{\"what\":", stdout);
-			json_str(stdout, rep.v[i].what);
-			fputs(",\"detail\":", stdout);
-			json_str(stdout, rep.v[i].detail);
-			printf(",\"repaired\":%s}", rep.v[i].repaired ? "true" : "false");
-		}
-		printf("%s],\"unrepaired\":%d}\n", rep.n ? "\n" : "", left);
-	} else {
-		for (i = 0; i < rep.n; i++) {
-			printf("%s: ", rep.v[i].what);
-			fputs(rep.v[i].detail != NULL ? rep.v[i].detail : "", stdout);
-			fputs(rep.v[i].repaired ? " [repaired]\n" : "\n", stdout);
-		}
-	}
-	rc = left == 0 ? EXIT_OK : EXIT_FAIL;
-out:
-	repo_issue_report_free(&rep);
-	repo_close(r);
-	config_free(cf);
-	return rc;
-}
-
-/* ----------------------------------------------------------- config-check */
-
-static int
-cmd_config_check(int argc, char **argv, const char *conf)
-{
-	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
-	struct config	*cf;
-
-	if (subopt(argc, argv, lo) != -1)
-		return EXIT_USAGE;
-	if (optind != argc)
-		return usage_error("config-check: unexpected argument %s", argv[optind]);
-	if ((cf = load_config(conf)) == NULL)
-		return EXIT_FAIL;
-	printf("%s: OK\n", cf->path);
-	config_free(cf);
-	return EXIT_OK;
 }
 
 static int
