@@ -6,7 +6,7 @@
  *   requests.c	list, show, approve, reject, issue
  *   revocation.c	revoke, crl
  *   casetup.c	init, ra, import, rollover
- *   challenge.c	challenge
+ *   challenge.c	challenge, mobileconfig
  *   check.c		check, config-check
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
@@ -80,6 +80,13 @@ int		 cmd_rollover(int, char **, const char *conf);
 
 /* challenge.c */
 int		 cmd_challenge(int, char **, const char *conf);
+/*
+ * `scep-admin [-c CONF] mobileconfig ...`: ARGV[0] is the command name. Exit status
+ * 0 success, 1 failure, 2 usage error; errors on stderr, the profile on stdout or in -o FILE.
+ */
+int	 cmd_mobileconfig(const char *conf_path, int argc, char **argv);
+/* The same with the argument order of scep-admin's command table. */
+int	 mobileconfig_command(int argc, char **argv, const char *conf_path);
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);

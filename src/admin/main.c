@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "mobileconfig.h"
 #include "scep.h"
 #include "admin.h"
 
