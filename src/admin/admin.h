@@ -32,10 +32,17 @@ struct repo;
 
 #define PROG		"scep-admin"
 
-/* main.c */
-void		 warnmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int		 usage_error(const char *fmt, const char *arg);
-int		 subopt(int argc, char **argv, const struct option *);
+/*
+ * main.c: the one way scep-admin reports. admin_warn(): "scep-admin: MESSAGE" on stderr.
+ * admin_usage(): the same for a usage error, then the running command's usage text (or
+ * where to find it); returns EXIT_USAGE. admin_getopt(): getopt_long(3) over a command's
+ * arguments (ARGV[0] is the command name); returns the option, -1 at the end, or '?'
+ * after reporting a bad option with admin_usage() (the caller returns EXIT_USAGE).
+ */
+void		 admin_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int		 admin_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int		 admin_getopt(int argc, char **argv, const char *shortopts,
+		    const struct option *);
 
 struct crl_info {
 	char	 path[MAX_PATH_LEN];
@@ -80,13 +87,8 @@ int		 cmd_rollover(int, char **, const char *conf);
 
 /* challenge.c */
 int		 cmd_challenge(int, char **, const char *conf);
-/*
- * `scep-admin [-c CONF] mobileconfig ...`: ARGV[0] is the command name. Exit status
- * 0 success, 1 failure, 2 usage error; errors on stderr, the profile on stdout or in -o FILE.
- */
-int	 cmd_mobileconfig(const char *conf_path, int argc, char **argv);
-/* The same with the argument order of scep-admin's command table. */
-int	 mobileconfig_command(int argc, char **argv, const char *conf_path);
+int		 cmd_mobileconfig(int, char **, const char *conf);
+extern const char mobileconfig_usage[];	/* printed after its usage errors and by --help */
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);

@@ -37,7 +37,7 @@ cmd_init(int argc, char **argv, const char *conf)
 	char		 err[1024], fp[100], *name = NULL;
 	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 's':
 			subject = optarg;
@@ -50,12 +50,12 @@ cmd_init(int argc, char **argv, const char *conf)
 			break;
 		case 'b':
 			if (!parse_decimal(optarg, 2048, 8192, &bits))
-				return usage_error("init: --key-bits must be 2048..8192, not %s",
+				return admin_usage("init: --key-bits must be 2048..8192, not %s",
 				    optarg);
 			break;
 		case 'd':
 			if (!parse_decimal(optarg, 1, 36500, &days))
-				return usage_error("init: --days must be 1..36500, not %s",
+				return admin_usage("init: --days must be 1..36500, not %s",
 				    optarg);
 			break;
 		default:
@@ -63,12 +63,12 @@ cmd_init(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("init: unexpected argument %s", argv[optind]);
+		return admin_usage("init: unexpected argument %s", argv[optind]);
 	if (subject == NULL)
-		return usage_error("%s", "init: --subject DN is required");
+		return admin_usage("init: --subject DN is required");
 	if (ra_subject != NULL) {
 		if ((ran = ca_parse_dn(ra_subject, err, sizeof(err))) == NULL)
-			return usage_error("init: --ra-subject: %s", err);
+			return admin_usage("init: --ra-subject: %s", err);
 		X509_NAME_free(ran);
 	}
 
@@ -77,20 +77,20 @@ cmd_init(int argc, char **argv, const char *conf)
 	if (owner != NULL && !init_owner(cf->repository, owner))
 		goto out;
 	if (!repo_create(cf->repository, err, sizeof(err))) {
-		warnmsg("init: %s", err);
+		admin_warn("init: %s", err);
 		goto out;
 	}
 	if (!ca_init(cf->repository, subject, bits, days, err, sizeof(err))) {
-		warnmsg("init: %s", err);
+		admin_warn("init: %s", err);
 		goto out;
 	}
 	if (ra_subject != NULL &&
 	    !ca_init_ra(cf->repository, ra_subject, bits, days, err, sizeof(err))) {
-		warnmsg("init: the CA was made, the RA not: %s", err);
+		admin_warn("init: the CA was made, the RA not: %s", err);
 		goto out;
 	}
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		warnmsg("init: the new CA does not load: %s", err);
+		admin_warn("init: the new CA does not load: %s", err);
 		goto out;
 	}
 	name = X509_NAME_oneline(X509_get_subject_name(ca_cert(ca)), NULL, 0);
@@ -151,7 +151,7 @@ report_generation(const struct config *cf, const char *cmd, enum ca_generation w
 	char		 err[1024], ralabel[64];
 
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		warnmsg("%s: the CA does not load: %s", cmd, err);
+		admin_warn("%s: the CA does not load: %s", cmd, err);
 		return 0;
 	}
 	snprintf(ralabel, sizeof(ralabel), "%s_ra", label);
@@ -172,16 +172,10 @@ restart_note(void)
 static int
 bits_days_opt(int c, const char *cmd, int *bits, int *days)
 {
-	char	fmt[200];
-
-	if (c == 'b' && !parse_decimal(optarg, 2048, 8192, bits)) {
-		snprintf(fmt, sizeof(fmt), "%s: --key-bits must be 2048..8192, not %%s", cmd);
-		return usage_error(fmt, optarg);
-	}
-	if (c == 'd' && !parse_decimal(optarg, 1, 36500, days)) {
-		snprintf(fmt, sizeof(fmt), "%s: --days must be 1..36500, not %%s", cmd);
-		return usage_error(fmt, optarg);
-	}
+	if (c == 'b' && !parse_decimal(optarg, 2048, 8192, bits))
+		return admin_usage("%s: --key-bits must be 2048..8192, not %s", cmd, optarg);
+	if (c == 'd' && !parse_decimal(optarg, 1, 36500, days))
+		return admin_usage("%s: --days must be 1..36500, not %s", cmd, optarg);
 	return 0;
 }
 
@@ -199,7 +193,7 @@ cmd_ra(int argc, char **argv, const char *conf)
 	char		 err[1024];
 	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 's':
 			subject = optarg;
@@ -214,13 +208,13 @@ cmd_ra(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("ra: unexpected argument %s", argv[optind]);
+		return admin_usage("ra: unexpected argument %s", argv[optind]);
 	if (subject == NULL)
-		return usage_error("%s", "ra: --subject DN is required");
+		return admin_usage("ra: --subject DN is required");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
 	if (!ca_init_ra(cf->repository, subject, bits, days, err, sizeof(err))) {
-		warnmsg("ra: %s", err);
+		admin_warn("ra: %s", err);
 		goto out;
 	}
 	if (!report_generation(cf, "ra", CA_GEN_CURRENT, "ca"))
@@ -247,7 +241,7 @@ cmd_import(int argc, char **argv, const char *conf)
 	char		 err[1024];
 	int		 c, is_ra = 0, rc = EXIT_FAIL;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 'c':
 			cert = optarg;
@@ -266,19 +260,19 @@ cmd_import(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("import: unexpected argument %s", argv[optind]);
+		return admin_usage("import: unexpected argument %s", argv[optind]);
 	if (cert == NULL || key == NULL)
-		return usage_error("%s", "import: --cert FILE and --key FILE are required");
+		return admin_usage("import: --cert FILE and --key FILE are required");
 	if (is_ra && chain != NULL)
-		return usage_error("%s", "import: --chain is for a CA, not with --ra");
+		return admin_usage("import: --chain is for a CA, not with --ra");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
 	if (!is_ra && !repo_create(cf->repository, err, sizeof(err))) {
-		warnmsg("import: %s", err);
+		admin_warn("import: %s", err);
 		goto out;
 	}
 	if (!ca_import(cf->repository, cert, key, chain, is_ra, err, sizeof(err))) {
-		warnmsg("import: %s", err);
+		admin_warn("import: %s", err);
 		goto out;
 	}
 	printf("repository: %s\n", cf->repository);
@@ -308,7 +302,7 @@ rollover_prepare(int argc, char **argv, const char *conf)
 	char		 err[1024];
 	int		 c, bits = 0, days = 0, made = 0, rc = EXIT_FAIL;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 's':
 			subject = optarg;
@@ -334,19 +328,19 @@ rollover_prepare(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("rollover prepare: unexpected argument %s", argv[optind]);
+		return admin_usage("rollover prepare: unexpected argument %s", argv[optind]);
 	if ((cert != NULL) != (key != NULL) || (chain != NULL && cert == NULL))
-		return usage_error("%s", "rollover prepare: --cert and --key go together "
+		return admin_usage("rollover prepare: --cert and --key go together "
 		    "(--chain with them)");
 	if (cert != NULL && made)
-		return usage_error("%s", "rollover prepare: --cert/--key import a CA; "
+		return admin_usage("rollover prepare: --cert/--key import a CA; "
 		    "--subject, --key-bits and --days make one");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
 	if (cert != NULL ? !ca_rollover_import(cf->repository, cert, key, chain, err,
 	    sizeof(err)) : !ca_rollover_prepare(cf->repository, subject, bits, days, err,
 	    sizeof(err))) {
-		warnmsg("rollover prepare: %s", err);
+		admin_warn("rollover prepare: %s", err);
 		goto out;
 	}
 	if (!report_generation(cf, "rollover prepare", CA_GEN_NEXT, "next"))
@@ -369,23 +363,23 @@ rollover_switch(int argc, char **argv, const char *conf)
 	char		 err[1024];
 	int		 rc = EXIT_FAIL, locked = 0, crl_ok;
 
-	if (subopt(argc, argv, lo) != -1)
+	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
 	if (optind != argc)
-		return usage_error("rollover switch: unexpected argument %s", argv[optind]);
+		return admin_usage("rollover switch: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	if (!repo_lock(r)) {
-		warnmsg("rollover switch: cannot lock the repository");
+		admin_warn("rollover switch: cannot lock the repository");
 		goto out;
 	}
 	locked = 1;
 	if (!ca_rollover_switch(cf->repository, err, sizeof(err))) {
-		warnmsg("rollover switch: %s", err);
+		admin_warn("rollover switch: %s", err);
 		goto out;
 	}
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		warnmsg("rollover switch: the new CA does not load: %s", err);
+		admin_warn("rollover switch: the new CA does not load: %s", err);
 		goto out;
 	}
 	/* The published CRL is the current CA's: remake it with the new one. */
@@ -398,7 +392,7 @@ rollover_switch(int argc, char **argv, const char *conf)
 	if (crl_ok)
 		print_crl_info(&info, NULL, 0);
 	else
-		warnmsg("rollover switch: switched, but the CRL was not remade: run "
+		admin_warn("rollover switch: switched, but the CRL was not remade: run "
 		    PROG " crl");
 	restart_note();
 	rc = crl_ok ? EXIT_OK : EXIT_FAIL;
@@ -429,14 +423,14 @@ rollover_status(int argc, char **argv, const char *conf)
 	size_t		 i;
 	int		 rc = EXIT_FAIL;
 
-	if (subopt(argc, argv, lo) != -1)
+	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
 	if (optind != argc)
-		return usage_error("rollover status: unexpected argument %s", argv[optind]);
+		return admin_usage("rollover status: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		warnmsg("rollover status: %s", err);
+		admin_warn("rollover status: %s", err);
 		goto out;
 	}
 	ca_set_include_root(ca, cf->include_root);	/* as the server will */
@@ -462,13 +456,13 @@ int
 cmd_rollover(int argc, char **argv, const char *conf)
 {
 	if (argc < 2)
-		return usage_error("%s", "rollover: prepare, switch or status expected");
+		return admin_usage("rollover: prepare, switch or status expected");
 	if (strcmp(argv[1], "prepare") == 0)
 		return rollover_prepare(argc - 1, argv + 1, conf);
 	if (strcmp(argv[1], "switch") == 0)
 		return rollover_switch(argc - 1, argv + 1, conf);
 	if (strcmp(argv[1], "status") == 0)
 		return rollover_status(argc - 1, argv + 1, conf);
-	return usage_error("rollover: unknown subcommand %s (prepare, switch, status)",
+	return admin_usage("rollover: unknown subcommand %s (prepare, switch, status)",
 	    argv[1]);
 }

@@ -44,18 +44,18 @@ cmd_challenge(int argc, char **argv, const char *conf)
 	time_t		 expires;
 	int		 c, json = 0, count = 1, ttl, i, rc = EXIT_FAIL;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 't':
 			ttlarg = optarg;
 			/* Shorter than ScepChallengeTTL allows: an explicit choice (tests). */
 			if (!config_parse_duration(optarg, 1, MAX_CHALLENGE_TTL, &ttl))
-				return usage_error("challenge: --ttl must be 1 second to 365 "
+				return admin_usage("challenge: --ttl must be 1 second to 365 "
 				    "days, as seconds or with a unit s, m, h or d, not %s", optarg);
 			break;
 		case 'n':
 			if (!parse_decimal(optarg, 1, MAX_CHALLENGES, &count))
-				return usage_error("challenge: --count must be 1..1000, not %s",
+				return admin_usage("challenge: --count must be 1..1000, not %s",
 				    optarg);
 			break;
 		case 'j':
@@ -66,11 +66,11 @@ cmd_challenge(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("challenge: unexpected argument %s", argv[optind]);
+		return admin_usage("challenge: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
 	if (!cf->one_time_challenges) {
-		warnmsg("challenge: one-time challenges are off (ScepOneTimeChallenges = NO in "
+		admin_warn("challenge: one-time challenges are off (ScepOneTimeChallenges = NO in "
 		    "%s)", cf->path);
 		goto out;
 	}
@@ -85,17 +85,17 @@ cmd_challenge(int argc, char **argv, const char *conf)
 	for (i = 0; i < count; i++) {
 		/* The secret is printed once and only its hash is stored. */
 		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			warnmsg("challenge: no random bytes");
+			admin_warn("challenge: no random bytes");
 			break;
 		}
 		hex_encode(secret, raw, sizeof(raw));
 		if (!EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL)) {
-			warnmsg("challenge: cannot hash");
+			admin_warn("challenge: cannot hash");
 			break;
 		}
 		hex_encode(hash, md, mdlen);
 		if (!repo_challenge_add(r, hash, expires)) {
-			warnmsg("challenge: cannot store: %s", strerror(errno));
+			admin_warn("challenge: cannot store: %s", strerror(errno));
 			break;
 		}
 		if (json) {
@@ -122,7 +122,7 @@ out:
 	return rc;
 }
 
-static const char mc_usage[] =
+const char mobileconfig_usage[] =
     "usage: " PROG " [-c FILE] mobileconfig --url URL [--name CA-IDENT] [--subject DN]\n"
     "           [--challenge SECRET | --static-challenge | --no-challenge]"
     " [--ttl DURATION]\n"
@@ -133,38 +133,6 @@ static const char mc_usage[] =
     "           [--identifier REVERSE.DNS] [--display-name TEXT]"
     " [--organization TEXT]\n"
     "           [--sign] [-o FILE]\n";
-
-static int
-mc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-mc_usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs(PROG ": mobileconfig: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fputs(mc_usage, stderr);
-	return EXIT_USAGE;
-}
-
-static void
-mc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-mc_warn(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs(PROG ": mobileconfig: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 enum chal_mode { CHAL_MODE_FRESH, CHAL_MODE_GIVEN, CHAL_MODE_STATIC, CHAL_MODE_NONE };
 
@@ -184,7 +152,7 @@ write_out(const char *path, const void *buf, size_t len)
 }
 
 int
-cmd_mobileconfig(const char *conf_path, int argc, char **argv)
+cmd_mobileconfig(int argc, char **argv, const char *conf)
 {
 	static const struct option lo[] = {
 		{ "url", required_argument, NULL, OPT_URL },
@@ -231,9 +199,7 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 	mc.san_email = san_email;
 	mc.san_uri = san_uri;
 
-	optind = 0;	/* GNU getopt: start over on this command's arguments */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+	while ((c = admin_getopt(argc, argv, "o:h", lo)) != -1) {
 		switch (c) {
 		case OPT_URL:
 			mc.url = optarg;
@@ -263,36 +229,37 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 		case OPT_TTL:
 			ttlarg = optarg;
 			if (!config_parse_duration(optarg, 1, MAX_CHALLENGE_TTL, &ttl))
-				return mc_usage_error("--ttl must be 1 second to 365 days, as "
-				    "seconds or with a unit s, m, h or d, not %s", optarg);
+				return admin_usage("mobileconfig: --ttl must be 1 second to "
+				    "365 days, as seconds or with a unit s, m, h or d, not %s",
+				    optarg);
 			break;
 		case OPT_KEYSIZE:
 			if (!parse_decimal(optarg, 1024, 4096, &mc.keysize) ||
 			    (mc.keysize != 1024 && mc.keysize != 2048 && mc.keysize != 4096))
-				return mc_usage_error("--keysize must be 1024, 2048 or 4096, "
-				    "not %s", optarg);
+				return admin_usage("mobileconfig: --keysize must be 1024, "
+				    "2048 or 4096, not %s", optarg);
 			break;
 		case OPT_KEYUSAGE:
 			if (!parse_decimal(optarg, 0, 5, &mc.key_usage) || mc.key_usage == 2 ||
 			    mc.key_usage == 3)
-				return mc_usage_error("--key-usage must be 0 (none), 1 "
+				return admin_usage("mobileconfig: --key-usage must be 0 (none), 1 "
 				    "(signing), 4 (encryption) or 5 (both), not %s", optarg);
 			break;
 		case OPT_RETRIES:
 			if (!parse_decimal(optarg, 0, MC_MAX_RETRIES, &mc.retries))
-				return mc_usage_error("--retries must be 0..%d, not %s",
+				return admin_usage("mobileconfig: --retries must be 0..%d, not %s",
 				    MC_MAX_RETRIES, optarg);
 			break;
 		case OPT_DELAY:
 			if (!parse_decimal(optarg, 0, MC_MAX_RETRY_DELAY, &mc.retry_delay))
-				return mc_usage_error("--retry-delay must be 0..%d seconds, "
-				    "not %s", MC_MAX_RETRY_DELAY, optarg);
+				return admin_usage("mobileconfig: --retry-delay must be "
+				    "0..%d seconds, not %s", MC_MAX_RETRY_DELAY, optarg);
 			break;
 		case OPT_SAN_DNS:
 		case OPT_SAN_EMAIL:
 		case OPT_SAN_URI:
 			if (mc.n_san_dns + mc.n_san_email + mc.n_san_uri >= MC_MAX_SAN)
-				return mc_usage_error("at most %d subjectAltName values",
+				return admin_usage("mobileconfig: at most %d subjectAltName values",
 				    MC_MAX_SAN);
 			if (c == OPT_SAN_DNS)
 				san_dns[mc.n_san_dns++] = optarg;
@@ -320,51 +287,52 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 			out = optarg;
 			break;
 		case 'h':
-			fputs(mc_usage, stdout);
+			fputs(mobileconfig_usage, stdout);
 			return EXIT_OK;
 		default:
-			return mc_usage_error("unknown option or missing argument: %s",
-			    argv[optind - 1]);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc)
-		return mc_usage_error("unexpected argument %s", argv[optind]);
+		return admin_usage("mobileconfig: unexpected argument %s", argv[optind]);
 	if (mc.url == NULL)
-		return mc_usage_error("--url is required");
+		return admin_usage("mobileconfig: --url is required");
 	if (nmodes > 1)
-		return mc_usage_error("choose one of --challenge, --static-challenge and "
-		    "--no-challenge");
+		return admin_usage("mobileconfig: choose one of --challenge, "
+		    "--static-challenge and --no-challenge");
 	if (ttlarg != NULL && mode != CHAL_MODE_FRESH)
-		return mc_usage_error("--ttl applies only to a new one-time challenge");
+		return admin_usage("mobileconfig: --ttl applies only to a new one-time challenge");
 	if (mode == CHAL_MODE_GIVEN && strlen(given) > MAX_CHALLENGE)
-		return mc_usage_error("--challenge is longer than %d bytes", MAX_CHALLENGE);
+		return admin_usage("mobileconfig: --challenge is longer than %d bytes",
+		    MAX_CHALLENGE);
 	if (sign && (out == NULL || strcmp(out, "-") == 0) && isatty(STDOUT_FILENO))
-		return mc_usage_error("--sign writes binary DER: give -o FILE or redirect "
-		    "standard output");
+		return admin_usage("mobileconfig: --sign writes binary DER: give -o FILE or "
+		    "redirect standard output");
 
 	/* Check every option by building once, before the repository is touched. */
 	mc.challenge = mode == CHAL_MODE_GIVEN ? given :
 	    mode == CHAL_MODE_NONE ? NULL : "placeholder";
 	mc.has_fingerprint = 1;
 	if (!mobileconfig_build(&mc, &doc, &doclen, err, sizeof(err)))
-		return mc_usage_error("%s", err);
+		return admin_usage("mobileconfig: %s", err);
 	free(doc);
 	doc = NULL;
 
-	if ((cf = config_load(config_path(conf_path), err, sizeof(err))) == NULL) {
-		mc_warn("%s", err);
+	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL) {
+		admin_warn("mobileconfig: %s", err);
 		goto out;
 	}
 	if (mc.keysize < cf->min_key_bits) {
-		mc_warn("--keysize %d is below ScepMinKeyBits (%d in %s): the server would "
-		    "refuse the request", mc.keysize, cf->min_key_bits, cf->path);
+		admin_warn("mobileconfig: --keysize %d is below ScepMinKeyBits (%d in %s): the "
+		    "server would refuse the request", mc.keysize, cf->min_key_bits, cf->path);
 		goto out;
 	}
 	switch (mode) {
 	case CHAL_MODE_FRESH:
 		if (!cf->one_time_challenges) {
-			mc_warn("one-time challenges are off (ScepOneTimeChallenges = NO in %s); "
-			    "use --static-challenge, --challenge or --no-challenge", cf->path);
+			admin_warn("mobileconfig: one-time challenges are off "
+			    "(ScepOneTimeChallenges = NO in %s); use --static-challenge, "
+			    "--challenge or --no-challenge", cf->path);
 			goto out;
 		}
 		if (ttlarg == NULL)
@@ -372,7 +340,8 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 		break;
 	case CHAL_MODE_STATIC:
 		if (cf->challenge == NULL) {
-			mc_warn("--static-challenge: %s sets no ScepChallengePassword", cf->path);
+			admin_warn("mobileconfig: --static-challenge: %s sets no "
+			    "ScepChallengePassword", cf->path);
 			goto out;
 		}
 		mc.challenge = cf->challenge;
@@ -382,47 +351,48 @@ cmd_mobileconfig(const char *conf_path, int argc, char **argv)
 		break;
 	}
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		mc_warn("%s", err[0] != '\0' ? err : "cannot load the CA");
+		admin_warn("mobileconfig: %s", err[0] != '\0' ? err : "cannot load the CA");
 		goto out;
 	}
 	if (!mobileconfig_fingerprint(ca_cert(ca), mc.fingerprint)) {
-		mc_warn("cannot hash the CA certificate");
+		admin_warn("mobileconfig: cannot hash the CA certificate");
 		goto out;
 	}
 	if (mode == CHAL_MODE_FRESH) {
 		if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL) {
-			mc_warn("%s", err[0] != '\0' ? err : "cannot open the repository");
+			admin_warn("mobileconfig: %s", err[0] != '\0' ? err :
+			    "cannot open the repository");
 			goto out;
 		}
 		/* As `scep-admin challenge`: only the hash is stored. */
 		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			mc_warn("no random bytes");
+			admin_warn("mobileconfig: no random bytes");
 			goto out;
 		}
 		for (i = 0; i < sizeof(raw); i++)
 			snprintf(secret + 2 * i, 3, "%02x", raw[i]);
 		if (!challenge_hash(secret, hash)) {
-			mc_warn("cannot hash the challenge");
+			admin_warn("mobileconfig: cannot hash the challenge");
 			goto out;
 		}
 		mc.challenge = secret;
 	}
 	if (!mobileconfig_build(&mc, &doc, &doclen, err, sizeof(err))) {
-		mc_warn("%s", err);
+		admin_warn("mobileconfig: %s", err);
 		goto out;
 	}
 	if (sign && !mobileconfig_sign(ca, doc, doclen, &der, &derlen, err, sizeof(err))) {
-		mc_warn("--sign: %s", err);
+		admin_warn("mobileconfig: --sign: %s", err);
 		goto out;
 	}
 	/* Stored before the profile leaves: a profile never holds an unknown challenge. */
 	if (mode == CHAL_MODE_FRESH && !repo_challenge_add(r, hash, time(NULL) + ttl)) {
-		mc_warn("cannot store the challenge: %s", strerror(errno));
+		admin_warn("mobileconfig: cannot store the challenge: %s", strerror(errno));
 		goto out;
 	}
 	if (!(sign ? write_out(out, der, derlen) : write_out(out, doc, doclen))) {
-		mc_warn("cannot write %s: %s", out != NULL ? out : "standard output",
-		    strerror(errno));
+		admin_warn("mobileconfig: cannot write %s: %s",
+		    out != NULL ? out : "standard output", strerror(errno));
 		goto out;
 	}
 	rc = EXIT_OK;
@@ -439,10 +409,4 @@ out:
 	ca_free(ca);
 	config_free(cf);
 	return rc;
-}
-
-int
-mobileconfig_command(int argc, char **argv, const char *conf_path)
-{
-	return cmd_mobileconfig(conf_path, argc, argv);
 }

@@ -22,7 +22,7 @@ cmd_check(int argc, char **argv, const char *conf)
 	size_t				 i;
 	int				 c, json = 0, repair = 0, left, rc = EXIT_FAIL;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 'r':
 			repair = 1;
@@ -35,11 +35,11 @@ cmd_check(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("check: unexpected argument %s", argv[optind]);
+		return admin_usage("check: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	if ((left = repo_check(r, repair, repo_issue_collect, &rep)) < 0) {
-		warnmsg("check: the check could not run");
+		admin_warn("check: the check could not run");
 		goto out;
 	}
 	if (json) {
@@ -76,10 +76,10 @@ cmd_config_check(int argc, char **argv, const char *conf)
 	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
 	struct config	*cf;
 
-	if (subopt(argc, argv, lo) != -1)
+	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
 	if (optind != argc)
-		return usage_error("config-check: unexpected argument %s", argv[optind]);
+		return admin_usage("config-check: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		return EXIT_FAIL;
 	printf("%s: OK\n", cf->path);

@@ -31,7 +31,7 @@ become_owner(const char *path, uid_t uid, gid_t gid)
 	pw = getpwuid(uid);
 	if ((pw != NULL ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) == -1 ||
 	    setgid(gid) == -1 || setuid(uid) == -1 || setuid(0) != -1) {
-		warnmsg("cannot switch to the owner (uid %lu) of %s: %s", (unsigned long)uid,
+		admin_warn("cannot switch to the owner (uid %lu) of %s: %s", (unsigned long)uid,
 		    path, strerror(errno));
 		return 0;
 	}
@@ -46,7 +46,7 @@ load_config(const char *conf)
 	char		 err[1024];
 
 	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL) {
-		warnmsg("%s", err);
+		admin_warn("%s", err);
 		return NULL;
 	}
 	if (stat(cf->repository, &st) == 0 &&
@@ -67,26 +67,26 @@ init_owner(const char *root, const char *owner)
 	gid_t		 gid;
 
 	if (geteuid() != 0) {
-		warnmsg("init: --owner needs root");
+		admin_warn("init: --owner needs root");
 		return 0;
 	}
 	snprintf(user, sizeof(user), "%s", owner);
 	if ((colon = strchr(user, ':')) != NULL)
 		*colon++ = '\0';
 	if ((pw = getpwnam(user)) == NULL) {
-		warnmsg("init: --owner: no user %s", user);
+		admin_warn("init: --owner: no user %s", user);
 		return 0;
 	}
 	gid = pw->pw_gid;
 	if (colon != NULL) {
 		if ((gr = getgrnam(colon)) == NULL) {
-			warnmsg("init: --owner: no group %s", colon);
+			admin_warn("init: --owner: no group %s", colon);
 			return 0;
 		}
 		gid = gr->gr_gid;
 	}
 	if ((mkdir(root, 0750) == -1 && errno != EEXIST) || chown(root, pw->pw_uid, gid) == -1) {
-		warnmsg("init: %s: %s", root, strerror(errno));
+		admin_warn("init: %s: %s", root, strerror(errno));
 		return 0;
 	}
 	return become_owner(root, pw->pw_uid, gid);
@@ -99,6 +99,6 @@ open_repo(const struct config *cf)
 	char		 err[1024];
 
 	if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL)
-		warnmsg("%s", err[0] != '\0' ? err : "cannot open the repository");
+		admin_warn("%s", err[0] != '\0' ? err : "cannot open the repository");
 	return r;
 }

@@ -14,6 +14,12 @@
 #include "scep.h"
 #include "admin.h"
 
+struct command {
+	const char	*name;
+	int		(*fn)(int, char **, const char *conf);
+	const char	*usage;		/* after a usage error; NULL: "see help" */
+};
+
 static const char *usage_text =
     "usage: " PROG " [-c FILE] COMMAND [ARGS]\n"
     "commands:\n"
@@ -41,8 +47,11 @@ static const char *usage_text =
     "  help                                          this text\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ".\n";
 
+/* The command being run (NULL before dispatch): admin_usage() prints its usage text. */
+static const struct command	*running;
+
 void
-warnmsg(const char *fmt, ...)
+admin_warn(const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -54,31 +63,32 @@ warnmsg(const char *fmt, ...)
 }
 
 int
-usage_error(const char *fmt, const char *arg)
+admin_usage(const char *fmt, ...)
 {
+	va_list	ap;
+
 	fputs(PROG ": ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs("\nusage: " PROG " [-c FILE] COMMAND [ARGS]; `" PROG " help` lists the "
-	    "commands\n", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (running != NULL && running->usage != NULL)
+		fputs(running->usage, stderr);
+	else
+		fputs("usage: " PROG " [-c FILE] COMMAND [ARGS]; `" PROG " help` lists the "
+		    "commands\n", stderr);
 	return EXIT_USAGE;
 }
 
-/*
- * getopt_long over a subcommand's arguments (argv[0] is the command). Returns the option,
- * -1 at the end, '?' after reporting a bad option (the caller exits EXIT_USAGE).
- */
 int
-subopt(int argc, char **argv, const struct option *lo)
+admin_getopt(int argc, char **argv, const char *shortopts, const struct option *lo)
 {
-	char	what[300];
 	int	c;
 
 	opterr = 0;
-	if ((c = getopt_long(argc, argv, "", lo, NULL)) == '?') {
-		snprintf(what, sizeof(what), "%s: unknown option or missing argument: %%s",
-		    argv[0]);
-		usage_error(what, argv[optind - 1]);
-	}
+	if ((c = getopt_long(argc, argv, shortopts, lo, NULL)) == '?')
+		admin_usage("%s: unknown option or missing argument: %s", argv[0],
+		    argv[optind - 1]);
 	return c;
 }
 
@@ -92,26 +102,23 @@ cmd_help(int argc, char **argv, const char *conf)
 	return EXIT_OK;
 }
 
-static const struct {
-	const char	*name;
-	int		(*fn)(int, char **, const char *);
-} cmds[] = {
-	{ "init", cmd_init },
-	{ "ra", cmd_ra },
-	{ "import", cmd_import },
-	{ "rollover", cmd_rollover },
-	{ "list", cmd_list },
-	{ "show", cmd_show },
-	{ "approve", cmd_approve },
-	{ "reject", cmd_reject },
-	{ "issue", cmd_issue },
-	{ "revoke", cmd_revoke },
-	{ "crl", cmd_crl },
-	{ "challenge", cmd_challenge },
-	{ "mobileconfig", mobileconfig_command },
-	{ "check", cmd_check },
-	{ "config-check", cmd_config_check },
-	{ "help", cmd_help },
+static const struct command cmds[] = {
+	{ "init", cmd_init, NULL },
+	{ "ra", cmd_ra, NULL },
+	{ "import", cmd_import, NULL },
+	{ "rollover", cmd_rollover, NULL },
+	{ "list", cmd_list, NULL },
+	{ "show", cmd_show, NULL },
+	{ "approve", cmd_approve, NULL },
+	{ "reject", cmd_reject, NULL },
+	{ "issue", cmd_issue, NULL },
+	{ "revoke", cmd_revoke, NULL },
+	{ "crl", cmd_crl, NULL },
+	{ "challenge", cmd_challenge, NULL },
+	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage },
+	{ "check", cmd_check, NULL },
+	{ "config-check", cmd_config_check, NULL },
+	{ "help", cmd_help, NULL },
 };
 
 int
@@ -132,24 +139,26 @@ main(int argc, char *argv[])
 			fputs(usage_text, stdout);
 			return EXIT_OK;
 		default:
-			return usage_error(optopt == 'c' ? "option -%s needs a FILE" :
-			    "unknown option -%s", (char[]){ (char)optopt, '\0' });
+			if (optopt == 'c')
+				return admin_usage("option -c needs a FILE");
+			return admin_usage("unknown option -%c", optopt);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc == 0)
-		return usage_error("%s", "no command");
+		return admin_usage("no command");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[0], cmds[i].name) == 0)
 			break;
 	if (i == sizeof(cmds) / sizeof(cmds[0]))
-		return usage_error("unknown command %s", argv[0]);
+		return admin_usage("unknown command %s", argv[0]);
 
 	optind = 0;	/* GNU getopt: reinitialise for the subcommand's arguments */
-	rc = cmds[i].fn(argc, argv, conf);
+	running = &cmds[i];
+	rc = running->fn(argc, argv, conf);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
-		warnmsg("write error on stdout: %s", strerror(errno));
+		admin_warn("write error on stdout: %s", strerror(errno));
 		rc = EXIT_FAIL;
 	}
 	return rc;

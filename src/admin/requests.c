@@ -38,7 +38,7 @@ collect_one(const char *id, void *arg)
 
 	if ((rec = repo_record_load(c->r, id, 0)) == NULL) {
 		if (errno != ENOENT) {	/* gone meanwhile is not an error */
-			warnmsg("record %s: cannot be read", id);
+			admin_warn("record %s: cannot be read", id);
 			c->failed = 1;
 		}
 		return 0;
@@ -47,7 +47,7 @@ collect_one(const char *id, void *arg)
 		ncap = c->cap ? c->cap * 2 : 64;
 		if ((nv = reallocarray(c->v, ncap, sizeof(*nv))) == NULL) {
 			record_free(rec);
-			warnmsg("out of memory");
+			admin_warn("out of memory");
 			c->failed = 1;
 			return 1;
 		}
@@ -87,7 +87,7 @@ collect_records(struct repo *r, enum rstate st, struct collect *c)
 		if (st != RS_NONE && s != (int)st)
 			continue;
 		if (repo_foreach(r, (enum rstate)s, collect_one, c) != 0) {
-			warnmsg("cannot read the %s records", rstate_name((enum rstate)s));
+			admin_warn("cannot read the %s records", rstate_name((enum rstate)s));
 			c->failed = 1;
 		}
 	}
@@ -186,11 +186,11 @@ cmd_list(int argc, char **argv, const char *conf)
 	size_t		 i;
 	int		 ch, json = 0, rc = EXIT_FAIL;
 
-	while ((ch = subopt(argc, argv, lo)) != -1) {
+	while ((ch = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (ch) {
 		case 's':
 			if ((st = rstate_from_name(optarg)) == RS_NONE)
-				return usage_error("list: unknown state %s (pending, approved, "
+				return admin_usage("list: unknown state %s (pending, approved, "
 				    "issued, rejected)", optarg);
 			break;
 		case 'j':
@@ -201,7 +201,7 @@ cmd_list(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("list: unexpected argument %s", argv[optind]);
+		return admin_usage("list: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	if (collect_records(r, st, &c))
@@ -270,7 +270,7 @@ resolve_id(struct repo *r, const char *arg, char out[REPO_ID_LEN + 1])
 
 	if (len < MIN_ID_PREFIX || len > REPO_ID_LEN ||
 	    strspn(arg, "0123456789abcdefABCDEF") != len) {
-		warnmsg("%s: not a record id (64 hex digits, or at least %d for show)", arg,
+		admin_warn("%s: not a record id (64 hex digits, or at least %d for show)", arg,
 		    MIN_ID_PREFIX);
 		return 0;
 	}
@@ -287,11 +287,11 @@ resolve_id(struct repo *r, const char *arg, char out[REPO_ID_LEN + 1])
 		if (repo_foreach(r, (enum rstate)s, match_prefix, &m) != 0)
 			return 0;
 	if (m.count == 0) {
-		warnmsg("%s: no such record", arg);
+		admin_warn("%s: no such record", arg);
 		return 0;
 	}
 	if (m.count > 1) {
-		warnmsg("%s: ambiguous, %d records match", arg, m.count);
+		admin_warn("%s: ambiguous, %d records match", arg, m.count);
 		return 0;
 	}
 	memcpy(out, m.id, sizeof(m.id));
@@ -333,16 +333,16 @@ cmd_show(int argc, char **argv, const char *conf)
 	char		 id[REPO_ID_LEN + 1];
 	int		 rc = EXIT_FAIL;
 
-	if (subopt(argc, argv, lo) != -1)
+	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
 	if (argc - optind != 1)
-		return usage_error("%s", "show: exactly one ID");
+		return admin_usage("show: exactly one ID");
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	if (!resolve_id(r, argv[optind], id))
 		goto out;
 	if ((rec = repo_record_load(r, id, 1)) == NULL) {
-		warnmsg("%s: no such record or unreadable", id);
+		admin_warn("%s: no such record or unreadable", id);
 		goto out;
 	}
 	record_print(rec, stdout);
@@ -353,7 +353,7 @@ cmd_show(int argc, char **argv, const char *conf)
 		printf("ra: -\n");
 	if (rec->state == RS_ISSUED) {
 		if ((x = enroll_issued_cert(r, id)) == NULL) {
-			warnmsg("%s: the issued certificate cannot be read", id);
+			admin_warn("%s: the issued certificate cannot be read", id);
 			goto out;
 		}
 		print_cert_summary(stdout, x);
@@ -387,11 +387,11 @@ decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, en
 	int		 ok = 0, locked = 0;
 
 	if (!repo_id_valid(id)) {
-		warnmsg("%s: not a record id (64 lowercase hex digits)", id);
+		admin_warn("%s: not a record id (64 lowercase hex digits)", id);
 		goto out;
 	}
 	if (!repo_lock(r)) {
-		warnmsg("%s: cannot lock the repository", id);
+		admin_warn("%s: cannot lock the repository", id);
 		goto out;
 	}
 	locked = 1;
@@ -401,33 +401,33 @@ decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, en
 			break;
 	if (i == nfrom) {
 		if (st == RS_NONE) {
-			warnmsg("%s: no such record", id);
+			admin_warn("%s: no such record", id);
 			goto out;
 		}
 		for (i = 0, o = 0; i < nfrom && o < sizeof(want); i++)
 			o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s",
 			    i ? " or " : "", rstate_name(from[i]));
-		warnmsg("%s: is %s, not %s", id, rstate_name(st), want);
+		admin_warn("%s: is %s, not %s", id, rstate_name(st), want);
 		goto out;
 	}
 	if ((rec = repo_record_load(r, id, 0)) == NULL) {
-		warnmsg("%s: cannot be read", id);
+		admin_warn("%s: cannot be read", id);
 		goto out;
 	}
 	if (!repo_move(r, id, st, to)) {
-		warnmsg("%s: cannot move %s -> %s", id, rstate_name(st), rstate_name(to));
+		admin_warn("%s: cannot move %s -> %s", id, rstate_name(st), rstate_name(to));
 		goto out;
 	}
 	if (reason != NULL) {
 		free(rec->reason);
 		if ((rec->reason = strdup(reason)) == NULL) {
-			warnmsg("%s: out of memory", id);
+			admin_warn("%s: out of memory", id);
 			goto out;
 		}
 	}
 	rec->state = to;
 	if (!repo_record_update(r, rec)) {
-		warnmsg("%s: now %s, but its record could not be updated", id,
+		admin_warn("%s: now %s, but its record could not be updated", id,
 		    rstate_name(to));
 		goto out;
 	}
@@ -449,10 +449,10 @@ cmd_approve(int argc, char **argv, const char *conf)
 	struct repo	*r = NULL;
 	int		 i, rc = EXIT_FAIL, failed = 0;
 
-	if (subopt(argc, argv, lo) != -1)
+	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
 	if (optind == argc)
-		return usage_error("%s", "approve: at least one ID");
+		return admin_usage("approve: at least one ID");
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	for (i = optind; i < argc; i++)
@@ -478,15 +478,15 @@ cmd_reject(int argc, char **argv, const char *conf)
 	const char	*reason = NULL;
 	int		 c, i, rc = EXIT_FAIL, failed = 0;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		if (c != 'r')
 			return EXIT_USAGE;
 		reason = optarg;
 		if (reason[0] == '\0' || strlen(reason) > MAX_REASON)
-			return usage_error("%s", "reject: --reason must be 1..1024 bytes");
+			return admin_usage("reject: --reason must be 1..1024 bytes");
 	}
 	if (optind == argc)
-		return usage_error("%s", "reject: at least one ID");
+		return admin_usage("reject: at least one ID");
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	for (i = optind; i < argc; i++)
@@ -534,12 +534,12 @@ issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id
 	int	 ok = 0;
 
 	if (!repo_id_valid(id)) {
-		warnmsg("%s: not a record id (64 lowercase hex digits)", id);
+		admin_warn("%s: not a record id (64 lowercase hex digits)", id);
 		goto out;
 	}
 	/* 0 error, -1 refused by policy (the record is then rejected). */
 	if (enroll_issue(r, ca, cf, id, &x, err, sizeof(err)) != 1) {
-		warnmsg("issue: %s", err);	/* err names the record */
+		admin_warn("issue: %s", err);	/* err names the record */
 		goto out;
 	}
 	serial = cert_serial(x);
@@ -563,17 +563,17 @@ cmd_issue(int argc, char **argv, const char *conf)
 	size_t		 i;
 	int		 rc = EXIT_FAIL, failed = 0;
 
-	if (subopt(argc, argv, lo) != -1)
+	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		warnmsg("issue: %s", err);
+		admin_warn("issue: %s", err);
 		goto out;
 	}
 	if (optind == argc) {
 		if (repo_foreach(r, RS_APPROVED, collect_id, &l) != 0) {
-			warnmsg("issue: cannot list the approved records");
+			admin_warn("issue: cannot list the approved records");
 			goto out;
 		}
 		for (i = 0; i < l.n; i++)

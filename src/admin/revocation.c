@@ -97,16 +97,16 @@ make_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *out
 	memset(info, 0, sizeof(*info));
 	if (snprintf(info->path, sizeof(info->path), "%s/" CRL_FILE, repo_root(r)) >=
 	    (int)sizeof(info->path)) {
-		warnmsg("crl: repository path too long");
+		admin_warn("crl: repository path too long");
 		goto out;
 	}
 	if (!repo_revoked_list(r, &list, &n)) {
-		warnmsg("crl: cannot list the revoked certificates%s", errno == EINVAL ?
+		admin_warn("crl: cannot list the revoked certificates%s", errno == EINVAL ?
 		    " (index.txt has an unreadable date: run " PROG " check)" : "");
 		goto out;
 	}
 	if (n > 0 && (ents = calloc(n, sizeof(*ents))) == NULL) {
-		warnmsg("crl: out of memory");
+		admin_warn("crl: out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -115,25 +115,25 @@ make_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *out
 		ents[i].reason = list[i].reason;
 	}
 	if (!repo_crlnumber_next(r, info->number, sizeof(info->number))) {
-		warnmsg("crl: cannot allocate a CRL number");
+		admin_warn("crl: cannot allocate a CRL number");
 		goto out;
 	}
 	if ((crl = ca_make_crl(ca, ents, n, info->number, cf->crl_days, err,
 	    sizeof(err))) == NULL) {
-		warnmsg("crl: %s", err);
+		admin_warn("crl: %s", err);
 		goto out;
 	}
 	if ((b = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509_CRL(b, crl) ||
 	    (len = BIO_get_mem_data(b, &pem)) <= 0) {
-		warnmsg("crl: cannot encode the CRL");
+		admin_warn("crl: cannot encode the CRL");
 		goto out;
 	}
 	if (repo_write_file(info->path, pem, (size_t)len, 0644) != 1) {
-		warnmsg("crl: cannot write %s: %s", info->path, strerror(errno));
+		admin_warn("crl: cannot write %s: %s", info->path, strerror(errno));
 		goto out;
 	}
 	if (outfile != NULL && repo_write_file(outfile, pem, (size_t)len, 0644) != 1) {
-		warnmsg("crl: cannot write %s: %s", outfile, strerror(errno));
+		admin_warn("crl: cannot write %s: %s", outfile, strerror(errno));
 		goto out;
 	}
 	asn1_iso_time(info->next_update, sizeof(info->next_update),
@@ -186,11 +186,11 @@ cmd_crl(int argc, char **argv, const char *conf)
 	char		 err[1024];
 	int		 c, json = 0, rc = EXIT_FAIL, locked = 0;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 'o':
 			if (optarg[0] == '\0')
-				return usage_error("%s", "crl: --out needs a file name");
+				return admin_usage("crl: --out needs a file name");
 			outfile = optarg;
 			break;
 		case 'j':
@@ -201,15 +201,15 @@ cmd_crl(int argc, char **argv, const char *conf)
 		}
 	}
 	if (optind != argc)
-		return usage_error("crl: unexpected argument %s", argv[optind]);
+		return admin_usage("crl: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		warnmsg("crl: %s", err);
+		admin_warn("crl: %s", err);
 		goto out;
 	}
 	if (!repo_lock(r)) {
-		warnmsg("crl: cannot lock the repository");
+		admin_warn("crl: cannot lock the repository");
 		goto out;
 	}
 	locked = 1;
@@ -246,11 +246,11 @@ cmd_revoke(int argc, char **argv, const char *conf)
 	int		 c, json = 0, reason = REPO_REASON_NONE, rc = EXIT_FAIL, locked = 0;
 	int		 crl_ok = 0;
 
-	while ((c = subopt(argc, argv, lo)) != -1) {
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
 		case 'r':
 			if ((reason = parse_reason(optarg)) == -2)
-				return usage_error("revoke: unknown reason %s (unspecified, "
+				return admin_usage("revoke: unknown reason %s (unspecified, "
 				    "keyCompromise, CACompromise, affiliationChanged, superseded, "
 				    "cessationOfOperation, certificateHold)", optarg);
 			break;
@@ -262,27 +262,27 @@ cmd_revoke(int argc, char **argv, const char *conf)
 		}
 	}
 	if (argc - optind != 1)
-		return usage_error("%s", "revoke: exactly one SERIAL");
+		return admin_usage("revoke: exactly one SERIAL");
 	if (!parse_serial(argv[optind], serial, sizeof(serial)))
-		return usage_error("revoke: %s is not a serial number (hex as openssl x509 "
+		return admin_usage("revoke: %s is not a serial number (hex as openssl x509 "
 		    "-serial prints it, or decimal after 0d)", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	/* The revocation counts even if the CA cannot make the CRL now; say so below. */
 	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL)
-		warnmsg("revoke: %s", err);
+		admin_warn("revoke: %s", err);
 	if (!repo_lock(r)) {
-		warnmsg("revoke: cannot lock the repository");
+		admin_warn("revoke: cannot lock the repository");
 		goto out;
 	}
 	locked = 1;
 	if (!repo_revoke(r, serial, reason, time(NULL))) {
 		if (errno == ENOENT)
-			warnmsg("revoke: no certificate with serial %s", serial);
+			admin_warn("revoke: no certificate with serial %s", serial);
 		else if (errno == EALREADY)
-			warnmsg("revoke: certificate %s is already revoked", serial);
+			admin_warn("revoke: certificate %s is already revoked", serial);
 		else
-			warnmsg("revoke: cannot revoke %s: %s", serial, strerror(errno));
+			admin_warn("revoke: cannot revoke %s: %s", serial, strerror(errno));
 		goto out;
 	}
 	if (ca != NULL)
@@ -307,7 +307,7 @@ cmd_revoke(int argc, char **argv, const char *conf)
 			print_crl_info(&info, NULL, 0);
 	}
 	if (!crl_ok) {
-		warnmsg("revoke: %s is revoked, but the CRL was not remade: run " PROG " crl",
+		admin_warn("revoke: %s is revoked, but the CRL was not remade: run " PROG " crl",
 		    serial);
 		goto out;
 	}
