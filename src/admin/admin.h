@@ -23,6 +23,7 @@
 
 struct ca;
 struct config;
+struct crl_info;
 struct option;
 struct repo;
 
@@ -43,13 +44,6 @@ void		 admin_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int		 admin_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int		 admin_getopt(int argc, char **argv, const char *shortopts,
 		    const struct option *);
-
-struct crl_info {
-	char	 path[MAX_PATH_LEN];
-	char	 number[128];
-	char	 next_update[32];
-	size_t	 entries;
-};
 
 /* load.c */
 struct config	*load_config(const char *conf);
@@ -73,7 +67,7 @@ int		 cmd_reject(int, char **, const char *conf);
 int		 cmd_issue(int, char **, const char *conf);
 
 /* revocation.c */
-int		 make_crl(const struct config *, struct repo *, struct ca *,
+int		 publish_crl(const struct config *, struct repo *, struct ca *,
 		    const char *outfile, struct crl_info *);
 void		 print_crl_info(const struct crl_info *, const char *outfile, int json);
 int		 cmd_crl(int, char **, const char *conf);

@@ -10,6 +10,7 @@
 
 #include "ca.h"
 #include "config.h"
+#include "crl.h"
 #include "repo.h"
 #include "scep.h"
 #include "admin.h"
@@ -383,7 +384,7 @@ rollover_switch(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	/* The published CRL is the current CA's: remake it with the new one. */
-	crl_ok = make_crl(cf, r, ca, NULL, &info);
+	crl_ok = publish_crl(cf, r, ca, NULL, &info);
 	repo_unlock(r);
 	locked = 0;
 	print_cert_lines("ca", ca_generation_cert(ca, CA_GEN_CURRENT, 0));

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -12,17 +11,16 @@
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "ca.h"
 #include "config.h"
+#include "crl.h"
 #include "repo.h"
 #include "scep.h"
 #include "admin.h"
 
 #define MAX_SERIAL_ARG	200	/* bytes of a serial argument ("serial=", colons, decimal) */
-#define CRL_FILE	"crl.pem"
 
 /*
  * SERIAL as `openssl x509 -serial` prints it ("serial=0A1B2C", colons allowed, any case),
@@ -77,80 +75,26 @@ parse_reason(const char *name)
 	return rc >= 0 && rc <= 6 ? rc : -2;
 }
 
-/*
- * [locked] Make the CRL from the repository's revocations: allocate a CRL number, sign,
- * write <repository>/crl.pem and OUT (if not NULL) atomically. 1 ok, 0 error (reported).
- */
+/* [locked] crl_publish() with the configured validity. 1 ok, 0 error (reported). */
 int
-make_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *outfile,
+publish_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *outfile,
     struct crl_info *info)
 {
-	struct revoked		*list = NULL;
-	struct crl_entry	*ents = NULL;
-	X509_CRL		*crl = NULL;
-	BIO			*b = NULL;
-	char			 err[1024], *pem;
-	size_t			 n = 0, i;
-	long			 len;
-	int			 ok = 0;
+	char	err[1024];
 
-	memset(info, 0, sizeof(*info));
-	if (snprintf(info->path, sizeof(info->path), "%s/" CRL_FILE, repo_root(r)) >=
-	    (int)sizeof(info->path)) {
-		admin_warn("crl: repository path too long");
-		goto out;
-	}
-	if (!repo_revoked_list(r, &list, &n)) {
-		admin_warn("crl: cannot list the revoked certificates%s", errno == EINVAL ?
-		    " (index.txt has an unreadable date: run " PROG " check)" : "");
-		goto out;
-	}
-	if (n > 0 && (ents = calloc(n, sizeof(*ents))) == NULL) {
-		admin_warn("crl: out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		ents[i].serial_hex = list[i].serial;
-		ents[i].revoked_at = list[i].when;
-		ents[i].reason = list[i].reason;
-	}
-	if (!repo_crlnumber_next(r, info->number, sizeof(info->number))) {
-		admin_warn("crl: cannot allocate a CRL number");
-		goto out;
-	}
-	if ((crl = ca_make_crl(ca, ents, n, info->number, cf->crl_days, err,
-	    sizeof(err))) == NULL) {
+	if (!crl_publish(r, ca, cf->crl_days, outfile, info, err, sizeof(err))) {
 		admin_warn("crl: %s", err);
-		goto out;
+		return 0;
 	}
-	if ((b = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509_CRL(b, crl) ||
-	    (len = BIO_get_mem_data(b, &pem)) <= 0) {
-		admin_warn("crl: cannot encode the CRL");
-		goto out;
-	}
-	if (repo_write_file(info->path, pem, (size_t)len, 0644) != 1) {
-		admin_warn("crl: cannot write %s: %s", info->path, strerror(errno));
-		goto out;
-	}
-	if (outfile != NULL && repo_write_file(outfile, pem, (size_t)len, 0644) != 1) {
-		admin_warn("crl: cannot write %s: %s", outfile, strerror(errno));
-		goto out;
-	}
-	asn1_iso_time(info->next_update, sizeof(info->next_update),
-	    X509_CRL_get0_nextUpdate(crl));
-	info->entries = n;
-	ok = 1;
-out:
-	BIO_free(b);
-	X509_CRL_free(crl);
-	free(ents);
-	repo_revoked_free(list);
-	return ok;
+	return 1;
 }
 
 void
 print_crl_info(const struct crl_info *info, const char *outfile, int json)
 {
+	char	next_update[32];
+
+	iso_time(next_update, sizeof(next_update), info->next_update);
 	if (json) {
 		fputs("{\"crl\":", stdout);
 		json_str(stdout, info->path);
@@ -159,7 +103,7 @@ print_crl_info(const struct crl_info *info, const char *outfile, int json)
 		fputs(",\"crl_number\":", stdout);
 		json_str(stdout, info->number);
 		printf(",\"entries\":%zu,\"next_update\":", info->entries);
-		json_str(stdout, info->next_update);
+		json_str(stdout, next_update);
 		fputc('}', stdout);
 		return;
 	}
@@ -167,7 +111,7 @@ print_crl_info(const struct crl_info *info, const char *outfile, int json)
 	if (outfile != NULL)
 		printf("out: %s\n", outfile);
 	printf("crl_number: %s\nentries: %zu\nnext_update: %s\n", info->number, info->entries,
-	    info->next_update);
+	    next_update);
 }
 
 int
@@ -213,7 +157,7 @@ cmd_crl(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	locked = 1;
-	if (!make_crl(cf, r, ca, outfile, &info))
+	if (!publish_crl(cf, r, ca, outfile, &info))
 		goto out;
 	repo_unlock(r);
 	locked = 0;
@@ -286,7 +230,7 @@ cmd_revoke(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	if (ca != NULL)
-		crl_ok = make_crl(cf, r, ca, NULL, &info);
+		crl_ok = publish_crl(cf, r, ca, NULL, &info);
 	repo_unlock(r);
 	locked = 0;
 	if (json) {
