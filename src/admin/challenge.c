@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +11,15 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "ca.h"
+#include "challenge.h"
 #include "config.h"
 #include "mobileconfig.h"
-#include "policy.h"
 #include "repo.h"
 #include "scep.h"
 #include "admin.h"
 
-#define CHALLENGE_BYTES	16	/* 128 bits of a one-time challenge */
 #define MAX_CHALLENGES	1000	/* challenge --count */
 
 int
@@ -37,9 +33,7 @@ cmd_challenge(int argc, char **argv, const char *conf)
 	};
 	struct config	*cf = NULL;
 	struct repo	*r = NULL;
-	unsigned char	 raw[CHALLENGE_BYTES], md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen;
-	char		 secret[2 * CHALLENGE_BYTES + 1], hash[2 * EVP_MAX_MD_SIZE + 1], t[32];
+	char		 secret[CHALLENGE_SECRET_LEN + 1], t[32], err[1024];
 	const char	*ttlarg = NULL;
 	time_t		 expires;
 	int		 c, json = 0, count = 1, ttl, i, rc = EXIT_FAIL;
@@ -84,18 +78,8 @@ cmd_challenge(int argc, char **argv, const char *conf)
 		fputc('[', stdout);
 	for (i = 0; i < count; i++) {
 		/* The secret is printed once and only its hash is stored. */
-		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			admin_warn("challenge: no random bytes");
-			break;
-		}
-		hex_encode(secret, raw, sizeof(raw));
-		if (!EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL)) {
-			admin_warn("challenge: cannot hash");
-			break;
-		}
-		hex_encode(hash, md, mdlen);
-		if (!repo_challenge_add(r, hash, expires)) {
-			admin_warn("challenge: cannot store: %s", strerror(errno));
+		if (!challenge_mint(r, expires, secret, err, sizeof(err))) {
+			admin_warn("challenge: %s", err);
 			break;
 		}
 		if (json) {
@@ -108,7 +92,6 @@ cmd_challenge(int argc, char **argv, const char *conf)
 		} else
 			printf("%s\n", secret);
 		OPENSSL_cleanse(secret, sizeof(secret));
-		OPENSSL_cleanse(raw, sizeof(raw));
 	}
 	if (json)
 		fputs(i ? "\n]\n" : "]\n", stdout);
@@ -116,7 +99,6 @@ cmd_challenge(int argc, char **argv, const char *conf)
 		rc = EXIT_OK;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
-	OPENSSL_cleanse(raw, sizeof(raw));
 	repo_close(r);
 	config_free(cf);
 	return rc;
@@ -186,14 +168,13 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 	const char		*san_uri[MC_MAX_SAN];
 	const char		*out = NULL, *ttlarg = NULL, *given = NULL;
 	enum chal_mode		 mode = CHAL_MODE_FRESH;
-	unsigned char		 raw[CHALLENGE_BYTES], *der = NULL;
-	char			 secret[2 * CHALLENGE_BYTES + 1], hash[65], err[1024];
+	unsigned char		*der = NULL;
+	char			 secret[CHALLENGE_SECRET_LEN + 1], err[1024];
 	char			*doc = NULL;
-	size_t			 doclen = 0, derlen = 0, i;
+	size_t			 doclen = 0, derlen = 0;
 	int			 c, nmodes = 0, sign = 0, ttl = 0, rc = EXIT_FAIL;
 
 	memset(secret, 0, sizeof(secret));
-	memset(raw, 0, sizeof(raw));
 	mobileconfig_defaults(&mc);
 	mc.san_dns = san_dns;
 	mc.san_email = san_email;
@@ -364,15 +345,13 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 			    "cannot open the repository");
 			goto out;
 		}
-		/* As `scep-admin challenge`: only the hash is stored. */
-		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			admin_warn("mobileconfig: no random bytes");
-			goto out;
-		}
-		for (i = 0; i < sizeof(raw); i++)
-			snprintf(secret + 2 * i, 3, "%02x", raw[i]);
-		if (!challenge_hash(secret, hash)) {
-			admin_warn("mobileconfig: cannot hash the challenge");
+		/*
+		 * Stored before the profile is built, so a profile never holds an unknown
+		 * challenge; one that fails later leaves a stored secret nobody has, which
+		 * expires unused.
+		 */
+		if (!challenge_mint(r, time(NULL) + ttl, secret, err, sizeof(err))) {
+			admin_warn("mobileconfig: %s", err);
 			goto out;
 		}
 		mc.challenge = secret;
@@ -385,11 +364,6 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 		admin_warn("mobileconfig: --sign: %s", err);
 		goto out;
 	}
-	/* Stored before the profile leaves: a profile never holds an unknown challenge. */
-	if (mode == CHAL_MODE_FRESH && !repo_challenge_add(r, hash, time(NULL) + ttl)) {
-		admin_warn("mobileconfig: cannot store the challenge: %s", strerror(errno));
-		goto out;
-	}
 	if (!(sign ? write_out(out, der, derlen) : write_out(out, doc, doclen))) {
 		admin_warn("mobileconfig: cannot write %s: %s",
 		    out != NULL ? out : "standard output", strerror(errno));
@@ -398,7 +372,6 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 	rc = EXIT_OK;
 out:
 	OPENSSL_cleanse(secret, sizeof(secret));
-	OPENSSL_cleanse(raw, sizeof(raw));
 	if (doc != NULL) {
 		OPENSSL_cleanse(doc, doclen);
 		free(doc);
