@@ -299,10 +299,8 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 	free(doc);
 	doc = NULL;
 
-	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL) {
-		admin_warn("mobileconfig: %s", err);
+	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	}
 	if (mc.keysize < cf->min_key_bits) {
 		admin_warn("mobileconfig: --keysize %d is below ScepMinKeyBits (%d in %s): the "
 		    "server would refuse the request", mc.keysize, cf->min_key_bits, cf->path);
@@ -340,11 +338,8 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	if (mode == CHAL_MODE_FRESH) {
-		if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL) {
-			admin_warn("mobileconfig: %s", err[0] != '\0' ? err :
-			    "cannot open the repository");
+		if ((r = open_repo(cf)) == NULL)
 			goto out;
-		}
 		/*
 		 * Stored before the profile is built, so a profile never holds an unknown
 		 * challenge; one that fails later leaves a stored secret nobody has, which
