@@ -165,8 +165,7 @@ report_generation(const struct config *cf, const char *cmd, enum ca_generation w
 static void
 restart_note(void)
 {
-	fputs(PROG ": note: FastCGI workers load the CA once; restart them to use this "
-	    "change\n", stderr);
+	admin_warn("note: FastCGI workers load the CA once; restart them to use this change");
 }
 
 /* --key-bits and --days of ra and rollover prepare. */

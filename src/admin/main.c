@@ -50,16 +50,25 @@ static const char *usage_text =
 /* The command being run (NULL before dispatch): admin_usage() prints its usage text. */
 static const struct command	*running;
 
+static void
+vreport(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static void
+vreport(const char *fmt, va_list ap)
+{
+	fputs(PROG ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void
 admin_warn(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int
@@ -67,11 +76,9 @@ admin_usage(const char *fmt, ...)
 {
 	va_list	ap;
 
-	fputs(PROG ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (running != NULL && running->usage != NULL)
 		fputs(running->usage, stderr);
 	else
