@@ -440,29 +440,38 @@ out:
 	return ok;
 }
 
-int
-cmd_approve(int argc, char **argv, const char *conf)
+/* decide() for each ID in ARGV[OPTIND..]: EXIT_OK if every one moved. */
+static int
+decide_all(int argc, char **argv, const char *conf, const enum rstate *from, size_t nfrom,
+    enum rstate to, const char *reason)
 {
-	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
-	static const enum rstate from[] = { RS_PENDING };
 	struct config	*cf = NULL;
 	struct repo	*r = NULL;
 	int		 i, rc = EXIT_FAIL, failed = 0;
 
-	if (admin_getopt(argc, argv, "", lo) != -1)
-		return EXIT_USAGE;
-	if (optind == argc)
-		return admin_usage("approve: at least one ID");
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	for (i = optind; i < argc; i++)
-		if (!decide(r, argv[i], from, 1, RS_APPROVED, NULL))
+		if (!decide(r, argv[i], from, nfrom, to, reason))
 			failed = 1;
 	rc = failed ? EXIT_FAIL : EXIT_OK;
 out:
 	repo_close(r);
 	config_free(cf);
 	return rc;
+}
+
+int
+cmd_approve(int argc, char **argv, const char *conf)
+{
+	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+	static const enum rstate from[] = { RS_PENDING };
+
+	if (admin_getopt(argc, argv, "", lo) != -1)
+		return EXIT_USAGE;
+	if (optind == argc)
+		return admin_usage("approve: at least one ID");
+	return decide_all(argc, argv, conf, from, 1, RS_APPROVED, NULL);
 }
 
 int
@@ -473,10 +482,8 @@ cmd_reject(int argc, char **argv, const char *conf)
 		{ NULL, 0, NULL, 0 }
 	};
 	static const enum rstate from[] = { RS_PENDING, RS_APPROVED };
-	struct config	*cf = NULL;
-	struct repo	*r = NULL;
 	const char	*reason = NULL;
-	int		 c, i, rc = EXIT_FAIL, failed = 0;
+	int		 c;
 
 	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		if (c != 'r')
@@ -487,16 +494,7 @@ cmd_reject(int argc, char **argv, const char *conf)
 	}
 	if (optind == argc)
 		return admin_usage("reject: at least one ID");
-	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
-		goto out;
-	for (i = optind; i < argc; i++)
-		if (!decide(r, argv[i], from, 2, RS_REJECTED, reason))
-			failed = 1;
-	rc = failed ? EXIT_FAIL : EXIT_OK;
-out:
-	repo_close(r);
-	config_free(cf);
-	return rc;
+	return decide_all(argc, argv, conf, from, 2, RS_REJECTED, reason);
 }
 
 /* -------------------------------------------------------------------- issue */
