@@ -102,46 +102,6 @@ doc_indent(struct doc *d)
 /* ------------------------------------------------------------ text checks */
 
 /*
- * Decode one UTF-8 sequence at S[*I] (S is NUL-terminated). Rejects overlong forms,
- * surrogates and values above U+10FFFF. 1 ok (code point in *CP, *I advanced), 0 invalid.
- */
-static int
-utf8_next(const unsigned char *s, size_t *i, uint32_t *cp)
-{
-	unsigned char	c = s[*i];
-	uint32_t	v;
-	int		n, k;
-
-	if (c < 0x80) {
-		*cp = c;
-		(*i)++;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		v = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		v = c & 0x07;
-	} else
-		return 0;
-	for (k = 1; k <= n; k++) {
-		if ((s[*i + k] & 0xc0) != 0x80)	/* also stops at the NUL */
-			return 0;
-		v = (v << 6) | (s[*i + k] & 0x3f);
-	}
-	if ((n == 2 && v < 0x800) || (n == 3 && v < 0x10000) || v > 0x10ffff ||
-	    (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*i += (size_t)n + 1;
-	*cp = v;
-	return 1;
-}
-
-/*
  * Append S as XML character data: valid UTF-8, no control characters (C0, DEL, C1), no
  * U+FFFE/U+FFFF (not XML characters), not empty, at most MC_MAX_STRING bytes; & < > " '
  * become entities. WHAT names the option in the error.
@@ -150,7 +110,7 @@ static void
 doc_text(struct doc *d, const char *what, const char *s)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i = 0, start;
+	size_t			 i = 0, start, len, n;
 	uint32_t		 cp;
 	const char		*ent;
 
@@ -160,16 +120,17 @@ doc_text(struct doc *d, const char *what, const char *s)
 		doc_fail(d, "%s must not be empty", what);
 		return;
 	}
-	if (strlen(s) > MC_MAX_STRING) {
+	if ((len = strlen(s)) > MC_MAX_STRING) {
 		doc_fail(d, "%s is longer than %d bytes", what, MC_MAX_STRING);
 		return;
 	}
-	while (u[i] != '\0') {
+	while (i < len) {
 		start = i;
-		if (!utf8_next(u, &i, &cp)) {
+		if ((n = utf8_decode(u + i, len - i, &cp)) == 0) {
 			doc_fail(d, "%s is not valid UTF-8 (byte %zu)", what, start + 1);
 			return;
 		}
+		i += n;
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			doc_fail(d, "%s holds a control character (U+%04X at byte %zu)", what,
 			    (unsigned)cp, start + 1);

@@ -79,36 +79,6 @@ print_field(FILE *f, const void *p, size_t len)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 (RFC 3629). */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t		len, i;
-	unsigned long	cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 /*
  * A JSON string (RFC 8259 §7). Valid UTF-8 passes; a byte that is not part of valid UTF-8
  * is written as the code point of the same value (\u00XX), so output is always valid JSON.
@@ -131,7 +101,7 @@ json_bytes(FILE *f, const void *p, size_t len)
 		} else if (s[i] < 0x20 || s[i] == 0x7f) {
 			fprintf(f, "\\u%04x", s[i]);
 			i++;
-		} else if ((n = utf8_seq(s + i, len - i)) == 0) {
+		} else if ((n = utf8_decode(s + i, len - i, NULL)) == 0) {
 			fprintf(f, "\\u%04x", s[i]);
 			i++;
 		} else {
