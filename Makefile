@@ -25,7 +25,7 @@ UNITDIR	?= $(PREFIX)/lib/systemd/system
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 # The library (src/*.c) is shared by both programs; src/admin/ holds scep-admin's commands.
-MAINS	 = src/scep_main.c src/admin_main.c
+MAINS	 = src/scep_main.c
 LIBSRC	 = $(filter-out $(MAINS),$(wildcard src/*.c))
 ADMSRC	 = $(wildcard src/admin/*.c)
 HDRS	 = $(wildcard src/*.h src/admin/*.h)
@@ -60,17 +60,16 @@ cgi-bin/scep: src/scep_main.c build/libscep.a VERSION
 	@mkdir -p cgi-bin
 	$(CC) $(CPPFLAGS) -DSCEP_VERSION='"$(VERSION)"' $(CFLAGS) $(LDFLAGS) -o $@ $< build/libscep.a \
 	    $(LDLIBS)
-scep-admin: src/admin_main.c $(ADMOBJ) build/libscep.a
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(ADMOBJ) build/libscep.a $(LDLIBS)
+scep-admin: $(ADMOBJ) build/libscep.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(ADMOBJ) build/libscep.a $(LDLIBS)
 
 # Sanitizer build used by `make check`: build/asan/scep, build/asan/scep-admin, unit tests.
 asan: build/asan/scep build/asan/scep-admin $(UNITBIN)
 build/asan/scep: src/scep_main.c build/asan/libscep.a VERSION
 	$(CC) $(CPPFLAGS) -DSCEP_VERSION='"$(VERSION)"' -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
 	    build/asan/libscep.a $(LDLIBS)
-build/asan/scep-admin: src/admin_main.c $(ADMSOBJ) build/asan/libscep.a
-	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -o $@ $< $(ADMSOBJ) build/asan/libscep.a \
-	    $(LDLIBS)
+build/asan/scep-admin: $(ADMSOBJ) build/asan/libscep.a
+	$(CC) $(SANFLAGS) -o $@ $(ADMSOBJ) build/asan/libscep.a $(LDLIBS)
 build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/libscep.a
 	$(CC) $(CPPFLAGS) -Itests/unit -std=c11 $(WARN) $(SANFLAGS) -o $@ $< \
 	    build/asan/libscep.a $(LDLIBS)

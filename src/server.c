@@ -25,6 +25,7 @@
 #include "ca.h"
 #include "certrep.h"
 #include "config.h"
+#include "crl.h"
 #include "enroll.h"
 #include "http.h"
 #include "pkimsg.h"
@@ -716,8 +717,8 @@ getcrl(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		    "that issuer", r);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/crl.pem", repo_root(s->repo));
-	if (!repo_read_file(path, &pem, &len, MAX_CRL_SIZE) ||
+	if (!crl_path(s->repo, path, sizeof(path)) ||
+	    !repo_read_file(path, &pem, &len, MAX_CRL_SIZE) ||
 	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (rep.crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
 		logx(LOG_LVL_WARN, "GetCRL: no CRL published at %s", path);

@@ -29,7 +29,7 @@ if [ ! -x "$ADMIN" ] || [ ! -x "$PY" ]; then
 	bad "need $ADMIN (make all asan) and $PY"; finish
 fi
 if ! "$ADMIN" help 2>/dev/null | grep -q mobileconfig; then
-	bad "$ADMIN has no mobileconfig command (register it in src/admin_main.c)"; finish
+	bad "$ADMIN has no mobileconfig command (register it in src/admin/main.c)"; finish
 fi
 
 T=$(mktemp -d /tmp/t-mobileconfig.XXXXXX) || exit 1

@@ -50,9 +50,14 @@ id=$("$ADMIN" -c "$T/scep.conf" list --state pending | awk '{print $1}' | head -
 "$ADMIN" -c "$T/scep.conf" revoke "$(openssl x509 -in "$T/repo/certs/01.pem" -noout -serial)" >/dev/null 2>>"$T/admin.log"
 "$ADMIN" -c "$T/scep.conf" crl >/dev/null 2>>"$T/admin.log"
 "$ADMIN" -c "$T/scep.conf" check --repair >/dev/null 2>>"$T/admin.log"
+nchal=$(find "$T/repo/challenges" -maxdepth 1 -type f | wc -l)
+"$ADMIN" -c "$T/scep.conf" mobileconfig --url http://127.0.0.1/scep >"$T/p.mobileconfig" \
+    2>>"$T/admin.log"
 check "root ran approve/issue/revoke/crl/challenge: certificates issued" test -s "$T/repo/certs/02.pem"
 check "every file of the repository is still owned by www-data" \
     test -z "$(find "$T/repo" ! -user www-data -print -o ! -group www-data -print)"
+check "root ran mobileconfig: its challenge is stored, owned by www-data" \
+    test "$(find "$T/repo/challenges" -maxdepth 1 -type f -user www-data | wc -l)" = $((nchal + 1))
 check "the CA key is mode 0600" test "$(stat -c %a "$T/repo/ca/ca.key")" = 600
 check "the ca/ directory is mode 0700" test "$(stat -c %a "$T/repo/ca")" = 700
 check "another unprivileged user cannot read the CA key" \

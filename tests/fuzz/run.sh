@@ -57,7 +57,7 @@ mkdir -p "$B/obj"
 build_ok=1
 objs=""
 for src in src/*.c; do
-	case $src in src/scep_main.c | src/admin_main.c) continue ;; esac
+	case $src in src/scep_main.c) continue ;; esac
 	o=$B/obj/$(basename "$src" .c).o
 	objs="$objs $o"
 	if [ ! -f "$o" ] || [ "$src" -nt "$o" ] || [ -n "$(find src -name '*.h' -newer "$o" | head -n 1)" ]; then
