@@ -398,6 +398,17 @@ out:
 	return ret;
 }
 
+int
+ca_exists(const char *root)
+{
+	char	cert[MAX_PATH_LEN], key[MAX_PATH_LEN];
+
+	if (!ca_path(cert, sizeof(cert), root, CA_CERT_FILE) ||
+	    !ca_path(key, sizeof(key), root, CA_KEY_FILE))
+		return 1;	/* ca_load() reports the long path */
+	return ca_present(cert) || ca_key_present(key);
+}
+
 void
 ca_free(struct ca *ca)
 {

@@ -79,6 +79,8 @@ struct crl_entry {
 struct ca	*ca_load(const char *root, const struct ca_keysrc *src, char *err,
 		    size_t errlen);
 void		 ca_free(struct ca *);
+/* Does the repository ROOT hold a CA (ca/ca.pem or its key)? Anything but ENOENT: yes. */
+int		 ca_exists(const char *root);
 
 /*
  * GetCACert and GetNextCACert leave out a self-signed certificate at the end of chain.pem
@@ -95,6 +97,14 @@ X509		*ca_generation_cert(const struct ca *, enum ca_generation, int ra);
 STACK_OF(X509)	*ca_getcacert_certs(const struct ca *);
 /* GetNextCACert: the same for ca/next/, or NULL when no rollover is prepared. Not owned. */
 STACK_OF(X509)	*ca_next_certs(const struct ca *);
+
+/*
+ * Where the key of the CA (RA 0) or RA (RA 1) of generation WHICH in the repository ROOT is
+ * kept, for scep-admin to show: its pkcs11: URI, or the file and whether it is encrypted.
+ * 1 ok, 0 no such key.
+ */
+int		 ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
+		    size_t outlen);
 
 /* Why ca_decrypt() returned no content. */
 enum ca_decrypt_fail {
@@ -231,13 +241,12 @@ int		 ca_rollover_import(const char *root, const char *cert_pem, const char *key
 int		 ca_rollover_switch(const char *root, const struct ca_keysrc *src, char *err,
 		    size_t errlen);
 
+
 /*
- * Where the key of a generation's CA (RA 0) or RA (RA 1) is kept, for scep-admin to show:
- * its pkcs11: URI, or the file and whether it is encrypted. SUB NULL: the current
- * generation. 1 ok, 0 no key.
+ * Is URI a pkcs11: URI the key store takes (printable, at most 1024 bytes, an object= or
+ * id=, no PIN inside: the PIN comes from scep.conf)? 1 yes, 0 with err.
  */
-int		 ca_key_location(const char *root, const char *sub, int ra, char *out,
-		    size_t outlen);
+int		 ca_key_uri_check(const char *uri, char *err, size_t errlen);
 
 /* Parse "/CN=x/O=y" into an X509_NAME (NULL and err on a malformed DN). */
 X509_NAME	*ca_parse_dn(const char *dn, char *err, size_t errlen);

@@ -101,10 +101,8 @@ int		 ca_key_store(const char *keypath, EVP_PKEY *key, const char *uri,
 		    const struct ca_keysrc *src, char *err, size_t errlen);
 /* Remove what ca_key_store() wrote at KEYPATH (undoing a failed step). */
 void		 ca_key_remove(const char *keypath);
-/* Does SPEC name a key in a token (a pkcs11: URI)? Is URI one we accept (1, else 0 with
- * err: no PIN inside, an object= or id=, printable)? */
+/* Does SPEC name a key in a token (a pkcs11: URI)? */
 int		 ca_key_is_uri(const char *spec);
-int		 ca_key_uri_check(const char *uri, char *err, size_t errlen);
 
 /* Certificate tests: issued (names, AKI, keyUsage, signature), keyUsage bits, self-signed. */
 int		 ca_issued_by(X509 *issuer, X509 *x);

@@ -647,9 +647,12 @@ ca_key_remove(const char *keypath)
 }
 
 int
-ca_key_location(const char *root, const char *sub, int ra, char *out, size_t outlen)
+ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
+    size_t outlen)
 {
 	char		 keypath[MAX_PATH_LEN], upath[MAX_PATH_LEN], uri[MAX_KEY_URI + 1];
+	const char	*sub = which == CA_GEN_OLD ? CA_OLD_DIR : which == CA_GEN_NEXT ?
+			    CA_NEXT_DIR : NULL;
 	unsigned char	*buf = NULL;
 	size_t		 len = 0;
 	int		 enc;

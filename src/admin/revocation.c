@@ -75,14 +75,18 @@ parse_reason(const char *name)
 	return rc >= 0 && rc <= 6 ? rc : -2;
 }
 
-/* [locked] crl_publish() with the configured validity. 1 ok, 0 error (reported). */
+/*
+ * [locked] crl_publish() with the configured validity, into ScepPublishDir too. 1 ok, 0
+ * error (reported).
+ */
 int
 publish_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *outfile,
     struct crl_info *info)
 {
 	char	err[1024];
 
-	if (!crl_publish(r, ca, cf->crl_days, outfile, info, err, sizeof(err))) {
+	if (!crl_publish(r, ca, cf->crl_days, outfile, cf->publish_dir, info, err,
+	    sizeof(err))) {
 		admin_warn("crl: %s", err);
 		return 0;
 	}
