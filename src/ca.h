@@ -100,11 +100,11 @@ STACK_OF(X509)	*ca_next_certs(const struct ca *);
 
 /*
  * Where the key of the CA (RA 0) or RA (RA 1) of generation WHICH in the repository ROOT is
- * kept, for scep-admin to show: its pkcs11: URI, or the file and whether it is encrypted.
- * 1 ok, 0 no such key.
+ * kept, for scep-admin to show: its pkcs11: URI or its file into OUT, and in *KIND
+ * "pkcs11", "pem-encrypted" or "pem". 1 ok, 0 no such key.
  */
 int		 ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
-		    size_t outlen);
+		    size_t outlen, const char **kind);
 
 /* Why ca_decrypt() returned no content. */
 enum ca_decrypt_fail {

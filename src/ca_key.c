@@ -648,7 +648,7 @@ ca_key_remove(const char *keypath)
 
 int
 ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
-    size_t outlen)
+    size_t outlen, const char **kind)
 {
 	char		 keypath[MAX_PATH_LEN], upath[MAX_PATH_LEN], uri[MAX_KEY_URI + 1];
 	const char	*sub = which == CA_GEN_OLD ? CA_OLD_DIR : which == CA_GEN_NEXT ?
@@ -664,6 +664,7 @@ ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
 		if (!uri_read(upath, uri, sizeof(uri), NULL, 0))
 			return 0;
 		snprintf(out, outlen, "%s", uri);
+		*kind = "pkcs11";
 		return 1;
 	}
 	if (!repo_read_file(keypath, &buf, &len, MAX_KEY_FILE))
@@ -672,6 +673,7 @@ ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
 	    memmem(buf, len, "Proc-Type: 4,ENCRYPTED", 22) != NULL;
 	OPENSSL_cleanse(buf, len);
 	free(buf);
-	snprintf(out, outlen, "%s (PEM, %s)", keypath, enc ? "encrypted" : "unencrypted");
+	snprintf(out, outlen, "%s", keypath);
+	*kind = enc ? "pem-encrypted" : "pem";
 	return 1;
 }

@@ -33,18 +33,22 @@ key_uri_opt(const char *what, const char *arg)
 	return 1;
 }
 
-/* PREFIXkey: and PREFIXra_key: where the keys of generation WHICH are kept (no RA: none). */
+/*
+ * PREFIXkey, PREFIXkey_store and the same with PREFIXra_: where the keys of generation
+ * WHICH are kept (the file or pkcs11: URI) and how (pkcs11, pem-encrypted, pem).
+ */
 static void
 print_key_lines(const struct config *cf, enum ca_generation which, const char *prefix)
 {
-	char	where[MAX_PATH_LEN + 64];
-	int	ra;
+	char		 where[MAX_PATH_LEN + 64];
+	const char	*kind;
+	int		 ra;
 
 	for (ra = 0; ra < 2; ra++)
-		if (ca_key_location(cf->repository, which, ra, where, sizeof(where))) {
-			printf("%s%s: ", prefix, ra ? "ra_key" : "key");
+		if (ca_key_location(cf->repository, which, ra, where, sizeof(where), &kind)) {
+			printf("%s%skey: ", prefix, ra ? "ra_" : "");
 			print_field(stdout, where, strlen(where));
-			putchar('\n');
+			printf("\n%s%skey_store: %s\n", prefix, ra ? "ra_" : "", kind);
 		}
 }
 
