@@ -94,9 +94,7 @@ cmd_config_check(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	printf("%s: OK\n", cf->path);
-	if (ca == NULL)
-		printf("ca: none (make one with init or import)\n");
-	else
+	if (ca != NULL)
 		printf("ca: loads\n");
 	rc = EXIT_OK;
 out:

@@ -23,6 +23,7 @@
 
 #include "ca.h"
 #include "ca_internal.h"
+#include "config.h"
 #include "scep.h"
 #include "unit.h"
 
@@ -408,6 +409,69 @@ test_profile(struct ca *ca)
 
 	EXTENDED_KEY_USAGE_free(eku);
 	ASN1_OBJECT_free(oid);
+	X509_REQ_free(req);
+	EVP_PKEY_free(ek);
+}
+
+/* cRLDistributionPoints and authorityInfoAccess caIssuers from the profile's URLs. */
+static void
+test_publication_urls(struct ca *ca)
+{
+	EVP_PKEY		*ek = EVP_EC_gen("P-256");
+	X509_REQ		*req = NULL;
+	X509			*x = NULL;
+	CRL_DIST_POINTS		*cdp = NULL;
+	AUTHORITY_INFO_ACCESS	*aia = NULL;
+	DIST_POINT		*dp;
+	ACCESS_DESCRIPTION	*ad;
+	GENERAL_NAME		*gn;
+	struct cert_profile	 prof = { .days = 30 };
+	char			 err[512] = "";
+	int			 n;
+
+	CHECK(ek != NULL);
+	req = make_csr(ek, "/CN=urls", NULL, 0);
+	prof.crl_url = "http://pki.example.com/pki/ca.crl";
+	prof.ca_issuers_url = "http://pki.example.com/pki/ca.crt";
+	x = ca_issue(ca, req, "2001", &prof, err, sizeof(err));
+	CHECK_MSG(x != NULL, "%s", err);
+	if (x != NULL) {
+		CHECK(ext_critical(x, NID_crl_distribution_points) == 0);
+		CHECK(ext_critical(x, NID_info_access) == 0);
+		cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+		CHECK(cdp != NULL && sk_DIST_POINT_num(cdp) == 1);
+		if (cdp != NULL && sk_DIST_POINT_num(cdp) == 1) {
+			dp = sk_DIST_POINT_value(cdp, 0);
+			CHECK(dp->reasons == NULL && dp->CRLissuer == NULL &&
+			    dp->distpoint != NULL && dp->distpoint->type == 0 &&
+			    sk_GENERAL_NAME_num(dp->distpoint->name.fullname) == 1);
+			gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+			CHECK(gn != NULL && gn->type == GEN_URI &&
+			    strcmp((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
+			    prof.crl_url) == 0);
+		}
+		aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+		CHECK(aia != NULL && sk_ACCESS_DESCRIPTION_num(aia) == 1);
+		if (aia != NULL && sk_ACCESS_DESCRIPTION_num(aia) == 1) {
+			ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
+			CHECK(OBJ_obj2nid(ad->method) == NID_ad_ca_issuers &&
+			    ad->location->type == GEN_URI &&
+			    strcmp((const char *)ASN1_STRING_get0_data(
+			    ad->location->d.uniformResourceIdentifier), prof.ca_issuers_url) == 0);
+		}
+	}
+	CRL_DIST_POINTS_free(cdp);
+	AUTHORITY_INFO_ACCESS_free(aia);
+	X509_free(x);
+
+	/* Without URLs: neither extension. */
+	prof.crl_url = prof.ca_issuers_url = NULL;
+	x = ca_issue(ca, req, "2002", &prof, err, sizeof(err));
+	CHECK_MSG(x != NULL, "%s", err);
+	n = x != NULL ? X509_get_ext_by_NID(x, NID_crl_distribution_points, -1) +
+	    X509_get_ext_by_NID(x, NID_info_access, -1) : 0;
+	CHECK(x != NULL && n == -2);
+	X509_free(x);
 	X509_REQ_free(req);
 	EVP_PKEY_free(ek);
 }
@@ -1711,6 +1775,95 @@ out:
 	ERR_clear_error();
 }
 
+/* SECRET into a file PATH (one line). */
+static void
+write_secret(const char *path, const char *secret)
+{
+	FILE	*f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fprintf(f, "%s\n", secret);
+		fclose(f);
+	}
+}
+
+/*
+ * The key store with PEM files: a configured passphrase encrypts what init writes, opens it
+ * again (also from a "credential"), and a missing or wrong one is named; pkcs11: URIs that
+ * carry a PIN or name no key are refused before any token is touched.
+ */
+static void
+test_key_store(void)
+{
+	struct ca_keysrc	 src = { 0 };
+	struct ca		*ca;
+	char			 repo[600], pass[600], bad[600], creds[600], key[700];
+	char			 err[1024] = "", where[700];
+	const char		*kind = NULL;
+	FILE			*f;
+	char			 line[128] = "";
+
+	snprintf(repo, sizeof(repo), "%s/keystore", root);
+	snprintf(pass, sizeof(pass), "%s/pass", root);
+	snprintf(bad, sizeof(bad), "%s/bad", root);
+	snprintf(creds, sizeof(creds), "%s/creds", root);
+	snprintf(key, sizeof(key), "%s/ca/ca.key", repo);
+	CHECK(mkdir(repo, 0700) == 0 && mkdir(creds, 0700) == 0);
+	write_secret(pass, "a passphrase");
+	write_secret(bad, "not the passphrase");
+	src.pass_file = pass;
+	CHECK_MSG(ca_init(repo, "/CN=Encrypted CA", 2048, 30, NULL, &src, err, sizeof(err)),
+	    "%s", err);
+	if ((f = fopen(key, "r")) != NULL) {
+		CHECK(fgets(line, sizeof(line), f) != NULL);
+		fclose(f);
+	}
+	CHECK_MSG(strcmp(line, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n") == 0, "%s", line);
+	CHECK(ca_key_location(repo, CA_GEN_CURRENT, 0, where, sizeof(where), &kind) &&
+	    strcmp(where, key) == 0 && strcmp(kind, "pem-encrypted") == 0);
+	CHECK(!ca_key_location(repo, CA_GEN_CURRENT, 1, where, sizeof(where), &kind));
+	ca = ca_load(repo, &src, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	ca_free(ca);
+
+	CHECK(ca_load(repo, NULL, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "is encrypted and no passphrase is configured") != NULL, "%s", err);
+	src.pass_file = bad;
+	CHECK(ca_load(repo, &src, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "wrong passphrase") != NULL && strstr(err, bad) != NULL, "%s",
+	    err);
+	src.pass_file = NULL;
+	src.pass_credential = "ca-pass";
+	unsetenv("CREDENTIALS_DIRECTORY");
+	CHECK(ca_load(repo, &src, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "$CREDENTIALS_DIRECTORY is not set") != NULL, "%s", err);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	CHECK(ca_load(repo, &src, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "cannot open the passphrase file") != NULL, "%s", err);
+	snprintf(where, sizeof(where), "%s/ca-pass", creds);
+	write_secret(where, "a passphrase");
+	ca = ca_load(repo, &src, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	ca_free(ca);
+	unsetenv("CREDENTIALS_DIRECTORY");
+
+	/* A key in a token needs the module; URIs are checked first. */
+	CHECK(ca_key_uri_check("pkcs11:token=t;object=ca", err, sizeof(err)));
+	CHECK(!ca_key_uri_check("pkcs11:token=t;object=ca;pin-value=1234", err, sizeof(err)));
+	CHECK_MSG(strstr(err, "carries a PIN") != NULL, "%s", err);
+	CHECK(!ca_key_uri_check("pkcs11:token=t?pin-source=file:/p", err, sizeof(err)));
+	CHECK(!ca_key_uri_check("pkcs11:token=t", err, sizeof(err)));
+	CHECK_MSG(strstr(err, "names no key") != NULL, "%s", err);
+	CHECK(!ca_key_uri_check("pkcs11:token=my token;object=x", err, sizeof(err)));
+	CHECK(!ca_key_uri_check("/etc/ca.key", err, sizeof(err)));
+	snprintf(where, sizeof(where), "%s/tokenless", root);
+	CHECK(mkdir(where, 0700) == 0);
+	CHECK(!ca_init(where, "/CN=x", 2048, 30, "pkcs11:token=t;object=x", NULL, err,
+	    sizeof(err)));
+	CHECK_MSG(strstr(err, "ScepPKCS11Module") != NULL, "%s", err);
+}
+
 int
 main(void)
 {
@@ -1730,6 +1883,7 @@ main(void)
 		test_ca_cert(ca);
 		test_issue(ca);
 		test_profile(ca);
+		test_publication_urls(ca);
 		test_crl(ca);
 		test_chain(ca);
 		test_load_bad(ca);
@@ -1741,6 +1895,7 @@ main(void)
 	test_switch_resume();
 	test_rollover_import();
 	test_key_operations();
+	test_key_store();
 	ca_free(ca);
 	ca_free(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
