@@ -39,7 +39,8 @@ UNITBIN	 = $(UNITSRC:tests/unit/%.c=build/asan/%)
 # run under ASan/LSan); the server program itself is run under valgrind by the script.
 VGBIN	 = build/vg/test_http build/vg/test_config build/vg/test_pkimsg
 
-.PHONY: all asan unit check demo install uninstall clean deps man-lint bench profile fuzz tools valgrind fuzz-regress corpus load
+.PHONY: all asan unit check demo install uninstall clean deps man-lint bench profile fuzz tools valgrind \
+	fuzz-regress corpus load cluster-check cluster-load bench-cluster
 all: cgi-bin/scep scep-admin
 
 build/obj/%.o: src/%.c $(HDRS) | build/obj
@@ -130,6 +131,7 @@ check: deps all asan tools $(VGBIN)
 	tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
 	tests/integration/run-all.sh
 	tests/keystore/t-keystore.sh
+	tests/renewal/t-renewal.sh
 	LOAD_N=300 tests/load/load.sh
 	CRASH_N=200 tests/load/crash.sh
 	tests/load/fulldisk.sh
@@ -156,6 +158,16 @@ bench: all tools
 	tests/load/bench.sh
 profile: all tools
 	tests/load/profile.sh
+
+# Several nodes on one GlusterFS volume (tests/cluster/; root, FUSE and GlusterFS needed):
+# a short run of every scenario, the full-size one, and the shared-FS benchmark (local
+# disk, one node and two nodes on the volume).
+cluster-check: deps all asan tools
+	CLUSTER_N=200 CLUSTER_CRASH_N=100 tests/cluster/cluster.sh
+cluster-load: deps all asan tools
+	tests/cluster/cluster.sh
+bench-cluster: deps all tools
+	tests/cluster/bench.sh
 
 demo: deps all
 	PORT=$(PORT) scripts/demo

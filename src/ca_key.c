@@ -42,7 +42,7 @@
 #include "ca.h"
 #include "ca_internal.h"
 #include "config.h"
-#include "repo.h"
+#include "fileio.h"
 #include "scep.h"
 
 #define MAX_SECRET	256		/* bytes of a PIN or passphrase */
@@ -319,10 +319,8 @@ pem_write(const char *path, EVP_PKEY *k, const struct ca_keysrc *src, char *err,
 		errf_crypto(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
-	if (repo_write_file(path, data, (size_t)len, 0600) != 1) {
-		errf_sys(err, errlen, "cannot write %s", path);
+	if (!write_file(path, data, (size_t)len, 0600, err, errlen))
 		goto out;
-	}
 	ok = 1;
 out:
 	OPENSSL_cleanse(pass, sizeof(pass));
@@ -534,10 +532,8 @@ uri_read(const char *upath, char *uri, size_t urilen, char *err, size_t errlen)
 	size_t		 len = 0;
 	int		 ok = 0;
 
-	if (!repo_read_file(upath, &buf, &len, MAX_KEY_URI + 2)) {
-		errf_sys(err, errlen, "cannot read %s", upath);
+	if (!read_file(upath, &buf, &len, MAX_KEY_URI + 2, err, errlen))
 		goto out;
-	}
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
 	if (len == 0 || len >= urilen || memchr(buf, '\0', len) != NULL ||
@@ -631,9 +627,7 @@ ca_key_store(const char *keypath, EVP_PKEY *key, const char *uri,
 	if (!ca_key_uri_check(uri, err, errlen))
 		return 0;
 	n = snprintf(line, sizeof(line), "%s\n", uri);
-	if (repo_write_file(upath, line, (size_t)n, 0640) != 1)
-		return errf_sys(err, errlen, "cannot write %s", upath);
-	return 1;
+	return write_file(upath, line, (size_t)n, 0640, err, errlen);
 }
 
 void
@@ -667,7 +661,7 @@ ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
 		*kind = "pkcs11";
 		return 1;
 	}
-	if (!repo_read_file(keypath, &buf, &len, MAX_KEY_FILE))
+	if (!read_file(keypath, &buf, &len, MAX_KEY_FILE, NULL, 0))
 		return 0;
 	enc = memmem(buf, len, "-----BEGIN ENCRYPTED PRIVATE KEY-----", 37) != NULL ||
 	    memmem(buf, len, "Proc-Type: 4,ENCRYPTED", 22) != NULL;

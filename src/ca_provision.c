@@ -2,7 +2,7 @@
  * The provisioning CA: make, install and roll over the CA that the runtime (ca.c) loads.
  * scep-admin's init, ra, import and rollover commands call it; the server never does.
  *
- * Every file is written atomically (repo_write_file), a key before its certificate (the key
+ * Every file is written atomically (write_file), a key before its certificate (the key
  * store, ca_key.c, writes keys: a PEM file, or the URI of a key it generated in a token);
  * a directory is complete before it is renamed into place (ca/next.tmp/ -> ca/next/), and
  * a switch moves one file per rename(2) under the marker ca/switching, so that running it
@@ -29,6 +29,7 @@
 
 #include "ca.h"
 #include "ca_internal.h"
+#include "fileio.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -200,29 +201,13 @@ write_pem(const char *path, X509 *x, STACK_OF(X509) *sk, int mode, char *err, si
 		errf_crypto(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
-	if (repo_write_file(path, data, (size_t)len, mode) != 1) {
+	if (write_file(path, data, (size_t)len, mode, NULL, 0) != 1) {
 		errf_sys(err, errlen, "cannot write %s", path);
 		goto out;
 	}
 	ok = 1;
 out:
 	BIO_free(b);
-	return ok;
-}
-
-static int
-fsync_dir(const char *dir, char *err, size_t errlen)
-{
-	int	fd, ok;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		errf_sys(err, errlen, "cannot open %s", dir);
-		return 0;
-	}
-	ok = fsync(fd) == 0;
-	if (!ok)
-		errf_sys(err, errlen, "cannot fsync %s", dir);
-	(void)close(fd);
 	return ok;
 }
 
@@ -1009,7 +994,7 @@ write_mark(const char *path, char phase, char *err, size_t errlen)
 {
 	char	buf[2] = { phase, '\n' };
 
-	if (repo_write_file(path, buf, sizeof(buf), 0600) != 1) {
+	if (write_file(path, buf, sizeof(buf), 0600, NULL, 0) != 1) {
 		errf_sys(err, errlen, "cannot write %s", path);
 		return 0;
 	}
@@ -1064,7 +1049,7 @@ ca_rollover_switch(const char *root, const struct ca_keysrc *src, char *err, siz
 		goto out;
 	}
 	if (ca_present(mark)) {
-		if (!repo_read_file(mark, &buf, &len, 16) || len < 1 ||
+		if (!read_file(mark, &buf, &len, 16, NULL, 0) || len < 1 ||
 		    (buf[0] != '1' && buf[0] != '2')) {
 			errf_crypto(err, errlen, "%s is unreadable or damaged", mark);
 			goto out;

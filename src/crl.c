@@ -14,6 +14,7 @@
 
 #include "ca.h"
 #include "crl.h"
+#include "fileio.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -48,10 +49,8 @@ pub_write(const char *pubdir, const char *name, X509_CRL *crl, X509 *x, int pem,
 		errf_crypto(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
-	if (repo_write_file(path, data, (size_t)len, 0644) != 1) {
-		errf_sys(err, errlen, "cannot write %s", path);
+	if (!write_file(path, data, (size_t)len, 0644, err, errlen))
 		goto out;
-	}
 	ok = 1;
 out:
 	BIO_free(b);
@@ -102,14 +101,9 @@ crl_publish(struct repo *r, struct ca *ca, int days, const char *outfile,
 		errf(err, errlen, "cannot encode the CRL");
 		goto out;
 	}
-	if (repo_write_file(info->path, pem, (size_t)len, 0644) != 1) {
-		errf_sys(err, errlen, "cannot write %s", info->path);
+	if (!write_file(info->path, pem, (size_t)len, 0644, err, errlen) ||
+	    (outfile != NULL && !write_file(outfile, pem, (size_t)len, 0644, err, errlen)))
 		goto out;
-	}
-	if (outfile != NULL && repo_write_file(outfile, pem, (size_t)len, 0644) != 1) {
-		errf_sys(err, errlen, "cannot write %s", outfile);
-		goto out;
-	}
 	/* The CA certificate first: a client that gets the new CRL finds its issuer. */
 	if (pubdir != NULL &&
 	    (!pub_write(pubdir, PUB_CA_DER, NULL, ca_cert(ca), 0, err, errlen) ||

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -21,6 +20,7 @@
 #include "ca.h"
 #include "config.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -92,64 +92,34 @@ out:
 	return x;
 }
 
-/* [locked] certs/<SERIAL>.pem, cert.der, the meta serial and the index line of X. */
+/*
+ * [locked] Store X, REC's certificate, with everything the repository keeps about it
+ * (repo_store_cert(): cert.der, certs/, the DN index, index.txt, the meta serial).
+ */
 static int
 store(struct repo *r, const struct record *rec, X509 *x, char *err, size_t errlen)
 {
-	BIGNUM		*bn = NULL;
-	unsigned char	*der = NULL;
-	char		*subject = NULL, *serial = NULL;
-	struct tm	 tm;
-	int		 len, ok = 0;
+	struct repo_cert	 cf;
+	unsigned char		*der = NULL;
+	int			 len, ok = 0;
 
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
-	    (serial = BN_bn2hex(bn)) == NULL ||
-	    (len = i2d_X509(x, &der)) <= 0 ||
-	    (subject = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL ||
-	    !ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm)) {
+	memset(&cf, 0, sizeof(cf));
+	if ((len = i2d_X509(x, &der)) <= 0 || !repo_cert_facts(x, &cf)) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot encode the certificate",
 		    rec->id);
 		goto out;
 	}
-	if (!repo_store_cert(r, rec->id, serial, der, (size_t)len, timegm(&tm), subject)) {
+	if (!repo_store_cert(r, rec->id, der, (size_t)len, &cf)) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot store certificate %s",
-		    rec->id, serial);
+		    rec->id, cf.serial);
 		goto out;
 	}
-	logx(LOG_LVL_INFO, "record %s: issued serial %s to %s", rec->id, serial, subject);
+	logx(LOG_LVL_INFO, "record %s: issued serial %s to %s", rec->id, cf.serial,
+	    cf.subject);
 	ok = 1;
 out:
-	BN_free(bn);
-	OPENSSL_free(serial);
+	repo_cert_facts_free(&cf);
 	OPENSSL_free(der);
-	OPENSSL_free(subject);
-	return ok;
-}
-
-/* [locked] The DN index entry of X (idempotent: an interrupted issue may have added it). */
-static int
-index_dn(struct repo *r, const struct record *rec, X509 *x, char *err, size_t errlen)
-{
-	BIGNUM	*bn = NULL;
-	char	*serial = NULL, key[REPO_DNKEY_MAX + 1];
-	int	 ok = 0;
-
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
-	    (serial = BN_bn2hex(bn)) == NULL ||
-	    !repo_dnkey(X509_get_subject_name(x), key)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot encode the certificate",
-		    rec->id);
-		goto out;
-	}
-	if (!repo_dn_add(r, key, serial)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot add certificate %s to "
-		    "the DN index", rec->id, serial);
-		goto out;
-	}
-	ok = 1;
-out:
-	BN_free(bn);
-	OPENSSL_free(serial);
 	return ok;
 }
 
@@ -207,10 +177,8 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 			goto out;
 		}
 		logx(LOG_LVL_WARN, "record %s: finishing an interrupted issue", rec->id);
-		/* repo_store_cert() writes the meta serial before the index line. */
+		/* repo_store_cert() writes the meta serial last: with it, all the rest is there. */
 		if (rec->serial == NULL && !store(r, rec, x, err, errlen))
-			goto out;
-		if (!index_dn(r, rec, x, err, errlen))
 			goto out;
 		ret = x;
 		x = NULL;
@@ -232,7 +200,7 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: %s", rec->id, cerr);
 		goto out;
 	}
-	if (!store(r, rec, x, err, errlen) || !index_dn(r, rec, x, err, errlen))
+	if (!store(r, rec, x, err, errlen))
 		goto out;
 	ret = x;
 	x = NULL;
@@ -286,7 +254,7 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
 out:
 	X509_free(x);
 	free(der);
-	repo_strv_free(serials, n);
+	strv_free(serials, n);
 	return ok;
 }
 

@@ -27,14 +27,27 @@
  *   request.der the pkiMessage as received
  *   csr.der     the PKCS#10 request (DER)
  *   signer.der  the certificate that signed the request (DER)
- *   cert.der    the issued certificate (DER), in issued/ only
+ *   cert.der    the issued certificate (DER): written in approved/, then moved to issued/
  * Repository code does no CMS and never sees the CA key.
  *
- * Concurrency: every mutation (record creation, state change, serial allocation, index
- * append, meta rewrite) happens with the repository lock held (fcntl F_SETLKW on .lock, which
- * works across processes and over NFSv4). Functions marked [locked] require the caller to
- * hold it; the others take it themselves. Files are written to a temp name in the same
- * directory, fsynced, renamed, and the directory fsynced.
+ * Concurrency: every change to a record, a counter or an index (record creation, state
+ * change, serial allocation, index append, meta rewrite, revocation) happens with the
+ * repository lock held (fcntl F_SETLKW on .lock, which works across processes and over
+ * NFSv4). Functions marked [locked] require the caller to hold it. Of the others,
+ * repo_check() takes it itself; the rest read a snapshot, or change one name with one
+ * atomic create or rename (the one-time challenges). Files are written to a temp name in
+ * the same directory, fsynced, renamed, and the directory fsynced (fileio.h).
+ *
+ * The module is one header over files with one job each (repo_int.h holds what they
+ * share, fileio.c the file primitives under them):
+ *   repo.c            open, create, lock; record ids; state, path and serial names; find
+ *   repo_record.c     records and their states: meta, blobs, create, move, update, print
+ *   repo_counter.c    the `serial` and `crlnumber` counters
+ *   repo_index.c      issued certificates: certs/, index.txt, the DN index, store
+ *   repo_revoke.c     revocation and the list of revoked certificates for a CRL
+ *   repo_challenge.c  one-time challenges
+ *   repo_check.c      the consistency checker and its repairs
+ * The sections below follow the same order.
  */
 #ifndef REPO_H
 #define REPO_H
@@ -44,13 +57,23 @@
 #include <stdio.h>
 #include <time.h>
 
-#include <openssl/types.h>	/* X509_NAME, for repo_dnkey() only */
+#include <openssl/types.h>	/* X509, X509_NAME: repo_cert_facts(), repo_dnkey() */
 
 #include "scep.h"
 
 enum rstate { RS_NONE = -1, RS_PENDING = 0, RS_APPROVED, RS_ISSUED, RS_REJECTED, RS_COUNT };
 
 struct repo;	/* opaque: root path and lock fd */
+
+/*
+ * File names are built only from validated strings: record ids and challenge hashes
+ * (64 lower-case hex digits), serials (hex, normalized to upper case, whole octets) and
+ * DN keys (lower-case hex).
+ */
+#define REPO_SERIAL_MAX		64	/* hex digits of a normalized serial */
+#define REPO_DNKEY_MIN		8	/* a dnkey is 8..64 lower-case hex digits */
+#define REPO_DNKEY_MAX		64
+#define REPO_CHALLENGE_KEEP	86400	/* seconds a consumed challenge stays in used/ */
 
 /* What a record says about itself; every string is owned by the struct (NULL if unset). */
 struct record {
@@ -80,8 +103,7 @@ struct record {
 	unsigned char	*request_der;	size_t request_len;
 };
 
-const char	*rstate_name(enum rstate);		/* "pending", ... */
-enum rstate	 rstate_from_name(const char *);	/* RS_NONE if unknown */
+/* ---- Opening, locking, ids, states (repo.c) ---------------------------------------- */
 
 /*
  * Open the repository at ROOT (must exist and contain the state directories).
@@ -108,10 +130,22 @@ int		 repo_id_valid(const char *);	/* 64 lowercase hex */
 /* Which state holds ID (RS_NONE if none). [locked or not: a snapshot] */
 enum rstate	 repo_find(struct repo *, const char *id);
 
+const char	*rstate_name(enum rstate);		/* "pending", ... */
+enum rstate	 rstate_from_name(const char *);	/* RS_NONE if unknown */
+
+/*
+ * Iterate the ids in state ST (names of the wrong shape are skipped), calling fn for each
+ * until it returns non-zero. Returns 0, or what fn returned.
+ */
+int		 repo_foreach(struct repo *, enum rstate st,
+		    int (*fn)(const char *id, void *arg), void *arg);
+
+/* ---- Records and states (repo_record.c) -------------------------------------------- */
+
 /* Load a record; blobs too if with_blobs. NULL if absent or unreadable. */
 struct record	*repo_record_load(struct repo *, const char *id, int with_blobs);
 void		 record_free(struct record *);
-/* Human-readable dump ("key: value" lines), used by scep-admin show and the logs. */
+/* Human-readable dump ("key: value" lines): what scep-admin show prints. */
 void		 record_print(const struct record *, FILE *);
 
 /*
@@ -126,6 +160,8 @@ int		 repo_move(struct repo *, const char *id, enum rstate from, enum rstate to)
 /* [locked] Rewrite the meta file of ID (in whatever state it is) from REC. */
 int		 repo_record_update(struct repo *, const struct record *);
 
+/* ---- Counters (repo_counter.c) ----------------------------------------------------- */
+
 /*
  * [locked] Allocate the next serial: reads `serial`, writes serial+1 atomically, returns
  * the allocated value as uppercase hex (even number of digits, OpenSSL style) in out.
@@ -133,39 +169,43 @@ int		 repo_record_update(struct repo *, const struct record *);
 int		 repo_serial_next(struct repo *, char *out, size_t outlen);
 
 /*
- * [locked] Store an issued certificate: certs/<SERIAL>.pem, cert.der in the record of ID,
- * the serial in its meta, and the index.txt line ("V", expiry, serial, subject).
- * Does not move the record; the caller then moves approved -> issued.
+ * [locked] Like repo_serial_next() over `crlnumber`; a missing file counts as "01". Zero is
+ * a valid CRL number. 1 ok, 0 error.
  */
-int		 repo_store_cert(struct repo *, const char *id, const char *serial,
-		    const unsigned char *der, size_t derlen, time_t not_after,
-		    const char *subject_oneline);
+int		 repo_crlnumber_next(struct repo *, char *out, size_t outlen);
+
+/* ---- Issued certificates and their indexes (repo_index.c) -------------------------- */
+
+/*
+ * What the repository records about an issued certificate, taken from it once, where it is
+ * signed, by repo_cert_facts(): its serial as the repository names it, its subject in
+ * OpenSSL's oneline form (index.txt's), the DN index key of the subject, its notAfter.
+ * repo_cert_facts() returns 1, or 0 leaving OpenSSL's error queue to the caller.
+ */
+struct repo_cert {
+	char	 serial[REPO_SERIAL_MAX + 2];	/* normalized upper-case hex */
+	char	 dnkey[REPO_DNKEY_MAX + 1];
+	char	*subject;			/* "/CN=x/O=y", printable ASCII */
+	time_t	 not_after;
+};
+int		 repo_cert_facts(X509 *, struct repo_cert *);
+void		 repo_cert_facts_free(struct repo_cert *);
+
+/*
+ * [locked] Store the issued certificate DER, described by CERT: the record's cert.der,
+ * certs/<SERIAL>.pem, certs/<SERIAL>.id, the DN index entry (unless the serial is
+ * revoked), the index.txt line ("V", expiry, serial, subject) and, last, the serial in the
+ * record's meta, so that a meta holding a serial means all the rest is there. Calling it
+ * again for the same certificate finishes an interrupted store (no second index line);
+ * certs/<SERIAL>.pem is never replaced by another certificate (errno EEXIST). Does not
+ * move the record: the caller then moves approved -> issued.
+ */
+int		 repo_store_cert(struct repo *, const char *id, const unsigned char *der,
+		    size_t derlen, const struct repo_cert *cert);
 
 /* Read certs/<SERIAL>.pem as DER. SERIAL is validated (hex only). */
 int		 repo_cert_by_serial(struct repo *, const char *serial,
 		    unsigned char **der, size_t *len);
-
-/*
- * Iterate the ids in state ST (names of the wrong shape are skipped), calling fn for each
- * until it returns non-zero. Returns 0, or what fn returned.
- */
-int		 repo_foreach(struct repo *, enum rstate st,
-		    int (*fn)(const char *id, void *arg), void *arg);
-
-/* Atomically write a whole file in the repository (temp, fsync, rename, fsync dir). */
-int		 repo_write_file(const char *path, const void *buf, size_t len, int mode);
-int		 repo_read_file(const char *path, unsigned char **buf, size_t *len, size_t max);
-
-/*
- * ---- Additions: DN index, certificate -> record, revocation, CRL number, one-time
- * challenges, repository checker. Names of files are built only from validated strings:
- * serials (hex, normalized), dnkeys and challenge hashes (lower-case hex, fixed lengths).
- */
-
-#define REPO_SERIAL_MAX		64	/* hex digits of a normalized serial */
-#define REPO_DNKEY_MIN		8	/* a dnkey is 8..64 lower-case hex digits */
-#define REPO_DNKEY_MAX		64
-#define REPO_CHALLENGE_KEEP	86400	/* seconds a consumed challenge stays in used/ */
 
 /*
  * The DN index key of a subject: lower-case hex SHA-256 of the DER encoding of NAME as
@@ -189,9 +229,11 @@ int		 repo_dnkey_valid(const char *);	/* 8..64 lower-case hex */
  */
 int		 repo_dn_add(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
 int		 repo_dn_remove(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
-/* The serials (normalized, ascending) listed under DNKEY; none is success (*n = 0). */
+/*
+ * The serials (normalized, ascending) listed under DNKEY; none is success (*n = 0). Free
+ * the vector with strv_free() (fileio.h).
+ */
 int		 repo_dn_serials(struct repo *, const char *dnkey, char ***serials, size_t *n);
-void		 repo_strv_free(char **, size_t);
 
 /*
  * The id of the record that holds certificate SERIAL, from certs/<SERIAL>.id.
@@ -199,6 +241,8 @@ void		 repo_strv_free(char **, size_t);
  */
 int		 repo_record_by_serial(struct repo *, const char *serial,
 		    char id[REPO_ID_LEN + 1]);
+
+/* ---- Revocation (repo_revoke.c) ---------------------------------------------------- */
 
 /*
  * CRLReason codes (RFC 5280 §5.3.1) that `openssl ca` can write in index.txt: 0..6 and 8.
@@ -237,11 +281,7 @@ struct revoked {
 int		 repo_revoked_list(struct repo *, struct revoked **list, size_t *n);
 void		 repo_revoked_free(struct revoked *);
 
-/*
- * [locked] Like repo_serial_next() over `crlnumber`; a missing file counts as "01". Zero is
- * a valid CRL number. 1 ok, 0 error.
- */
-int		 repo_crlnumber_next(struct repo *, char *out, size_t outlen);
+/* ---- One-time challenges (repo_challenge.c) ---------------------------------------- */
 
 /*
  * One-time challenges. HASH_HEX is the lower-case hex SHA-256 (64 digits) of the secret,
@@ -260,6 +300,8 @@ int		 repo_crlnumber_next(struct repo *, char *out, size_t outlen);
 int		 repo_challenge_add(struct repo *, const char *hash_hex, time_t expires);
 int		 repo_challenge_consume(struct repo *, const char *hash_hex, time_t now);
 int		 repo_challenge_purge(struct repo *, time_t now);
+
+/* ---- The checker (repo_check.c) ---------------------------------------------------- */
 
 /*
  * Repository checker. Takes the repository lock for the whole run (do not hold it when

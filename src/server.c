@@ -27,6 +27,7 @@
 #include "config.h"
 #include "crl.h"
 #include "enroll.h"
+#include "fileio.h"
 #include "http.h"
 #include "pkimsg.h"
 #include "policy.h"
@@ -718,7 +719,7 @@ getcrl(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		return;
 	}
 	if (!crl_path(s->repo, path, sizeof(path)) ||
-	    !repo_read_file(path, &pem, &len, MAX_CRL_SIZE) ||
+	    !read_file(path, &pem, &len, MAX_CRL_SIZE, NULL, 0) ||
 	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (rep.crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
 		logx(LOG_LVL_WARN, "GetCRL: no CRL published at %s", path);

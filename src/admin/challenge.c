@@ -15,6 +15,7 @@
 #include "ca.h"
 #include "challenge.h"
 #include "config.h"
+#include "fileio.h"
 #include "mobileconfig.h"
 #include "repo.h"
 #include "scep.h"
@@ -130,7 +131,7 @@ write_out(const char *path, const void *buf, size_t len)
 	if (path == NULL || strcmp(path, "-") == 0)
 		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0;
 	/* 0600: a profile with a challenge is a secret until it is handed over. */
-	return repo_write_file(path, buf, len, 0600) == 1;
+	return write_file(path, buf, len, 0600, NULL, 0) == 1;
 }
 
 int

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "fileio.h"
 #include "repo.h"
 #include "unit.h"
 
@@ -51,7 +52,7 @@ file_is(const char *root, const char *name, const char *want)
 	int		 ok;
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
-	if (!repo_read_file(path, &buf, &len, 1 << 20))
+	if (!read_file(path, &buf, &len, 1 << 20, NULL, 0))
 		return 0;
 	ok = len == strlen(want) && memcmp(buf, want, len) == 0;
 	if (!ok)
@@ -192,7 +193,7 @@ test_create_layout(void)
 
 	/* A second repo_create keeps existing counters. */
 	snprintf(path, sizeof(path), "%s/serial", root);
-	CHECK(repo_write_file(path, "1234\n", 5, 0640));
+	CHECK(write_file(path, "1234\n", 5, 0640, NULL, 0));
 	CHECK(repo_create(root, err, sizeof(err)));
 	CHECK(file_is(root, "serial", "1234\n"));
 	CHECK(tmp_entries(root) == 0);
@@ -205,26 +206,48 @@ test_create_layout(void)
 static void
 test_files(const char *root)
 {
-	char		 path[MAX_PATH_LEN];
+	char		 path[MAX_PATH_LEN], err[MAX_PATH_LEN + 128];
 	unsigned char	*buf = NULL;
 	size_t		 len = 0;
 
 	snprintf(path, sizeof(path), "%s/ca/blob", root);
-	CHECK(repo_write_file(path, "abc\0def", 7, 0600));
-	CHECK(repo_read_file(path, &buf, &len, 7) && len == 7 && memcmp(buf, "abc\0def", 7) == 0);
+	CHECK(write_file(path, "abc\0def", 7, 0600, NULL, 0));
+	CHECK(read_file(path, &buf, &len, 7, NULL, 0) && len == 7 && memcmp(buf, "abc\0def", 7) == 0);
 	free(buf);
 	buf = NULL;
-	CHECK(!repo_read_file(path, &buf, &len, 6) && errno == EFBIG && buf == NULL);
-	CHECK(repo_write_file(path, "", 0, 0600));
-	CHECK(repo_read_file(path, &buf, &len, 0) && len == 0 && buf != NULL && buf[0] == 0);
+	CHECK(!read_file(path, &buf, &len, 6, NULL, 0) && errno == EFBIG && buf == NULL);
+	CHECK(write_file(path, "", 0, 0600, NULL, 0));
+	CHECK(read_file(path, &buf, &len, 0, NULL, 0) && len == 0 && buf != NULL && buf[0] == 0);
 	free(buf);
 	buf = NULL;
 	snprintf(path, sizeof(path), "%s/ca/missing", root);
-	CHECK(!repo_read_file(path, &buf, &len, 10) && errno == ENOENT);
+	CHECK(!read_file(path, &buf, &len, 10, NULL, 0) && errno == ENOENT);
 	snprintf(path, sizeof(path), "%s/nodir/file", root);
-	CHECK(!repo_write_file(path, "x", 1, 0600) && errno == ENOENT);
+	CHECK(!write_file(path, "x", 1, 0600, NULL, 0) && errno == ENOENT);
 	snprintf(path, sizeof(path), "%s/ca", root);
-	CHECK(!repo_read_file(path, &buf, &len, 10));	/* a directory */
+	CHECK(!read_file(path, &buf, &len, 10, NULL, 0));	/* a directory */
+
+	/* fileio.h: one sentence naming the path, errno kept for the caller to test. */
+	snprintf(path, sizeof(path), "%s/ca/missing", root);
+	CHECK(!read_file(path, &buf, &len, 10, err, sizeof(err)) && errno == ENOENT &&
+	    strstr(err, path) != NULL && strstr(err, strerror(ENOENT)) != NULL);
+	CHECK(create_file(path, "1", 1, 0600, err, sizeof(err)));
+	CHECK(!create_file(path, "2", 1, 0600, err, sizeof(err)) && errno == EEXIST &&
+	    strstr(err, path) != NULL);
+	CHECK(read_file(path, &buf, &len, 10, NULL, 0) && len == 1 && buf[0] == '1');
+	free(buf);
+	buf = NULL;
+	CHECK(unlink(path) == 0);
+	snprintf(path, sizeof(path), "%s/ca/sub", root);
+	CHECK(make_dir(path, 0700, err, sizeof(err)) && make_dir(path, 0700, NULL, 0));
+	CHECK(create_file(path, "x", 1, 0600, NULL, 0) == 0 && errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/ca/sub/f", root);
+	CHECK(write_file(path, "x", 1, 0600, NULL, 0));
+	CHECK(!make_dir(path, 0700, err, sizeof(err)) && errno == ENOTDIR);
+	snprintf(path, sizeof(path), "%s/ca/sub", root);
+	CHECK(remove_flat_dir(path, err, sizeof(err)) && access(path, F_OK) == -1);
+	CHECK(remove_flat_dir(path, err, sizeof(err)));		/* absent */
+	CHECK(!fsync_dir(path, err, sizeof(err)) && errno == ENOENT && strstr(err, path) != NULL);
 }
 
 static const struct {
@@ -325,7 +348,7 @@ test_records(struct repo *r, const char *root)
 		unsigned char	*m = NULL;
 		size_t		 ml;
 
-		CHECK(repo_read_file(path, &m, &ml, 1 << 20));
+		CHECK(read_file(path, &m, &ml, 1 << 20, NULL, 0));
 		CHECK(m != NULL && strstr((char *)m,
 		    "transaction_id=line1\\x0Aline2\\x0D\\x0A\n") != NULL);
 		CHECK(m != NULL && strstr((char *)m,
@@ -371,29 +394,29 @@ test_records(struct repo *r, const char *root)
 		snprintf(text, sizeof(text), "# a comment\nid=%s\nfuture_key=whatever\n"
 		    "transaction_id=line1\\x0aline2\\x0D\\x0A\nmessage_type=19\n"
 		    "subject=/CN=x", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		got = repo_record_load(r, rec->id, 0);
 		CHECK(got != NULL && got->txid_len == 13 &&
 		    memcmp(got->txid, nasty[1].txid, 13) == 0 && same_str(got->subject, "/CN=x"));
 		record_free(got);
 		snprintf(text, sizeof(text), "id=%s\nsubject=a\\q\n", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		CHECK(repo_record_load(r, rec->id, 0) == NULL);
 		snprintf(text, sizeof(text), "id=%s\nsubject=a\\x0\n", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		CHECK(repo_record_load(r, rec->id, 0) == NULL);
 		snprintf(text, sizeof(text), "id=%s\nsubject=a\\x00b\n", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		CHECK(repo_record_load(r, rec->id, 0) == NULL);
 		snprintf(text, sizeof(text), "id=%s\ntransaction_id=a\n"
 		    "transaction_id_hex=62\n", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		CHECK(repo_record_load(r, rec->id, 0) == NULL);
 		snprintf(text, sizeof(text), "id=%.63s0\n", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		CHECK(repo_record_load(r, rec->id, 0) == NULL || rec->id[63] == '0');
 		snprintf(text, sizeof(text), "id=%s\ntransaction_id_hex=6162\n", rec->id);
-		CHECK(repo_write_file(path, text, strlen(text), 0640));
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
 		got = repo_record_load(r, rec->id, 0);
 		CHECK(got != NULL && got->txid_len == 2 && memcmp(got->txid, "ab", 2) == 0);
 		record_free(got);
@@ -544,26 +567,26 @@ test_serials(void)
 	CHECK(file_is(root, "serial", "0101\n"));
 
 	snprintf(path, sizeof(path), "%s/serial", root);
-	CHECK(repo_write_file(path, "abc\n", 4, 0640));
+	CHECK(write_file(path, "abc\n", 4, 0640, NULL, 0));
 	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "0ABC") == 0);
 	CHECK(file_is(root, "serial", "0ABD\n"));
-	CHECK(repo_write_file(path, "0000FF", 6, 0640));
+	CHECK(write_file(path, "0000FF", 6, 0640, NULL, 0));
 	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "FF") == 0);
 	CHECK(file_is(root, "serial", "0100\n"));
-	CHECK(repo_write_file(path, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF\n", 41, 0640));
+	CHECK(write_file(path, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF\n", 41, 0640, NULL, 0));
 	CHECK(repo_serial_next(r, sn, sizeof(sn)) &&
 	    strcmp(sn, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF") == 0);
 	CHECK(file_is(root, "serial", "010000000000000000000000000000000000000000\n"));
 	/* Too small an output buffer consumes nothing. */
 	CHECK(!repo_serial_next(r, sn, 4) && errno == ERANGE);
 	CHECK(file_is(root, "serial", "010000000000000000000000000000000000000000\n"));
-	CHECK(repo_write_file(path, "zz\n", 3, 0640));
+	CHECK(write_file(path, "zz\n", 3, 0640, NULL, 0));
 	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(repo_write_file(path, "-1\n", 3, 0640));
+	CHECK(write_file(path, "-1\n", 3, 0640, NULL, 0));
 	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(repo_write_file(path, "00\n", 3, 0640));
+	CHECK(write_file(path, "00\n", 3, 0640, NULL, 0));
 	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(repo_write_file(path, "", 0, 0640));
+	CHECK(write_file(path, "", 0, 0640, NULL, 0));
 	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
 	CHECK(file_is(root, "serial", ""));
 	repo_unlock(r);
@@ -722,6 +745,21 @@ out:
 	return out;
 }
 
+/* What repo_store_cert() is given: the facts of the certificate DER. */
+static int
+facts_of(const unsigned char *der, size_t len, struct repo_cert *cf)
+{
+	const unsigned char	*p = der;
+	X509			*x;
+	int			 ok;
+
+	memset(cf, 0, sizeof(*cf));
+	x = der != NULL ? d2i_X509(NULL, &p, (long)len) : NULL;
+	ok = x != NULL && repo_cert_facts(x, cf);
+	X509_free(x);
+	return ok;
+}
+
 static void
 test_certs(void)
 {
@@ -732,6 +770,7 @@ test_certs(void)
 	unsigned char	*der = NULL, *der2 = NULL, *der3 = NULL, *back = NULL;
 	size_t		 len = 0, len2 = 0, len3 = 0, blen = 0;
 	char		 big[70];
+	struct repo_cert cf, cf2, cf3, bad;
 
 	if ((r = new_repo("certs", root, sizeof(root))) == NULL ||
 	    (pk = EVP_RSA_gen(2048)) == NULL) {
@@ -746,33 +785,49 @@ test_certs(void)
 	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "01") == 0);
 	/* 2030-01-01T00:00:00Z: UTCTime in the index. */
 	der = make_cert(pk, "test one", 1, 1893456000, &len);
-	CHECK(der != NULL);
-	CHECK(repo_store_cert(r, rec->id, sn, der, len, 1893456000, "/CN=test one/O=Test"));
+	CHECK(der != NULL && facts_of(der, len, &cf));
+	CHECK(strcmp(cf.serial, sn) == 0 && same_str(cf.subject, "/CN=test one/O=Test") &&
+	    cf.not_after == 1893456000 && repo_dnkey_valid(cf.dnkey) && strlen(cf.dnkey) == 64);
+	CHECK(repo_store_cert(r, rec->id, der, len, &cf));
 	CHECK(repo_move(r, rec->id, RS_APPROVED, RS_ISSUED));
 	CHECK(file_is(root, "index.txt", "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"));
 
-	/* 2050-01-01T00:00:00Z: GeneralizedTime; subject taken from the cert when NULL. */
+	/* 2050-01-01T00:00:00Z: GeneralizedTime. */
 	CHECK(repo_serial_next(r, sn2, sizeof(sn2)) && strcmp(sn2, "02") == 0);
 	der2 = make_cert(pk, "two", 2, 2524608000, &len2);
-	CHECK(der2 != NULL);
-	CHECK(repo_store_cert(r, rec->id, sn2, der2, len2, 0, NULL));
+	CHECK(der2 != NULL && facts_of(der2, len2, &cf2) && strcmp(cf2.serial, sn2) == 0);
+	CHECK(repo_store_cert(r, rec->id, der2, len2, &cf2));
 	CHECK(file_is(root, "index.txt",
 	    "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"
 	    "V\t20500101000000Z\t\t02\tunknown\t/CN=two/O=Test\n"));
 
 	/* A different certificate never replaces certs/<SERIAL>.pem. */
 	der3 = make_cert(pk, "three", 1, 1893456000, &len3);
+	CHECK(der3 != NULL && facts_of(der3, len3, &cf3) && strcmp(cf3.serial, "01") == 0);
 	errno = 0;
-	CHECK(!repo_store_cert(r, rec->id, "01", der3, len3, 1893456000, "/CN=three"));
+	CHECK(!repo_store_cert(r, rec->id, der3, len3, &cf3));
 	CHECK(errno == EEXIST);
-	/* Bad serials, bad DER, unknown record. */
-	CHECK(!repo_store_cert(r, rec->id, "../x", der, len, 1893456000, NULL));
-	CHECK(!repo_store_cert(r, rec->id, "", der, len, 1893456000, NULL));
-	CHECK(!repo_store_cert(r, rec->id, "03", der, len - 1, 1893456000, NULL));
-	CHECK(!repo_store_cert(r, "../../x", "03", der, len, 1893456000, NULL));
+	/* Bad serials, subjects, DN keys or DER, unknown record. */
+	bad = cf;
+	memcpy(bad.serial, "../x", 5);
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	bad.serial[0] = '\0';
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	memcpy(bad.serial, "03", 3);
+	bad.subject = "/CN=tab\there";
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	bad.subject = NULL;
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	bad.subject = cf.subject;
+	memcpy(bad.dnkey, "../x", 5);
+	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	memcpy(bad.dnkey, cf.dnkey, sizeof(bad.dnkey));
+	CHECK(!repo_store_cert(r, rec->id, NULL, 0, &bad) && errno == EINVAL);
+	CHECK(!repo_store_cert(r, rec->id, der, len, NULL) && errno == EINVAL);
+	CHECK(!repo_store_cert(r, "../../x", der, len, &bad));
 	CHECK(!repo_store_cert(r,
-	    "0000000000000000000000000000000000000000000000000000000000000000", "03",
-	    der, len, 1893456000, NULL) && errno == ENOENT);
+	    "0000000000000000000000000000000000000000000000000000000000000000",
+	    der, len, &bad) && errno == ENOENT);
 	{
 		char	pem[MAX_PATH_LEN];
 		struct stat sb;
@@ -813,6 +868,9 @@ test_certs(void)
 	CHECK(!repo_cert_by_serial(r, "ab", &back, &blen) && errno == ENOENT);
 	CHECK(tmp_entries(root) == 0);
 
+	repo_cert_facts_free(&cf);
+	repo_cert_facts_free(&cf2);
+	repo_cert_facts_free(&cf3);
 	free(der);
 	free(der2);
 	free(der3);
