@@ -22,6 +22,7 @@
 #     the pool enrolls with the new CA
 #   - a wrong PIN or passphrase: config-check exits 1 and says why, the program run as a
 #     CGI answers 500 with one log line, the pool does not start
+# and `import --key pkcs11:...` of a CA whose key pkcs11-tool made in the token.
 # Prints PASS/FAIL lines and "keystore: N passed, M failed". Needs softhsm2, opensc
 # (pkcs11-tool), libengine-pkcs11-openssl, scepclient, nginx, apache2, curl.
 set -u
@@ -316,7 +317,46 @@ run_case() {
 	IT_PIDS=""
 }
 
+# import_token: a CA whose key was made in the token by someone else (pkcs11-tool, the
+# certificate by openssl through the engine) is imported by reference.
+import_token() {
+	local dir=$IT_DIR/import
+	IT_PREFIX="import: "
+	mkdir -p "$dir"; chown "$IT_RUN_USER:$IT_RUN_GROUP" "$dir"; chmod 755 "$dir"
+	secret "$dir/pin" 4321
+	printf '%s\n' "openssl_conf = oc" "[oc]" "engines = es" "[es]" "pkcs11 = p11" "[p11]" \
+		"engine_id = pkcs11" "MODULE_PATH = $MODULE" "PIN = 4321" "init = 0" >"$dir/engine.cnf"
+	if ! it_as_user env SCEP_PKCS11_PIN=4321 pkcs11-tool --module "$MODULE" --token-label scep \
+		--login --pin env:SCEP_PKCS11_PIN --keypairgen --key-type rsa:2048 --label imported-ca \
+		>"$dir/keygen.out" 2>&1 ||
+		! it_as_user env OPENSSL_CONF="$dir/engine.cnf" openssl req -new -x509 -engine pkcs11 \
+		-keyform engine -key "pkcs11:token=scep;object=imported-ca;type=private" -sha256 \
+		-subj "/CN=Imported Token CA/O=Example" -days 30 -out "$dir/ca.pem" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature,keyEncipherment" \
+		>"$dir/req.out" 2>&1 || [ ! -s "$dir/ca.pem" ]; then
+		fail "make a CA in the token with pkcs11-tool and openssl"; it_show "$dir/keygen.out" "$dir/req.out"
+		return
+	fi
+	printf '%s\n' "ScepRepository = $dir/repo" "ScepPKCS11Module = $MODULE" \
+		"ScepCAKeyPINFile = $dir/pin" "ScepPublishDir = $dir" >"$dir/scep.conf"
+	chmod 644 "$dir/scep.conf" "$dir/ca.pem"
+	SCEP_CONF=$dir/scep.conf
+	if it_admin import --cert "$dir/ca.pem" --key "pkcs11:token=scep;object=imported-ca" \
+		>"$dir/import.out" 2>&1 && [ "$(cat "$dir/repo/ca/ca.key.uri")" = \
+		"pkcs11:token=scep;object=imported-ca" ] && [ -z "$(find "$dir/repo" -name '*.key')" ] &&
+		grep -q '^entries: 0$' "$dir/import.out" && [ -s "$dir/ca.crl" ] &&
+		it_admin config-check >"$dir/cc.out" 2>&1; then
+		pass "import --key pkcs11:...: only the URI is stored, the first CRL published, config-check opens it"
+	else
+		fail "import --key pkcs11:..."; it_show "$dir/import.out" "$dir/cc.out"
+	fi
+	openssl crl -in "$dir/repo/crl.pem" -CAfile "$dir/ca.pem" -noout 2>&1 | grep -q 'verify OK' &&
+		pass "the imported token key signs the CRL" || fail "the imported token key signs the CRL"
+}
+
 run_case token
+import_token
 run_case pemfile
 run_case credential
 IT_PREFIX=""
