@@ -134,6 +134,7 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) fuzz-regress tests/fuzz/run.sh --regress
 	$(SUITE) fuzz tests/fuzz/run.sh $(CHECK_FUZZ_SECONDS)
 	$(SUITE) integration tests/integration/run-all.sh
+	$(SUITE) keystore tests/keystore/t-keystore.sh
 	$(SUITE) load env LOAD_N=300 tests/load/load.sh
 	$(SUITE) crash env CRASH_N=200 tests/load/crash.sh
 	$(SUITE) fulldisk tests/load/fulldisk.sh
@@ -197,7 +198,8 @@ man-lint:
 # are never overwritten. Run as root without DESTDIR, it also creates the `scep` user and
 # the directories with their owners (systemd-sysusers, systemd-tmpfiles).
 INSTALL_UNITS = scep@.service scep@.socket scep-crl@.service scep-crl@.timer
-WEBCONF	 = nginx-scep.conf apache-scep-fcgid.conf apache-scep-proxy-fcgi.conf apache-scep-cgi.conf
+WEBCONF	 = nginx-scep.conf apache-scep-fcgid.conf apache-scep-proxy-fcgi.conf apache-scep-cgi.conf \
+	   apache-scep-pki.conf
 SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|/usr/local/sbin/|$(SBINDIR)/|g'
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

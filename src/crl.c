@@ -21,12 +21,45 @@
 int
 crl_path(const struct repo *r, char *buf, size_t buflen)
 {
-	return path_join(buf, buflen, repo_root(r), CRL_FILE, NULL, NULL);
+	int	n;
+
+	n = snprintf(buf, buflen, "%s/" CRL_FILE, repo_root(r));
+	return n >= 0 && (size_t)n < buflen;
+}
+
+/* DER (PEM 0) or PEM (PEM 1) of the CRL or certificate into PUBDIR/NAME, atomically. */
+static int
+pub_write(const char *pubdir, const char *name, X509_CRL *crl, X509 *x, int pem, char *err,
+    size_t errlen)
+{
+	BIO	*b = NULL;
+	char	 path[MAX_PATH_LEN], *data;
+	long	 len;
+	int	 ok = 0, enc;
+
+	if (snprintf(path, sizeof(path), "%s/%s", pubdir, name) >= (int)sizeof(path))
+		return errf(err, errlen, "ScepPublishDir path too long");
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return errf(err, errlen, "out of memory");
+	if (crl != NULL)
+		enc = pem ? PEM_write_bio_X509_CRL(b, crl) : i2d_X509_CRL_bio(b, crl);
+	else
+		enc = pem ? PEM_write_bio_X509(b, x) : i2d_X509_bio(b, x);
+	if (!enc || (len = BIO_get_mem_data(b, &data)) <= 0) {
+		errf_crypto(err, errlen, "cannot encode %s", path);
+		goto out;
+	}
+	if (!write_file(path, data, (size_t)len, 0644, err, errlen))
+		goto out;
+	ok = 1;
+out:
+	BIO_free(b);
+	return ok;
 }
 
 int
 crl_publish(struct repo *r, struct ca *ca, int days, const char *outfile,
-    struct crl_info *info, char *err, size_t errlen)
+    const char *pubdir, struct crl_info *info, char *err, size_t errlen)
 {
 	struct revoked		*list = NULL;
 	struct crl_entry	*ents = NULL;
@@ -70,6 +103,13 @@ crl_publish(struct repo *r, struct ca *ca, int days, const char *outfile,
 	}
 	if (!write_file(info->path, pem, (size_t)len, 0644, err, errlen) ||
 	    (outfile != NULL && !write_file(outfile, pem, (size_t)len, 0644, err, errlen)))
+		goto out;
+	/* The CA certificate first: a client that gets the new CRL finds its issuer. */
+	if (pubdir != NULL &&
+	    (!pub_write(pubdir, PUB_CA_DER, NULL, ca_cert(ca), 0, err, errlen) ||
+	    !pub_write(pubdir, PUB_CA_PEM, NULL, ca_cert(ca), 1, err, errlen) ||
+	    !pub_write(pubdir, PUB_CRL_DER, crl, NULL, 0, err, errlen) ||
+	    !pub_write(pubdir, PUB_CRL_PEM, crl, NULL, 1, err, errlen)))
 		goto out;
 	if (ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm))
 		info->next_update = timegm(&tm);

@@ -18,6 +18,66 @@
 #define DEFAULT_BITS	2048
 #define DEFAULT_DAYS	3650
 
+/* ------------------------------------------------------------------ helpers */
+
+/* The argument of --key/--ra-key where a key is made: a pkcs11: URI. 1 ok, 0 reported. */
+static int
+key_uri_opt(const char *what, const char *arg)
+{
+	char	err[256];
+
+	if (!ca_key_uri_check(arg, err, sizeof(err))) {
+		admin_usage("%s: %s", what, err);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * PREFIXkey, PREFIXkey_store and the same with PREFIXra_: where the keys of generation
+ * WHICH are kept (the file or pkcs11: URI) and how (pkcs11, pem-encrypted, pem).
+ */
+static void
+print_key_lines(const struct config *cf, enum ca_generation which, const char *prefix)
+{
+	char		 where[MAX_PATH_LEN + 64];
+	const char	*kind;
+	int		 ra;
+
+	for (ra = 0; ra < 2; ra++)
+		if (ca_key_location(cf->repository, which, ra, where, sizeof(where), &kind)) {
+			printf("%s%skey: ", prefix, ra ? "ra_" : "");
+			print_field(stdout, where, strlen(where));
+			printf("\n%s%skey_store: %s\n", prefix, ra ? "ra_" : "", kind);
+		}
+}
+
+/*
+ * The CRL of a CA just made or imported, published at once (crl.pem and ScepPublishDir),
+ * so that a CRL exists from the first certificate on; printed like `crl` prints it.
+ */
+static int
+first_crl(const struct config *cf, struct ca *ca, const char *cmd)
+{
+	struct repo	*r;
+	struct crl_info	 info;
+	int		 ok = 0;
+
+	if ((r = open_repo(cf)) == NULL)
+		return 0;
+	if (!repo_lock(r)) {
+		admin_warn("%s: cannot lock the repository to publish the CRL", cmd);
+		goto out;
+	}
+	ok = publish_crl(cf, r, ca, NULL, &info);
+	repo_unlock(r);
+	if (ok)
+		print_crl_info(&info, NULL, 0);
+out:
+	repo_close(r);
+	return ok;
+}
+
 /* -------------------------------------------------------------------- init */
 
 int
@@ -29,12 +89,15 @@ cmd_init(int argc, char **argv, const char *conf)
 		{ "days", required_argument, NULL, 'd' },
 		{ "ra-subject", required_argument, NULL, 'r' },
 		{ "owner", required_argument, NULL, 'o' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "ra-key", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cf = NULL;
 	struct ca	*ca = NULL;
 	X509_NAME	*ran = NULL;
-	const char	*subject = NULL, *ra_subject = NULL, *owner = NULL;
+	const char	*subject = NULL, *ra_subject = NULL, *owner = NULL, *key = NULL;
+	const char	*ra_key = NULL;
 	char		 err[1024], fp[100], *name = NULL;
 	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
 
@@ -48,6 +111,12 @@ cmd_init(int argc, char **argv, const char *conf)
 			break;
 		case 'o':
 			owner = optarg;
+			break;
+		case 'k':
+		case 'K':
+			if (!key_uri_opt(c == 'k' ? "init: --key" : "init: --ra-key", optarg))
+				return EXIT_USAGE;
+			*(c == 'k' ? &key : &ra_key) = optarg;
 			break;
 		case 'b':
 			if (!parse_decimal(optarg, 2048, 8192, &bits))
@@ -67,6 +136,8 @@ cmd_init(int argc, char **argv, const char *conf)
 		return admin_usage("init: unexpected argument %s", argv[optind]);
 	if (subject == NULL)
 		return admin_usage("init: --subject DN is required");
+	if (ra_key != NULL && ra_subject == NULL)
+		return admin_usage("init: --ra-key goes with --ra-subject");
 	if (ra_subject != NULL) {
 		if ((ran = ca_parse_dn(ra_subject, err, sizeof(err))) == NULL)
 			return admin_usage("init: --ra-subject: %s", err);
@@ -81,16 +152,16 @@ cmd_init(int argc, char **argv, const char *conf)
 		admin_warn("init: %s", err);
 		goto out;
 	}
-	if (!ca_init(cf->repository, subject, bits, days, err, sizeof(err))) {
+	if (!ca_init(cf->repository, subject, bits, days, key, &cf->keysrc, err, sizeof(err))) {
 		admin_warn("init: %s", err);
 		goto out;
 	}
-	if (ra_subject != NULL &&
-	    !ca_init_ra(cf->repository, ra_subject, bits, days, err, sizeof(err))) {
+	if (ra_subject != NULL && !ca_init_ra(cf->repository, ra_subject, bits, days, ra_key,
+	    &cf->keysrc, err, sizeof(err))) {
 		admin_warn("init: the CA was made, the RA not: %s", err);
 		goto out;
 	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("init: the new CA does not load: %s", err);
 		goto out;
 	}
@@ -105,6 +176,9 @@ cmd_init(int argc, char **argv, const char *conf)
 		cert_fingerprint(ca_scep_cert(ca), fp, sizeof(fp));
 		printf("ra_subject: %s\nra_sha256: %s\n", name != NULL ? name : "?", fp);
 	}
+	print_key_lines(cf, CA_GEN_CURRENT, "");
+	if (!first_crl(cf, ca, "init"))
+		goto out;
 	rc = EXIT_OK;
 out:
 	OPENSSL_free(name);
@@ -151,13 +225,15 @@ report_generation(const struct config *cf, const char *cmd, enum ca_generation w
 	struct ca	*ca;
 	char		 err[1024], ralabel[64];
 
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("%s: the CA does not load: %s", cmd, err);
 		return 0;
 	}
 	snprintf(ralabel, sizeof(ralabel), "%s_ra", label);
 	print_cert_lines(label, ca_generation_cert(ca, which, 0));
 	print_cert_lines(ralabel, ca_generation_cert(ca, which, 1));
+	snprintf(ralabel, sizeof(ralabel), "%s_", label);
+	print_key_lines(cf, which, ralabel);
 	ca_free(ca);
 	return 1;
 }
@@ -186,10 +262,11 @@ cmd_ra(int argc, char **argv, const char *conf)
 		{ "subject", required_argument, NULL, 's' },
 		{ "key-bits", required_argument, NULL, 'b' },
 		{ "days", required_argument, NULL, 'd' },
+		{ "key", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cf = NULL;
-	const char	*subject = NULL;
+	const char	*subject = NULL, *key = NULL;
 	char		 err[1024];
 	int		 c, bits = DEFAULT_BITS, days = DEFAULT_DAYS, rc = EXIT_FAIL;
 
@@ -197,6 +274,11 @@ cmd_ra(int argc, char **argv, const char *conf)
 		switch (c) {
 		case 's':
 			subject = optarg;
+			break;
+		case 'k':
+			if (!key_uri_opt("ra: --key", optarg))
+				return EXIT_USAGE;
+			key = optarg;
 			break;
 		case 'b':
 		case 'd':
@@ -213,7 +295,8 @@ cmd_ra(int argc, char **argv, const char *conf)
 		return admin_usage("ra: --subject DN is required");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	if (!ca_init_ra(cf->repository, subject, bits, days, err, sizeof(err))) {
+	if (!ca_init_ra(cf->repository, subject, bits, days, key, &cf->keysrc, err,
+	    sizeof(err))) {
 		admin_warn("ra: %s", err);
 		goto out;
 	}
@@ -237,6 +320,7 @@ cmd_import(int argc, char **argv, const char *conf)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cf = NULL;
+	struct ca	*ca = NULL;
 	const char	*cert = NULL, *key = NULL, *chain = NULL;
 	char		 err[1024];
 	int		 c, is_ra = 0, rc = EXIT_FAIL;
@@ -271,16 +355,25 @@ cmd_import(int argc, char **argv, const char *conf)
 		admin_warn("import: %s", err);
 		goto out;
 	}
-	if (!ca_import(cf->repository, cert, key, chain, is_ra, err, sizeof(err))) {
+	if (!ca_import(cf->repository, cert, key, chain, is_ra, &cf->keysrc, err, sizeof(err))) {
 		admin_warn("import: %s", err);
 		goto out;
 	}
 	printf("repository: %s\n", cf->repository);
 	if (!report_generation(cf, "import", CA_GEN_CURRENT, "ca"))
 		goto out;
+	if (!is_ra) {
+		if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
+			admin_warn("import: the CA does not load: %s", err);
+			goto out;
+		}
+		if (!first_crl(cf, ca, "import"))
+			goto out;
+	}
 	restart_note();
 	rc = EXIT_OK;
 out:
+	ca_free(ca);
 	config_free(cf);
 	return rc;
 }
@@ -295,10 +388,12 @@ rollover_prepare(int argc, char **argv, const char *conf)
 		{ "cert", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "chain", required_argument, NULL, 'C' },
+		{ "ra-key", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config	*cf = NULL;
 	const char	*subject = NULL, *cert = NULL, *key = NULL, *chain = NULL;
+	const char	*ra_key = NULL;
 	char		 err[1024];
 	int		 c, bits = 0, days = 0, made = 0, rc = EXIT_FAIL;
 
@@ -323,23 +418,32 @@ rollover_prepare(int argc, char **argv, const char *conf)
 		case 'C':
 			chain = optarg;
 			break;
+		case 'K':
+			if (!key_uri_opt("rollover prepare: --ra-key", optarg))
+				return EXIT_USAGE;
+			ra_key = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc)
 		return admin_usage("rollover prepare: unexpected argument %s", argv[optind]);
-	if ((cert != NULL) != (key != NULL) || (chain != NULL && cert == NULL))
-		return admin_usage("rollover prepare: --cert and --key go together "
-		    "(--chain with them)");
+	/* --key alone: where the new CA's key is made (a token); with --cert: the key of it. */
+	if (cert != NULL && key == NULL)
+		return admin_usage("rollover prepare: --cert needs --key");
+	if (chain != NULL && cert == NULL)
+		return admin_usage("rollover prepare: --chain goes with --cert and --key");
+	if (cert == NULL && key != NULL && !key_uri_opt("rollover prepare: --key", key))
+		return EXIT_USAGE;
 	if (cert != NULL && made)
 		return admin_usage("rollover prepare: --cert/--key import a CA; "
 		    "--subject, --key-bits and --days make one");
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	if (cert != NULL ? !ca_rollover_import(cf->repository, cert, key, chain, err,
-	    sizeof(err)) : !ca_rollover_prepare(cf->repository, subject, bits, days, err,
-	    sizeof(err))) {
+	if (cert != NULL ? !ca_rollover_import(cf->repository, cert, key, chain, ra_key,
+	    &cf->keysrc, err, sizeof(err)) : !ca_rollover_prepare(cf->repository, subject, bits,
+	    days, key, ra_key, &cf->keysrc, err, sizeof(err))) {
 		admin_warn("rollover prepare: %s", err);
 		goto out;
 	}
@@ -374,11 +478,11 @@ rollover_switch(int argc, char **argv, const char *conf)
 		goto out;
 	}
 	locked = 1;
-	if (!ca_rollover_switch(cf->repository, err, sizeof(err))) {
+	if (!ca_rollover_switch(cf->repository, &cf->keysrc, err, sizeof(err))) {
 		admin_warn("rollover switch: %s", err);
 		goto out;
 	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("rollover switch: the new CA does not load: %s", err);
 		goto out;
 	}
@@ -429,7 +533,7 @@ rollover_status(int argc, char **argv, const char *conf)
 		return admin_usage("rollover status: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		goto out;
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("rollover status: %s", err);
 		goto out;
 	}

@@ -330,7 +330,7 @@ cmd_mobileconfig(int argc, char **argv, const char *conf)
 	case CHAL_MODE_NONE:
 		break;
 	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("mobileconfig: %s", err[0] != '\0' ? err : "cannot load the CA");
 		goto out;
 	}

@@ -1,9 +1,11 @@
 /*
- * scep-admin commands that check: check (the repository), config-check (scep.conf).
+ * scep-admin commands that check: check (the repository), config-check (scep.conf and the
+ * CA with its keys).
  */
 #include <getopt.h>
 #include <stdio.h>
 
+#include "ca.h"
 #include "config.h"
 #include "repo.h"
 #include "admin.h"
@@ -75,6 +77,9 @@ cmd_config_check(int argc, char **argv, const char *conf)
 {
 	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
 	struct config	*cf;
+	struct ca	*ca = NULL;
+	char		 err[1024];
+	int		 rc = EXIT_FAIL;
 
 	if (admin_getopt(argc, argv, "", lo) != -1)
 		return EXIT_USAGE;
@@ -82,7 +87,18 @@ cmd_config_check(int argc, char **argv, const char *conf)
 		return admin_usage("config-check: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		return EXIT_FAIL;
+	/* The CA too, keys opened as the server opens them: a wrong PIN shows here. */
+	if (ca_exists(cf->repository) &&
+	    (ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
+		admin_warn("config-check: %s: the CA does not load: %s", cf->path, err);
+		goto out;
+	}
 	printf("%s: OK\n", cf->path);
+	if (ca != NULL)
+		printf("ca: loads\n");
+	rc = EXIT_OK;
+out:
+	ca_free(ca);
 	config_free(cf);
-	return EXIT_OK;
+	return rc;
 }

@@ -23,14 +23,15 @@ struct command {
 static const char *usage_text =
     "usage: " PROG " [-c FILE] COMMAND [ARGS]\n"
     "commands:\n"
-    "  init --subject DN [--key-bits N] [--days N] [--ra-subject DN] [--owner USER[:GROUP]]\n"
-    "                                                create the repository and the CA\n"
-    "  ra --subject DN [--key-bits N] [--days N]     add an RA to the CA\n"
-    "  import --cert FILE --key FILE [--chain FILE] [--ra]\n"
+    "  init --subject DN [--key-bits N] [--days N] [--key URI] [--ra-subject DN [--ra-key URI]]\n"
+    "       [--owner USER[:GROUP]]                    create the repository, the CA, its CRL\n"
+    "  ra --subject DN [--key-bits N] [--days N] [--key URI]\n"
+    "                                                add an RA to the CA\n"
+    "  import --cert FILE --key FILE|URI [--chain FILE] [--ra]\n"
     "                                                install an existing CA (or RA)\n"
-    "  rollover prepare [--subject DN] [--key-bits N] [--days N]\n"
-    "  rollover prepare --cert FILE --key FILE [--chain FILE]\n"
-    "                                                make or import the next CA\n"
+    "  rollover prepare [--subject DN] [--key-bits N] [--days N] [--key URI]\n"
+    "  rollover prepare --cert FILE --key FILE|URI [--chain FILE]\n"
+    "                   [--ra-key URI]               make or import the next CA\n"
     "  rollover switch                               make the next CA current\n"
     "  rollover status                               current, next and old CA\n"
     "  list [--state STATE] [--json]                 list records\n"
@@ -43,9 +44,10 @@ static const char *usage_text =
     "  challenge [--ttl T] [--count N] [--json]      create one-time challenge passwords\n"
     "  mobileconfig --url URL [OPTION...]            write an Apple SCEP enrollment profile\n"
     "  check [--repair] [--json]                     check (and repair) the repository\n"
-    "  config-check                                  validate the configuration\n"
+    "  config-check                                  validate the configuration, open the CA\n"
     "  help                                          this text\n"
-    "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ".\n";
+    "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
+    "(token=LABEL;object=LABEL) where the key is made in, or read from, a PKCS#11 token.\n";
 
 /* The command being run (NULL before dispatch): admin_usage() prints its usage text. */
 static const struct command	*running;

@@ -565,7 +565,7 @@ cmd_issue(int argc, char **argv, const char *conf)
 		return EXIT_USAGE;
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("issue: %s", err);
 		goto out;
 	}

@@ -75,14 +75,18 @@ parse_reason(const char *name)
 	return rc >= 0 && rc <= 6 ? rc : -2;
 }
 
-/* [locked] crl_publish() with the configured validity. 1 ok, 0 error (reported). */
+/*
+ * [locked] crl_publish() with the configured validity, into ScepPublishDir too. 1 ok, 0
+ * error (reported).
+ */
 int
 publish_crl(const struct config *cf, struct repo *r, struct ca *ca, const char *outfile,
     struct crl_info *info)
 {
 	char	err[1024];
 
-	if (!crl_publish(r, ca, cf->crl_days, outfile, info, err, sizeof(err))) {
+	if (!crl_publish(r, ca, cf->crl_days, outfile, cf->publish_dir, info, err,
+	    sizeof(err))) {
 		admin_warn("crl: %s", err);
 		return 0;
 	}
@@ -148,7 +152,7 @@ cmd_crl(int argc, char **argv, const char *conf)
 		return admin_usage("crl: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("crl: %s", err);
 		goto out;
 	}
@@ -213,7 +217,7 @@ cmd_revoke(int argc, char **argv, const char *conf)
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	/* The revocation counts even if the CA cannot make the CRL now; say so below. */
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL)
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL)
 		admin_warn("revoke: %s", err);
 	if (!repo_lock(r)) {
 		admin_warn("revoke: cannot lock the repository");

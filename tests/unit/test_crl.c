@@ -84,8 +84,8 @@ test_publish(void)
 
 	snprintf(root, sizeof(root), "%s/repo", base);
 	CHECK_MSG(repo_create(root, err, sizeof(err)), "%s", err);
-	CHECK_MSG(ca_init(root, "/CN=CRL Test CA", 2048, 30, err, sizeof(err)), "%s", err);
-	CHECK_MSG((ca = ca_load(root, err, sizeof(err))) != NULL, "%s", err);
+	CHECK_MSG(ca_init(root, "/CN=CRL Test CA", 2048, 30, NULL, NULL, err, sizeof(err)), "%s", err);
+	CHECK_MSG((ca = ca_load(root, NULL, err, sizeof(err))) != NULL, "%s", err);
 	CHECK_MSG((r = repo_open(root, err, sizeof(err))) != NULL, "%s", err);
 	if (ca == NULL || r == NULL)
 		goto out;
@@ -95,7 +95,7 @@ test_publish(void)
 	CHECK(!crl_path(r, path, 8));
 
 	CHECK(repo_lock(r));
-	CHECK_MSG(crl_publish(r, ca, 7, NULL, &info, err, sizeof(err)), "%s", err);
+	CHECK_MSG(crl_publish(r, ca, 7, NULL, NULL, &info, err, sizeof(err)), "%s", err);
 	CHECK(strcmp(info.path, want) == 0);
 	CHECK(strcmp(info.number, "01") == 0);
 	CHECK(info.entries == 0);
@@ -104,7 +104,7 @@ test_publish(void)
 
 	/* The next one takes the next number; OUTFILE gets the same bytes. */
 	snprintf(copy, sizeof(copy), "%s/copy.pem", base);
-	CHECK_MSG(crl_publish(r, ca, 1, copy, &info, err, sizeof(err)), "%s", err);
+	CHECK_MSG(crl_publish(r, ca, 1, copy, NULL, &info, err, sizeof(err)), "%s", err);
 	CHECK(strcmp(info.number, "02") == 0);
 	CHECK(crl_ok(want, ca, "02"));
 	a = slurp(want);
@@ -116,7 +116,7 @@ test_publish(void)
 	/* A missing directory for OUTFILE: one sentence naming it. */
 	snprintf(copy, sizeof(copy), "%s/no/such/crl.pem", base);
 	err[0] = '\0';
-	CHECK(!crl_publish(r, ca, 7, copy, &info, err, sizeof(err)));
+	CHECK(!crl_publish(r, ca, 7, copy, NULL, &info, err, sizeof(err)));
 	CHECK_MSG(strncmp(err, "cannot write ", 13) == 0 && strstr(err, copy) != NULL &&
 	    strstr(err, "No such file") != NULL, "%s", err);
 	repo_unlock(r);
