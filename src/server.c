@@ -674,14 +674,12 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 	unsigned char		*der = NULL;
 	const unsigned char	*p;
 	size_t			 len = 0;
-	BIGNUM			*bn = NULL;
-	char			*hex = NULL;
+	char			 serial[REPO_SERIAL_MAX + 2];
 	X509			*cert = NULL;
 
 	if (X509_NAME_cmp(m->ias_issuer, X509_get_subject_name(ca_cert(s->ca))) != 0 ||
-	    (bn = ASN1_INTEGER_to_BN(m->ias_serial, NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL ||
-	    !repo_cert_by_serial(s->repo, hex, &der, &len)) {
+	    !repo_serial_name(m->ias_serial, serial, sizeof(serial)) ||
+	    !repo_cert_by_serial(s->repo, serial, &der, &len)) {
 		send_failure(s, m, FAIL_BADCERTID, "no certificate with this issuer and serial "
 		    "number", r);
 		goto out;
@@ -694,8 +692,6 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 	send_cert(s, m, cert, NULL, r);
 out:
 	X509_free(cert);
-	BN_free(bn);
-	OPENSSL_free(hex);
 	free(der);
 }
 
