@@ -436,9 +436,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	struct record		 rec;
 	const struct role	*role = NULL;
 	struct record		*old = NULL;
-	char			 id[REPO_ID_LEN + 1], keyfp[65], signerfp[65], subj[1024];
+	char			 id[REPO_ID_LEN + 1], subj[1024];
 	char			 tx[MAX_TXID * 4 + 1], err[256], why[256], sserial[80];
-	char			*challenge = NULL;
 	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
@@ -464,14 +463,10 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
-	if (!pubkey_fp(pk, keyfp) || !pubkey_fp(X509_get0_pubkey(m->signer), signerfp)) {
-		resp_text(r, 500, "internal error\n");
-		goto out;
-	}
 	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
 	X509_NAME_oneline(dn, subj, sizeof(subj));
 	if (repo_find(s->repo, id) != RS_NONE) {
-		if (!same_requester(s, id, keyfp, NULL, subj)) {
+		if (!same_requester(s, id, m->key_fp, NULL, subj)) {
 			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
 			    "key or subject", msgtype_name(m->msgtype), tx, id);
 			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
@@ -539,7 +534,6 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 			send_failure(s, m, FAIL_BADREQUEST, why, r);
 			goto out;
 		}
-		challenge = csr_challenge(m->csr);
 	}
 	if (role == NULL) {
 		resp_text(r, 500, "no role configured\n");
@@ -551,8 +545,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	rec.txid_len = m->txid_len;
 	rec.msgtype = m->msgtype;
 	rec.subject = subj;
-	rec.key_fp = keyfp;
-	rec.signer_fp = signerfp;
+	rec.key_fp = (char *)m->key_fp;
+	rec.signer_fp = (char *)m->signer_fp;
 	rec.digest = (char *)EVP_MD_get0_name(m->md);
 	rec.cipher = (char *)EVP_CIPHER_get0_name(m->cipher);
 	rec.client = (char *)(client ? client : "-");
@@ -581,7 +575,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	}
 	if (!renewal) {
 		/* Last check, under the lock: a one-time challenge is consumed here. */
-		chal = policy_challenge(s->cfg, s->repo, challenge);
+		chal = policy_challenge(s->cfg, s->repo, m->challenge);
 		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
 			repo_unlock(s->repo);
 			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
@@ -625,7 +619,6 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
-	free(challenge);
 	record_free(old);
 	X509_free(cert);
 }
@@ -637,7 +630,7 @@ out:
 static void
 certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
-	char			 id[REPO_ID_LEN + 1], signerfp[65], tx[MAX_TXID * 4 + 1];
+	char			 id[REPO_ID_LEN + 1], tx[MAX_TXID * 4 + 1];
 	char			 sserial[80];
 	enum signer_kind	 kind;
 	int			 found = 0;
@@ -657,8 +650,7 @@ certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
 		return;
 	}
-	if (!pubkey_fp(X509_get0_pubkey(m->signer), signerfp) ||
-	    !same_requester(s, id, NULL, signerfp, NULL)) {
+	if (!same_requester(s, id, NULL, m->signer_fp, NULL)) {
 		logx(LOG_LVL_WARN, "CertPoll txid=%s id=%s: signed by another key", tx, id);
 		send_failure(s, m, FAIL_BADCERTID, "this transaction belongs to another key",
 		    r);
