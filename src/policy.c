@@ -241,12 +241,11 @@ int
 challenge_hash(const char *secret, char out[65])
 {
 	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	 n = 0, i;
+	unsigned int	 n = 0;
 
 	if (!EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL) || n != 32)
 		return 0;
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(out, md, n);
 	return 1;
 }
 

@@ -121,7 +121,6 @@ json_record(FILE *f, const struct record *rec)
 {
 	char	 t[32];
 	char	*hex = NULL;
-	size_t	 i;
 
 	fputs("{\"id\":", f);
 	json_str(f, rec->id);
@@ -135,11 +134,8 @@ json_record(FILE *f, const struct record *rec)
 	else
 		fputs("null", f);
 	fputs(",\"transaction_id_hex\":", f);
-	if (rec->txid != NULL && (hex = malloc(rec->txid_len * 2 + 1)) != NULL) {
-		for (i = 0; i < rec->txid_len; i++)
-			snprintf(hex + 2 * i, 3, "%02x", rec->txid[i]);
-		hex[2 * rec->txid_len] = '\0';
-	}
+	if (rec->txid != NULL && (hex = malloc(rec->txid_len * 2 + 1)) != NULL)
+		hex_encode(hex, rec->txid, rec->txid_len);
 	json_str(f, hex);
 	fputs(",\"serial\":", f);
 	json_str(f, rec->serial);
