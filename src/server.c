@@ -614,8 +614,12 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
 		    renewal ? " renews " : "", renewal ? sserial : "");
 		send_cert(s, m, cert, role, r);
-	} else
-		answer_existing(s, m, id, r);	/* refused at issue time, or an error */
+	} else {
+		/* Refused at issue time (the record is now rejected), or an error. */
+		logx(rc < 0 ? LOG_LVL_INFO : LOG_LVL_ERR, "%s txid=%s id=%s: not issued: %s",
+		    msgtype_name(m->msgtype), tx, id, err);
+		answer_existing(s, m, id, r);
+	}
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
