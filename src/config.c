@@ -1193,6 +1193,14 @@ config_role(const struct config *cf, const char *name)
 	return NULL;
 }
 
+const struct role *
+config_role_or_default(const struct config *cf, const char *name)
+{
+	const struct role	*r = config_role(cf, name);
+
+	return r != NULL ? r : config_role(cf, cf != NULL ? cf->default_role : NULL);
+}
+
 const char *
 config_path(const char *explicit_path)
 {

@@ -118,12 +118,11 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
 	prof->keep_san = cf != NULL ? cf->keep_san : 1;
 	if (cf == NULL)
 		return;
-	if (rec->role != NULL && (ro = config_role(cf, rec->role)) == NULL)
+	if (rec->role != NULL && config_role(cf, rec->role) == NULL)
 		logx(LOG_LVL_WARN, "record %s: role \"%s\" is not in the configuration; "
 		    "using the default role %s", rec->id, rec->role, cf->default_role);
-	if (ro == NULL)
-		ro = config_role(cf, cf->default_role);
-	if (ro == NULL)		/* config_load() guarantees it exists */
+	/* ScepDefaultRole always names a role: config_load() checks it. */
+	if ((ro = config_role_or_default(cf, rec->role)) == NULL)
 		return;
 	prof->days = ro->days;
 	prof->key_usage = ro->key_usage;

@@ -270,9 +270,7 @@ send_pending(struct server *s, const struct pkimsg *m, struct http_resp *r)
 static const struct role *
 record_role(struct server *s, const struct record *rec)
 {
-	const struct role *r = rec && rec->role ? config_role(s->cfg, rec->role) : NULL;
-
-	return r ? r : config_role(s->cfg, s->cfg->default_role);
+	return config_role_or_default(s->cfg, rec != NULL ? rec->role : NULL);
 }
 
 /* SUCCESS with CERT first in the payload, then the CA chain if the role asks for it. */
@@ -514,9 +512,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		}
 		repo_id(id, m->txid, m->txid_len, sserial);
 		rec.renewal_of = sserial;
-		role = rec.role ? config_role(s->cfg, rec.role) : NULL;
-		if (role == NULL)
-			role = config_role(s->cfg, s->cfg->default_role);
+		role = config_role_or_default(s->cfg, rec.role);
 	} else {
 		if (!s->cfg->allow_enrollment) {
 			if ((n = valid_for_dn(s, dn)) < 0) {
