@@ -255,7 +255,10 @@ is_self_signed(X509 *x)
 
 /*
  * Look at the EnvelopedData before the CA module decrypts it: an EnvelopedData with
- * key-transport recipients, its content cipher on the allow-list.
+ * key-transport recipients, its content cipher on the allow-list. OpenSSL's PKCS7
+ * template makes the content of a ContentInfo and the encryptedContent OPTIONAL, so
+ * `SEQUENCE { OID envelopedData }` decodes with d.enveloped NULL: both are checked here,
+ * and ca_decrypt() is only called on an envelope that has them.
  */
 static int
 check_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pkimsg *m,
@@ -266,9 +269,14 @@ check_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pk
 	int			 rc = 0, nid;
 
 	p7 = d2i_PKCS7(NULL, &p, (long)len);
-	if (p7 == NULL || p != der + len || !PKCS7_type_is_enveloped(p7)) {
+	if (p7 == NULL || p != der + len || !PKCS7_type_is_enveloped(p7) ||
+	    p7->d.enveloped == NULL || sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) < 1) {
 		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope is not an EnvelopedData with "
 		    "key-transport recipients");
+		goto out;
+	}
+	if (p7->d.enveloped->enc_data->enc_data == NULL) {
+		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope has no encrypted content");
 		goto out;
 	}
 	nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
