@@ -9,8 +9,12 @@
  * not printable), nonces of any size up to MAX_NONCE, unsorted signed attributes
  * (OpenSSL re-encodes them in received order for verification). Strict on meaning:
  * exactly one SignerInfo, no duplicate SCEP attributes, digest and cipher on an allow-list,
- * whole buffer consumed by every d2i.
+ * whole buffer consumed by every d2i, no control character in the transactionID. What
+ * is wrong in a message whose signature verifies is answered with a signed FAILURE
+ * (RFC 8894 §3.3.2), not a bare HTTP error.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +88,7 @@ pkimsg_free(struct pkimsg *m)
 {
 	if (m == NULL)
 		return;
+	free(m->txid);
 	X509_free(m->signer);
 	X509_REQ_free(m->csr);
 	X509_NAME_free(m->poll_issuer);
@@ -133,7 +138,10 @@ cipher_allowed(int nid, unsigned allowed)
 	}
 }
 
-/* Copy a string-typed attribute value; any common string type is accepted. */
+/*
+ * Copy a string-typed attribute value of 1..MAX bytes; any common string type is
+ * accepted. With BUF NULL only says whether it is such a string.
+ */
 static int
 attr_string(const ASN1_TYPE *t, unsigned char *buf, size_t max, size_t *len)
 {
@@ -152,20 +160,51 @@ attr_string(const ASN1_TYPE *t, unsigned char *buf, size_t max, size_t *len)
 	s = t->value.asn1_string;
 	if (s->length <= 0 || (size_t)s->length > max)
 		return 0;
-	memcpy(buf, s->data, (size_t)s->length);
-	*len = (size_t)s->length;
+	if (buf != NULL) {
+		memcpy(buf, s->data, (size_t)s->length);
+		*len = (size_t)s->length;
+	}
+	return 1;
+}
+
+/*
+ * A transactionID is text (RFC 8894 §3.2.1.1: a PrintableString in the RFC, other string
+ * types from real clients): no C0 control character, no DEL, and in a UTF8String no C1
+ * control character nor invalid UTF-8. NUL in particular is refused, so that no two
+ * requests can differ only after a NUL.
+ */
+static int
+txid_is_text(const unsigned char *s, size_t len, int utf8)
+{
+	size_t		 i, n;
+	uint32_t	 cp;
+
+	for (i = 0; i < len; i += n) {
+		n = 1;
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+		if (!utf8 || s[i] < 0x80)
+			continue;
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0 || (cp >= 0x80 && cp < 0xa0))
+			return 0;
+	}
 	return 1;
 }
 
 /*
  * Walk every signed attribute: each SCEP attribute at most once with exactly one value.
- * Sets msgtype, txid, nonce. Returns 1, or 0 with e->text set.
+ * Sets msgtype, txid, nonce. Returns 0 with e->text set when no reply can be built (no
+ * usable transactionID or senderNonce, a duplicate). A problem that still lets a CertRep
+ * be built (messageType missing or not a number, a transactionID too long or holding
+ * control characters) is written to *late and 1 is returned: the caller refuses the
+ * message with a signed FAILURE once its signature has been checked.
  */
 static int
-read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
+read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e,
+    struct pkimsg_err *late)
 {
 	unsigned int	 seen = 0;
-	int		 i, n;
+	int		 i, n, mt_ok = 0;
 	char		 mt[8];
 	size_t		 mtlen = 0;
 
@@ -174,6 +213,7 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
 	for (i = 0; i < n; i++) {
 		X509_ATTRIBUTE	*a = CMS_signed_get_attr(si, i);
 		const ASN1_TYPE	*t;
+		const ASN1_STRING *s;
 		int		 nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a));
 		unsigned int	 bit;
 
@@ -196,20 +236,28 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
 			return 0;
 		}
 		if (bit == 1) {
-			if (!attr_string(t, (unsigned char *)mt, sizeof(mt) - 1, &mtlen)) {
-				fail(e, FAIL_BADREQUEST, "messageType is not a short string");
-				return 0;
-			}
-			mt[mtlen] = '\0';
+			mt_ok = attr_string(t, (unsigned char *)mt, sizeof(mt) - 1, &mtlen);
+			mt[mt_ok ? mtlen : 0] = '\0';
 		} else if (bit == 2) {
-			if (!attr_string(t, m->txid, sizeof(m->txid), &m->txid_len)) {
-				fail(e, FAIL_BADREQUEST, "transactionID is empty, too long or "
-				    "not a string");
+			/* kept whatever its length, so that a refusal echoes it exactly */
+			if (!attr_string(t, NULL, MAX_BODY, NULL)) {
+				fail(e, FAIL_BADREQUEST, "transactionID is empty or not a string");
 				return 0;
 			}
+			s = t->value.asn1_string;
+			if ((m->txid = malloc((size_t)s->length)) == NULL) {
+				fail(e, FAIL_BADREQUEST, "out of memory");
+				return 0;
+			}
+			attr_string(t, m->txid, (size_t)s->length, &m->txid_len);
+			if (m->txid_len > MAX_TXID && late->text[0] == '\0')
+				fail(late, FAIL_BADREQUEST, "transactionID is longer than 128 "
+				    "bytes");
+			if (!txid_is_text(m->txid, m->txid_len, t->type == V_ASN1_UTF8STRING) &&
+			    late->text[0] == '\0')
+				fail(late, FAIL_BADREQUEST, "transactionID holds a control "
+				    "character");
 		} else {
-			const ASN1_STRING *s;
-
 			if (t->type != V_ASN1_OCTET_STRING ||
 			    (s = t->value.octet_string)->length <= 0 ||
 			    s->length > MAX_NONCE) {
@@ -229,13 +277,11 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
 		fail(e, FAIL_BADREQUEST, "senderNonce attribute missing");
 		return 0;
 	}
-	if (!(seen & 1)) {
-		fail(e, FAIL_BADREQUEST, "messageType attribute missing");
-		return 0;
-	}
-	if (mtlen == 0 || mtlen > 3 || strspn(mt, "0123456789") != mtlen) {
-		fail(e, FAIL_BADREQUEST, "messageType is not a decimal number");
-		return 0;
+	if (!mt_ok || mtlen == 0 || mtlen > 3 || strspn(mt, "0123456789") != mtlen) {
+		if (late->text[0] == '\0')
+			fail(late, FAIL_BADREQUEST, !(seen & 1) ? "messageType attribute "
+			    "missing" : "messageType is not a decimal number");
+		return 1;
 	}
 	m->msgtype = atoi(mt);
 	return 1;
@@ -400,6 +446,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
     unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
 {
 	struct pkimsg		*m = NULL, *ret = NULL;
+	struct pkimsg_err	 late;		/* refusal due once the signature verifies */
 	CMS_ContentInfo		*cms = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo		*si;
@@ -421,10 +468,17 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		goto out;
 	m->msgtype = -1;
 
-	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
-	if (cms == NULL || p != der + len) {
-		fail(e, FAIL_BADREQUEST, "body is not a single DER/BER CMS ContentInfo");
+	memset(&late, 0, sizeof(late));
+	if (len > LONG_MAX || (cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
+		fail(e, FAIL_BADREQUEST, "body is not a DER/BER CMS ContentInfo");
 		goto out;
+	}
+	if (p != der + len) {
+		char buf[96];
+
+		snprintf(buf, sizeof(buf), "%zu bytes follow the pkiMessage",
+		    (size_t)(der + len - p));
+		fail(&late, FAIL_BADREQUEST, buf);
 	}
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		fail(e, FAIL_BADREQUEST, "pkiMessage is not a SignedData");
@@ -436,7 +490,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		goto out;
 	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
-	if (!read_attributes(si, m, e))
+	if (!read_attributes(si, m, e, &late))
 		goto out;
 
 	/* From here a FAILURE CertRep can be built: txid and nonce are known. */
@@ -473,6 +527,11 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	    CMS_NO_SIGNER_CERT_VERIFY | CMS_BINARY) != 1) {
 		log_crypto(LOG_LVL_INFO, "request signature");
 		fail(e, FAIL_BADMESSAGECHECK, "the signature on the request does not verify");
+		goto out;
+	}
+	/* The signature verifies: what was wrong in its meaning is answered signed. */
+	if (late.text[0] != '\0') {
+		fail(e, late.fail, late.text);
 		goto out;
 	}
 	if ((envder = bio_take(content, &envlen)) == NULL)

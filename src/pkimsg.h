@@ -17,8 +17,8 @@ struct ca;
 
 struct pkimsg {
 	int		 msgtype;		/* enum scep_msgtype */
-	unsigned char	 txid[MAX_TXID];	/* transactionID bytes as received */
-	size_t		 txid_len;
+	unsigned char	*txid;			/* transactionID bytes as received (malloc'd): */
+	size_t		 txid_len;		/* at most MAX_TXID unless refused */
 	unsigned char	 nonce[MAX_NONCE];	/* senderNonce as received */
 	size_t		 nonce_len;
 	const EVP_MD	*md;			/* request digest (mirrored in the reply) */
