@@ -8,10 +8,10 @@
  * any string type for transactionID/messageType (Go marshals UTF8String when the text is
  * not printable), nonces of any size up to MAX_NONCE, unsorted signed attributes
  * (OpenSSL re-encodes them in received order for verification). Strict on meaning:
- * exactly one SignerInfo, no duplicate SCEP attributes, digest and cipher on an allow-list,
- * whole buffer consumed by every d2i, no control character in the transactionID. What
- * is wrong in a message whose signature verifies is answered with a signed FAILURE
- * (RFC 8894 §3.3.2), not a bare HTTP error.
+ * exactly one SignerInfo, no duplicate SCEP attributes, digest and cipher on an allow-list
+ * (the CSR's signature digest too), whole buffer consumed by every d2i, no control
+ * character in the transactionID. What is wrong in a message whose signature verifies is
+ * answered with a signed FAILURE (RFC 8894 §3.3.2), not a bare HTTP error.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -25,6 +25,7 @@
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "scep.h"
 #include "ca.h"
@@ -122,6 +123,33 @@ digest_allowed(const X509_ALGOR *alg, unsigned allowed)
 	case NID_md5: return allowed & DIG_MD5 ? EVP_md5() : NULL;
 	default: return NULL;
 	}
+}
+
+/*
+ * The CSR's signature digest against the same allow-list (RFC 8894 §2.9: MD5 MUST NOT be
+ * used unless the CA allows it). EdDSA has no separate digest; RSASSA-PSS carries its
+ * digest in parameters that the signature check itself reads, and is accepted here.
+ */
+static int
+csr_digest_allowed(const X509_REQ *req, unsigned allowed)
+{
+	int	 mdnid = NID_undef, pknid = NID_undef;
+	unsigned bit;
+
+	if (!OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &mdnid, &pknid))
+		return 0;
+	switch (mdnid) {
+	case NID_sha1: bit = DIG_SHA1; break;
+	case NID_sha224: bit = DIG_SHA224; break;
+	case NID_sha256: bit = DIG_SHA256; break;
+	case NID_sha384: bit = DIG_SHA384; break;
+	case NID_sha512: bit = DIG_SHA512; break;
+	case NID_md5: bit = DIG_MD5; break;
+	case NID_undef:
+		return pknid == NID_ED25519 || pknid == NID_ED448 || pknid == NID_rsassaPss;
+	default: return 0;
+	}
+	return (allowed & bit) != 0;
 }
 
 /* Content-encryption allow-list (ScepAllowedCiphers): AES-CBC, 3DES, single DES. */
@@ -385,12 +413,15 @@ bio_take(BIO *b, size_t *len)
 
 /* Decode messageData according to messageType (RFC 8894 §3.3). */
 static int
-decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkimsg_err *e)
+decode_inner(const unsigned char *der, size_t len, unsigned digests, struct pkimsg *m,
+    struct pkimsg_err *e)
 {
 	const unsigned char	*p = der;
 	ISSUER_AND_SUBJECT	*ias = NULL;
 	PKCS7_ISSUER_AND_SERIAL	*isn = NULL;
 	EVP_PKEY		*pk;
+	GENERAL_NAMES		*gens = NULL;
+	char			 err[160];
 	int			 rc = 0;
 
 	switch (m->msgtype) {
@@ -401,10 +432,19 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");
 			goto out;
 		}
+		if (!csr_digest_allowed(m->csr, digests)) {
+			fail(e, FAIL_BADALG, "the PKCS#10 request is signed with a digest this "
+			    "CA does not allow; use SHA-256");
+			goto out;
+		}
 		if ((pk = X509_REQ_get0_pubkey(m->csr)) == NULL ||
 		    X509_REQ_verify(m->csr, pk) <= 0) {
 			fail(e, FAIL_BADMESSAGECHECK, "the PKCS#10 self-signature does not "
 			    "verify (no proof of possession of the key)");
+			goto out;
+		}
+		if (!csr_san(m->csr, &gens, err, sizeof(err))) {
+			fail(e, FAIL_BADREQUEST, err);
 			goto out;
 		}
 		break;
@@ -438,6 +478,7 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 out:
 	ISSUER_AND_SUBJECT_free(ias);
 	PKCS7_ISSUER_AND_SERIAL_free(isn);
+	GENERAL_NAMES_free(gens);
 	return rc;
 }
 
@@ -549,7 +590,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	if (!check_envelope(envder, envlen, ciphers, m, e) ||
 	    !decrypt_envelope(envder, envlen, ca, m, e, &inner, &innerlen))
 		goto out;
-	if (!decode_inner(inner, innerlen, m, e))
+	if (!decode_inner(inner, innerlen, digests, m, e))
 		goto out;
 
 	if ((m->raw = malloc(len)) == NULL)
@@ -633,6 +674,47 @@ csr_challenge(X509_REQ *req)
 out:
 	OPENSSL_free(utf8);
 	return ret;
+}
+
+int
+csr_san(X509_REQ *req, GENERAL_NAMES **out, char *err, size_t errlen)
+{
+	STACK_OF(X509_EXTENSION)	*exts;
+	GENERAL_NAMES			*gens = NULL;
+	int				 idx, n, rc = 0;
+
+	*out = NULL;
+	if ((exts = X509_REQ_get_extensions(req)) == NULL) {
+		if (X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
+		    X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0)
+			return errf_crypto(err, errlen, "the CSR's extensionRequest is malformed");
+		ERR_clear_error();
+		return 1;
+	}
+	if ((idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1)) < 0) {
+		rc = 1;
+		goto out;
+	}
+	if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name, idx) >= 0) {
+		errf(err, errlen, "the CSR requests subjectAltName twice");
+		goto out;
+	}
+	if ((gens = X509V3_EXT_d2i(X509v3_get_ext(exts, idx))) == NULL) {
+		errf_crypto(err, errlen, "the CSR's subjectAltName is malformed");
+		goto out;
+	}
+	if ((n = sk_GENERAL_NAME_num(gens)) <= 0 || n > MAX_SAN_ENTRIES) {
+		errf(err, errlen, "the CSR's subjectAltName has %d names; this CA accepts "
+		    "1 to %d", n, MAX_SAN_ENTRIES);
+		goto out;
+	}
+	*out = gens;
+	gens = NULL;
+	rc = 1;
+out:
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
 }
 
 int

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <openssl/evp.h>
 
 #include "scep.h"
@@ -67,6 +68,13 @@ extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
 /* CSR helpers shared by policy and repo glue. */
 /* challengePassword from the CSR as UTF-8 (any DirectoryString type); NULL if absent. */
 char		*csr_challenge(X509_REQ *);
+/*
+ * The subjectAltName the CSR requests (extensionRequest, PKCS#9 or Microsoft's OID) into
+ * *OUT (NULL when it requests none; free with GENERAL_NAMES_free). 0, with ERR, when the
+ * extensionRequest does not decode, asks for subjectAltName twice, or names none or
+ * more than MAX_SAN_ENTRIES: a request the CA could never issue.
+ */
+int		 csr_san(X509_REQ *, GENERAL_NAMES **out, char *err, size_t errlen);
 /* hex SHA-256 of the DER SubjectPublicKeyInfo (65 bytes buffer). */
 int		 pubkey_fp(EVP_PKEY *, char out[65]);
 
