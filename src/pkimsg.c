@@ -31,6 +31,7 @@
 #include "ca.h"
 #include "config.h"
 #include "pkimsg.h"
+#include "pkimsg_layer.h"
 
 int nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
     nid_recipientNonce, nid_transactionID, nid_failInfoText;
@@ -220,16 +221,17 @@ txid_is_text(const unsigned char *s, size_t len, int utf8)
 }
 
 /*
- * Walk every signed attribute: each SCEP attribute at most once with exactly one value.
+ * Layer 2, the signed attributes (RFC 8894 §3.2.1): each SCEP attribute at most once with
+ * exactly one value.
  * Sets msgtype, txid, nonce. Returns 0 with e->text set when no reply can be built (no
  * usable transactionID or senderNonce, a duplicate). A problem that still lets a CertRep
  * be built (messageType missing or not a number, a transactionID too long or holding
  * control characters) is written to *late and 1 is returned: the caller refuses the
  * message with a signed FAILURE once its signature has been checked.
  */
-static int
-read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e,
-    struct pkimsg_err *late)
+int
+pkimsg_attributes(const STACK_OF(X509_ATTRIBUTE) *attrs, struct pkimsg *m,
+    struct pkimsg_err *e, struct pkimsg_err *late)
 {
 	unsigned int	 seen = 0;
 	int		 i, n, mt_ok = 0;
@@ -237,9 +239,9 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e,
 	size_t		 mtlen = 0;
 
 	m->msgtype = -1;
-	n = CMS_signed_get_attr_count(si);
+	n = sk_X509_ATTRIBUTE_num(attrs);
 	for (i = 0; i < n; i++) {
-		X509_ATTRIBUTE	*a = CMS_signed_get_attr(si, i);
+		X509_ATTRIBUTE	*a = sk_X509_ATTRIBUTE_value(attrs, i);
 		const ASN1_TYPE	*t;
 		const ASN1_STRING *s;
 		int		 nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a));
@@ -328,14 +330,14 @@ is_self_signed(X509 *x)
 }
 
 /*
- * Look at the EnvelopedData before the CA module decrypts it: an EnvelopedData with
+ * Layer 3, the pkcsPKIEnvelope, looked at before the CA module decrypts it: an EnvelopedData with
  * key-transport recipients, its content cipher on the allow-list. OpenSSL's PKCS7
  * template makes the content of a ContentInfo and the encryptedContent OPTIONAL, so
  * `SEQUENCE { OID envelopedData }` decodes with d.enveloped NULL: both are checked here,
  * and ca_decrypt() is only called on an envelope that has them.
  */
-static int
-check_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pkimsg *m,
+int
+pkimsg_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pkimsg *m,
     struct pkimsg_err *e)
 {
 	PKCS7			*p7 = NULL;
@@ -411,15 +413,18 @@ bio_take(BIO *b, size_t *len)
 	return out;
 }
 
-/* Decode messageData according to messageType (RFC 8894 §3.3). */
-static int
-decode_inner(const unsigned char *der, size_t len, unsigned digests, struct pkimsg *m,
+/*
+ * Layer 4, the decrypted messageData, decoded according to messageType (RFC 8894 §3.3):
+ * PKCS#10 (layer 5: its key, digest and subjectAltName checked, not yet its signature),
+ * IssuerAndSubject or IssuerAndSerialNumber.
+ */
+int
+pkimsg_content(const unsigned char *der, size_t len, unsigned digests, struct pkimsg *m,
     struct pkimsg_err *e)
 {
 	const unsigned char	*p = der;
 	ISSUER_AND_SUBJECT	*ias = NULL;
 	PKCS7_ISSUER_AND_SERIAL	*isn = NULL;
-	EVP_PKEY		*pk;
 	GENERAL_NAMES		*gens = NULL;
 	char			 err[160];
 	int			 rc = 0;
@@ -432,15 +437,13 @@ decode_inner(const unsigned char *der, size_t len, unsigned digests, struct pkim
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");
 			goto out;
 		}
+		if (X509_REQ_get0_pubkey(m->csr) == NULL) {
+			fail(e, FAIL_BADREQUEST, "the PKCS#10 public key cannot be read");
+			goto out;
+		}
 		if (!csr_digest_allowed(m->csr, digests)) {
 			fail(e, FAIL_BADALG, "the PKCS#10 request is signed with a digest this "
 			    "CA does not allow; use SHA-256");
-			goto out;
-		}
-		if ((pk = X509_REQ_get0_pubkey(m->csr)) == NULL ||
-		    X509_REQ_verify(m->csr, pk) <= 0) {
-			fail(e, FAIL_BADMESSAGECHECK, "the PKCS#10 self-signature does not "
-			    "verify (no proof of possession of the key)");
 			goto out;
 		}
 		if (!csr_san(m->csr, &gens, err, sizeof(err))) {
@@ -482,34 +485,38 @@ out:
 	return rc;
 }
 
-struct pkimsg *
-pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned digests,
-    unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
+/* The PKCS#10 self-signature: proof of possession of the key (RFC 2986 §3). */
+static int
+csr_pop(struct pkimsg *m, struct pkimsg_err *e)
 {
-	struct pkimsg		*m = NULL, *ret = NULL;
-	struct pkimsg_err	 late;		/* refusal due once the signature verifies */
+	if (m->csr == NULL || X509_REQ_verify(m->csr, X509_REQ_get0_pubkey(m->csr)) > 0)
+		return 1;
+	fail(e, FAIL_BADMESSAGECHECK, "the PKCS#10 self-signature does not verify (no proof "
+	    "of possession of the key)");
+	return 0;
+}
+
+/*
+ * Layer 1, the outer SignedData (RFC 8894 §3.1): one ContentInfo (bytes after it are a
+ * refusal in *late), signedData with exactly one SignerInfo, its attributes (layer 2),
+ * the digest on the allow-list, id-data content, the signer certificate into m->signer.
+ * Checks no signature. The ContentInfo goes to *out for the caller to verify.
+ */
+int
+pkimsg_outer(const unsigned char *der, size_t len, unsigned digests, struct pkimsg *m,
+    struct pkimsg_err *e, struct pkimsg_err *late, CMS_ContentInfo **out)
+{
 	CMS_ContentInfo		*cms = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo		*si;
 	STACK_OF(X509)		*signers = NULL;
+	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
 	X509_ALGOR		*dig = NULL, *sig = NULL;
-	BIO			*content = NULL;
-	unsigned char		*envder = NULL, *inner = NULL;
-	size_t			 envlen = 0, innerlen = 0;
 	const unsigned char	*p = der;
 	const ASN1_OBJECT	*ctype;
+	int			 i, n, rc = 0;
 
-	memset(e, 0, sizeof(*e));
-	*partial = NULL;
-	if (!scep_oids_init()) {
-		fail(e, FAIL_BADREQUEST, "internal error: OIDs");
-		goto out;
-	}
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		goto out;
-	m->msgtype = -1;
-
-	memset(&late, 0, sizeof(late));
+	*out = NULL;
 	if (len > LONG_MAX || (cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
 		fail(e, FAIL_BADREQUEST, "body is not a DER/BER CMS ContentInfo");
 		goto out;
@@ -519,24 +526,35 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 
 		snprintf(buf, sizeof(buf), "%zu bytes follow the pkiMessage",
 		    (size_t)(der + len - p));
-		fail(&late, FAIL_BADREQUEST, buf);
+		fail(late, FAIL_BADREQUEST, buf);
 	}
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		fail(e, FAIL_BADREQUEST, "pkiMessage is not a SignedData");
 		goto out;
 	}
+	/* NULL, so refused, when the optional content of the ContentInfo is absent */
 	sis = CMS_get0_SignerInfos(cms);
 	if (sk_CMS_SignerInfo_num(sis) != 1) {
 		fail(e, FAIL_BADREQUEST, "pkiMessage must have exactly one SignerInfo");
 		goto out;
 	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
-	if (!read_attributes(si, m, e, &late))
+	/* a view of the signed attributes; it does not own them */
+	if ((attrs = sk_X509_ATTRIBUTE_new_null()) == NULL) {
+		fail(e, FAIL_BADREQUEST, "out of memory");
+		goto out;
+	}
+	n = CMS_signed_get_attr_count(si);
+	for (i = 0; i < n; i++)
+		if (!sk_X509_ATTRIBUTE_push(attrs, CMS_signed_get_attr(si, i))) {
+			fail(e, FAIL_BADREQUEST, "out of memory");
+			goto out;
+		}
+	if (!pkimsg_attributes(attrs, m, e, late))
 		goto out;
 
 	/* From here a FAILURE CertRep can be built: txid and nonce are known. */
 	e->have_reply_info = 1;
-	m->md = EVP_sha256();
 	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
 	if ((m->md = digest_allowed(dig, digests)) == NULL) {
 		m->md = EVP_sha256();
@@ -556,6 +574,40 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	}
 	m->signer = sk_X509_value(signers, 0);
 	X509_up_ref(m->signer);
+	*out = cms;
+	cms = NULL;
+	rc = 1;
+out:
+	sk_X509_ATTRIBUTE_free(attrs);
+	sk_X509_free(signers);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}
+
+struct pkimsg *
+pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned digests,
+    unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
+{
+	struct pkimsg		*m = NULL, *ret = NULL;
+	struct pkimsg_err	 late;		/* refusal due once the signature verifies */
+	CMS_ContentInfo		*cms = NULL;
+	BIO			*content = NULL;
+	unsigned char		*envder = NULL, *inner = NULL;
+	size_t			 envlen = 0, innerlen = 0;
+
+	memset(e, 0, sizeof(*e));
+	memset(&late, 0, sizeof(late));
+	*partial = NULL;
+	if (!scep_oids_init()) {
+		fail(e, FAIL_BADREQUEST, "internal error: OIDs");
+		goto out;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		goto out;
+	m->msgtype = -1;
+	m->md = EVP_sha256();
+	if (!pkimsg_outer(der, len, digests, m, e, &late, &cms))
+		goto out;
 	m->signer_self_signed = is_self_signed(m->signer);
 
 	/*
@@ -587,10 +639,10 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		fail(e, FAIL_BADREQUEST, buf);
 		goto out;
 	}
-	if (!check_envelope(envder, envlen, ciphers, m, e) ||
+	if (!pkimsg_envelope(envder, envlen, ciphers, m, e) ||
 	    !decrypt_envelope(envder, envlen, ca, m, e, &inner, &innerlen))
 		goto out;
-	if (!decode_inner(inner, innerlen, digests, m, e))
+	if (!pkimsg_content(inner, innerlen, digests, m, e) || !csr_pop(m, e))
 		goto out;
 
 	if ((m->raw = malloc(len)) == NULL)
@@ -608,7 +660,6 @@ out:
 	}
 	ERR_clear_error();
 	pkimsg_free(m);
-	sk_X509_free(signers);
 	BIO_free(content);
 	CMS_ContentInfo_free(cms);
 	free(envder);
