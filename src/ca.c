@@ -34,6 +34,7 @@
 
 #include "ca.h"
 #include "ca_internal.h"
+#include "pkimsg.h"
 #include "scep.h"
 
 #define MAX_SERIAL_HEX	40		/* 20 octets, RFC 5280 §4.1.2.2 */
@@ -708,54 +709,25 @@ ca_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 }
 
 /*
- * Copy the subjectAltName of REQ's extensionRequest (PKCS#9, or Microsoft's older OID)
- * into X, decoded and re-encoded, at most MAX_SAN_ENTRIES names. No SAN requested: 1.
+ * Copy the subjectAltName of REQ's extensionRequest into X, decoded and re-encoded
+ * (csr_san() checks it). No SAN requested: 1.
  */
 static int
 copy_san(X509 *x, X509_REQ *req, char *err, size_t errlen)
 {
-	STACK_OF(X509_EXTENSION)	*exts = NULL;
-	GENERAL_NAMES			*gens = NULL;
-	X509_EXTENSION			*ext;
-	int				 ok = 0, idx, n;
+	GENERAL_NAMES	*gens = NULL;
+	int		 ok = 0;
 
-	if ((exts = X509_REQ_get_extensions(req)) == NULL) {
-		if (X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
-		    X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0) {
-			errf_crypto(err, errlen, "malformed extensionRequest in the CSR");
-			goto out;
-		}
-		ERR_clear_error();
-		ok = 1;
+	if (!csr_san(req, &gens, err, errlen))
 		goto out;
-	}
-	if ((idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1)) < 0) {
-		ok = 1;
-		goto out;
-	}
-	if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name, idx) >= 0) {
-		errf(err, errlen, "the CSR requests subjectAltName twice");
-		goto out;
-	}
-	ext = X509v3_get_ext(exts, idx);
-	if ((gens = X509V3_EXT_d2i(ext)) == NULL) {
-		errf_crypto(err, errlen, "malformed subjectAltName in the CSR");
-		goto out;
-	}
-	n = sk_GENERAL_NAME_num(gens);
-	if (n <= 0 || n > MAX_SAN_ENTRIES) {
-		errf(err, errlen, "the CSR's subjectAltName has %d names (1..%d allowed)", n,
-		    MAX_SAN_ENTRIES);
-		goto out;
-	}
-	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1) {
+	if (gens != NULL &&
+	    X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1) {
 		errf_crypto(err, errlen, "cannot add subjectAltName");
 		goto out;
 	}
 	ok = 1;
 out:
 	GENERAL_NAMES_free(gens);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	return ok;
 }
 

@@ -8,9 +8,13 @@
  * any string type for transactionID/messageType (Go marshals UTF8String when the text is
  * not printable), nonces of any size up to MAX_NONCE, unsorted signed attributes
  * (OpenSSL re-encodes them in received order for verification). Strict on meaning:
- * exactly one SignerInfo, no duplicate SCEP attributes, digest and cipher on an allow-list,
- * whole buffer consumed by every d2i.
+ * exactly one SignerInfo, no duplicate SCEP attributes, digest and cipher on an allow-list
+ * (the CSR's signature digest too), whole buffer consumed by every d2i, no control
+ * character in the transactionID. What is wrong in a message whose signature verifies is
+ * answered with a signed FAILURE (RFC 8894 §3.3.2), not a bare HTTP error.
  */
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +25,13 @@
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "scep.h"
 #include "ca.h"
 #include "config.h"
 #include "pkimsg.h"
+#include "pkimsg_layer.h"
 
 int nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
     nid_recipientNonce, nid_transactionID, nid_failInfoText;
@@ -84,6 +90,7 @@ pkimsg_free(struct pkimsg *m)
 {
 	if (m == NULL)
 		return;
+	free(m->txid);
 	X509_free(m->signer);
 	X509_REQ_free(m->csr);
 	free(m->challenge);
@@ -120,6 +127,33 @@ digest_allowed(const X509_ALGOR *alg, unsigned allowed)
 	}
 }
 
+/*
+ * The CSR's signature digest against the same allow-list (RFC 8894 §2.9: MD5 MUST NOT be
+ * used unless the CA allows it). EdDSA has no separate digest; RSASSA-PSS carries its
+ * digest in parameters that the signature check itself reads, and is accepted here.
+ */
+static int
+csr_digest_allowed(const X509_REQ *req, unsigned allowed)
+{
+	int	 mdnid = NID_undef, pknid = NID_undef;
+	unsigned bit;
+
+	if (!OBJ_find_sigid_algs(X509_REQ_get_signature_nid(req), &mdnid, &pknid))
+		return 0;
+	switch (mdnid) {
+	case NID_sha1: bit = DIG_SHA1; break;
+	case NID_sha224: bit = DIG_SHA224; break;
+	case NID_sha256: bit = DIG_SHA256; break;
+	case NID_sha384: bit = DIG_SHA384; break;
+	case NID_sha512: bit = DIG_SHA512; break;
+	case NID_md5: bit = DIG_MD5; break;
+	case NID_undef:
+		return pknid == NID_ED25519 || pknid == NID_ED448 || pknid == NID_rsassaPss;
+	default: return 0;
+	}
+	return (allowed & bit) != 0;
+}
+
 /* Content-encryption allow-list (ScepAllowedCiphers): AES-CBC, 3DES, single DES. */
 static const EVP_CIPHER *
 cipher_allowed(int nid, unsigned allowed)
@@ -134,7 +168,10 @@ cipher_allowed(int nid, unsigned allowed)
 	}
 }
 
-/* Copy a string-typed attribute value; any common string type is accepted. */
+/*
+ * Copy a string-typed attribute value of 1..MAX bytes; any common string type is
+ * accepted. With BUF NULL only says whether it is such a string.
+ */
 static int
 attr_string(const ASN1_TYPE *t, unsigned char *buf, size_t max, size_t *len)
 {
@@ -153,28 +190,61 @@ attr_string(const ASN1_TYPE *t, unsigned char *buf, size_t max, size_t *len)
 	s = t->value.asn1_string;
 	if (s->length <= 0 || (size_t)s->length > max)
 		return 0;
-	memcpy(buf, s->data, (size_t)s->length);
-	*len = (size_t)s->length;
+	if (buf != NULL) {
+		memcpy(buf, s->data, (size_t)s->length);
+		*len = (size_t)s->length;
+	}
 	return 1;
 }
 
 /*
- * Walk every signed attribute: each SCEP attribute at most once with exactly one value.
- * Sets msgtype, txid, nonce. Returns 1, or 0 with e->text set.
+ * A transactionID is text (RFC 8894 §3.2.1.1: a PrintableString in the RFC, other string
+ * types from real clients): no C0 control character, no DEL, and in a UTF8String no C1
+ * control character nor invalid UTF-8. NUL in particular is refused, so that no two
+ * requests can differ only after a NUL.
  */
 static int
-read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
+txid_is_text(const unsigned char *s, size_t len, int utf8)
+{
+	size_t		 i, n;
+	uint32_t	 cp;
+
+	for (i = 0; i < len; i += n) {
+		n = 1;
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+		if (!utf8 || s[i] < 0x80)
+			continue;
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0 || (cp >= 0x80 && cp < 0xa0))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Layer 2, the signed attributes (RFC 8894 §3.2.1): each SCEP attribute at most once with
+ * exactly one value.
+ * Sets msgtype, txid, nonce. Returns 0 with e->text set when no reply can be built (no
+ * usable transactionID or senderNonce, a duplicate). A problem that still lets a CertRep
+ * be built (messageType missing or not a number, a transactionID too long or holding
+ * control characters) is written to *late and 1 is returned: the caller refuses the
+ * message with a signed FAILURE once its signature has been checked.
+ */
+int
+pkimsg_attributes(const STACK_OF(X509_ATTRIBUTE) *attrs, struct pkimsg *m,
+    struct pkimsg_err *e, struct pkimsg_err *late)
 {
 	unsigned int	 seen = 0;
-	int		 i, n;
+	int		 i, n, mt_ok = 0;
 	char		 mt[8];
 	size_t		 mtlen = 0;
 
 	m->msgtype = -1;
-	n = CMS_signed_get_attr_count(si);
+	n = sk_X509_ATTRIBUTE_num(attrs);
 	for (i = 0; i < n; i++) {
-		X509_ATTRIBUTE	*a = CMS_signed_get_attr(si, i);
+		X509_ATTRIBUTE	*a = sk_X509_ATTRIBUTE_value(attrs, i);
 		const ASN1_TYPE	*t;
+		const ASN1_STRING *s;
 		int		 nid = OBJ_obj2nid(X509_ATTRIBUTE_get0_object(a));
 		unsigned int	 bit;
 
@@ -197,20 +267,28 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
 			return 0;
 		}
 		if (bit == 1) {
-			if (!attr_string(t, (unsigned char *)mt, sizeof(mt) - 1, &mtlen)) {
-				fail(e, FAIL_BADREQUEST, "messageType is not a short string");
-				return 0;
-			}
-			mt[mtlen] = '\0';
+			mt_ok = attr_string(t, (unsigned char *)mt, sizeof(mt) - 1, &mtlen);
+			mt[mt_ok ? mtlen : 0] = '\0';
 		} else if (bit == 2) {
-			if (!attr_string(t, m->txid, sizeof(m->txid), &m->txid_len)) {
-				fail(e, FAIL_BADREQUEST, "transactionID is empty, too long or "
-				    "not a string");
+			/* kept whatever its length, so that a refusal echoes it exactly */
+			if (!attr_string(t, NULL, MAX_BODY, NULL)) {
+				fail(e, FAIL_BADREQUEST, "transactionID is empty or not a string");
 				return 0;
 			}
+			s = t->value.asn1_string;
+			if ((m->txid = malloc((size_t)s->length)) == NULL) {
+				fail(e, FAIL_BADREQUEST, "out of memory");
+				return 0;
+			}
+			attr_string(t, m->txid, (size_t)s->length, &m->txid_len);
+			if (m->txid_len > MAX_TXID && late->text[0] == '\0')
+				fail(late, FAIL_BADREQUEST, "transactionID is longer than 128 "
+				    "bytes");
+			if (!txid_is_text(m->txid, m->txid_len, t->type == V_ASN1_UTF8STRING) &&
+			    late->text[0] == '\0')
+				fail(late, FAIL_BADREQUEST, "transactionID holds a control "
+				    "character");
 		} else {
-			const ASN1_STRING *s;
-
 			if (t->type != V_ASN1_OCTET_STRING ||
 			    (s = t->value.octet_string)->length <= 0 ||
 			    s->length > MAX_NONCE) {
@@ -230,13 +308,11 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
 		fail(e, FAIL_BADREQUEST, "senderNonce attribute missing");
 		return 0;
 	}
-	if (!(seen & 1)) {
-		fail(e, FAIL_BADREQUEST, "messageType attribute missing");
-		return 0;
-	}
-	if (mtlen == 0 || mtlen > 3 || strspn(mt, "0123456789") != mtlen) {
-		fail(e, FAIL_BADREQUEST, "messageType is not a decimal number");
-		return 0;
+	if (!mt_ok || mtlen == 0 || mtlen > 3 || strspn(mt, "0123456789") != mtlen) {
+		if (late->text[0] == '\0')
+			fail(late, FAIL_BADREQUEST, !(seen & 1) ? "messageType attribute "
+			    "missing" : "messageType is not a decimal number");
+		return 1;
 	}
 	m->msgtype = atoi(mt);
 	return 1;
@@ -255,11 +331,14 @@ is_self_signed(X509 *x)
 }
 
 /*
- * Look at the EnvelopedData before the CA module decrypts it: an EnvelopedData with
- * key-transport recipients, its content cipher on the allow-list.
+ * Layer 3, the pkcsPKIEnvelope, looked at before the CA module decrypts it: an EnvelopedData with
+ * key-transport recipients, its content cipher on the allow-list. OpenSSL's PKCS7
+ * template makes the content of a ContentInfo and the encryptedContent OPTIONAL, so
+ * `SEQUENCE { OID envelopedData }` decodes with d.enveloped NULL: both are checked here,
+ * and ca_decrypt() is only called on an envelope that has them.
  */
-static int
-check_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pkimsg *m,
+int
+pkimsg_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pkimsg *m,
     struct pkimsg_err *e)
 {
 	PKCS7			*p7 = NULL;
@@ -267,9 +346,14 @@ check_envelope(const unsigned char *der, size_t len, unsigned ciphers, struct pk
 	int			 rc = 0, nid;
 
 	p7 = d2i_PKCS7(NULL, &p, (long)len);
-	if (p7 == NULL || p != der + len || !PKCS7_type_is_enveloped(p7)) {
+	if (p7 == NULL || p != der + len || !PKCS7_type_is_enveloped(p7) ||
+	    p7->d.enveloped == NULL || sk_PKCS7_RECIP_INFO_num(p7->d.enveloped->recipientinfo) < 1) {
 		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope is not an EnvelopedData with "
 		    "key-transport recipients");
+		goto out;
+	}
+	if (p7->d.enveloped->enc_data->enc_data == NULL) {
+		fail(e, FAIL_BADMESSAGECHECK, "pkcsPKIEnvelope has no encrypted content");
 		goto out;
 	}
 	nid = OBJ_obj2nid(p7->d.enveloped->enc_data->algorithm->algorithm);
@@ -330,14 +414,20 @@ bio_take(BIO *b, size_t *len)
 	return out;
 }
 
-/* Decode messageData according to messageType (RFC 8894 §3.3). */
-static int
-decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkimsg_err *e)
+/*
+ * Layer 4, the decrypted messageData, decoded according to messageType (RFC 8894 §3.3):
+ * PKCS#10 (layer 5: its key, digest and subjectAltName checked, not yet its signature),
+ * IssuerAndSubject or IssuerAndSerialNumber.
+ */
+int
+pkimsg_content(const unsigned char *der, size_t len, unsigned digests, struct pkimsg *m,
+    struct pkimsg_err *e)
 {
 	const unsigned char	*p = der;
 	ISSUER_AND_SUBJECT	*ias = NULL;
 	PKCS7_ISSUER_AND_SERIAL	*isn = NULL;
-	EVP_PKEY		*pk;
+	GENERAL_NAMES		*gens = NULL;
+	char			 err[160];
 	int			 rc = 0;
 
 	switch (m->msgtype) {
@@ -348,10 +438,17 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");
 			goto out;
 		}
-		if ((pk = X509_REQ_get0_pubkey(m->csr)) == NULL ||
-		    X509_REQ_verify(m->csr, pk) <= 0) {
-			fail(e, FAIL_BADMESSAGECHECK, "the PKCS#10 self-signature does not "
-			    "verify (no proof of possession of the key)");
+		if (X509_REQ_get0_pubkey(m->csr) == NULL) {
+			fail(e, FAIL_BADREQUEST, "the PKCS#10 public key cannot be read");
+			goto out;
+		}
+		if (!csr_digest_allowed(m->csr, digests)) {
+			fail(e, FAIL_BADALG, "the PKCS#10 request is signed with a digest this "
+			    "CA does not allow; use SHA-256");
+			goto out;
+		}
+		if (!csr_san(m->csr, &gens, err, sizeof(err))) {
+			fail(e, FAIL_BADREQUEST, err);
 			goto out;
 		}
 		if (!pubkey_fp(pk, m->key_fp))
@@ -388,56 +485,80 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 out:
 	ISSUER_AND_SUBJECT_free(ias);
 	PKCS7_ISSUER_AND_SERIAL_free(isn);
+	GENERAL_NAMES_free(gens);
 	return rc;
 }
 
-struct pkimsg *
-pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned digests,
-    unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
+/* The PKCS#10 self-signature: proof of possession of the key (RFC 2986 §3). */
+static int
+csr_pop(struct pkimsg *m, struct pkimsg_err *e)
 {
-	struct pkimsg		*m = NULL, *ret = NULL;
+	if (m->csr == NULL || X509_REQ_verify(m->csr, X509_REQ_get0_pubkey(m->csr)) > 0)
+		return 1;
+	fail(e, FAIL_BADMESSAGECHECK, "the PKCS#10 self-signature does not verify (no proof "
+	    "of possession of the key)");
+	return 0;
+}
+
+/*
+ * Layer 1, the outer SignedData (RFC 8894 §3.1): one ContentInfo (bytes after it are a
+ * refusal in *late), signedData with exactly one SignerInfo, its attributes (layer 2),
+ * the digest on the allow-list, id-data content, the signer certificate into m->signer.
+ * Checks no signature. The ContentInfo goes to *out for the caller to verify.
+ */
+int
+pkimsg_outer(const unsigned char *der, size_t len, unsigned digests, struct pkimsg *m,
+    struct pkimsg_err *e, struct pkimsg_err *late, CMS_ContentInfo **out)
+{
 	CMS_ContentInfo		*cms = NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo		*si;
 	STACK_OF(X509)		*signers = NULL;
+	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
 	X509_ALGOR		*dig = NULL, *sig = NULL;
-	BIO			*content = NULL;
-	unsigned char		*envder = NULL, *inner = NULL;
-	size_t			 envlen = 0, innerlen = 0;
 	const unsigned char	*p = der;
 	const ASN1_OBJECT	*ctype;
+	int			 i, n, rc = 0;
 
-	memset(e, 0, sizeof(*e));
-	*partial = NULL;
-	if (!scep_oids_init()) {
-		fail(e, FAIL_BADREQUEST, "internal error: OIDs");
+	*out = NULL;
+	if (len > LONG_MAX || (cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
+		fail(e, FAIL_BADREQUEST, "body is not a DER/BER CMS ContentInfo");
 		goto out;
 	}
-	if ((m = calloc(1, sizeof(*m))) == NULL)
-		goto out;
-	m->msgtype = -1;
+	if (p != der + len) {
+		char buf[96];
 
-	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
-	if (cms == NULL || p != der + len) {
-		fail(e, FAIL_BADREQUEST, "body is not a single DER/BER CMS ContentInfo");
-		goto out;
+		snprintf(buf, sizeof(buf), "%zu bytes follow the pkiMessage",
+		    (size_t)(der + len - p));
+		fail(late, FAIL_BADREQUEST, buf);
 	}
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
 		fail(e, FAIL_BADREQUEST, "pkiMessage is not a SignedData");
 		goto out;
 	}
+	/* NULL, so refused, when the optional content of the ContentInfo is absent */
 	sis = CMS_get0_SignerInfos(cms);
 	if (sk_CMS_SignerInfo_num(sis) != 1) {
 		fail(e, FAIL_BADREQUEST, "pkiMessage must have exactly one SignerInfo");
 		goto out;
 	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
-	if (!read_attributes(si, m, e))
+	/* a view of the signed attributes; it does not own them */
+	if ((attrs = sk_X509_ATTRIBUTE_new_null()) == NULL) {
+		fail(e, FAIL_BADREQUEST, "out of memory");
+		goto out;
+	}
+	n = CMS_signed_get_attr_count(si);
+	for (i = 0; i < n; i++)
+		if (!sk_X509_ATTRIBUTE_push(attrs, CMS_signed_get_attr(si, i))) {
+			fail(e, FAIL_BADREQUEST, "out of memory");
+			goto out;
+		}
+	if (!pkimsg_attributes(attrs, m, e, late))
 		goto out;
 
 	/* From here a FAILURE CertRep can be built: txid and nonce are known. */
 	e->have_reply_info = 1;
-	m->md = EVP_sha256();
 	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
 	if ((m->md = digest_allowed(dig, digests)) == NULL) {
 		m->md = EVP_sha256();
@@ -457,6 +578,40 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	}
 	m->signer = sk_X509_value(signers, 0);
 	X509_up_ref(m->signer);
+	*out = cms;
+	cms = NULL;
+	rc = 1;
+out:
+	sk_X509_ATTRIBUTE_free(attrs);
+	sk_X509_free(signers);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}
+
+struct pkimsg *
+pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned digests,
+    unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
+{
+	struct pkimsg		*m = NULL, *ret = NULL;
+	struct pkimsg_err	 late;		/* refusal due once the signature verifies */
+	CMS_ContentInfo		*cms = NULL;
+	BIO			*content = NULL;
+	unsigned char		*envder = NULL, *inner = NULL;
+	size_t			 envlen = 0, innerlen = 0;
+
+	memset(e, 0, sizeof(*e));
+	memset(&late, 0, sizeof(late));
+	*partial = NULL;
+	if (!scep_oids_init()) {
+		fail(e, FAIL_BADREQUEST, "internal error: OIDs");
+		goto out;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		goto out;
+	m->msgtype = -1;
+	m->md = EVP_sha256();
+	if (!pkimsg_outer(der, len, digests, m, e, &late, &cms))
+		goto out;
 	m->signer_self_signed = is_self_signed(m->signer);
 	if (!pubkey_fp(X509_get0_pubkey(m->signer), m->signer_fp))
 		goto out;
@@ -473,6 +628,11 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		fail(e, FAIL_BADMESSAGECHECK, "the signature on the request does not verify");
 		goto out;
 	}
+	/* The signature verifies: what was wrong in its meaning is answered signed. */
+	if (late.text[0] != '\0') {
+		fail(e, late.fail, late.text);
+		goto out;
+	}
 	if ((envder = bio_take(content, &envlen)) == NULL)
 		goto out;
 
@@ -485,10 +645,10 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		fail(e, FAIL_BADREQUEST, buf);
 		goto out;
 	}
-	if (!check_envelope(envder, envlen, ciphers, m, e) ||
+	if (!pkimsg_envelope(envder, envlen, ciphers, m, e) ||
 	    !decrypt_envelope(envder, envlen, ca, m, e, &inner, &innerlen))
 		goto out;
-	if (!decode_inner(inner, innerlen, m, e))
+	if (!pkimsg_content(inner, innerlen, digests, m, e) || !csr_pop(m, e))
 		goto out;
 
 	if ((m->raw = malloc(len)) == NULL)
@@ -506,7 +666,6 @@ out:
 	}
 	ERR_clear_error();
 	pkimsg_free(m);
-	sk_X509_free(signers);
 	BIO_free(content);
 	CMS_ContentInfo_free(cms);
 	free(envder);
@@ -572,6 +731,47 @@ csr_challenge(X509_REQ *req)
 out:
 	OPENSSL_free(utf8);
 	return ret;
+}
+
+int
+csr_san(X509_REQ *req, GENERAL_NAMES **out, char *err, size_t errlen)
+{
+	STACK_OF(X509_EXTENSION)	*exts;
+	GENERAL_NAMES			*gens = NULL;
+	int				 idx, n, rc = 0;
+
+	*out = NULL;
+	if ((exts = X509_REQ_get_extensions(req)) == NULL) {
+		if (X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0 ||
+		    X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0)
+			return errf_crypto(err, errlen, "the CSR's extensionRequest is malformed");
+		ERR_clear_error();
+		return 1;
+	}
+	if ((idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1)) < 0) {
+		rc = 1;
+		goto out;
+	}
+	if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name, idx) >= 0) {
+		errf(err, errlen, "the CSR requests subjectAltName twice");
+		goto out;
+	}
+	if ((gens = X509V3_EXT_d2i(X509v3_get_ext(exts, idx))) == NULL) {
+		errf_crypto(err, errlen, "the CSR's subjectAltName is malformed");
+		goto out;
+	}
+	if ((n = sk_GENERAL_NAME_num(gens)) <= 0 || n > MAX_SAN_ENTRIES) {
+		errf(err, errlen, "the CSR's subjectAltName has %d names; this CA accepts "
+		    "1 to %d", n, MAX_SAN_ENTRIES);
+		goto out;
+	}
+	*out = gens;
+	gens = NULL;
+	rc = 1;
+out:
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
 }
 
 int

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <openssl/evp.h>
 
 #include "scep.h"
@@ -17,8 +18,8 @@ struct ca;
 
 struct pkimsg {
 	int		 msgtype;		/* enum scep_msgtype */
-	unsigned char	 txid[MAX_TXID];	/* transactionID bytes as received */
-	size_t		 txid_len;
+	unsigned char	*txid;			/* transactionID bytes as received (malloc'd): */
+	size_t		 txid_len;		/* at most MAX_TXID unless refused */
 	unsigned char	 nonce[MAX_NONCE];	/* senderNonce as received */
 	size_t		 nonce_len;
 	const EVP_MD	*md;			/* request digest (mirrored in the reply) */
@@ -73,6 +74,13 @@ extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
  * SHA-256 of a key's DER SubjectPublicKeyInfo (a 65-byte buffer).
  */
 char		*csr_challenge(X509_REQ *);
+/*
+ * The subjectAltName the CSR requests (extensionRequest, PKCS#9 or Microsoft's OID) into
+ * *OUT (NULL when it requests none; free with GENERAL_NAMES_free). 0, with ERR, when the
+ * extensionRequest does not decode, asks for subjectAltName twice, or names none or
+ * more than MAX_SAN_ENTRIES: a request the CA could never issue.
+ */
+int		 csr_san(X509_REQ *, GENERAL_NAMES **out, char *err, size_t errlen);
 int		 pubkey_fp(EVP_PKEY *, char out[65]);
 
 #endif

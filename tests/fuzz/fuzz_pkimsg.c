@@ -137,7 +137,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (certrep_build(m, &rep, ca, &der, &len) != 1)
 			abort();
 	} else if (partial != NULL) {
-		if (partial->txid_len > MAX_TXID || partial->nonce_len > MAX_NONCE)
+		if (partial->txid_len > MAX_BODY || partial->nonce_len > MAX_NONCE)
 			abort();
 		rep.status = PKI_FAILURE;
 		rep.fail = e.fail;

@@ -6,6 +6,8 @@
 #   fuzz_getdecode  the hostile QUERY_STRINGs under 64 KiB, the captured and crafted GET
 #                   queries, and the GET encodings (std, sscep, urlsafe, form-decoded) of
 #                   one captured message per client
+#   fuzz_attrs, fuzz_envelope, fuzz_content, fuzz_csr   the signed attributes, the
+#                   envelope, the decrypted content and the CSR of each fuzz_pkimsg seed
 #   fuzz_config     repo-layout/scep.conf.sample, the hostile and corpus configurations,
 #                   and configurations written below (roles, lists, durations, errors)
 # Seeds larger than 64 KiB are left out (run.sh fuzzes with -max_len=65536).
@@ -46,6 +48,26 @@ for c in scepclient strongswan certmonger; do
 		"$HOSTILE_BIN" getq "$m" "$form" "$F/fuzz_getdecode/getq-$form-$c.query"
 	done
 done
+# ---- the layers of the pkiMessages (fuzz_outer reads the fuzz_pkimsg seeds themselves):
+# signed attributes and envelope cut out by layers.py, the content decrypted with the
+# corpus CA key and prefixed with the messageType's index in fuzz_content.c's table
+rm -rf "$F/fuzz_attrs" "$F/fuzz_envelope" "$F/fuzz_content" "$F/fuzz_csr"
+mkdir -p "$F/fuzz_attrs" "$F/fuzz_envelope" "$F/fuzz_content" "$F/fuzz_csr"
+for m in "$F"/fuzz_pkimsg/*; do
+	n=$(basename "$m")
+	/usr/bin/python3 "$TOP/tests/fuzz/layers.py" "$m" "$W/l" "$n" || exit 1
+	[ -f "$W/l/fuzz_attrs/$n" ] && cp "$W/l/fuzz_attrs/$n" "$F/fuzz_attrs/"
+	[ -f "$W/l/fuzz_envelope/$n" ] || continue
+	cp "$W/l/fuzz_envelope/$n" "$F/fuzz_envelope/"
+	case $(cat "$W/l/msgtype/$n" 2>/dev/null) in
+	19) i=0 ;; 17) i=1 ;; 20) i=2 ;; 21) i=3 ;; 22) i=4 ;; *) continue ;;
+	esac
+	openssl cms -decrypt -inform DER -in "$W/l/fuzz_envelope/$n" -inkey "$C/ca/ca.key" \
+	    -recip "$C/ca/ca.pem" -binary -out "$W/plain" 2>/dev/null || continue
+	{ printf "\\x0$i"; cat "$W/plain"; } >"$F/fuzz_content/$n"
+	[ "$i" -le 1 ] && cp "$W/plain" "$F/fuzz_csr/$n"
+done
+
 printf 'operation=GetCACaps&message=0' >"$F/fuzz_getdecode/caps-certmonger.query"
 printf 'operation=GetCACert&message=CAIdentifier' >"$F/fuzz_getdecode/cacert-sscep.query"
 printf 'operation=GetCACert&message=Device%%20Management%%20Identity%%20Certificate' \

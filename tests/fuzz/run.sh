@@ -4,6 +4,7 @@
 #
 #   tests/fuzz/run.sh [SECONDS]      build, then fuzz every target for SECONDS (default 60)
 #                                    starting from its seed corpus; fail on a crash
+#   tests/fuzz/run.sh --runs N       the same, for N executions per target (per job)
 #   tests/fuzz/run.sh --regress      build, then run every target once over
 #                                    tests/fuzz/crashes/<target>/* and its seed corpus
 #                                    (the directory must exist for every target)
@@ -30,12 +31,14 @@ HERE=$TOP/tests/fuzz
 B=$TOP/build/fuzz
 cd "$TOP" || exit 1
 
-mode=fuzz SECS=60
+mode=fuzz SECS=60 RUNS=
 case ${1:-} in
 --regress) mode=regress ;;
 --build) mode=build ;;
+--runs) RUNS=${2:-}
+	case $RUNS in "" | *[!0-9]*) echo "usage: $0 --runs N" >&2; exit 2 ;; esac ;;
 "") ;;
-*[!0-9]*) echo "usage: $0 [SECONDS | --regress | --build]" >&2; exit 2 ;;
+*[!0-9]*) echo "usage: $0 [SECONDS | --runs N | --regress | --build]" >&2; exit 2 ;;
 *) SECS=$1 ;;
 esac
 
@@ -117,6 +120,8 @@ known() { sed -n "s|^$1/$2[[:space:]]\{1,\}||p" "$HERE/crashes/KNOWN" 2>/dev/nul
 for t in $TARGETS; do
 	bin=$B/$t
 	seeds=$HERE/corpus/$t
+	# layer 1 of the pkiMessage parser starts from the whole messages
+	[ "$t" = fuzz_outer ] && seeds=$HERE/corpus/fuzz_pkimsg
 	mkdir -p "$seeds"
 	if [ "$mode" = regress ]; then
 		# every committed crash input, one by one, then the seed corpus in one process
@@ -163,7 +168,10 @@ for t in $TARGETS; do
 	jobs=()
 	# -jobs (even -jobs=1) makes libFuzzer log to fuzz-N.log in its working directory
 	[ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
-	( cd "$W" && timeout $((SECS + 120)) "$bin" -max_total_time="$SECS" -timeout=25 \
+	# a bound in time, or (--runs) in executions with no time limit
+	limit=(-max_total_time="$SECS") tmo=$((SECS + 120))
+	[ -n "$RUNS" ] && limit=(-runs="$RUNS") tmo=0
+	( cd "$W" && timeout "$tmo" "$bin" "${limit[@]}" -timeout=25 \
 		-rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 "${jobs[@]}" \
 		-artifact_prefix="$W/$t.art-" "$W/$t.corpus" "$seeds" >"$W/$t.log" 2>&1 )
 	rc=$?

@@ -550,7 +550,10 @@ if want 12; then
 	before=$(snapshot)
 	run mtx "$T/mtx.key" -n mt-host -p secret123 -x MTTEXT --msgtype-str PKCSReq
 	check "messageType \"PKCSReq\" (signature verifies): signed FAILURE badRequest ($(got))" is 2/2
-	run trl "$T/trl.key" -n trl-host -p secret123 -x TRAIL
+	# built, not sent: only the message with trailing bytes reaches the server
+	key "$T/trl.key"
+	"$REQ" build -c "$CA" -k "$T/trl.key" -L "$T/trl.self" -o "$T/trl.req" -n trl-host \
+	    -p secret123 -x TRAIL 2>"$T/trl.build"
 	printf '\0\0\5' >>"$T/trl.req"
 	send trl "$T/trl.req" "$T/trl.self" "$T/trl.key"
 	check "three bytes after the message: signed FAILURE badRequest ($(got))" is 2/2
