@@ -353,7 +353,9 @@ request_ok(const struct config *cfg, X509_REQ *csr, struct policy_decision *d)
 		refuse(d, FAIL_BADREQUEST, "%s", why);
 	else if (X509_NAME_entry_count(dn) == 0)
 		refuse(d, FAIL_BADREQUEST, "the request has an empty subject");
-	else if (!name_clean(dn, why, sizeof(why)) || !csr_sans(csr, &sans, why, sizeof(why)) ||
+	else if (!csr_sans(csr, &sans, why, sizeof(why)))
+		refuse(d, FAIL_BADREQUEST, "%s", why);
+	else if (!name_clean(dn, why, sizeof(why)) ||
 	    (sans != NULL && !sans_clean(sans, why, sizeof(why))))
 		refuse(d, FAIL_BADREQUEST, "%s; names with control characters are not certified",
 		    why);
