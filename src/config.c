@@ -56,6 +56,7 @@ enum ktype {
 	KT_DIGESTS,	/* digest names -> DIG_* mask */
 	KT_CIPHERS,	/* cipher names -> CIPH_* mask */
 	KT_FALLBACK,	/* DEFAULT or REFUSE */
+	KT_NEWNAMES,	/* PENDING or REFUSE */
 	KT_KEYUSAGE,	/* keyUsage names -> KU_* mask */
 	KT_EKU,		/* extendedKeyUsage names or OIDs -> "a,b,c"; "none" -> "" */
 	KT_CREDENTIAL,	/* a systemd credential name: letters, digits, '-', '_', '.', '@' */
@@ -101,6 +102,7 @@ static const struct keydef keytab[] = {
 	{ "ScepAllowedCiphers",		NULL, KT_CIPHERS,  F(allowed_ciphers),
 	    "DES, DES3, AES-128, AES-192, AES-256", 0, 0, 0 },
 	{ "ScepRoleFallback",		NULL, KT_FALLBACK, F(role_fallback), "DEFAULT", 0, 0, 0 },
+	{ "ScepRenewalNewNames",	NULL, KT_NEWNAMES, F(renewal_new_names), "PENDING", 0, 0, 0 },
 	{ "ScepCRLValidityDays",	NULL, KT_INT,	   F(crl_days),	  "7",	  0, 1, 3650 },
 	{ "ScepCACertIncludeRoot",	NULL, KT_BOOL,	   F(include_root), "YES", 0, 0, 0 },
 	/* Where the CA key's secrets come from (ca_key.c), and what is published. */
@@ -613,6 +615,29 @@ parse_mask(const char *key, const char *what, const char *v, const struct listna
 	return 1;
 }
 
+_Static_assert(sizeof(enum role_fallback) == sizeof(int) &&
+    sizeof(enum new_names) == sizeof(int), "parse_choice() writes an int");
+
+/*
+ * A key with two values (any case): FIRST sets the enum at FIELD to 0, SECOND to 1.
+ * SHOWN is the value as quoted in the message.
+ */
+static int
+parse_choice(const char *key, const char *v, const char *shown, const char *first,
+    const char *second, void *field, char *msg, size_t msglen)
+{
+	if (strcasecmp(v, first) == 0)
+		*(int *)field = 0;
+	else if (strcasecmp(v, second) == 0)
+		*(int *)field = 1;
+	else {
+		snprintf(msg, msglen, "%s must be %s or %s, not \"%s\"", key, first, second,
+		    shown);
+		return 0;
+	}
+	return 1;
+}
+
 /* ScepRenewalRDNMatch: RDN type names (OpenSSL short or long name, any case) into NIDs. */
 static int
 parse_rdnlist(const char *key, const char *v, struct config *cf, char *msg, size_t msglen)
@@ -877,16 +902,9 @@ set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t m
 		    k->name, shown);
 		return 0;
 	case KT_FALLBACK:
-		if (strcasecmp(v, "DEFAULT") == 0)
-			*(enum role_fallback *)field = ROLE_FALLBACK_DEFAULT;
-		else if (strcasecmp(v, "REFUSE") == 0)
-			*(enum role_fallback *)field = ROLE_FALLBACK_REFUSE;
-		else {
-			snprintf(msg, msglen, "%s must be DEFAULT or REFUSE, not \"%s\"",
-			    k->name, shown);
-			return 0;
-		}
-		return 1;
+		return parse_choice(k->name, v, shown, "DEFAULT", "REFUSE", field, msg, msglen);
+	case KT_NEWNAMES:
+		return parse_choice(k->name, v, shown, "PENDING", "REFUSE", field, msg, msglen);
 	case KT_RDNLIST:
 		return parse_rdnlist(k->name, v, base, msg, msglen);
 	case KT_DIGESTS:
@@ -1191,14 +1209,6 @@ config_role(const struct config *cf, const char *name)
 		if (cf->roles[i].name != NULL && strcasecmp(cf->roles[i].name, name) == 0)
 			return &cf->roles[i];
 	return NULL;
-}
-
-const struct role *
-config_role_or_default(const struct config *cf, const char *name)
-{
-	const struct role	*r = config_role(cf, name);
-
-	return r != NULL ? r : config_role(cf, cf != NULL ? cf->default_role : NULL);
 }
 
 const char *

@@ -63,6 +63,9 @@ struct role {
 /* What happens to an initial request asking for an unknown or non-selectable role. */
 enum role_fallback { ROLE_FALLBACK_DEFAULT = 0, ROLE_FALLBACK_REFUSE = 1 };
 
+/* What happens to a renewal asking for an RDN or subjectAltName the renewed certificate lacks. */
+enum new_names { NEW_NAMES_PENDING = 0, NEW_NAMES_REFUSE = 1 };
+
 struct config {
 	char	*path;			/* the file it was read from */
 	char	*repository;		/* ScepRepository: repository root (required) */
@@ -99,6 +102,7 @@ struct config {
 					   AES-256 (default all); DES and MD5 also need
 					   ScepAllowLegacyCrypto = YES */
 	enum role_fallback role_fallback; /* ScepRoleFallback: DEFAULT (default) or REFUSE */
+	enum new_names renewal_new_names; /* ScepRenewalNewNames: PENDING (default) or REFUSE */
 	int	 crl_days;		/* ScepCRLValidityDays: nextUpdate (default 7, 1..3650) */
 	int	 include_root;		/* ScepCACertIncludeRoot: GetCACert/GetNextCACert keep a
 					   self-signed root at the end of chain.pem (default YES);
@@ -122,8 +126,6 @@ struct config	*config_load(const char *path, char *err, size_t errlen);
 void		 config_free(struct config *);
 /* The role called NAME (case-insensitive), or NULL. */
 const struct role *config_role(const struct config *, const char *name);
-/* The role called NAME, or ScepDefaultRole's when NAME is NULL or names no role. */
-const struct role *config_role_or_default(const struct config *, const char *name);
 
 /*
  * A duration as ScepChallengeTTL takes it: decimal seconds, optionally followed by one unit

@@ -3,8 +3,8 @@
  * Shared by the server (issuing on the client's next poll) and `scep-admin issue`; the
  * repository lock and the rename decide who wins, the loser returns the winner's
  * certificate. The certificate profile comes from the record's role (scep.conf(5)
- * "[role NAME]"); a renewal is checked once more under the lock against the OpenCA rule
- * "never more than two valid certificates with the same DN".
+ * "[role NAME]"); a renewal is decided once more under the lock (policy_decide(),
+ * STAGE_ISSUE): its signer may have been revoked, other certificates issued since.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -20,13 +20,12 @@
 #include "config.h"
 #include "enroll.h"
 #include "fileio.h"
+#include "policy.h"
 #include "repo.h"
 #include "scep.h"
 
 #define SERIAL_BUF	128	/* repo_serial_next() output */
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
-#define MAX_VALID_PER_DN 2	/* a renewal is refused when this many valid certs exist */
-#define REFUSE_RENEWAL	"there are already two valid certificates for this subject"
 
 /* One whole DER object of LEN bytes, nothing after it. */
 static X509 *
@@ -107,11 +106,11 @@ out:
 	return ok;
 }
 
-/* The issuance profile of REC: its role, else ScepDefaultRole; built-in defaults if no CF. */
+/* The issuance profile of REC: policy_role() of its role; built-in defaults if no CF. */
 static void
 profile_of(const struct config *cf, const struct record *rec, struct cert_profile *prof)
 {
-	const struct role	*ro = NULL;
+	const struct role	*ro;
 
 	memset(prof, 0, sizeof(*prof));
 	prof->days = cf != NULL ? cf->cert_days : DEFAULT_DAYS;
@@ -121,13 +120,12 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
 	if (rec->role != NULL && config_role(cf, rec->role) == NULL)
 		logx(LOG_LVL_WARN, "record %s: role \"%s\" is not in the configuration; "
 		    "using the default role %s", rec->id, rec->role, cf->default_role);
-	/* ScepDefaultRole always names a role: config_load() checks it. */
-	if ((ro = config_role_or_default(cf, rec->role)) == NULL)
+	if ((ro = policy_role(cf, rec->role)) == NULL)	/* config_load() makes it exist */
 		return;
 	prof->days = ro->days;
 	prof->key_usage = ro->key_usage;
 	prof->ext_key_usage = ro->ext_key_usage;
-	prof->keep_san = ro->keep_san >= 0 ? ro->keep_san : cf->keep_san;
+	prof->keep_san = policy_keep_san(cf, ro);
 	prof->crl_url = cf->crl_url;
 	prof->ca_issuers_url = cf->ca_issuers_url;
 }
@@ -194,19 +192,22 @@ out:
 }
 
 int
-enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
+enroll_dn_facts(struct repo *r, X509_NAME *name, EVP_PKEY *key, int *count,
+    int *key_certified)
 {
 	X509		*x = NULL;
 	unsigned char	*der = NULL;
-	char		 key[REPO_DNKEY_MAX + 1], **serials = NULL;
+	char		 key_[REPO_DNKEY_MAX + 1], **serials = NULL;
 	size_t		 n = 0, i, len;
 	int		 ok = 0, rv;
 
 	*count = 0;
-	if (name == NULL || !repo_dnkey(name, key))
+	if (key_certified != NULL)
+		*key_certified = 0;
+	if (name == NULL || !repo_dnkey(name, key_))
 		goto out;
-	if (!repo_dn_serials(r, key, &serials, &n)) {
-		log_crypto(LOG_LVL_ERR, "DN index %s: cannot be read", key);
+	if (!repo_dn_serials(r, key_, &serials, &n)) {
+		log_crypto(LOG_LVL_ERR, "DN index %s: cannot be read", key_);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -224,7 +225,7 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
 		if (!repo_cert_by_serial(r, serials[i], &der, &len) ||
 		    (x = cert_from_der(der, len)) == NULL) {
 			logx(LOG_LVL_WARN, "DN index %s: certificate %s is missing or unreadable "
-			    "(run scep-admin check)", key, serials[i]);
+			    "(run scep-admin check)", key_, serials[i]);
 			ERR_clear_error();
 			continue;
 		}
@@ -232,6 +233,9 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
 		    X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
 			continue;
 		(*count)++;
+		if (key != NULL && key_certified != NULL &&
+		    EVP_PKEY_eq(X509_get0_pubkey(x), key) == 1)
+			*key_certified = 1;
 	}
 	ok = 1;
 out:
@@ -241,34 +245,69 @@ out:
 	return ok;
 }
 
+int
+enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
+{
+	return enroll_dn_facts(r, name, NULL, count, NULL);
+}
+
 /*
- * [locked] OpenCA's renewal rule, checked again at issue time since certificates may have
- * been issued since the request was stored: 1 if REC may be issued, 0 if it must be
- * refused, -1 on error (err set).
+ * [locked] The issue-time decision for REC (policy_decide(), STAGE_ISSUE) from what the
+ * repository holds now: 1 issue, 0 refuse (the reason in WHY), -1 on error (err set).
  */
 static int
-renewal_allowed(struct repo *r, const struct record *rec, char *err, size_t errlen)
+issue_allowed(struct repo *r, const struct config *cf, const struct record *rec,
+    char *why, size_t whylen, char *err, size_t errlen)
 {
-	X509_REQ	*req = NULL;
-	int		 n = 0, rc = -1;
+	struct policy_facts	 f;
+	struct policy_decision	 d;
+	X509_REQ		*req = NULL;
+	int			 rc = -1, rv;
 
-	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-		errf_crypto(err, errlen, "record %s: csr.der is missing or not one "
-		    "DER PKCS#10 request", rec->id);
+	memset(&f, 0, sizeof(f));
+	memset(&d, 0, sizeof(d));
+	f.stage = STAGE_ISSUE;
+	f.renewal = rec->renewal_of != NULL;
+	f.signer = SIGNER_VALID;
+	if (f.renewal) {
+		if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+			errf_crypto(err, errlen, "record %s: csr.der is missing or "
+			    "not one DER PKCS#10 request", rec->id);
+			goto out;
+		}
+		if (!enroll_valid_certs_for_dn(r, X509_REQ_get_subject_name(req),
+		    &f.valid_for_dn)) {
+			errf_crypto(err, errlen, "record %s: cannot count the valid "
+			    "certificates of its subject", rec->id);
+			goto out;
+		}
+		if ((rv = repo_is_revoked(r, rec->renewal_of)) == -1) {
+			errf_crypto(err, errlen, "record %s: cannot tell whether "
+			    "certificate %s is revoked", rec->id, rec->renewal_of);
+			goto out;
+		}
+		if (rv == 1)
+			f.signer = SIGNER_REVOKED;
+	}
+	if (cf == NULL) {
+		errf_crypto(err, errlen, "record %s: a renewal is issued only "
+		    "under a configuration", rec->id);
 		goto out;
 	}
-	if (!enroll_valid_certs_for_dn(r, X509_REQ_get_subject_name(req), &n)) {
-		errf_crypto(err, errlen, "record %s: cannot count the valid "
-		    "certificates of its subject", rec->id);
+	if (!policy_decide(cf, &f, &d)) {
+		errf_crypto(err, errlen, "record %s: %s", rec->id, d.text);
 		goto out;
 	}
-	rc = n < MAX_VALID_PER_DN;
+	rc = d.verdict == POLICY_ISSUE;
+	if (!rc)
+		snprintf(why, whylen, "%s", d.text);
 out:
+	policy_decision_clear(&d);
 	X509_REQ_free(req);
 	return rc;
 }
 
-/* [locked] approved -> rejected with REASON. 1 ok, 0 error (err set). */
+/* [locked] REC (in approved/ or pending/) -> rejected with REASON. 1 ok, 0 error. */
 static int
 refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t errlen)
 {
@@ -280,7 +319,7 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 	}
 	free(rec->reason);
 	rec->reason = copy;
-	if (!repo_move(r, rec->id, RS_APPROVED, RS_REJECTED)) {
+	if (!repo_move(r, rec->id, rec->state, RS_REJECTED)) {
 		errf_crypto(err, errlen, "record %s: cannot move it to rejected/",
 		    rec->id);
 		return 0;
@@ -301,6 +340,7 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 	struct record	*rec = NULL;
 	X509		*x = NULL;
 	enum rstate	 st;
+	char		 why[320];
 	int		 ok = 0, locked = 0, rc;
 
 	if (err != NULL && errlen > 0)
@@ -329,12 +369,14 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 			errf_crypto(err, errlen, "record %s: cannot be read", id);
 			goto out;
 		}
+		rec->state = RS_APPROVED;
 		/* Not for an interrupted issue: its certificate exists already. */
 		if (rec->renewal_of != NULL && rec->cert_der == NULL) {
-			if ((rc = renewal_allowed(r, rec, err, errlen)) == -1)
+			if ((rc = issue_allowed(r, cf, rec, why, sizeof(why), err,
+			    errlen)) == -1)
 				goto out;
 			if (rc == 0) {
-				if (refuse(r, rec, REFUSE_RENEWAL, err, errlen))
+				if (refuse(r, rec, why, err, errlen))
 					ok = -1;
 				goto out;
 			}
@@ -364,4 +406,62 @@ out:
 	X509_free(x);
 	record_free(rec);
 	return ok;
+}
+
+int
+enroll_recheck(struct repo *r, const struct config *cf, const char *id, char *err,
+    size_t errlen)
+{
+	struct policy_facts	 f;
+	struct policy_decision	 d;
+	struct record		*rec = NULL;
+	int			 rc = -1, rv, locked = 0, pass;
+
+	memset(&d, 0, sizeof(d));
+	/* Unlocked first (polls are frequent), then under the lock before moving anything. */
+	for (pass = 0; pass < 2; pass++) {
+		record_free(rec);
+		rec = NULL;
+		policy_decision_clear(&d);
+		if (pass == 1) {
+			if (!repo_lock(r)) {
+				errf_crypto(err, errlen, "cannot lock the repository");
+				goto out;
+			}
+			locked = 1;
+		}
+		if ((rec = repo_record_load(r, id, 0)) == NULL) {
+			errf_crypto(err, errlen, "record %s: cannot be read", id);
+			goto out;
+		}
+		if ((rec->state != RS_PENDING && rec->state != RS_APPROVED) ||
+		    rec->renewal_of == NULL) {
+			rc = 1;
+			goto out;
+		}
+		memset(&f, 0, sizeof(f));
+		f.stage = STAGE_STORED;
+		f.renewal = 1;
+		if ((rv = repo_is_revoked(r, rec->renewal_of)) == -1) {
+			errf_crypto(err, errlen, "record %s: cannot tell whether "
+			    "certificate %s is revoked", id, rec->renewal_of);
+			goto out;
+		}
+		f.signer = rv == 1 ? SIGNER_REVOKED : SIGNER_VALID;
+		if (!policy_decide(cf, &f, &d)) {
+			errf_crypto(err, errlen, "record %s: %s", id, d.text);
+			goto out;
+		}
+		if (d.verdict != POLICY_REFUSE) {
+			rc = 1;
+			goto out;
+		}
+	}
+	rc = refuse(r, rec, d.text, err, errlen) ? 0 : -1;
+out:
+	if (locked)
+		repo_unlock(r);
+	policy_decision_clear(&d);
+	record_free(rec);
+	return rc;
 }

@@ -451,7 +451,7 @@ pkimsg_content(const unsigned char *der, size_t len, unsigned digests, struct pk
 			fail(e, FAIL_BADREQUEST, err);
 			goto out;
 		}
-		if (!pubkey_fp(pk, m->key_fp))
+		if (!pubkey_fp(X509_REQ_get0_pubkey(m->csr), m->key_fp))
 			goto out;
 		m->challenge = csr_challenge(m->csr);
 		break;

@@ -74,6 +74,7 @@ extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
  * SHA-256 of a key's DER SubjectPublicKeyInfo (a 65-byte buffer).
  */
 char		*csr_challenge(X509_REQ *);
+int		 pubkey_fp(EVP_PKEY *, char out[65]);
 /*
  * The subjectAltName the CSR requests (extensionRequest, PKCS#9 or Microsoft's OID) into
  * *OUT (NULL when it requests none; free with GENERAL_NAMES_free). 0, with ERR, when the
@@ -81,6 +82,5 @@ char		*csr_challenge(X509_REQ *);
  * more than MAX_SAN_ENTRIES: a request the CA could never issue.
  */
 int		 csr_san(X509_REQ *, GENERAL_NAMES **out, char *err, size_t errlen);
-int		 pubkey_fp(EVP_PKEY *, char out[65]);
 
 #endif

@@ -94,6 +94,9 @@ struct record {
 	char		*serial;	/* uppercase hex, once issued */
 	char		*reason;	/* rejection reason */
 	char		*renewal_of;	/* serial of the signer cert for a renewal */
+	char		*differences;	/* a renewal: the RDNs and SANs it asks for that the
+					   renewed certificate lacks, comma-separated
+					   ("O=Other,DNS:www.example"; ',' inside one as \x2c) */
 	time_t		 created;
 	time_t		 updated;
 	/* Blobs, loaded on demand by repo_record_load(..., with_blobs=1). */
@@ -215,12 +218,10 @@ int		 repo_cert_by_serial(struct repo *, const char *serial,
 		    unsigned char **der, size_t *len);
 
 /*
- * The DN index key of a subject: lower-case hex SHA-256 of the DER encoding of NAME as
- * i2d_X509_NAME() produces it. OpenSSL keeps the encoding a name was parsed from, so this
- * is the received encoding, byte for byte: two certificates have the same key exactly when
- * their subjects are byte-identical DER. That is what "same DN" means for certificates we
- * issue (ca.c copies the subject of the CSR unchanged). No string-type or case folding is
- * done: a client that re-encodes its own DN differently gets a different key. 1 ok, 0 error.
+ * The DN index key of a subject: lower-case hex of name_canon_digest() (names.h), a
+ * SHA-256 over the canonical form X509_NAME_cmp() compares. Two subjects have the same
+ * key when they are the same name, whatever string types, ASCII case or runs of blanks
+ * spell it, so re-encoding a DN does not make it a new one. 1 ok, 0 error.
  */
 int		 repo_dnkey(X509_NAME *, char out[REPO_DNKEY_MAX + 1]);
 int		 repo_dnkey_valid(const char *);	/* 8..64 lower-case hex */

@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "names.h"
 #include "repo_int.h"
 
 /*
@@ -175,22 +176,15 @@ repo_dnkey_valid(const char *k)
 int
 repo_dnkey(X509_NAME *name, char out[REPO_DNKEY_MAX + 1])
 {
-	unsigned char	*der = NULL, md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0;
-	int		 n, rc = 0;
+	unsigned char	md[32];
 
 	out[0] = '\0';
-	if (name == NULL || (n = i2d_X509_NAME(name, &der)) <= 0 ||
-	    !EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) ||
-	    mdlen * 2 != REPO_DNKEY_MAX) {
-		log_crypto(LOG_LVL_ERR, "dn key: cannot encode or hash the name");
-		goto out;
+	if (name == NULL || !name_canon_digest(name, md)) {
+		log_crypto(LOG_LVL_ERR, "dn key: cannot hash the name");
+		return 0;
 	}
-	hex_encode(out, md, mdlen);
-	rc = 1;
-out:
-	OPENSSL_free(der);
-	return rc;
+	hex_encode(out, md, sizeof(md));
+	return 1;
 }
 
 /* bydn/<DNKEY>[/<SN>] for a valid key and a normalized serial. */

@@ -9,6 +9,7 @@
  * HTTP 400. Nothing is written to the repository before every check has passed.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,7 +271,7 @@ send_pending(struct server *s, const struct pkimsg *m, struct http_resp *r)
 static const struct role *
 record_role(struct server *s, const struct record *rec)
 {
-	return config_role_or_default(s->cfg, rec != NULL ? rec->role : NULL);
+	return policy_role(s->cfg, rec != NULL ? rec->role : NULL);
 }
 
 /* SUCCESS with CERT first in the payload, then the CA chain if the role asks for it. */
@@ -315,6 +316,13 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 	int		 rc;
 
 	txid_esc(m, tx, sizeof(tx));
+	if ((st == RS_PENDING || st == RS_APPROVED) &&
+	    enroll_recheck(s->repo, s->cfg, id, err, sizeof(err)) == -1) {
+		logx(LOG_LVL_ERR, "txid=%s id=%s: cannot decide: %s", tx, id, err);
+		resp_text(r, 503, "the CA cannot answer right now; try again later\n");
+		goto out;
+	}
+	st = repo_find(s->repo, id);
 	if (st == RS_APPROVED) {
 		rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
 		if (rc == 0 && repo_find(s->repo, id) != RS_ISSUED) {
@@ -359,26 +367,36 @@ out:
 	X509_free(cert);
 }
 
-/* The key a record was made for (or that signed it) must be the key asking about it. */
+/*
+ * The key a record was made for (or that signed it) must be the key asking about it; a
+ * resubmission (SUBJECT not NULL) asks for the same subject too, compared as X.509 names.
+ */
 static int
 same_requester(struct server *s, const char *id, const char *fp1, const char *fp2,
-    const char *subject)
+    X509_NAME *subject)
 {
-	struct record	*rec;
-	int		 ok = 0;
+	struct record		*rec;
+	X509_REQ		*req = NULL;
+	const unsigned char	*p;
+	int			 ok = 0;
 
-	if ((rec = repo_record_load(s->repo, id, 0)) == NULL)
+	if ((rec = repo_record_load(s->repo, id, subject != NULL)) == NULL)
 		return 0;
-	/* A resubmission asks for the same subject too (strongSwan's txID is its key's hash). */
-	if (subject != NULL && (rec->subject == NULL || strcmp(rec->subject, subject) != 0)) {
-		record_free(rec);
-		return 0;
+	/* strongSwan's transactionID is its key's hash: the subject tells requests apart. */
+	if (subject != NULL) {
+		p = rec->csr_der;
+		if (rec->csr_der == NULL || rec->csr_len > LONG_MAX ||
+		    (req = d2i_X509_REQ(NULL, &p, (long)rec->csr_len)) == NULL ||
+		    X509_NAME_cmp(X509_REQ_get_subject_name(req), subject) != 0)
+			goto out;
 	}
 	if (rec->key_fp != NULL && ((fp1 && strcmp(rec->key_fp, fp1) == 0) ||
 	    (fp2 && strcmp(rec->key_fp, fp2) == 0)))
 		ok = 1;
 	if (rec->signer_fp != NULL && fp2 && strcmp(rec->signer_fp, fp2) == 0)
 		ok = 1;
+out:
+	X509_REQ_free(req);
 	record_free(rec);
 	return ok;
 }
@@ -411,131 +429,73 @@ i2d_x509_cb(const void *o, unsigned char **p)
 	return i2d_X509((X509 *)o, p);
 }
 
-/* Valid certificates (not revoked, not expired) with exactly this subject, or -1. */
-static int
-valid_for_dn(struct server *s, X509_NAME *dn)
-{
-	int n = 0;
-
-	return enroll_valid_certs_for_dn(s->repo, dn, &n) ? n : -1;
-}
-
 /*
- * PKCSReq and RenewalReq (RFC 8894 §3.3.1, §2.5). A request signed with a valid certificate
- * of this CA is a renewal, whatever its messageType (sscep, certmonger and macOS renew with
- * PKCSReq); a self-signed one is an initial enrollment. A known transactionID is a
- * resubmission and answered like a poll; a renewal is keyed on its transactionID and the
- * serial of the certificate that signed it, so an sscep renewal that reuses the
- * transactionID of the original enrollment is a new transaction.
+ * PKCSReq and RenewalReq (RFC 8894 §3.3.1, §2.5). The facts of the request go to
+ * policy_decide(), which says whether it is a renewal (signed with a valid certificate of
+ * this CA, whatever its messageType: sscep, certmonger and macOS renew with PKCSReq), a
+ * resubmission (a known transactionID: answered like a poll), or a new request to refuse,
+ * hold or issue; this function carries the answer out. A renewal is keyed on its
+ * transactionID and the serial of the certificate that signed it, so an sscep renewal that
+ * reuses the transactionID of the original enrollment is a new transaction. Nothing is
+ * written before the decision.
  */
 static void
 pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct http_resp *r)
 {
 	struct record		 rec;
-	const struct role	*role = NULL;
+	struct policy_facts	 f;
+	struct policy_decision	 d;
 	struct record		*old = NULL;
-	char			 id[REPO_ID_LEN + 1], subj[1024];
-	char			 tx[MAX_TXID * 4 + 1], err[256], why[256], sserial[80];
+	char			 id[REPO_ID_LEN + 1], oldid[REPO_ID_LEN + 1], subj[1024];
+	char			 tx[MAX_TXID * 4 + 1], err[256], sserial[80];
 	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
-	enum signer_kind	 kind;
-	enum challenge_result	 chal = CHAL_NONE;
-	int			 renewal, autoissue, created, rc, n;
+	int			 renewal, created, rc;
 
 	memset(&rec, 0, sizeof(rec));
+	memset(&f, 0, sizeof(f));
+	memset(&d, 0, sizeof(d));
 	txid_esc(m, tx, sizeof(tx));
-	kind = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
-	renewal = kind == SIGNER_VALID;
-	if (kind == SIGNER_SELF && m->msgtype == MT_RENEWALREQ) {
-		send_failure(s, m, FAIL_BADREQUEST, "a RenewalReq must be signed with the "
-		    "certificate being renewed, not a self-signed one", r);
-		goto out;
-	}
-	if (kind != SIGNER_SELF && kind != SIGNER_VALID) {
-		snprintf(why, sizeof(why), "the request is signed with %s; sign a new request "
-		    "with a self-signed certificate, or renew with a valid certificate of this CA",
-		    signer_kind_text(kind));
-		logx(LOG_LVL_INFO, "%s txid=%s: refused: signer is %s", msgtype_name(m->msgtype),
-		    tx, signer_kind_text(kind));
-		send_failure(s, m, FAIL_BADREQUEST, why, r);
-		goto out;
-	}
+	f.stage = STAGE_ARRIVAL;
+	f.msgtype = m->msgtype;
+	f.signer_cert = m->signer;
+	f.csr = m->csr;
+	f.signer = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
+	renewal = f.signer == SIGNER_VALID;
 	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
-	X509_NAME_oneline(dn, subj, sizeof(subj));
-	if (repo_find(s->repo, id) != RS_NONE) {
-		if (!same_requester(s, id, m->key_fp, NULL, subj)) {
-			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
-			    "key or subject", msgtype_name(m->msgtype), tx, id);
-			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
-			    "request for a different key or subject; use a new transactionID", r);
+	if ((f.existing = repo_find(s->repo, id) != RS_NONE))
+		f.same_requester = same_requester(s, id, m->key_fp, NULL, dn);
+	else {
+		if (!enroll_dn_facts(s->repo, dn, pk, &f.valid_for_dn, &f.key_certified)) {
+			resp_text(r, 500, "repository unavailable\n");
 			goto out;
 		}
+		/* A renewal inherits the role and RA of the certificate it renews. */
+		if (renewal && repo_record_by_serial(s->repo, sserial, oldid) &&
+		    (old = repo_record_load(s->repo, oldid, 0)) != NULL) {
+			f.role = old->role;
+			f.ra = old->ra;
+		}
+		if (!renewal && m->challenge != NULL)
+			f.challenge = CHAL_UNCHECKED;
+	}
+	if (!policy_decide(s->cfg, &f, &d)) {
+		logx(LOG_LVL_ERR, "%s txid=%s: no decision: %s", msgtype_name(m->msgtype), tx,
+		    d.text);
+		resp_text(r, 500, "the CA cannot decide on requests right now\n");
+		goto out;
+	}
+	if (d.verdict == POLICY_REFUSE) {
+		send_failure(s, m, d.failinfo, d.text, r);
+		goto out;
+	}
+	if (d.verdict == POLICY_EXISTING) {
 		answer_existing(s, m, id, r);
 		goto out;
 	}
 
-	/* A new transaction: every check before anything is written. */
-	if (!policy_key_ok(s->cfg, pk, why, sizeof(why))) {
-		send_failure(s, m, FAIL_BADREQUEST, why, r);
-		goto out;
-	}
-	if (X509_NAME_entry_count(dn) == 0) {
-		send_failure(s, m, FAIL_BADREQUEST, "the request has an empty subject", r);
-		goto out;
-	}
-	if (renewal) {
-		if (!s->cfg->allow_renewal) {
-			send_failure(s, m, FAIL_BADREQUEST, "this CA does not allow renewal "
-			    "(ScepAllowRenewal); enroll again with a new key", r);
-			goto out;
-		}
-		if (!policy_rdn_match(s->cfg, X509_get_subject_name(m->signer), dn, why,
-		    sizeof(why))) {
-			send_failure(s, m, FAIL_BADREQUEST, why, r);
-			goto out;
-		}
-		if ((n = valid_for_dn(s, dn)) < 0) {
-			resp_text(r, 500, "repository unavailable\n");
-			goto out;
-		}
-		if (n >= 2) {
-			send_failure(s, m, FAIL_BADREQUEST, "there are already two valid "
-			    "certificates for this subject; revoke one before renewing", r);
-			goto out;
-		}
-		/* A renewal inherits the role and RA of the certificate it renews. */
-		if (repo_record_by_serial(s->repo, sserial, id) &&
-		    (old = repo_record_load(s->repo, id, 0)) != NULL) {
-			rec.role = old->role;
-			rec.ra = old->ra;
-		}
-		repo_id(id, m->txid, m->txid_len, sserial);
-		rec.renewal_of = sserial;
-		role = config_role_or_default(s->cfg, rec.role);
-	} else {
-		if (!s->cfg->allow_enrollment) {
-			if ((n = valid_for_dn(s, dn)) < 0) {
-				resp_text(r, 500, "repository unavailable\n");
-				goto out;
-			}
-			if (n == 0) {
-				send_failure(s, m, FAIL_BADREQUEST, "this CA does not accept initial "
-				    "enrollment for a subject without a certificate "
-				    "(ScepAllowEnrollment)", r);
-				goto out;
-			}
-		}
-		if ((role = policy_select_role(s->cfg, m->csr, why, sizeof(why))) == NULL) {
-			send_failure(s, m, FAIL_BADREQUEST, why, r);
-			goto out;
-		}
-	}
-	if (role == NULL) {
-		resp_text(r, 500, "no role configured\n");
-		goto out;
-	}
-
+	X509_NAME_oneline(dn, subj, sizeof(subj));
 	memcpy(rec.id, id, sizeof(rec.id));
 	rec.txid = (unsigned char *)m->txid;
 	rec.txid_len = m->txid_len;
@@ -546,9 +506,10 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	rec.digest = (char *)EVP_MD_get0_name(m->md);
 	rec.cipher = (char *)EVP_CIPHER_get0_name(m->cipher);
 	rec.client = (char *)(client ? client : "-");
-	rec.role = role->name;
-	if (rec.ra == NULL)
-		rec.ra = s->cfg->default_ra;
+	rec.role = d.role->name;
+	rec.ra = (char *)d.ra;
+	rec.renewal_of = renewal ? sserial : NULL;
+	rec.differences = d.differences;
 	rec.created = rec.updated = time(NULL);
 	rec.csr_der = der_dup(i2d_req_cb, m->csr, &rec.csr_len);
 	rec.signer_der = der_dup(i2d_x509_cb, m->signer, &rec.signer_len);
@@ -569,27 +530,23 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		answer_existing(s, m, id, r);
 		goto out;
 	}
-	if (!renewal) {
-		/* Last check, under the lock: a one-time challenge is consumed here. */
-		chal = policy_challenge(s->cfg, s->repo, m->challenge);
-		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
+	if (d.check_challenge) {
+		/* Last, under the lock: a one-time challenge is consumed here. */
+		f.challenge = policy_challenge(s->cfg, s->repo, m->challenge);
+		policy_decision_clear(&d);
+		if (!policy_decide(s->cfg, &f, &d) || d.verdict == POLICY_REFUSE) {
 			repo_unlock(s->repo);
-			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
-			    tx, subj, chal == CHAL_WRONG ? "wrong" : "expired");
-			send_failure(s, m, FAIL_BADREQUEST, chal == CHAL_WRONG ?
-			    "the challenge password is wrong or already used; ask the CA "
-			    "administrator for a new one" : "the challenge password has "
-			    "expired; ask the CA administrator for a new one", r);
+			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: challenge password refused",
+			    tx, subj);
+			send_failure(s, m, d.failinfo, d.text, r);
 			goto out;
 		}
-		rec.challenge = chal == CHAL_NONE ? "none" :
-		    chal == CHAL_STATIC ? "static" : "one-time";
-		autoissue = chal != CHAL_NONE && s->cfg->auto_approve_enrollment;
-	} else {
-		rec.challenge = "renewal";
-		autoissue = s->cfg->auto_approve;
+		rec.role = d.role->name;
+		rec.ra = (char *)d.ra;
 	}
-	created = repo_record_create(s->repo, &rec, autoissue ? RS_APPROVED : RS_PENDING);
+	rec.challenge = (char *)d.challenge;
+	created = repo_record_create(s->repo, &rec,
+	    d.verdict == POLICY_ISSUE ? RS_APPROVED : RS_PENDING);
 	repo_unlock(s->repo);
 	if (!created) {
 		logx(LOG_LVL_ERR, "%s txid=%s: cannot store the request: %s",
@@ -597,28 +554,25 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		resp_text(r, 503, "the CA cannot store requests right now\n");
 		goto out;
 	}
-	if (!autoissue) {
+	if (d.verdict != POLICY_ISSUE) {
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: pending (%s)",
-		    msgtype_name(m->msgtype), tx, id, subj, role->name,
-		    renewal ? " renews " : "", renewal ? sserial : "", rec.challenge);
+		    msgtype_name(m->msgtype), tx, id, subj, rec.role,
+		    renewal ? " renews " : "", renewal ? sserial : "", d.text);
 		send_pending(s, m, r);
 		goto out;
 	}
 	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
 	if (rc == 1) {
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
-		    msgtype_name(m->msgtype), tx, id, subj, role->name,
+		    msgtype_name(m->msgtype), tx, id, subj, rec.role,
 		    renewal ? " renews " : "", renewal ? sserial : "");
-		send_cert(s, m, cert, role, r);
-	} else {
-		/* Refused at issue time (the record is now rejected), or an error. */
-		logx(rc < 0 ? LOG_LVL_INFO : LOG_LVL_ERR, "%s txid=%s id=%s: not issued: %s",
-		    msgtype_name(m->msgtype), tx, id, err);
-		answer_existing(s, m, id, r);
-	}
+		send_cert(s, m, cert, d.role, r);
+	} else
+		answer_existing(s, m, id, r);	/* refused at issue time, or an error */
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
+	policy_decision_clear(&d);
 	record_free(old);
 	X509_free(cert);
 }

@@ -103,7 +103,7 @@ check "DN index lists both certificates of /CN=dev1/O=Example" test -n "$dnkey"
 # ---- renewal: two valid certificates for the DN already -> refused, record rejected
 out=$("$MK" -c "$C" -s '/CN=dev1/O=Example' -R "$SA"); rc=$?
 check "renewal refused with two valid certificates (rc=$rc: $out)" test "$rc" = 3
-check "refusal reason" grep -q "there are already two valid certificates for this subject" <<<"$out"
+check "refusal reason" grep -q "there are already 2 valid certificates for this subject" <<<"$out"
 IDR=${out%% *}
 check "refused renewal is in rejected/" test -d "$R/rejected/$IDR"
 # the same through `scep-admin issue`
@@ -123,7 +123,7 @@ check "list --json is JSON with role/ra" test "$(json ".[] | select(.id == \"$ID
 check "list --json shows the rejected renewal with its reason" test "$(json \
     ".[] | select(.id == \"$IDR\") | .state + \"/\" + .renewal_of + \"/\" + .reason" \
     "[x['state']+'/'+x['renewal_of']+'/'+x['reason'] for x in d if x['id']=='$IDR'][0]" \
-    < "$T/list.json")" = "rejected/$SA/there are already two valid certificates for this subject"
+    < "$T/list.json")" = "rejected/$SA/there are already 2 valid certificates for this subject"
 out=$(A show "$IDB")
 check "show: role and ra" test "$(grep -cE '^(role: vpn|ra: ra-east)$' <<<"$out")" = 2
 check "show: not revoked" grep -q '^cert_revoked: no$' <<<"$out"

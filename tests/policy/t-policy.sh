@@ -122,7 +122,7 @@ check "renewed certificate verifies and has a new serial" \
 before=$(snapshot)
 run a2 "$T/a2.key" -n host-a -x A2 -t 19 -S "$T/a0.crt" -K "$T/a0.key"
 check "a third valid certificate for one DN is refused" test "$STATUS/$FAILINFO" = 2/2
-check "refusal says why" grep -q "two valid" <<<"$TEXT"
+check "refusal says why" grep -q "already 2 valid" <<<"$TEXT"
 check "the refused third certificate wrote nothing" test "$before" = "$(snapshot)"
 
 mkca renew-manual "ScepAllowRenewal = YES" "ScepAutoApprove = NO"
@@ -176,7 +176,12 @@ check "renewal inherits the role (90 days)" test "$STATUS" = 0 -a "$(days_of "$T
 mkca rdn-cn "ScepAutoApprove = YES" "ScepRenewalRDNMatch = CN"
 run n0 "$T/n0.key" -n host-n -p secret123 -x N0 --org OrgA
 run n1 "$T/n1.key" -n host-n -x N1 -t 17 -S "$T/n0.crt" -K "$T/n0.key" --org OrgB
-check "ScepRenewalRDNMatch=CN: same CN, other O renews" test "$STATUS" = 0
+# O=OrgB is a name the old certificate lacks: it passes the RDN match, but an administrator
+# decides (ScepRenewalNewNames = PENDING, the default).
+check "ScepRenewalRDNMatch=CN: same CN, other O passes the RDN match and waits PENDING" \
+    test "$STATUS" = 3
+check "... and scep-admin show names the difference" \
+    bash -c "'$ADMIN' -c '$C' show \"\$('$ADMIN' -c '$C' list --state pending | awk 'NR==1{print \$1}')\" | grep -q '^differences: O=OrgB'"
 mkca rdn-cno "ScepAutoApprove = YES" "ScepRenewRDNMatch = CN,O"
 run o0 "$T/o0.key" -n host-o -p secret123 -x O0 --org OrgA
 run o1 "$T/o1.key" -n host-o -x O1 -t 17 -S "$T/o0.crt" -K "$T/o0.key" --org OrgB
@@ -318,7 +323,7 @@ run x5 "$T/x5.key" -n dup-a -x SAMEKEYTXID -t 20
 check "CertPoll of that transaction signed by another key: FAILURE badCertId, no certificate" \
     test "$STATUS/$FAILINFO" = 2/4 -a ! -s "$T/x5.crt"
 check "every refusal is logged with its failInfo" \
-    bash -c "grep -q 'FAILURE badRequest: this transactionID belongs' '$T/server.log' && grep -q 'FAILURE badRequest: there are already two valid' '$T/server.log'"
+    bash -c "grep -q 'FAILURE badRequest: this transactionID belongs' '$T/server.log' && grep -q 'FAILURE badRequest: there are already 2 valid' '$T/server.log'"
 
 # --- Configuration errors --------------------------------------------------------------
 mkca conferr

@@ -262,6 +262,7 @@ test_policy_defaults(void)
 	CHECK(cf->allowed_ciphers == (CIPH_DES | CIPH_DES3 | CIPH_AES128 | CIPH_AES192 |
 	    CIPH_AES256));
 	CHECK(cf->role_fallback == ROLE_FALLBACK_DEFAULT);
+	CHECK(cf->renewal_new_names == NEW_NAMES_PENDING);
 	CHECK(cf->crl_days == 7);
 	CHECK(cf->include_root == 1);
 	/* The built-in role. */
@@ -299,6 +300,7 @@ test_policy_keys(void)
 	    "ScepAllowedDigests = sha256, SHA-384 SHA512\n"
 	    "ScepAllowedCiphers = AES-256,aes128\n"
 	    "ScepRoleFallback = refuse\n"
+	    "ScepRenewalNewNames = Refuse\n"
 	    "ScepCRLValidityDays = 30\n"
 	    "ScepCACertIncludeRoot = NO\n", err, sizeof(err));
 	CHECK_MSG(cf != NULL, "%s", err);
@@ -326,6 +328,7 @@ test_policy_keys(void)
 	CHECK(cf->allowed_digests == (DIG_SHA256 | DIG_SHA384 | DIG_SHA512));
 	CHECK(cf->allowed_ciphers == (CIPH_AES128 | CIPH_AES256));
 	CHECK(cf->role_fallback == ROLE_FALLBACK_REFUSE);
+	CHECK(cf->renewal_new_names == NEW_NAMES_REFUSE);
 	CHECK(cf->crl_days == 30);
 	CHECK(cf->include_root == 0);
 	config_free(cf);
@@ -406,6 +409,8 @@ test_policy_bad_values(void)
 	expect_error("ScepRepository = /r\nScepAllowedCiphers = , ,\n", 2, "the list is empty");
 	expect_error("ScepRepository = /r\nScepRoleFallback = ASK\n", 2,
 	    "ScepRoleFallback must be DEFAULT or REFUSE");
+	expect_error("ScepRepository = /r\nScepRenewalNewNames = ISSUE\n", 2,
+	    "ScepRenewalNewNames must be PENDING or REFUSE");
 	expect_error("ScepRepository = /r\nScepDefaultRA = \n", 2, "empty value");
 	expect_error("ScepRepository = /r\nScepDefaultRA = "
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 2, "too long");

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "names.h"
 #include "repofix.h"
 #include "unit.h"
 
@@ -80,20 +81,32 @@ test_dnkey(void)
 	X509_NAME_add_entry_by_txt(b, "CN", MBSTRING_UTF8, (const unsigned char *)"x", -1, -1,
 	    0);
 	CHECK(repo_dnkey(a, ka) && strlen(ka) == 64 && repo_dnkey_valid(ka));
-	/* The hex SHA-256 of i2d_X509_NAME(). */
-	n = i2d_X509_NAME(a, &der);
-	CHECK(n > 0 && EVP_Digest(der, (size_t)n, md, NULL, EVP_sha256(), NULL));
+	/* The hex of name_canon_digest(). */
+	CHECK(name_canon_digest(a, md));
 	for (i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	CHECK(strcmp(hex, ka) == 0);
-	/* A parsed copy keeps the encoding: same key. */
+	/* A parsed copy: same key. */
+	n = i2d_X509_NAME(a, &der);
 	p = der;
-	CHECK((c = d2i_X509_NAME(NULL, &p, n)) != NULL && repo_dnkey(c, kc) &&
+	CHECK(n > 0 && (c = d2i_X509_NAME(NULL, &p, n)) != NULL && repo_dnkey(c, kc) &&
 	    strcmp(ka, kc) == 0);
 	d = X509_NAME_dup(a);
 	CHECK(d != NULL && repo_dnkey(d, kd) && strcmp(ka, kd) == 0);
-	/* Same text, other string type (PrintableString vs UTF8String): another key. */
-	CHECK(repo_dnkey(b, kb) && strcmp(ka, kb) != 0);
+	/* Same text, other string type (PrintableString vs UTF8String): the same name. */
+	CHECK(repo_dnkey(b, kb) && strcmp(ka, kb) == 0);
+	/* Another case and blanks around it: the same name too (X509_NAME_cmp). */
+	X509_NAME_free(b);
+	b = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(b, "CN", V_ASN1_IA5STRING, (const unsigned char *)"  X ",
+	    -1, -1, 0);
+	CHECK(X509_NAME_cmp(a, b) == 0 && repo_dnkey(b, kb) && strcmp(ka, kb) == 0);
+	/* Another value: another key. */
+	X509_NAME_free(b);
+	b = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(b, "CN", MBSTRING_UTF8, (const unsigned char *)"x\0y",
+	    3, -1, 0);
+	CHECK(X509_NAME_cmp(a, b) != 0 && repo_dnkey(b, kb) && strcmp(ka, kb) != 0);
 	CHECK(!repo_dnkey(NULL, kb) && kb[0] == '\0');
 	OPENSSL_free(der);
 	X509_NAME_free(a);
