@@ -94,6 +94,8 @@ struct record {
 	char		*serial;	/* uppercase hex, once issued */
 	char		*reason;	/* rejection reason */
 	char		*renewal_of;	/* serial of the signer cert for a renewal */
+	char		*differences;	/* renewal: what it asks for that the renewed cert
+					   lacks, comma-separated ("O=Other,DNS:x") */
 	time_t		 created;
 	time_t		 updated;
 	/* Blobs, loaded on demand by repo_record_load(..., with_blobs=1). */

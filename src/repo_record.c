@@ -36,6 +36,7 @@ record_free(struct record *rec)
 	free(rec->serial);
 	free(rec->reason);
 	free(rec->renewal_of);
+	free(rec->differences);
 	free(rec->csr_der);
 	free(rec->signer_der);
 	free(rec->cert_der);
@@ -60,6 +61,7 @@ static const struct {
 	{ "serial",	offsetof(struct record, serial) },
 	{ "reason",	offsetof(struct record, reason) },
 	{ "renewal_of",	offsetof(struct record, renewal_of) },
+	{ "differences", offsetof(struct record, differences) },
 };
 #define N_META_STRS	(sizeof(meta_strs) / sizeof(meta_strs[0]))
 
