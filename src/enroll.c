@@ -21,6 +21,7 @@
 #include "config.h"
 #include "enroll.h"
 #include "fileio.h"
+#include "pkimsg.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -161,7 +162,7 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 	X509_REQ		*req = NULL;
 	X509			*x = NULL, *ret = NULL;
 	EVP_PKEY		*pk;
-	char			 serial[SERIAL_BUF], cerr[256];
+	char			 serial[SERIAL_BUF], cerr[256], fp[65];
 	struct cert_profile	 prof;
 
 	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
@@ -184,10 +185,14 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		x = NULL;
 		goto out;
 	}
-	/* Checked when it arrived; checked again since the file has been at rest since. */
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's self-signature does "
-		    "not verify", rec->id);
+	/*
+	 * The self-signature was verified on arrival; the stored CSR has its challenge
+	 * removed, so it no longer verifies. Its key must still be the one recorded then.
+	 */
+	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || rec->key_fp == NULL ||
+	    !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's key is not the key "
+		    "the request was recorded for", rec->id);
 		goto out;
 	}
 	if (!repo_serial_next(r, serial, sizeof(serial))) {

@@ -67,6 +67,11 @@ extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
 /* CSR helpers shared by policy and repo glue. */
 /* challengePassword from the CSR as UTF-8 (any DirectoryString type); NULL if absent. */
 char		*csr_challenge(X509_REQ *);
+/*
+ * The CSR's DER with every challengePassword attribute removed (malloc'd; NULL on error):
+ * what the repository stores. Its self-signature does not verify any more.
+ */
+unsigned char	*csr_der_at_rest(X509_REQ *, size_t *len);
 /* hex SHA-256 of the DER SubjectPublicKeyInfo (65 bytes buffer). */
 int		 pubkey_fp(EVP_PKEY *, char out[65]);
 

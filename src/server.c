@@ -402,12 +402,6 @@ der_dup(int (*i2d)(const void *, unsigned char **), const void *obj, size_t *len
 }
 
 static int
-i2d_req_cb(const void *o, unsigned char **p)
-{
-	return i2d_X509_REQ((X509_REQ *)o, p);
-}
-
-static int
 i2d_x509_cb(const void *o, unsigned char **p)
 {
 	return i2d_X509((X509 *)o, p);
@@ -560,7 +554,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	if (rec.ra == NULL)
 		rec.ra = s->cfg->default_ra;
 	rec.created = rec.updated = time(NULL);
-	rec.csr_der = der_dup(i2d_req_cb, m->csr, &rec.csr_len);
+	rec.csr_der = csr_der_at_rest(m->csr, &rec.csr_len);
 	rec.signer_der = der_dup(i2d_x509_cb, m->signer, &rec.signer_len);
 	rec.request_der = m->raw;
 	rec.request_len = m->raw_len;
