@@ -462,9 +462,9 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		resp_text(r, 500, "internal error\n");
 		goto out;
 	}
-	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
 	X509_NAME_oneline(dn, subj, sizeof(subj));
-	if (repo_find(s->repo, id) != RS_NONE) {
+	if (repo_find_txn(s->repo, m->txid, m->txid_len, renewal ? sserial : NULL, id) !=
+	    RS_NONE) {
 		if (!same_requester(s, id, keyfp, NULL, subj)) {
 			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
 			    "key or subject", msgtype_name(m->msgtype), tx, id);
@@ -638,14 +638,10 @@ certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 
 	txid_esc(m, tx, sizeof(tx));
 	kind = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
-	if (kind == SIGNER_VALID || kind == SIGNER_REVOKED || kind == SIGNER_EXPIRED) {
-		repo_id(id, m->txid, m->txid_len, sserial);
-		found = repo_find(s->repo, id) != RS_NONE;
-	}
-	if (!found) {
-		repo_id(id, m->txid, m->txid_len, NULL);
-		found = repo_find(s->repo, id) != RS_NONE;
-	}
+	if (kind == SIGNER_VALID || kind == SIGNER_REVOKED || kind == SIGNER_EXPIRED)
+		found = repo_find_txn(s->repo, m->txid, m->txid_len, sserial, id) != RS_NONE;
+	if (!found)
+		found = repo_find_txn(s->repo, m->txid, m->txid_len, NULL, id) != RS_NONE;
 	if (!found) {
 		logx(LOG_LVL_INFO, "CertPoll txid=%s: unknown transaction", tx);
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
