@@ -342,6 +342,11 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 	switch (m->msgtype) {
 	case MT_PKCSREQ:
 	case MT_RENEWALREQ:
+		if (len > MAX_CSR) {
+			fail(e, FAIL_BADREQUEST, "the PKCS#10 request is larger than the "
+			    "16 KiB this CA accepts (MAX_CSR)");
+			goto out;
+		}
 		m->csr = d2i_X509_REQ(NULL, &p, (long)len);
 		if (m->csr == NULL || p != der + len) {
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");

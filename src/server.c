@@ -407,6 +407,23 @@ i2d_x509_cb(const void *o, unsigned char **p)
 	return i2d_X509((X509 *)o, p);
 }
 
+static int
+count_one(const char *id, void *arg)
+{
+	(void)id;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* [locked] Records in pending/, or -1 if it cannot be read. */
+static int
+count_pending(struct server *s)
+{
+	int	n = 0;
+
+	return repo_foreach(s->repo, RS_PENDING, count_one, &n) == 0 ? n : -1;
+}
+
 /* Valid certificates (not revoked, not expired) with exactly this subject, or -1. */
 static int
 valid_for_dn(struct server *s, X509_NAME *dn)
@@ -438,7 +455,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	X509			*cert = NULL;
 	enum signer_kind	 kind;
 	enum challenge_result	 chal = CHAL_NONE;
-	int			 renewal, autoissue, created, rc, n;
+	int			 renewal, autoissue, created, rc, n, waits;
 
 	memset(&rec, 0, sizeof(rec));
 	txid_esc(m, tx, sizeof(tx));
@@ -571,6 +588,21 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		/* A concurrent resubmission created it first: answer as a poll. */
 		repo_unlock(s->repo);
 		answer_existing(s, m, id, r);
+		goto out;
+	}
+	/* Before a one-time challenge is consumed: a request that would wait needs room. */
+	waits = renewal ? !s->cfg->auto_approve :
+	    !(challenge != NULL && s->cfg->auto_approve_enrollment);
+	if (waits && s->cfg->max_pending > 0 &&
+	    ((n = count_pending(s)) < 0 || n >= s->cfg->max_pending)) {
+		repo_unlock(s->repo);
+		if (n < 0) {
+			resp_text(r, 500, "repository unavailable\n");
+			goto out;
+		}
+		snprintf(why, sizeof(why), "the queue of requests pending approval is full "
+		    "(ScepMaxPending = %d); try again later", s->cfg->max_pending);
+		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
 	if (!renewal) {
