@@ -186,15 +186,16 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		goto out;
 	}
 	/*
-	 * The self-signature was verified on arrival; the stored CSR has its challenge
-	 * removed, so it no longer verifies. Its key must still be the one recorded then.
+	 * The self-signature was verified on arrival. A CSR stored without its challenge
+	 * no longer verifies: then its key must be the one recorded on arrival.
 	 */
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || rec->key_fp == NULL ||
-	    !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0) {
+	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || (X509_REQ_verify(req, pk) != 1 &&
+	    (rec->key_fp == NULL || !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0))) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's key is not the key "
 		    "the request was recorded for", rec->id);
 		goto out;
 	}
+	ERR_clear_error();	/* a failed X509_REQ_verify() of a CSR without its challenge */
 	if (!repo_serial_next(r, serial, sizeof(serial))) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot allocate a serial",
 		    rec->id);
