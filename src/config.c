@@ -97,6 +97,7 @@ static const struct keydef keytab[] = {
 	{ "ScepChallengeTTL",		NULL, KT_DURATION, F(challenge_ttl), "3600", 0,
 	    MIN_CHALLENGE_TTL, MAX_CHALLENGE_TTL },
 	{ "ScepMinKeyBits",		NULL, KT_INT,	   F(min_key_bits), "2048", 0, 1024, 16384 },
+	{ "ScepMaxPending",		NULL, KT_INT,	   F(max_pending), "1000", 0, 0, 10000000 },
 	{ "ScepAllowedDigests",		NULL, KT_DIGESTS,  F(allowed_digests),
 	    "SHA-1, SHA-224, SHA-256, SHA-384, SHA-512", 0, 0, 0 },
 	{ "ScepAllowedCiphers",		NULL, KT_CIPHERS,  F(allowed_ciphers),

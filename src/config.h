@@ -96,6 +96,9 @@ struct config {
 					   (default 3600; 60..31536000) */
 	int	 min_key_bits;		/* ScepMinKeyBits: minimum RSA size requested (default 2048,
 					   1024..16384) */
+	int	 max_pending;		/* ScepMaxPending: records pending/ may hold; a new
+					   request that would wait beyond it is refused
+					   (default 1000; 0 = no limit) */
 	unsigned allowed_digests;	/* ScepAllowedDigests: list of MD5, SHA-1, SHA-224,
 					   SHA-256, SHA-384, SHA-512 (default all but MD5) */
 	unsigned allowed_ciphers;	/* ScepAllowedCiphers: list of DES, DES3, AES-128, AES-192,

@@ -21,6 +21,7 @@
 #include "enroll.h"
 #include "fileio.h"
 #include "policy.h"
+#include "pkimsg.h"
 #include "repo.h"
 #include "scep.h"
 
@@ -142,7 +143,7 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 	X509_REQ		*req = NULL;
 	X509			*x = NULL, *ret = NULL;
 	EVP_PKEY		*pk;
-	char			 serial[SERIAL_BUF], cerr[256];
+	char			 serial[SERIAL_BUF], cerr[256], fp[65];
 	struct cert_profile	 prof;
 
 	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
@@ -165,12 +166,17 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		x = NULL;
 		goto out;
 	}
-	/* Checked when it arrived; checked again since the file has been at rest since. */
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1) {
-		errf_crypto(err, errlen, "record %s: the CSR's self-signature does "
-		    "not verify", rec->id);
+	/*
+	 * The self-signature was verified on arrival. A CSR stored without its challenge
+	 * no longer verifies: then its key must be the one recorded on arrival.
+	 */
+	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || (X509_REQ_verify(req, pk) != 1 &&
+	    (rec->key_fp == NULL || !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0))) {
+		errf_crypto(err, errlen, "record %s: the CSR's key is not the key "
+		    "the request was recorded for", rec->id);
 		goto out;
 	}
+	ERR_clear_error();	/* a failed X509_REQ_verify() of a CSR without its challenge */
 	if (!repo_serial_next(r, serial, sizeof(serial))) {
 		errf_crypto(err, errlen, "record %s: cannot allocate a serial",
 		    rec->id);

@@ -433,6 +433,11 @@ pkimsg_content(const unsigned char *der, size_t len, unsigned digests, struct pk
 	switch (m->msgtype) {
 	case MT_PKCSREQ:
 	case MT_RENEWALREQ:
+		if (len > MAX_CSR) {
+			fail(e, FAIL_BADREQUEST, "the PKCS#10 request is larger than the "
+			    "16 KiB this CA accepts (MAX_CSR)");
+			goto out;
+		}
 		m->csr = d2i_X509_REQ(NULL, &p, (long)len);
 		if (m->csr == NULL || p != der + len) {
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");
@@ -791,4 +796,30 @@ pubkey_fp(EVP_PKEY *pk, char out[65])
 out:
 	OPENSSL_free(der);
 	return rc;
+}
+
+/*
+ * The CSR as the repository keeps it: every challengePassword attribute removed and the
+ * rest re-encoded. Its self-signature no longer verifies (it covered the challenge); it
+ * was verified on arrival, and issuing checks the key against the record's key_fp.
+ */
+unsigned char *
+csr_der_at_rest(X509_REQ *req, size_t *len)
+{
+	X509_REQ	*copy = NULL;
+	unsigned char	*der = NULL, *ret = NULL;
+	int		 idx, n;
+
+	if ((copy = X509_REQ_dup(req)) == NULL)
+		goto out;
+	while ((idx = X509_REQ_get_attr_by_NID(copy, NID_pkcs9_challengePassword, -1)) >= 0)
+		X509_ATTRIBUTE_free(X509_REQ_delete_attr(copy, idx));
+	if ((n = i2d_X509_REQ(copy, &der)) <= 0 || (ret = malloc((size_t)n)) == NULL)
+		goto out;
+	memcpy(ret, der, (size_t)n);
+	*len = (size_t)n;
+out:
+	OPENSSL_free(der);
+	X509_REQ_free(copy);
+	return ret;
 }

@@ -74,6 +74,11 @@ extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
  * SHA-256 of a key's DER SubjectPublicKeyInfo (a 65-byte buffer).
  */
 char		*csr_challenge(X509_REQ *);
+/*
+ * The CSR's DER with every challengePassword attribute removed (malloc'd; NULL on error):
+ * what the repository stores. Its self-signature does not verify any more.
+ */
+unsigned char	*csr_der_at_rest(X509_REQ *, size_t *len);
 int		 pubkey_fp(EVP_PKEY *, char out[65]);
 /*
  * The subjectAltName the CSR requests (extensionRequest, PKCS#9 or Microsoft's OID) into

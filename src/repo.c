@@ -376,30 +376,92 @@ repo_unlock(struct repo *r)
 		logx(LOG_LVL_ERR, "unlock %s/.lock: %s", r->root, strerror(errno));
 }
 
-/* On failure OUT is "", which repo_id_valid() rejects. */
+/* A 4-byte big-endian length, then the bytes: no two field lists encode alike. */
+static int
+digest_field(EVP_MD_CTX *ctx, const void *p, size_t len)
+{
+	unsigned char	be[4];
+
+	if (len > UINT32_MAX)
+		return 0;
+	be[0] = (unsigned char)(len >> 24);
+	be[1] = (unsigned char)(len >> 16);
+	be[2] = (unsigned char)(len >> 8);
+	be[3] = (unsigned char)len;
+	return EVP_DigestUpdate(ctx, be, sizeof(be)) && (len == 0 ||
+	    EVP_DigestUpdate(ctx, p, len));
+}
+
+/*
+ * SHA-256 of REPO_ID_LABEL (with its NUL), the kind ("enroll" or "renewal") and the
+ * fields, each length-prefixed; LEGACY gives the id of older versions instead (see
+ * repo_find_txn()). On failure OUT is "", which repo_id_valid() rejects.
+ */
+static void
+make_id(char out[REPO_ID_LEN + 1], const unsigned char *txid, size_t len,
+    const char *serial, int legacy)
+{
+	static const unsigned char	 zero = 0;
+	EVP_MD_CTX			*ctx = NULL;
+	const char			*kind = serial != NULL ? "renewal" : "enroll";
+	unsigned char			 md[EVP_MAX_MD_SIZE];
+	unsigned int			 mdlen = 0;
+	int				 ok;
+
+	out[0] = '\0';
+	if ((ctx = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		goto bad;
+	if (legacy)
+		ok = (len == 0 || EVP_DigestUpdate(ctx, txid, len)) && (serial == NULL ||
+		    (EVP_DigestUpdate(ctx, &zero, 1) &&
+		    EVP_DigestUpdate(ctx, serial, strlen(serial))));
+	else
+		ok = EVP_DigestUpdate(ctx, REPO_ID_LABEL, sizeof(REPO_ID_LABEL)) &&
+		    digest_field(ctx, kind, strlen(kind)) &&
+		    digest_field(ctx, txid, len) &&
+		    (serial == NULL || digest_field(ctx, serial, strlen(serial)));
+	if (!ok || !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen * 2 != REPO_ID_LEN)
+		goto bad;
+	hex_encode(out, md, mdlen);
+	goto out;
+bad:
+	log_crypto(LOG_LVL_ERR, "record id: SHA-256");
+out:
+	EVP_MD_CTX_free(ctx);
+}
+
 void
 repo_id(char out[REPO_ID_LEN + 1], const unsigned char *txid, size_t len,
     const char *renewal_serial)
 {
-	static const unsigned char	 zero = 0;
-	EVP_MD_CTX			*ctx = NULL;
-	unsigned char			 md[EVP_MAX_MD_SIZE];
-	unsigned int			 mdlen = 0;
+	make_id(out, txid, len, renewal_serial, 0);
+}
 
-	out[0] = '\0';
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) ||
-	    (len > 0 && !EVP_DigestUpdate(ctx, txid, len)) ||
-	    (renewal_serial != NULL &&
-	    (!EVP_DigestUpdate(ctx, &zero, 1) ||
-	    !EVP_DigestUpdate(ctx, renewal_serial, strlen(renewal_serial)))) ||
-	    !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen * 2 != REPO_ID_LEN) {
-		log_crypto(LOG_LVL_ERR, "record id: SHA-256");
-		goto out;
-	}
-	hex_encode(out, md, mdlen);
-out:
-	EVP_MD_CTX_free(ctx);
+enum rstate
+repo_find_txn(struct repo *r, const unsigned char *txid, size_t len,
+    const char *renewal_serial, char out[REPO_ID_LEN + 1])
+{
+	struct record	*rec;
+	char		 old[REPO_ID_LEN + 1];
+	enum rstate	 st;
+	int		 same;
+
+	repo_id(out, txid, len, renewal_serial);
+	if ((st = repo_find(r, out)) != RS_NONE)
+		return st;
+	make_id(old, txid, len, renewal_serial, 1);
+	if (repo_find(r, old) == RS_NONE || (rec = repo_record_load(r, old, 0)) == NULL)
+		return RS_NONE;
+	same = rec->txid != NULL && rec->txid_len == len &&
+	    (len == 0 || memcmp(rec->txid, txid, len) == 0) &&
+	    (renewal_serial == NULL ? rec->renewal_of == NULL :
+	    rec->renewal_of != NULL && strcmp(rec->renewal_of, renewal_serial) == 0);
+	st = rec->state;
+	record_free(rec);
+	if (!same)
+		return RS_NONE;
+	memcpy(out, old, sizeof(old));
+	return st;
 }
 
 int

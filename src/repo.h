@@ -122,12 +122,24 @@ int		 repo_lock(struct repo *);
 void		 repo_unlock(struct repo *);
 
 /*
- * The record id for a transaction: hex SHA-256 over the raw transactionID, followed,
- * for a renewal, by a 0 byte and the serial (hex) of the certificate that signed it,
- * so that a renewal reusing an old transactionID (sscep) is a new record.
+ * The record id for a transaction: hex SHA-256 over REPO_ID_LABEL (NUL included), then
+ * the kind "enroll" or, with RENEWAL_SERIAL, "renewal", the raw transactionID and for a
+ * renewal the serial (hex) of the certificate that signed it, each field preceded by its
+ * length as 4 bytes big-endian. No two transactions share an id, whatever bytes their
+ * transactionIDs hold, and a renewal reusing an old transactionID (sscep) is a new record.
  */
+#define REPO_ID_LABEL	"scep-record-id-v2"
 void		 repo_id(char out[REPO_ID_LEN + 1], const unsigned char *txid, size_t len,
 		    const char *renewal_serial);
+/*
+ * Which record holds the transaction (TXID, RENEWAL_SERIAL): its id into OUT and its state,
+ * or RS_NONE with OUT set to repo_id(). Records made by versions before REPO_ID_LABEL are
+ * named SHA-256(transactionID [|| 0x00 || serial]), which two transactions can share:
+ * such a record is found only if its own transactionID and renewal_of are exactly these.
+ * [locked or not: a snapshot]
+ */
+enum rstate	 repo_find_txn(struct repo *, const unsigned char *txid, size_t len,
+		    const char *renewal_serial, char out[REPO_ID_LEN + 1]);
 int		 repo_id_valid(const char *);	/* 64 lowercase hex */
 
 /*

@@ -42,6 +42,7 @@ enum scep_failinfo {
 #define MAX_QUERY		(512 * 1024)	/* QUERY_STRING (GET PKIOperation base64) */
 #define MAX_TXID		128		/* transactionID bytes; certmonger sends ~77 */
 #define MAX_NONCE		64		/* senderNonce bytes; RFC says 16 */
+#define MAX_CSR			(16 * 1024)	/* PKCS#10 request; 4096-bit RSA ~1.5 KiB */
 #define MAX_CHALLENGE		255		/* PKCS#9 ub-challengePassword */
 #define MAX_SAN_ENTRIES		64		/* subjectAltName GeneralNames copied */
 #define MAX_CHAIN		8		/* certificates in a CA chain */

@@ -418,15 +418,26 @@ der_dup(int (*i2d)(const void *, unsigned char **), const void *obj, size_t *len
 }
 
 static int
-i2d_req_cb(const void *o, unsigned char **p)
-{
-	return i2d_X509_REQ((X509_REQ *)o, p);
-}
-
-static int
 i2d_x509_cb(const void *o, unsigned char **p)
 {
 	return i2d_X509((X509 *)o, p);
+}
+
+static int
+count_one(const char *id, void *arg)
+{
+	(void)id;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* [locked] Records in pending/, or -1 if it cannot be read. */
+static int
+count_pending(struct server *s)
+{
+	int	n = 0;
+
+	return repo_foreach(s->repo, RS_PENDING, count_one, &n) == 0 ? n : -1;
 }
 
 /*
@@ -447,11 +458,11 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	struct policy_decision	 d;
 	struct record		*old = NULL;
 	char			 id[REPO_ID_LEN + 1], oldid[REPO_ID_LEN + 1], subj[1024];
-	char			 tx[MAX_TXID * 4 + 1], err[256], sserial[80];
+	char			 tx[MAX_TXID * 4 + 1], err[256], why[256], sserial[80];
 	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
-	int			 renewal, created, rc;
+	int			 renewal, created, rc, n, waits;
 
 	memset(&rec, 0, sizeof(rec));
 	memset(&f, 0, sizeof(f));
@@ -463,8 +474,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	f.csr = m->csr;
 	f.signer = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
 	renewal = f.signer == SIGNER_VALID;
-	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
-	if ((f.existing = repo_find(s->repo, id) != RS_NONE))
+	if ((f.existing = repo_find_txn(s->repo, m->txid, m->txid_len,
+	    renewal ? sserial : NULL, id) != RS_NONE))
 		f.same_requester = same_requester(s, id, m->key_fp, NULL, dn);
 	else {
 		if (!enroll_dn_facts(s->repo, dn, pk, &f.valid_for_dn, &f.key_certified)) {
@@ -511,7 +522,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	rec.renewal_of = renewal ? sserial : NULL;
 	rec.differences = d.differences;
 	rec.created = rec.updated = time(NULL);
-	rec.csr_der = der_dup(i2d_req_cb, m->csr, &rec.csr_len);
+	rec.csr_der = csr_der_at_rest(m->csr, &rec.csr_len);
 	rec.signer_der = der_dup(i2d_x509_cb, m->signer, &rec.signer_len);
 	rec.request_der = m->raw;
 	rec.request_len = m->raw_len;
@@ -528,6 +539,21 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		/* A concurrent resubmission created it first: answer as a poll. */
 		repo_unlock(s->repo);
 		answer_existing(s, m, id, r);
+		goto out;
+	}
+	/* Before a one-time challenge is consumed: a request that would wait needs room. */
+	waits = renewal ? !s->cfg->auto_approve :
+	    !(m->challenge != NULL && s->cfg->auto_approve_enrollment);
+	if (waits && s->cfg->max_pending > 0 &&
+	    ((n = count_pending(s)) < 0 || n >= s->cfg->max_pending)) {
+		repo_unlock(s->repo);
+		if (n < 0) {
+			resp_text(r, 500, "repository unavailable\n");
+			goto out;
+		}
+		snprintf(why, sizeof(why), "the queue of requests pending approval is full "
+		    "(ScepMaxPending = %d); try again later", s->cfg->max_pending);
+		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
 	if (d.check_challenge) {
@@ -591,14 +617,10 @@ certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 
 	txid_esc(m, tx, sizeof(tx));
 	kind = policy_signer(s->ca, s->repo, m->signer, sserial, sizeof(sserial));
-	if (kind == SIGNER_VALID || kind == SIGNER_REVOKED || kind == SIGNER_EXPIRED) {
-		repo_id(id, m->txid, m->txid_len, sserial);
-		found = repo_find(s->repo, id) != RS_NONE;
-	}
-	if (!found) {
-		repo_id(id, m->txid, m->txid_len, NULL);
-		found = repo_find(s->repo, id) != RS_NONE;
-	}
+	if (kind == SIGNER_VALID || kind == SIGNER_REVOKED || kind == SIGNER_EXPIRED)
+		found = repo_find_txn(s->repo, m->txid, m->txid_len, sserial, id) != RS_NONE;
+	if (!found)
+		found = repo_find_txn(s->repo, m->txid, m->txid_len, NULL, id) != RS_NONE;
 	if (!found) {
 		logx(LOG_LVL_INFO, "CertPoll txid=%s: unknown transaction", tx);
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);

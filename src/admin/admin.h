@@ -4,6 +4,7 @@
  *   load.c		the configuration and the repository, as the repository's owner
  *   print.c		output formats: columns, JSON, times, certificates
  *   requests.c	list, show, approve, reject, issue
+ *   csrinfo.c	what a stored request asks for (key, SANs, extensions), for list and show
  *   revocation.c	revoke, crl
  *   casetup.c	init, ra, import, rollover
  *   challenge.c	challenge, mobileconfig
@@ -58,6 +59,25 @@ void		 asn1_iso_time(char *buf, size_t len, const ASN1_TIME *);
 void		 print_field(FILE *, const void *, size_t);
 void		 json_bytes(FILE *, const void *, size_t);
 void		 json_str(FILE *, const char *);
+
+/*
+ * csrinfo.c: the facts an approver needs from a stored CSR. csr_info_parse() fills CI
+ * from one DER PKCS#10 request (1 ok, 0 unreadable); strings are escaped for display.
+ * csr_info_print() writes show's "key: value" lines, csr_info_json() the members "sans",
+ * "key_type", "key_bits" and "extensions" of a list --json object (null when CI is NULL).
+ */
+struct csr_info {
+	char	  key_type[32];		/* OpenSSL's name: "RSA", "EC", "ED25519" */
+	int	  key_bits;
+	char	**sans;			/* "DNS:x", "email:y", "UPN:z", "IP:a", ... */
+	size_t	  nsans;
+	char	**exts;			/* requested extensions: short name or dotted OID */
+	size_t	  nexts;
+};
+int		 csr_info_parse(const unsigned char *der, size_t len, struct csr_info *);
+void		 csr_info_free(struct csr_info *);
+void		 csr_info_print(const struct csr_info *, FILE *);
+void		 csr_info_json(const struct csr_info *, FILE *);
 
 /* requests.c */
 int		 cmd_list(int, char **, const char *conf);

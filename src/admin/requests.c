@@ -116,8 +116,47 @@ collect_free(struct collect *c)
 	free(c->v);
 }
 
+/*
+ * The facts of REC's CSR, for a request still waiting for a decision (pending or
+ * approved); 0 for other records, or when the CSR is missing or unreadable.
+ */
+static int
+request_info(struct repo *r, const struct record *rec, struct csr_info *ci)
+{
+	struct record	*full;
+	int		 ok;
+
+	if (rec->state != RS_PENDING && rec->state != RS_APPROVED)
+		return 0;
+	if ((full = repo_record_load(r, rec->id, 1)) == NULL)
+		return 0;
+	ok = csr_info_parse(full->csr_der, full->csr_len, ci);
+	record_free(full);
+	return ok;
+}
+
+/* The renewal's differences as a JSON array (split at ','), null if not a renewal. */
 static void
-json_record(FILE *f, const struct record *rec)
+json_differences(FILE *f, const struct record *rec)
+{
+	const char	*s = rec->differences, *e;
+
+	if (rec->renewal_of == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('[', f);
+	for (; s != NULL && *s != '\0'; s = *e ? e + 1 : e) {
+		e = s + strcspn(s, ",");
+		if (s != rec->differences)
+			fputc(',', f);
+		json_bytes(f, s, (size_t)(e - s));
+	}
+	fputc(']', f);
+}
+
+static void
+json_record(FILE *f, const struct record *rec, const struct csr_info *ci)
 {
 	char	 t[32];
 	char	*hex = NULL;
@@ -161,6 +200,9 @@ json_record(FILE *f, const struct record *rec)
 	json_str(f, rec->ra);
 	fputs(",\"renewal_of\":", f);
 	json_str(f, rec->renewal_of);
+	fputs(",\"differences\":", f);
+	json_differences(f, rec);
+	csr_info_json(ci, f);
 	fputs(",\"reason\":", f);
 	json_str(f, rec->reason);
 	fputc('}', f);
@@ -206,10 +248,15 @@ cmd_list(int argc, char **argv, const char *conf)
 		fputc('[', stdout);
 	for (i = 0; i < c.n; i++) {
 		const struct record *rec = c.v[i];
+		struct csr_info	 ci;
+		int		 have;
 
 		if (json) {
 			fputs(i ? ",\n" : "\n", stdout);
-			json_record(stdout, rec);
+			have = request_info(r, rec, &ci);
+			json_record(stdout, rec, have ? &ci : NULL);
+			if (have)
+				csr_info_free(&ci);
 			continue;
 		}
 		printf("%s %s ", rec->id, rstate_name(rec->state));
@@ -323,6 +370,7 @@ cmd_show(int argc, char **argv, const char *conf)
 	struct config	*cf = NULL;
 	struct repo	*r = NULL;
 	struct record	*rec = NULL;
+	struct csr_info	 ci;
 	X509		*x = NULL;
 	char		 id[REPO_ID_LEN + 1];
 	int		 rc = EXIT_FAIL;
@@ -345,6 +393,13 @@ cmd_show(int argc, char **argv, const char *conf)
 		printf("role: -\n");
 	if (rec->ra == NULL)
 		printf("ra: -\n");
+	if (rec->renewal_of != NULL &&
+	    (rec->differences == NULL || rec->differences[0] == '\0'))
+		printf("differences: none\n");
+	if (request_info(r, rec, &ci)) {
+		csr_info_print(&ci, stdout);
+		csr_info_free(&ci);
+	}
 	if (rec->state == RS_ISSUED) {
 		if ((x = enroll_issued_cert(r, id)) == NULL) {
 			admin_warn("%s: the issued certificate cannot be read", id);

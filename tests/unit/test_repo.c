@@ -128,6 +128,75 @@ same_str(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* The id versions before REPO_ID_LABEL gave: SHA-256(txid [|| 0x00 || serial]). */
+static void
+legacy_id(char out[REPO_ID_LEN + 1], const char *txid, size_t len, const char *serial)
+{
+	unsigned char	buf[256], md[EVP_MAX_MD_SIZE];
+	unsigned int	mdlen = 0;
+	size_t		n = len;
+
+	memcpy(buf, txid, len);
+	if (serial != NULL) {
+		buf[n++] = 0;
+		memcpy(buf + n, serial, strlen(serial));
+		n += strlen(serial);
+	}
+	out[0] = '\0';
+	if (EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL))
+		hex_encode(out, md, mdlen);
+}
+
+/*
+ * Records stored under the old ids are still found, but only by the transaction they
+ * belong to: a record of txid "SQ\0" "01" does not answer for txid "SQ" renewing 01.
+ */
+static void
+test_legacy_ids(void)
+{
+	char		 root[MAX_PATH_LEN], id[REPO_ID_LEN + 1], want[REPO_ID_LEN + 1];
+	struct repo	*r;
+	struct record	*rec;
+
+	CHECK((r = new_repo("legacy", root, sizeof(root))) != NULL);
+	if (r == NULL)
+		return;
+	/* A renewal stored by an older version. */
+	if ((rec = make_record("RENEW-1", 7, "0A")) != NULL) {
+		legacy_id(rec->id, "RENEW-1", 7, "0A");
+		CHECK(repo_record_create(r, rec, RS_PENDING));
+		CHECK(repo_find_txn(r, (const unsigned char *)"RENEW-1", 7, "0A", id) ==
+		    RS_PENDING);
+		CHECK(strcmp(id, rec->id) == 0);
+		/* The same transactionID as an enrollment is another transaction. */
+		CHECK(repo_find_txn(r, (const unsigned char *)"RENEW-1", 7, NULL, id) ==
+		    RS_NONE);
+		record_free(rec);
+	}
+	/* A squatter under the old scheme: its old id is the renewal's old id. */
+	if ((rec = make_record("SQ\00001", 5, NULL)) != NULL) {
+		legacy_id(rec->id, "SQ\00001", 5, NULL);
+		legacy_id(want, "SQ", 2, "01");
+		CHECK(strcmp(rec->id, want) == 0);
+		CHECK(repo_record_create(r, rec, RS_PENDING));
+		CHECK(repo_find_txn(r, (const unsigned char *)"SQ", 2, "01", id) == RS_NONE);
+		repo_id(want, (const unsigned char *)"SQ", 2, "01");
+		CHECK(strcmp(id, want) == 0);
+		CHECK(repo_find_txn(r, (const unsigned char *)"SQ\00001", 5, NULL, id) ==
+		    RS_PENDING);
+		record_free(rec);
+	}
+	/* A record made now is found under its new id. */
+	if ((rec = make_record("NEW-1", 5, NULL)) != NULL) {
+		CHECK(repo_record_create(r, rec, RS_APPROVED));
+		CHECK(repo_find_txn(r, (const unsigned char *)"NEW-1", 5, NULL, id) ==
+		    RS_APPROVED);
+		CHECK(strcmp(id, rec->id) == 0);
+		record_free(rec);
+	}
+	repo_close(r);
+}
+
 static void
 test_escape(void)
 {
@@ -149,19 +218,28 @@ static void
 test_id(void)
 {
 	char	id[REPO_ID_LEN + 1];
+	char	other[REPO_ID_LEN + 1];
 
-	/* FIPS 180-2 B.1: SHA-256("abc"). */
+	/*
+	 * SHA-256("scep-record-id-v2\0" || u32(len) "enroll" || u32(len) txid
+	 * [|| u32(len) serial]), with "renewal" for a renewal; u32 is big-endian.
+	 */
 	repo_id(id, (const unsigned char *)"abc", 3, NULL);
-	CHECK(strcmp(id, "ba7816bf8f01cfea414140de5dae2223"
-	    "b00361a396177a9cb410ff61f20015ad") == 0);
-	/* SHA-256("abc" 0x00 "01"), i.e. `printf 'abc\00001' | sha256sum`. */
+	CHECK(strcmp(id, "b1599a524746ed38bee91f742a08d7df"
+	    "69bb9a3788a33ae306be22d56d680cfa") == 0);
 	repo_id(id, (const unsigned char *)"abc", 3, "01");
-	CHECK(strcmp(id, "88ad0a6999eedb0814b782498a7f3799"
-	    "43a4befb68479f7477e4c850293806cf") == 0);
-	/* SHA-256 of nothing. */
+	CHECK(strcmp(id, "e6c349a23ef4dd39faf9081ff1820cb4"
+	    "318af9c77ef038e788a61932dc0618bc") == 0);
 	repo_id(id, NULL, 0, NULL);
-	CHECK(strcmp(id, "e3b0c44298fc1c149afbf4c8996fb924"
-	    "27ae41e4649b934ca495991b7852b855") == 0);
+	CHECK(strcmp(id, "5710bb50631a7f5625c058b804a925c5"
+	    "26c29a63255f1c3885710b7c31e6e51d") == 0);
+	/* The old encoding's collision: txid "abc\0" "01" against txid "abc" renewing 01. */
+	repo_id(other, (const unsigned char *)"abc\00001", 6, NULL);
+	repo_id(id, (const unsigned char *)"abc", 3, "01");
+	CHECK(strcmp(id, other) != 0);
+	repo_id(other, (const unsigned char *)"abc", 3, "");
+	repo_id(id, (const unsigned char *)"abc", 3, NULL);
+	CHECK(strcmp(id, other) != 0);
 	CHECK(repo_id_valid(id));
 	CHECK(!repo_id_valid(NULL));
 	CHECK(!repo_id_valid(""));
@@ -916,6 +994,7 @@ main(void)
 	}
 	test_escape();
 	test_id();
+	test_legacy_ids();
 	test_create_layout();
 	if ((r = new_repo("records", root, sizeof(root))) != NULL) {
 		test_files(root);
