@@ -401,6 +401,8 @@ http_serve(http_handler h, void *arg)
 		req.method = getenv("REQUEST_METHOD");
 		req.query = getenv("QUERY_STRING");
 		req.remote_addr = getenv("REMOTE_ADDR");
+		req.forwarded_for = getenv("HTTP_X_FORWARDED_FOR");
+		req.conf = getenv("SCEP_CONF");
 		if (req.method == NULL)
 			req.method = "GET";
 		if (req.query == NULL)
@@ -443,6 +445,8 @@ http_serve(http_handler h, void *arg)
 		req.method = FCGX_GetParam("REQUEST_METHOD", fr.envp);
 		req.query = FCGX_GetParam("QUERY_STRING", fr.envp);
 		req.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr.envp);
+		req.forwarded_for = FCGX_GetParam("HTTP_X_FORWARDED_FOR", fr.envp);
+		req.conf = FCGX_GetParam("SCEP_CONF", fr.envp);
 		if (req.method == NULL)
 			req.method = "GET";
 		if (req.query == NULL)

@@ -11,6 +11,8 @@ struct http_req {
 	const char	*method;	/* "GET", "POST", ... */
 	const char	*query;		/* raw QUERY_STRING, never form-decoded ("" if none) */
 	const char	*remote_addr;
+	const char	*forwarded_for;	/* X-Forwarded-For header, or NULL */
+	const char	*conf;		/* SCEP_CONF passed with the request, or NULL */
 	unsigned char	*body;		/* POST body (NULL if none) */
 	size_t		 body_len;
 	int		 body_too_large;
