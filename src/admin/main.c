@@ -35,7 +35,7 @@ static const char *usage_text =
     "  rollover switch                               make the next CA current\n"
     "  rollover status                               current, next and old CA\n"
     "  list [--state STATE] [--json]                 list records\n"
-    "  show ID                                       show one record (id prefix ok)\n"
+    "  show ID                                       show one record\n"
     "  approve ID...                                 pending -> approved\n"
     "  reject ID... [--reason TEXT]                  pending or approved -> rejected\n"
     "  issue [ID...]                                 approved -> issued (all if no ID)\n"
@@ -46,6 +46,7 @@ static const char *usage_text =
     "  check [--repair] [--json]                     check (and repair) the repository\n"
     "  config-check                                  validate the configuration, open the CA\n"
     "  help                                          this text\n"
+    "ID: a record id, or a unique prefix of it (8 hex digits or more).\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
     "(token=LABEL;object=LABEL) where the key is made in, or read from, a PKCS#11 token.\n";
 

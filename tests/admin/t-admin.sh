@@ -407,5 +407,48 @@ check "the intermediate signs the new CRL, which keeps the revoked serials" bash
     openssl crl -in '$R/crl.pem' -noout -issuer | grep -q 'CLI Issuing CA' &&
     test \"\$(openssl crl -in '$R/crl.pem' -noout -text | grep -c 'Serial Number:')\" = 2"
 
+# ---- record ids: approve, reject, issue and show take the same unique prefix
+I=$T/ids
+mkdir -p "$I"
+printf 'ScepRepository = %s/repo\n' "$I" >"$I/scep.conf"
+AI() { "$ADMIN" -c "$I/scep.conf" "$@"; }
+if [ -x build/scepreq ] && [ -x build/asan/scep ] && AI init --subject /CN=Ids >/dev/null 2>&1; then
+	openssl genrsa -out "$I/k.pem" 2048 2>/dev/null
+	for n in 1 2 3; do	# three PENDING requests (no challenge, no auto-approval)
+		build/scepreq build -c "$I/repo/ca/ca.pem" -k "$I/k.pem" -n "ids-$n" -x "IDS$n" \
+			-L "$I/s$n.pem" -o "$I/r$n.der"
+		REQUEST_METHOD=POST QUERY_STRING=operation=PKIOperation SCEP_CONF=$I/scep.conf \
+			CONTENT_LENGTH=$(stat -c %s "$I/r$n.der") build/asan/scep <"$I/r$n.der" >/dev/null 2>&1
+	done
+	id1=$(AI list | awk '/ids-1/ {print $1}') id2=$(AI list | awk '/ids-2/ {print $1}')
+	id3=$(AI list | awk '/ids-3/ {print $1}')
+	p1=$(cut -c1-8 <<<"$id1" | tr a-f A-F)
+	out=$(AI approve "$p1" 2>&1); rc=$?
+	check "approve takes an 8-digit prefix, any case ($rc: $out)" test "$rc $out" = "0 $id1 approved"
+	out=$(AI reject "${id2:0:12}" --reason test 2>&1); rc=$?
+	check "reject takes a prefix ($rc: $out)" test "$rc $out" = "0 $id2 rejected"
+	out=$(AI issue "${id1:0:10}" 2>&1); rc=$?
+	check "issue takes a prefix ($rc: $out)" test "$rc" = 0 -a "${out%% *}" = "$id1"
+	out=$(AI approve "${id3:0:7}" 2>&1); rc=$?
+	check "approve refuses a prefix under 8 digits ($rc: $out)" test "$rc" = 1 -a \
+		-n "$(grep -F 'unique prefix of at least 8' <<<"$out")"
+	# a second record sharing the first 8 digits (a copy under a made-up id)
+	twin=${id3:0:8}$(printf '%056d' 0)
+	cp -a "$I/repo/pending/$id3" "$I/repo/pending/$twin"
+	out=$(AI approve "${id3:0:8}" 2>&1); rc=$?
+	check "approve refuses an ambiguous prefix ($rc: $out)" test "$rc" = 1 -a \
+		-n "$(grep -F 'ambiguous, 2 records match' <<<"$out")" -a -d "$I/repo/pending/$id3"
+	out=$(AI show "${id3:0:8}" 2>&1); rc=$?
+	check "show refuses the same ambiguous prefix ($rc)" test "$rc" = 1
+	rm -rf "${I:?}/repo/pending/$twin"
+	out=$(AI approve "${id3:0:8}" 2>&1); rc=$?
+	check "once unique, the prefix is approved ($rc: $out)" test "$rc $out" = "0 $id3 approved"
+	out=$(AI approve 0123456789abcdef 2>&1); rc=$?
+	check "approve of an unknown prefix: no such record ($rc)" test "$rc" = 1 -a \
+		-n "$(grep -F 'no such record' <<<"$out")"
+else
+	bad "record ids: prerequisites (make asan tools) or init"
+fi
+
 echo "admin: $pass passed, $fail failed"
 [ "$fail" = 0 ]
