@@ -323,6 +323,12 @@ on_hup(int sig)
 		serve_hup();
 }
 
+int
+http_is_cgi(void)
+{
+	return FCGX_IsCGI();
+}
+
 void
 http_on_hup(void (*fn)(void))
 {

@@ -54,6 +54,8 @@ void	 resp_clear(struct http_resp *);
  */
 typedef void (*http_handler)(const struct http_req *, struct http_resp *, void *arg);
 int	 http_serve(http_handler, void *arg);
+/* 1 when started as a CGI program (one request), 0 as a FastCGI worker. */
+int	 http_is_cgi(void);
 
 /*
  * FastCGI mode: call FN on SIGHUP, between requests, from the signal handler (so FN must

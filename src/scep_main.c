@@ -70,6 +70,16 @@ serve(void *unused)
 		logx(LOG_LVL_ERR, "out of memory");
 		return 1;
 	}
+	/*
+	 * A FastCGI worker that cannot serve does not start: its manager reports the exit.
+	 * A CGI request must be answered: with HTTP 500 and the same reason, logged.
+	 */
+	if (tenant_error(t)[0] != '\0' && !http_is_cgi()) {
+		logx(LOG_LVL_ERR, "not starting: %s cannot be served: %s", conf_path,
+		    tenant_error(t));
+		tenant_free(t);
+		return 1;
+	}
 	rc = http_serve(tenant_handle, t);
 	tenant_free(t);
 	return rc;

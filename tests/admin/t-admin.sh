@@ -63,9 +63,12 @@ A() { "$ADMIN" -c "$C" "$@"; }
 rcof() { "$@" >/dev/null 2>&1; echo $?; }
 
 # ---- config-check, including the shipped sample and the man page example
-check "config-check of the test config" A config-check >/dev/null
-out=$("$ADMIN" -c repo-layout/scep.conf.sample config-check 2>&1)
-check "config-check of repo-layout/scep.conf.sample ($out)" test "$out" = "repo-layout/scep.conf.sample: OK"
+check "config-check --syntax of the test config" A config-check --syntax >/dev/null
+out=$(A config-check 2>&1); rc=$?
+check "config-check before init: the repository does not open ($rc: $out)" test "$rc" = 1 -a \
+    -n "$(grep -F "$C: the repository does not open" <<<"$out")"
+out=$("$ADMIN" -c repo-layout/scep.conf.sample config-check --syntax 2>&1)
+check "config-check --syntax of repo-layout/scep.conf.sample ($out)" test "$out" = "repo-layout/scep.conf.sample: OK"
 printf 'ScepRepository = /r\n[role web]\nDays = 0\n' > "$T/bad.conf"
 out=$("$ADMIN" -c "$T/bad.conf" config-check 2>&1); rc=$?
 check "config-check reports FILE:LINE ($out)" test "$rc" = 1 -a \
@@ -76,6 +79,13 @@ check "config-check reports FILE:LINE ($out)" test "$rc" = 1 -a \
 A init --subject '/CN=Admin Test CA/O=Example' >/dev/null 2>"$T/init.err" ||
     { bad "setup: init: $(tail -n 1 "$T/init.err")"; echo "admin: $pass passed, $fail failed"; exit 1; }
 CA=$R/ca/ca.pem
+out=$(A config-check 2>&1); rc=$?
+check "config-check after init: OK and the CA loads ($rc)" test "$rc $out" = "0 $C: OK
+ca: loads"
+mkdir -p "$T/noca/pending" "$T/noca/approved" "$T/noca/issued" "$T/noca/rejected"
+printf 'ScepRepository = %s/noca\n' "$T" >"$T/noca.conf"
+out=$("$ADMIN" -c "$T/noca.conf" config-check 2>&1); rc=$?
+check "config-check of an incomplete repository fails ($rc: $out)" test "$rc" = 1
 
 # ---- issue through enroll_issue(): roles, DN index
 read -r IDA SA < <("$MK" -c "$C" -s '/CN=dev1/O=Example')
