@@ -49,6 +49,9 @@ build/obj/%.o: src/%.c $(HDRS) | build/obj
 build/asan/obj/%.o: src/%.c $(HDRS) | build/asan/obj
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -c -o $@ $<
+# The version string of scep-admin --version.
+build/obj/admin/main.o build/asan/obj/admin/main.o: CPPFLAGS += -DSCEP_VERSION='"$(VERSION)"'
+build/obj/admin/main.o build/asan/obj/admin/main.o: VERSION
 build/obj build/asan/obj:
 	mkdir -p $@
 

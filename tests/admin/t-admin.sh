@@ -62,6 +62,16 @@ EOF
 A() { "$ADMIN" -c "$C" "$@"; }
 rcof() { "$@" >/dev/null 2>&1; echo $?; }
 
+# ---- --help and --version, also after a command; unknown options stay usage errors
+out=$("$ADMIN" --version); rc=$?
+check "--version: exit 0, the VERSION file's ($out)" test "$rc $out" = "0 scep-admin $(cat VERSION)"
+check "--help: exit 0, the command list on stdout" bash -c "'$ADMIN' --help 2>/dev/null | grep -q '^  config-check'"
+check "-h: the same" bash -c "'$ADMIN' -h 2>/dev/null | grep -q '^  config-check'"
+check "approve --help: exit 0, usage on stdout" bash -c "'$ADMIN' approve --help 2>/dev/null | grep -q '^usage: scep-admin'"
+check "mobileconfig --help: its own usage" bash -c "'$ADMIN' mobileconfig --help 2>/dev/null | grep -q 'mobileconfig --url'"
+check "--bogus is a usage error" test "$(rcof "$ADMIN" --bogus)" = 2
+check "list --bogus is a usage error" test "$(rcof A list --bogus)" = 2
+
 # ---- config-check, including the shipped sample and the man page example
 check "config-check --syntax of the test config" A config-check --syntax >/dev/null
 out=$(A config-check 2>&1); rc=$?
