@@ -289,14 +289,51 @@ write_all_fd(int fd, const void *p, size_t len)
 	return 1;
 }
 
-static void
-serve_one(const struct http_req *in, http_handler h, void *arg, struct http_resp *r)
+/* A CGI variable of the request (NULL if unset): getenv() or the FastCGI parameters. */
+typedef const char *(*var_fn)(const char *name, void *vctx);
+
+static const char *
+cgi_var(const char *name, void *vctx)
 {
+	(void)vctx;
+	return getenv(name);
+}
+
+static const char *
+fcgi_var(const char *name, void *vctx)
+{
+	return FCGX_GetParam(name, vctx);
+}
+
+/*
+ * One request, CGI or FastCGI alike: VAR gives its CGI variables from VCTX, RD reads its
+ * body from CTX. The answer is left in R.
+ */
+static void
+serve_one(var_fn var, void *vctx, read_fn rd, void *ctx, http_handler h, void *arg,
+    struct http_resp *r)
+{
+	struct http_req	 req;
+	const char	*method = var("REQUEST_METHOD", vctx), *query = var("QUERY_STRING", vctx);
+
+	memset(&req, 0, sizeof(req));
 	memset(r, 0, sizeof(*r));
-	log_set_client(in->remote_addr);
-	h(in, r, arg);
-	if (r->status == 0)
-		resp_text(r, 500, "internal error\n");
+	req.method = method != NULL ? method : "GET";
+	req.query = query != NULL ? query : "";
+	req.remote_addr = var("REMOTE_ADDR", vctx);
+	req.forwarded_for = var("HTTP_X_FORWARDED_FOR", vctx);
+	req.conf = var("SCEP_CONF", vctx);
+	if (strlen(req.query) > MAX_QUERY)
+		resp_text(r, 414, "request too long\n");
+	else if (!read_body(&req, var("CONTENT_LENGTH", vctx), rd, ctx))
+		resp_text(r, 400, "bad Content-Length\n");
+	else {
+		log_set_client(req.remote_addr);
+		h(&req, r, arg);
+		if (r->status == 0)
+			resp_text(r, 500, "internal error\n");
+	}
+	free(req.body);
 }
 
 /*
@@ -395,7 +432,6 @@ serve_wait(int fd, const sigset_t *waitmask)
 int
 http_serve(http_handler h, void *arg)
 {
-	struct http_req	 req;
 	struct http_resp r;
 	FCGX_Request	 fr;
 	sigset_t	 waitmask;
@@ -403,31 +439,13 @@ http_serve(http_handler h, void *arg)
 	int		 n, fl, rc;
 
 	if (FCGX_IsCGI()) {
-		memset(&req, 0, sizeof(req));
-		req.method = getenv("REQUEST_METHOD");
-		req.query = getenv("QUERY_STRING");
-		req.remote_addr = getenv("REMOTE_ADDR");
-		req.forwarded_for = getenv("HTTP_X_FORWARDED_FOR");
-		req.conf = getenv("SCEP_CONF");
-		if (req.method == NULL)
-			req.method = "GET";
-		if (req.query == NULL)
-			req.query = "";
-		if (strlen(req.query) > MAX_QUERY) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 414, "request too long\n");
-		} else if (!read_body(&req, getenv("CONTENT_LENGTH"), stdin_read, NULL)) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 400, "bad Content-Length\n");
-		} else
-			serve_one(&req, h, arg, &r);
+		serve_one(cgi_var, NULL, stdin_read, NULL, h, arg, &r);
 		if ((n = format_head(head, sizeof(head), &r)) > 0) {
 			write_all_fd(STDOUT_FILENO, head, (size_t)n);
 			if (r.len)
 				write_all_fd(STDOUT_FILENO, r.body, r.len);
 		}
 		resp_clear(&r);
-		free(req.body);
 		return 0;
 	}
 
@@ -447,32 +465,13 @@ http_serve(http_handler h, void *arg)
 				continue;	/* another worker took the connection */
 			break;
 		}
-		memset(&req, 0, sizeof(req));
-		req.method = FCGX_GetParam("REQUEST_METHOD", fr.envp);
-		req.query = FCGX_GetParam("QUERY_STRING", fr.envp);
-		req.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr.envp);
-		req.forwarded_for = FCGX_GetParam("HTTP_X_FORWARDED_FOR", fr.envp);
-		req.conf = FCGX_GetParam("SCEP_CONF", fr.envp);
-		if (req.method == NULL)
-			req.method = "GET";
-		if (req.query == NULL)
-			req.query = "";
-		if (strlen(req.query) > MAX_QUERY) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 414, "request too long\n");
-		} else if (!read_body(&req, FCGX_GetParam("CONTENT_LENGTH", fr.envp),
-		    fcgi_read, fr.in)) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 400, "bad Content-Length\n");
-		} else
-			serve_one(&req, h, arg, &r);
+		serve_one(fcgi_var, fr.envp, fcgi_read, fr.in, h, arg, &r);
 		if ((n = format_head(head, sizeof(head), &r)) > 0) {
 			FCGX_PutStr(head, n, fr.out);
 			if (r.len)
 				FCGX_PutStr((const char *)r.body, (int)r.len, fr.out);
 		}
 		resp_clear(&r);
-		free(req.body);
 		FCGX_Finish_r(&fr);
 		log_set_client(NULL);
 	}
