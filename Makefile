@@ -49,6 +49,9 @@ build/obj/%.o: src/%.c $(HDRS) | build/obj
 build/asan/obj/%.o: src/%.c $(HDRS) | build/asan/obj
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(SANFLAGS) -c -o $@ $<
+# The version string of scep-admin --version.
+build/obj/admin/main.o build/asan/obj/admin/main.o: CPPFLAGS += -DSCEP_VERSION='"$(VERSION)"'
+build/obj/admin/main.o build/asan/obj/admin/main.o: VERSION
 build/obj build/asan/obj:
 	mkdir -p $@
 
@@ -152,6 +155,7 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) install tests/service/t-install.sh
 	$(SUITE) lock tests/service/t-lock.sh
 	$(SUITE) private tests/service/t-private.sh
+	$(SUITE) tenants tests/service/t-tenants.sh
 	$(SUITE) deb tests/service/t-deb.sh
 	@$(SUITE) --report
 
@@ -206,8 +210,8 @@ man-lint:
 # are never overwritten. Run as root without DESTDIR, it also creates the `scep` user and
 # the directories with their owners (systemd-sysusers, systemd-tmpfiles).
 INSTALL_UNITS = scep@.service scep@.socket scep-crl@.service scep-crl@.timer
-WEBCONF	 = nginx-scep.conf apache-scep-fcgid.conf apache-scep-proxy-fcgi.conf apache-scep-cgi.conf \
-	   apache-scep-pki.conf
+WEBCONF	 = nginx-scep.conf nginx-scep-tenants.conf apache-scep-fcgid.conf apache-scep-proxy-fcgi.conf \
+	   apache-scep-tenants.conf apache-scep-cgi.conf apache-scep-pki.conf
 SUBST	 = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|/usr/local/sbin/|$(SBINDIR)/|g'
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \

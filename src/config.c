@@ -60,7 +60,8 @@ enum ktype {
 	KT_KEYUSAGE,	/* keyUsage names -> KU_* mask */
 	KT_EKU,		/* extendedKeyUsage names or OIDs -> "a,b,c"; "none" -> "" */
 	KT_CREDENTIAL,	/* a systemd credential name: letters, digits, '-', '_', '.', '@' */
-	KT_URL		/* an http:// or ldap:// URL of printable ASCII without blanks */
+	KT_URL,		/* an http:// or ldap:// URL of printable ASCII without blanks */
+	KT_PROXIES	/* addresses and networks -> struct proxy_list */
 };
 
 struct keydef {
@@ -121,6 +122,7 @@ static const struct keydef keytab[] = {
 	{ "ScepCAIssuersURL",		NULL, KT_URL,	   F(ca_issuers_url), NULL, 0, 0, MAX_URL },
 	{ "ScepPublishDir",		NULL, KT_PATH,	   F(publish_dir), NULL,  0, 0,
 	    MAX_PATH_LEN - 1 },
+	{ "ScepTrustedProxies",		NULL, KT_PROXIES,  F(trusted_proxies), NULL, 0, 0, 0 },
 };
 #define NKEYS	(sizeof(keytab) / sizeof(keytab[0]))
 
@@ -919,6 +921,15 @@ set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t m
 		    sizeof(ku_names) / sizeof(ku_names[0]), field, msg, msglen);
 	case KT_EKU:
 		return parse_eku(k->name, v, field, msg, msglen);
+	case KT_PROXIES: {
+		char	e[200];
+
+		if (!proxy_list_parse(v, field, e, sizeof(e))) {
+			snprintf(msg, msglen, "%s: %s", k->name, e);
+			return 0;
+		}
+		return 1;
+	}
 	}
 	snprintf(msg, msglen, "%s: internal error: unknown key type", k->name);
 	return 0;

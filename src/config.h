@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "proxy.h"
+
 #define DEFAULT_CONF_PATH	"/etc/scep/scep.conf"
 
 /* Algorithm allow-lists (ScepAllowedDigests, ScepAllowedCiphers), as bit masks. */
@@ -117,6 +119,8 @@ struct config {
 					   of issued certificates (NULL: none) */
 	char	*publish_dir;		/* ScepPublishDir: where the CRL and the CA certificate
 					   are published for a web server (NULL: not published) */
+	struct proxy_list trusted_proxies; /* ScepTrustedProxies: peers whose X-Forwarded-For
+					   names the client (default none) */
 	struct role roles[MAX_ROLES];	/* [role NAME] sections, or the built-in "default" */
 	size_t	 nroles;
 };

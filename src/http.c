@@ -289,24 +289,43 @@ write_all_fd(int fd, const void *p, size_t len)
 	return 1;
 }
 
+/* A CGI variable of the request (NULL if unset): getenv() or the FastCGI parameters. */
+typedef const char *(*var_fn)(const char *name, void *vctx);
+
+static const char *
+cgi_var(const char *name, void *vctx)
+{
+	(void)vctx;
+	return getenv(name);
+}
+
+static const char *
+fcgi_var(const char *name, void *vctx)
+{
+	return FCGX_GetParam(name, vctx);
+}
+
 /*
- * One request, CGI or FastCGI alike: METHOD, QUERY, REMOTE and CLEN are its CGI variables
- * (NULL if unset), RD reads its body from CTX. The answer is left in R.
+ * One request, CGI or FastCGI alike: VAR gives its CGI variables from VCTX, RD reads its
+ * body from CTX. The answer is left in R.
  */
 static void
-serve_one(const char *method, const char *query, const char *remote, const char *clen,
-    read_fn rd, void *ctx, http_handler h, void *arg, struct http_resp *r)
+serve_one(var_fn var, void *vctx, read_fn rd, void *ctx, http_handler h, void *arg,
+    struct http_resp *r)
 {
 	struct http_req	 req;
+	const char	*method = var("REQUEST_METHOD", vctx), *query = var("QUERY_STRING", vctx);
 
 	memset(&req, 0, sizeof(req));
 	memset(r, 0, sizeof(*r));
 	req.method = method != NULL ? method : "GET";
 	req.query = query != NULL ? query : "";
-	req.remote_addr = remote;
+	req.remote_addr = var("REMOTE_ADDR", vctx);
+	req.forwarded_for = var("HTTP_X_FORWARDED_FOR", vctx);
+	req.conf = var("SCEP_CONF", vctx);
 	if (strlen(req.query) > MAX_QUERY)
 		resp_text(r, 414, "request too long\n");
-	else if (!read_body(&req, clen, rd, ctx))
+	else if (!read_body(&req, var("CONTENT_LENGTH", vctx), rd, ctx))
 		resp_text(r, 400, "bad Content-Length\n");
 	else {
 		log_set_client(req.remote_addr);
@@ -339,6 +358,12 @@ on_hup(int sig)
 	(void)sig;
 	if (serve_hup != NULL)
 		serve_hup();
+}
+
+int
+http_is_cgi(void)
+{
+	return FCGX_IsCGI();
 }
 
 void
@@ -414,9 +439,7 @@ http_serve(http_handler h, void *arg)
 	int		 n, fl, rc;
 
 	if (FCGX_IsCGI()) {
-		serve_one(getenv("REQUEST_METHOD"), getenv("QUERY_STRING"),
-		    getenv("REMOTE_ADDR"), getenv("CONTENT_LENGTH"), stdin_read, NULL, h, arg,
-		    &r);
+		serve_one(cgi_var, NULL, stdin_read, NULL, h, arg, &r);
 		if ((n = format_head(head, sizeof(head), &r)) > 0) {
 			write_all_fd(STDOUT_FILENO, head, (size_t)n);
 			if (r.len)
@@ -442,9 +465,7 @@ http_serve(http_handler h, void *arg)
 				continue;	/* another worker took the connection */
 			break;
 		}
-		serve_one(FCGX_GetParam("REQUEST_METHOD", fr.envp),
-		    FCGX_GetParam("QUERY_STRING", fr.envp), FCGX_GetParam("REMOTE_ADDR", fr.envp),
-		    FCGX_GetParam("CONTENT_LENGTH", fr.envp), fcgi_read, fr.in, h, arg, &r);
+		serve_one(fcgi_var, fr.envp, fcgi_read, fr.in, h, arg, &r);
 		if ((n = format_head(head, sizeof(head), &r)) > 0) {
 			FCGX_PutStr(head, n, fr.out);
 			if (r.len)

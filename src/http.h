@@ -11,6 +11,8 @@ struct http_req {
 	const char	*method;	/* "GET", "POST", ... */
 	const char	*query;		/* raw QUERY_STRING, never form-decoded ("" if none) */
 	const char	*remote_addr;
+	const char	*forwarded_for;	/* X-Forwarded-For header, or NULL */
+	const char	*conf;		/* SCEP_CONF passed with the request, or NULL */
 	unsigned char	*body;		/* POST body (NULL if none) */
 	size_t		 body_len;
 	int		 body_too_large;
@@ -52,6 +54,8 @@ void	 resp_clear(struct http_resp *);
  */
 typedef void (*http_handler)(const struct http_req *, struct http_resp *, void *arg);
 int	 http_serve(http_handler, void *arg);
+/* 1 when started as a CGI program (one request), 0 as a FastCGI worker. */
+int	 http_is_cgi(void);
 
 /*
  * FastCGI mode: call FN on SIGHUP, between requests, from the signal handler (so FN must

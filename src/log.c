@@ -2,7 +2,8 @@
  * Logging and small helpers shared by every module (declared in scep.h).
  *
  * One line per event, on stderr (the web server's error log) or syslog:
- *	progname[pid]: LEVEL: client ADDR: message
+ *	[TIME ]progname[pid]: LEVEL: [tenant NAME: ][client ADDR: ]message
+ * TIME (UTC, ISO 8601, milliseconds) when log_set_timestamps() is on; syslog stamps its own.
  * Never stdout: under CGI/FastCGI that is the HTTP response.
  */
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -20,11 +22,26 @@
 #define LOG_LINE_MAX	4096	/* one formatted event, longer ones are truncated */
 #define LOG_CLIENT_MAX	256	/* escaped client address */
 #define LOG_PROG_MAX	64
+#define LOG_TENANT_MAX	128	/* escaped tenant name */
+#define LOG_OP_MAX	64	/* escaped operation name */
+#define LOG_TXID_MAX	(MAX_TXID * 4 + 1)
+#define LOG_OUTCOME_MAX	64
 
 static char		log_prog[LOG_PROG_MAX] = "scep";
 static int		log_syslog;
 static enum log_level	log_max = LOG_LVL_INFO;
 static char		log_client[LOG_CLIENT_MAX];
+static char		log_tenant[LOG_TENANT_MAX];
+static int		log_stamps;
+
+/* The request being served (log_req_*). */
+static struct {
+	int		active;
+	struct timespec	start;
+	char		op[LOG_OP_MAX];
+	char		txid[LOG_TXID_MAX];
+	char		outcome[LOG_OUTCOME_MAX];
+} log_req;
 
 static const char *const log_names[] = { "ERROR", "WARNING", "INFO", "DEBUG" };
 static const int log_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -45,6 +62,27 @@ log_init(const char *progname, int use_syslog, enum log_level max)
 	log_syslog = use_syslog;
 	if (log_syslog)
 		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void
+log_set_level(enum log_level max)
+{
+	log_max = max;
+}
+
+void
+log_set_tenant(const char *name)
+{
+	if (name == NULL)
+		log_tenant[0] = '\0';
+	else
+		log_escape(log_tenant, sizeof(log_tenant), name, strlen(name));
+}
+
+void
+log_set_timestamps(int on)
+{
+	log_stamps = on;
 }
 
 /* The client address is put in front of every line until the next call (NULL clears it). */
@@ -74,10 +112,27 @@ buf_append(char *buf, size_t len, size_t used, const char *s)
 	return used;
 }
 
+/* "2026-12-03T18:40:12.345Z " (UTC) into buf. */
+static void
+log_stamp(char *buf, size_t len)
+{
+	struct timespec	ts;
+	struct tm	tm;
+	char		sec[32];
+
+	buf[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+		return;
+	if (strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return;
+	snprintf(buf, len, "%s.%03dZ ", sec, (int)(ts.tv_nsec / 1000000));
+}
+
 static void
 vlog(enum log_level lvl, int crypto, const char *fmt, va_list ap)
 {
 	char		 line[LOG_LINE_MAX], ebuf[256];
+	char		 ctx[LOG_TENANT_MAX + LOG_CLIENT_MAX + 32], stamp[64];
 	const char	*data;
 	unsigned long	 e;
 	size_t		 used;
@@ -115,19 +170,21 @@ vlog(enum log_level lvl, int crypto, const char *fmt, va_list ap)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
 			*p = '?';
 
+	/* tenant and client: prefixes of the message, the same for stderr and syslog */
+	ctx[0] = '\0';
+	if (log_tenant[0] != '\0')
+		snprintf(ctx, sizeof(ctx), "tenant %s: ", log_tenant);
+	if (log_client[0] != '\0')
+		snprintf(ctx + strlen(ctx), sizeof(ctx) - strlen(ctx), "client %s: ",
+		    log_client);
 	if (log_syslog) {
-		if (log_client[0] != '\0')
-			syslog(log_prio[lvl], "%s: client %s: %s", log_names[lvl],
-			    log_client, line);
-		else
-			syslog(log_prio[lvl], "%s: %s", log_names[lvl], line);
+		syslog(log_prio[lvl], "%s: %s%s", log_names[lvl], ctx, line);
 	} else {
-		if (log_client[0] != '\0')
-			fprintf(stderr, "%s[%ld]: %s: client %s: %s\n", log_prog,
-			    (long)getpid(), log_names[lvl], log_client, line);
-		else
-			fprintf(stderr, "%s[%ld]: %s: %s\n", log_prog,
-			    (long)getpid(), log_names[lvl], line);
+		stamp[0] = '\0';
+		if (log_stamps)
+			log_stamp(stamp, sizeof(stamp));
+		fprintf(stderr, "%s%s[%ld]: %s: %s%s\n", stamp, log_prog, (long)getpid(),
+		    log_names[lvl], ctx, line);
 		fflush(stderr);
 	}
 out:
@@ -142,6 +199,56 @@ logx(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(lvl, 0, fmt, ap);
 	va_end(ap);
+}
+
+void
+log_req_begin(const char *client)
+{
+	memset(&log_req, 0, sizeof(log_req));
+	log_req.active = 1;
+	(void)clock_gettime(CLOCK_MONOTONIC, &log_req.start);
+	log_set_client(client);
+}
+
+void
+log_req_op(const char *op)
+{
+	if (log_req.active && op != NULL)
+		log_escape(log_req.op, sizeof(log_req.op), op, strlen(op));
+}
+
+void
+log_req_txid(const void *txid, size_t len)
+{
+	if (log_req.active && txid != NULL)
+		log_escape(log_req.txid, sizeof(log_req.txid), txid, len);
+}
+
+void
+log_req_outcome(const char *outcome)
+{
+	if (log_req.active && outcome != NULL)
+		log_escape(log_req.outcome, sizeof(log_req.outcome), outcome,
+		    strlen(outcome));
+}
+
+void
+log_req_end(int http_status)
+{
+	struct timespec	now;
+	long long	ms = 0;
+
+	if (!log_req.active)
+		return;
+	if (clock_gettime(CLOCK_MONOTONIC, &now) == 0)
+		ms = (long long)(now.tv_sec - log_req.start.tv_sec) * 1000 +
+		    (now.tv_nsec - log_req.start.tv_nsec) / 1000000;
+	logx(LOG_LVL_INFO, "request op=%s txid=%s status=%d outcome=%s ms=%lld",
+	    log_req.op[0] ? log_req.op : "-", log_req.txid[0] ? log_req.txid : "-",
+	    http_status, log_req.outcome[0] ? log_req.outcome :
+	    http_status < 400 ? "ok" : "error", ms);
+	memset(&log_req, 0, sizeof(log_req));
+	log_set_client(NULL);
 }
 
 void

@@ -56,7 +56,22 @@ enum scep_failinfo {
 enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void	 log_init(const char *progname, int use_syslog, enum log_level max);
+void	 log_set_level(enum log_level max);
 void	 log_set_client(const char *addr);	/* prefix for the current request */
+void	 log_set_tenant(const char *name);	/* prefix of every line (NULL: none) */
+void	 log_set_timestamps(int on);		/* stderr lines start with UTC time */
+/*
+ * One line per request: log_req_begin() at its start, what is learnt on the way
+ * (operation, transactionID, SCEP outcome), log_req_end() with the HTTP status logs
+ * "request op=... txid=... status=... outcome=... ms=..." at INFO and clears it all
+ * (outcome: the SCEP pkiStatus, SUCCESS, PENDING or FAILURE:failInfo, or what refused the
+ * request; else "ok" below HTTP 400, "error" from it on).
+ */
+void	 log_req_begin(const char *client);
+void	 log_req_op(const char *op);
+void	 log_req_txid(const void *txid, size_t len);
+void	 log_req_outcome(const char *outcome);
+void	 log_req_end(int http_status);
 void	 logx(enum log_level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* logx() followed by the drained OpenSSL error queue, on the same line. */

@@ -3,7 +3,8 @@
  * stdin) it serves requests until SIGTERM; started as a plain CGI it answers the one
  * request in its environment and exits; with --workers N it supervises N such FastCGI
  * workers on one socket (pool.c). Configuration: -c FILE, else $SCEP_CONF, else
- * /etc/scep/scep.conf. Logs go to stderr, or to the file given with --log.
+ * /etc/scep/scep.conf: one configuration, one CA (tenant.c). Logs go to stderr with a
+ * timestamp, to the file given with --log, or to syslog with --syslog.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 #include "http.h"
 #include "pool.h"
 #include "server.h"
+#include "tenant.h"
 
 #ifndef SCEP_VERSION
 #define SCEP_VERSION	"unknown"
@@ -32,9 +34,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: scep [-c FILE] [--log FILE]\n"
-	    "       scep [-c FILE] [--log FILE] --workers N [--socket PATH|HOST:PORT]"
-	    " [--socket-mode MODE]\n"
+	    "usage: scep [-c FILE] [--log FILE | --syslog]\n"
+	    "       scep [-c FILE] [--log FILE | --syslog] --workers N"
+	    " [--socket PATH|HOST:PORT] [--socket-mode MODE]\n"
 	    "       scep --version | --help\n"
 	    "\n"
 	    "Without --workers: one FastCGI worker (a listening socket on stdin) or, run as\n"
@@ -44,6 +46,7 @@ usage(FILE *f)
 	    "\n"
 	    "  -c, --config FILE       configuration (default $SCEP_CONF, else %s)\n"
 	    "  -l, --log FILE          append the log to FILE instead of stderr; reopened on SIGHUP\n"
+	    "  -S, --syslog            log to syslog (facility daemon) instead of stderr\n"
 	    "  -w, --workers N         supervise N workers (1..%d)\n"
 	    "  -s, --socket SPEC       listen on a unix socket PATH or on HOST:PORT; default: the\n"
 	    "                          socket from systemd socket activation, else stdin\n"
@@ -57,16 +60,39 @@ usage(FILE *f)
 static int
 serve(void *unused)
 {
-	struct server	*s;
+	struct tenant	*t;
 	int		 rc;
 
 	(void)unused;
 	http_on_hup(pool_reopen_log);
 	/* Configuration, CA key and repository are loaded once per worker, not per request. */
-	s = server_new(conf_path);
-	rc = http_serve(server_handle, s);
-	server_free(s);
+	if ((t = tenant_new(conf_path)) == NULL) {
+		logx(LOG_LVL_ERR, "out of memory");
+		return 1;
+	}
+	/*
+	 * A FastCGI worker that cannot serve does not start: its manager reports the exit.
+	 * A CGI request must be answered: with HTTP 500 and the same reason, logged.
+	 */
+	if (tenant_error(t)[0] != '\0' && !http_is_cgi()) {
+		logx(LOG_LVL_ERR, "not starting: %s cannot be served: %s", conf_path,
+		    tenant_error(t));
+		tenant_free(t);
+		return 1;
+	}
+	rc = http_serve(tenant_handle, t);
+	tenant_free(t);
 	return rc;
+}
+
+/* The tenant's name and timestamps on every line from here on. */
+static void
+log_tenant(void)
+{
+	char	name[MAX_TENANT_NAME];
+
+	tenant_name(conf_path, name, sizeof(name));
+	log_set_tenant(name);
 }
 
 /*
@@ -111,6 +137,7 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "config",	 required_argument, NULL, 'c' },
 		{ "log",	 required_argument, NULL, 'l' },
+		{ "syslog",	 no_argument,	    NULL, 'S' },
 		{ "workers",	 required_argument, NULL, 'w' },
 		{ "socket",	 required_argument, NULL, 's' },
 		{ "socket-mode", required_argument, NULL, 'm' },
@@ -122,13 +149,15 @@ main(int argc, char *argv[])
 	const char	*logfile = NULL, *mode = NULL;
 	char		 err[512], *end;
 	unsigned long	 m;
-	int		 c, lfd, made;
+	int		 c, lfd, made, use_syslog = 0;
 
 	log_init(argv[0], 0, LOG_LVL_INFO);
+	log_set_timestamps(1);
 	signal(SIGPIPE, SIG_IGN);
 	/* Until http_serve() handles it: a SIGHUP (log rotation) never kills a worker. */
 	signal(SIGHUP, SIG_IGN);
 	conf_path = config_path(NULL);
+	log_tenant();
 	/*
 	 * A web server passes the words of a CGI query without '=' as arguments (RFC 3875
 	 * §4.4): a request must never be read as options.
@@ -136,13 +165,16 @@ main(int argc, char *argv[])
 	if (argc < 2 || getenv("GATEWAY_INTERFACE") != NULL)
 		return serve(NULL);
 
-	while ((c = getopt_long(argc, argv, "c:l:w:s:m:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:l:Sw:s:m:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
 			break;
 		case 'l':
 			logfile = optarg;
+			break;
+		case 'S':
+			use_syslog = 1;
 			break;
 		case 'w':
 			if (!parse_decimal(optarg, 1, POOL_MAX_WORKERS, &o.workers)) {
@@ -185,6 +217,13 @@ main(int argc, char *argv[])
 		fprintf(stderr, "scep: --socket and --socket-mode need --workers\n");
 		return EXIT_USAGE;
 	}
+	if (logfile != NULL && use_syslog) {
+		fprintf(stderr, "scep: --log and --syslog exclude each other\n");
+		return EXIT_USAGE;
+	}
+	log_tenant();
+	if (use_syslog)
+		log_init(argv[0], 1, LOG_LVL_INFO);
 	if (logfile != NULL && !pool_log_open(logfile, err, sizeof(err))) {
 		fprintf(stderr, "scep: %s\n", err);
 		return 1;

@@ -91,6 +91,12 @@ server_caps(const struct server *s)
 	return s->caps;
 }
 
+const struct config *
+server_config(const struct server *s)
+{
+	return s != NULL ? s->cfg : NULL;
+}
+
 int
 server_ok(const struct server *s)
 {
@@ -148,7 +154,7 @@ server_new(const char *confpath)
 		snprintf(s->error, sizeof(s->error), "configuration: %s", err);
 		goto out;
 	}
-	log_init(NULL, 0, (enum log_level)s->cfg->log_level);
+	log_set_level((enum log_level)s->cfg->log_level);
 	s->digests = s->cfg->allowed_digests;
 	s->ciphers = s->cfg->allowed_ciphers;
 	if (!s->cfg->allow_legacy_crypto) {
@@ -215,6 +221,10 @@ resp_copy(struct http_resp *r, const char *ctype, const void *body, size_t len)
 	resp_bytes(r, 200, ctype, b, len);
 }
 
+#define LOG_OUTCOME_TEXT	48	/* "FAILURE:" and a failInfo name */
+
+static const char *failinfo_name(enum scep_failinfo);
+
 /* A CertRep into the response; OpenSSL's buffer is copied to malloc'd memory. */
 static void
 send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep,
@@ -227,11 +237,16 @@ send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep
 		resp_text(r, 500, "cannot build the reply\n");
 		return;
 	}
+	if (rep->status == PKI_FAILURE) {
+		char	out[LOG_OUTCOME_TEXT];
+
+		snprintf(out, sizeof(out), "FAILURE:%s", failinfo_name(rep->fail));
+		log_req_outcome(out);
+	} else
+		log_req_outcome(rep->status == PKI_PENDING ? "PENDING" : "SUCCESS");
 	resp_copy(r, "application/x-pki-message", der, len);
 	OPENSSL_free(der);
 }
-
-static const char *failinfo_name(enum scep_failinfo);
 
 /* A FAILURE CertRep, and one log line for it whatever refused the request. */
 static void
@@ -711,6 +726,10 @@ pkioperation(struct server *s, const unsigned char *der, size_t len, const char 
 	struct pkimsg_err	 e;
 
 	m = pkimsg_parse(der, len, s->ca, s->digests, s->ciphers, &e, &partial);
+	if (m != NULL || partial != NULL) {
+		log_req_op(msgtype_name((m != NULL ? m : partial)->msgtype));
+		log_req_txid((m != NULL ? m : partial)->txid, (m != NULL ? m : partial)->txid_len);
+	}
 	if (m == NULL) {
 		if (partial != NULL) {
 			send_failure(s, partial, e.fail, e.text, r);

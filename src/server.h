@@ -8,6 +8,7 @@
 #include "http.h"
 
 struct server;
+struct config;
 
 /*
  * Load the configuration at CONFPATH, the CA (its keys opened once, for the life of the
@@ -18,6 +19,8 @@ struct server;
 struct server	*server_new(const char *confpath);
 void		 server_free(struct server *);
 int		 server_ok(const struct server *);
+/* The configuration it serves, NULL when it could not be read. */
+const struct config *server_config(const struct server *);
 /* Why the server cannot serve ("" when it can). */
 const char	*server_error(const struct server *);
 void		 server_handle(const struct http_req *, struct http_resp *, void *server);

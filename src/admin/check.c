@@ -75,30 +75,50 @@ out:
 int
 cmd_config_check(int argc, char **argv, const char *conf)
 {
-	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+	static const struct option lo[] = {
+		{ "syntax", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
 	struct config	*cf;
+	struct repo	*r = NULL;
 	struct ca	*ca = NULL;
 	char		 err[1024];
-	int		 rc = EXIT_FAIL;
+	int		 c, syntax = 0, rc = EXIT_FAIL;
 
-	if (admin_getopt(argc, argv, "", lo) != -1)
-		return EXIT_USAGE;
+	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
+		if (c != 's')
+			return EXIT_USAGE;
+		syntax = 1;
+	}
 	if (optind != argc)
 		return admin_usage("config-check: unexpected argument %s", argv[optind]);
 	if ((cf = load_config(conf)) == NULL)
 		return EXIT_FAIL;
-	/* The CA too, keys opened as the server opens them: a wrong PIN shows here. */
-	if (ca_exists(cf->repository) &&
-	    (ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
+	if (syntax)
+		goto ok;
+	/* What the server opens at start: the repository, then the CA with its keys. */
+	if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL) {
+		admin_warn("config-check: %s: the repository does not open: %s", cf->path, err);
+		goto out;
+	}
+	if (!ca_exists(cf->repository)) {
+		admin_warn("config-check: %s: %s has no CA (scep-admin init or import)",
+		    cf->path, cf->repository);
+		goto out;
+	}
+	/* Keys opened as the server opens them: a wrong PIN shows here. */
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
 		admin_warn("config-check: %s: the CA does not load: %s", cf->path, err);
 		goto out;
 	}
+ok:
 	printf("%s: OK\n", cf->path);
 	if (ca != NULL)
 		printf("ca: loads\n");
 	rc = EXIT_OK;
 out:
 	ca_free(ca);
+	repo_close(r);
 	config_free(cf);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -20,8 +21,13 @@ struct command {
 	const char	*usage;		/* after a usage error; NULL: "see help" */
 };
 
+#ifndef SCEP_VERSION
+#define SCEP_VERSION	"unknown"
+#endif
+
 static const char *usage_text =
     "usage: " PROG " [-c FILE] COMMAND [ARGS]\n"
+    "       " PROG " --help | --version\n"
     "commands:\n"
     "  init --subject DN [--key-bits N] [--days N] [--key URI] [--ra-subject DN [--ra-key URI]]\n"
     "       [--owner USER[:GROUP]]                    create the repository, the CA, its CRL\n"
@@ -35,7 +41,7 @@ static const char *usage_text =
     "  rollover switch                               make the next CA current\n"
     "  rollover status                               current, next and old CA\n"
     "  list [--state STATE] [--json]                 list records\n"
-    "  show ID                                       show one record (id prefix ok)\n"
+    "  show ID                                       show one record\n"
     "  approve ID...                                 pending -> approved\n"
     "  reject ID... [--reason TEXT]                  pending or approved -> rejected\n"
     "  issue [ID...]                                 approved -> issued (all if no ID)\n"
@@ -44,8 +50,10 @@ static const char *usage_text =
     "  challenge [--ttl T] [--count N] [--json]      create one-time challenge passwords\n"
     "  mobileconfig --url URL [OPTION...]            write an Apple SCEP enrollment profile\n"
     "  check [--repair] [--json]                     check (and repair) the repository\n"
-    "  config-check                                  validate the configuration, open the CA\n"
+    "  config-check [--syntax]                       validate the configuration, open the\n"
+    "                                                repository and the CA (--syntax: the file only)\n"
     "  help                                          this text\n"
+    "ID: a record id, or a unique prefix of it (8 hex digits or more).\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
     "(token=LABEL;object=LABEL) where the key is made in, or read from, a PKCS#11 token.\n";
 
@@ -95,9 +103,16 @@ admin_getopt(int argc, char **argv, const char *shortopts, const struct option *
 	int	c;
 
 	opterr = 0;
-	if ((c = getopt_long(argc, argv, shortopts, lo, NULL)) == '?')
+	if ((c = getopt_long(argc, argv, shortopts, lo, NULL)) == '?') {
+		/* COMMAND --help: the command's usage (or all of them), a success. */
+		if (strcmp(argv[optind - 1], "--help") == 0) {
+			fputs(running != NULL && running->usage != NULL ? running->usage :
+			    usage_text, stdout);
+			exit(fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL);
+		}
 		admin_usage("%s: unknown option or missing argument: %s", argv[0],
 		    argv[optind - 1]);
+	}
 	return c;
 }
 
@@ -133,13 +148,19 @@ static const struct command cmds[] = {
 int
 main(int argc, char *argv[])
 {
+	static const struct option longopts[] = {
+		{ "config",	required_argument, NULL, 'c' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{ "version",	no_argument,	   NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 	const char	*conf = NULL;
 	size_t		 i;
 	int		 c, rc;
 
 	log_init(PROG, 0, LOG_LVL_WARN);
 	opterr = 0;
-	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf = optarg;
@@ -147,10 +168,15 @@ main(int argc, char *argv[])
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_OK;
+		case 'V':
+			printf("%s %s\n", PROG, SCEP_VERSION);
+			return EXIT_OK;
 		default:
 			if (optopt == 'c')
 				return admin_usage("option -c needs a FILE");
-			return admin_usage("unknown option -%c", optopt);
+			if (optopt != 0)
+				return admin_usage("unknown option -%c", optopt);
+			return admin_usage("unknown option %s", argv[optind - 1]);
 		}
 	}
 	argc -= optind;

@@ -17,7 +17,7 @@
 #include "scep.h"
 #include "admin.h"
 
-#define MIN_ID_PREFIX	8	/* hex digits `show` accepts instead of a whole id */
+#define MIN_ID_PREFIX	8	/* hex digits accepted instead of a whole id */
 #define MAX_REASON	1024	/* bytes of a rejection reason */
 
 /* -------------------------------------------------------------------- list */
@@ -313,8 +313,8 @@ resolve_id(struct repo *r, const char *arg, char out[REPO_ID_LEN + 1])
 
 	if (len < MIN_ID_PREFIX || len > REPO_ID_LEN ||
 	    strspn(arg, "0123456789abcdefABCDEF") != len) {
-		admin_warn("%s: not a record id (64 hex digits, or at least %d for show)", arg,
-		    MIN_ID_PREFIX);
+		admin_warn("%s: not a record id (64 hex digits, or a unique prefix of at "
+		    "least %d)", arg, MIN_ID_PREFIX);
 		return 0;
 	}
 	for (i = 0; i <= len; i++)
@@ -496,12 +496,13 @@ decide_all(int argc, char **argv, const char *conf, const enum rstate *from, siz
 {
 	struct config	*cf = NULL;
 	struct repo	*r = NULL;
+	char		 id[REPO_ID_LEN + 1];
 	int		 i, rc = EXIT_FAIL, failed = 0;
 
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	for (i = optind; i < argc; i++)
-		if (!decide(r, argv[i], from, nfrom, to, reason))
+		if (!resolve_id(r, argv[i], id) || !decide(r, id, from, nfrom, to, reason))
 			failed = 1;
 	rc = failed ? EXIT_FAIL : EXIT_OK;
 out:
@@ -604,7 +605,7 @@ cmd_issue(int argc, char **argv, const char *conf)
 	struct repo	*r = NULL;
 	struct ca	*ca = NULL;
 	struct idlist	 l = { 0 };
-	char		 err[1024];
+	char		 err[1024], id[REPO_ID_LEN + 1];
 	size_t		 i;
 	int		 rc = EXIT_FAIL, failed = 0;
 
@@ -626,7 +627,7 @@ cmd_issue(int argc, char **argv, const char *conf)
 				failed = 1;
 	} else {
 		for (i = (size_t)optind; i < (size_t)argc; i++)
-			if (!issue_one(r, ca, cf, argv[i]))
+			if (!resolve_id(r, argv[i], id) || !issue_one(r, ca, cf, id))
 				failed = 1;
 	}
 	rc = failed ? EXIT_FAIL : EXIT_OK;

@@ -1,12 +1,16 @@
 /*
  * scep-admin commands over revocation: revoke, crl.
  */
+#include <sys/wait.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -16,11 +20,13 @@
 #include "ca.h"
 #include "config.h"
 #include "crl.h"
+#include "fileio.h"
 #include "repo.h"
 #include "scep.h"
 #include "admin.h"
 
 #define MAX_SERIAL_ARG	200	/* bytes of a serial argument ("serial=", colons, decimal) */
+#define MAX_CRL_FILE	(64 * 1024 * 1024)	/* crl.pem copied to crl --out */
 
 /*
  * SERIAL as `openssl x509 -serial` prints it ("serial=0A1B2C", colons allowed, any case),
@@ -118,6 +124,117 @@ print_crl_info(const struct crl_info *info, const char *outfile, int json)
 	    next_update);
 }
 
+/*
+ * Make the CRL (under the lock, as the repository owner: load_config()), write it to
+ * OUTFILE too if not NULL, and print what was made, naming SHOWN as the --out file.
+ */
+static int
+crl_make(const char *conf, const char *outfile, const char *shown, int json)
+{
+	struct config	*cf = NULL;
+	struct repo	*r = NULL;
+	struct ca	*ca = NULL;
+	struct crl_info	 info;
+	char		 err[1024];
+	int		 rc = EXIT_FAIL, locked = 0;
+
+	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
+		goto out;
+	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
+		admin_warn("crl: %s", err);
+		goto out;
+	}
+	if (!repo_lock(r)) {
+		admin_warn("crl: cannot lock the repository");
+		goto out;
+	}
+	locked = 1;
+	if (!publish_crl(cf, r, ca, outfile, &info))
+		goto out;
+	repo_unlock(r);
+	locked = 0;
+	print_crl_info(&info, shown, json);
+	if (json)
+		fputc('\n', stdout);
+	rc = EXIT_OK;
+out:
+	if (locked)
+		repo_unlock(r);
+	ca_free(ca);
+	repo_close(r);
+	config_free(cf);
+	return rc;
+}
+
+/* The directory OUTFILE goes into exists and this process may write it. */
+static int
+out_dir_ok(const char *outfile)
+{
+	char	dir[MAX_PATH_LEN];
+
+	if (!dir_of(outfile, dir, sizeof(dir))) {
+		admin_warn("crl: --out %s: name too long", outfile);
+		return 0;
+	}
+	if (access(dir, W_OK) == -1) {
+		admin_warn("crl: cannot write %s: %s: %s", outfile, dir, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * As root: the repository is written by its owner, the --out file (often in a directory
+ * only root writes, /var/www/...) by root. A child makes the CRL as the owner; once it has
+ * succeeded, this process, still root, copies the repository's crl.pem to OUTFILE.
+ */
+static int
+crl_make_as_root(const char *conf, const char *outfile, int json)
+{
+	struct config	*cf = NULL;
+	struct repo	*r = NULL;
+	unsigned char	*pem = NULL;
+	char		 err[1024], path[MAX_PATH_LEN];
+	size_t		 len;
+	pid_t		 pid;
+	int		 st, rc = EXIT_FAIL;
+
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		admin_warn("crl: fork: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (pid == 0)
+		exit(crl_make(conf, NULL, outfile, json));
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			admin_warn("crl: waitpid: %s", strerror(errno));
+			return EXIT_FAIL;
+		}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != EXIT_OK)
+		return WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_FAIL;
+	if ((cf = config_load(config_path(conf), err, sizeof(err))) == NULL ||
+	    (r = repo_open(cf->repository, err, sizeof(err))) == NULL) {
+		admin_warn("crl: %s", err);
+		goto out;
+	}
+	if (!crl_path(r, path, sizeof(path))) {
+		admin_warn("crl: repository path too long");
+		goto out;
+	}
+	if (!read_file(path, &pem, &len, MAX_CRL_FILE, err, sizeof(err)) ||
+	    !write_file(outfile, pem, len, 0644, err, sizeof(err))) {
+		admin_warn("crl: the CRL is made, but not copied to %s: %s", outfile, err);
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	free(pem);
+	repo_close(r);
+	config_free(cf);
+	return rc;
+}
+
 int
 cmd_crl(int argc, char **argv, const char *conf)
 {
@@ -126,13 +243,8 @@ cmd_crl(int argc, char **argv, const char *conf)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct config	*cf = NULL;
-	struct repo	*r = NULL;
-	struct ca	*ca = NULL;
-	struct crl_info	 info;
 	const char	*outfile = NULL;
-	char		 err[1024];
-	int		 c, json = 0, rc = EXIT_FAIL, locked = 0;
+	int		 c, json = 0;
 
 	while ((c = admin_getopt(argc, argv, "", lo)) != -1) {
 		switch (c) {
@@ -150,32 +262,12 @@ cmd_crl(int argc, char **argv, const char *conf)
 	}
 	if (optind != argc)
 		return admin_usage("crl: unexpected argument %s", argv[optind]);
-	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
-		goto out;
-	if ((ca = ca_load(cf->repository, &cf->keysrc, err, sizeof(err))) == NULL) {
-		admin_warn("crl: %s", err);
-		goto out;
-	}
-	if (!repo_lock(r)) {
-		admin_warn("crl: cannot lock the repository");
-		goto out;
-	}
-	locked = 1;
-	if (!publish_crl(cf, r, ca, outfile, &info))
-		goto out;
-	repo_unlock(r);
-	locked = 0;
-	print_crl_info(&info, outfile, json);
-	if (json)
-		fputc('\n', stdout);
-	rc = EXIT_OK;
-out:
-	if (locked)
-		repo_unlock(r);
-	ca_free(ca);
-	repo_close(r);
-	config_free(cf);
-	return rc;
+	/* Before a CRL number is taken: a CRL that cannot be written uses none. */
+	if (outfile != NULL && !out_dir_ok(outfile))
+		return EXIT_FAIL;
+	if (outfile != NULL && geteuid() == 0)
+		return crl_make_as_root(conf, outfile, json);
+	return crl_make(conf, outfile, outfile, json);
 }
 
 int

@@ -62,10 +62,23 @@ EOF
 A() { "$ADMIN" -c "$C" "$@"; }
 rcof() { "$@" >/dev/null 2>&1; echo $?; }
 
+# ---- --help and --version, also after a command; unknown options stay usage errors
+out=$("$ADMIN" --version); rc=$?
+check "--version: exit 0, the VERSION file's ($out)" test "$rc $out" = "0 scep-admin $(cat VERSION)"
+check "--help: exit 0, the command list on stdout" bash -c "'$ADMIN' --help 2>/dev/null | grep -q '^  config-check'"
+check "-h: the same" bash -c "'$ADMIN' -h 2>/dev/null | grep -q '^  config-check'"
+check "approve --help: exit 0, usage on stdout" bash -c "'$ADMIN' approve --help 2>/dev/null | grep -q '^usage: scep-admin'"
+check "mobileconfig --help: its own usage" bash -c "'$ADMIN' mobileconfig --help 2>/dev/null | grep -q 'mobileconfig --url'"
+check "--bogus is a usage error" test "$(rcof "$ADMIN" --bogus)" = 2
+check "list --bogus is a usage error" test "$(rcof A list --bogus)" = 2
+
 # ---- config-check, including the shipped sample and the man page example
-check "config-check of the test config" A config-check >/dev/null
-out=$("$ADMIN" -c repo-layout/scep.conf.sample config-check 2>&1)
-check "config-check of repo-layout/scep.conf.sample ($out)" test "$out" = "repo-layout/scep.conf.sample: OK"
+check "config-check --syntax of the test config" A config-check --syntax >/dev/null
+out=$(A config-check 2>&1); rc=$?
+check "config-check before init: the repository does not open ($rc: $out)" test "$rc" = 1 -a \
+    -n "$(grep -F "$C: the repository does not open" <<<"$out")"
+out=$("$ADMIN" -c repo-layout/scep.conf.sample config-check --syntax 2>&1)
+check "config-check --syntax of repo-layout/scep.conf.sample ($out)" test "$out" = "repo-layout/scep.conf.sample: OK"
 printf 'ScepRepository = /r\n[role web]\nDays = 0\n' > "$T/bad.conf"
 out=$("$ADMIN" -c "$T/bad.conf" config-check 2>&1); rc=$?
 check "config-check reports FILE:LINE ($out)" test "$rc" = 1 -a \
@@ -76,6 +89,13 @@ check "config-check reports FILE:LINE ($out)" test "$rc" = 1 -a \
 A init --subject '/CN=Admin Test CA/O=Example' >/dev/null 2>"$T/init.err" ||
     { bad "setup: init: $(tail -n 1 "$T/init.err")"; echo "admin: $pass passed, $fail failed"; exit 1; }
 CA=$R/ca/ca.pem
+out=$(A config-check 2>&1); rc=$?
+check "config-check after init: OK and the CA loads ($rc)" test "$rc $out" = "0 $C: OK
+ca: loads"
+mkdir -p "$T/noca/pending" "$T/noca/approved" "$T/noca/issued" "$T/noca/rejected"
+printf 'ScepRepository = %s/noca\n' "$T" >"$T/noca.conf"
+out=$("$ADMIN" -c "$T/noca.conf" config-check 2>&1); rc=$?
+check "config-check of an incomplete repository fails ($rc: $out)" test "$rc" = 1
 
 # ---- issue through enroll_issue(): roles, DN index
 read -r IDA SA < <("$MK" -c "$C" -s '/CN=dev1/O=Example')
@@ -406,6 +426,49 @@ check "the intermediate signs the new CRL, which keeps the revoked serials" bash
     -in '$R/crl.pem' -CAfile '$R/ca/ca.pem' -noout 2>&1 | grep -q 'verify OK' &&
     openssl crl -in '$R/crl.pem' -noout -issuer | grep -q 'CLI Issuing CA' &&
     test \"\$(openssl crl -in '$R/crl.pem' -noout -text | grep -c 'Serial Number:')\" = 2"
+
+# ---- record ids: approve, reject, issue and show take the same unique prefix
+I=$T/ids
+mkdir -p "$I"
+printf 'ScepRepository = %s/repo\n' "$I" >"$I/scep.conf"
+AI() { "$ADMIN" -c "$I/scep.conf" "$@"; }
+if [ -x build/scepreq ] && [ -x build/asan/scep ] && AI init --subject /CN=Ids >/dev/null 2>&1; then
+	openssl genrsa -out "$I/k.pem" 2048 2>/dev/null
+	for n in 1 2 3; do	# three PENDING requests (no challenge, no auto-approval)
+		build/scepreq build -c "$I/repo/ca/ca.pem" -k "$I/k.pem" -n "ids-$n" -x "IDS$n" \
+			-L "$I/s$n.pem" -o "$I/r$n.der"
+		REQUEST_METHOD=POST QUERY_STRING=operation=PKIOperation SCEP_CONF=$I/scep.conf \
+			CONTENT_LENGTH=$(stat -c %s "$I/r$n.der") build/asan/scep <"$I/r$n.der" >/dev/null 2>&1
+	done
+	id1=$(AI list | awk '/ids-1/ {print $1}') id2=$(AI list | awk '/ids-2/ {print $1}')
+	id3=$(AI list | awk '/ids-3/ {print $1}')
+	p1=$(cut -c1-8 <<<"$id1" | tr a-f A-F)
+	out=$(AI approve "$p1" 2>&1); rc=$?
+	check "approve takes an 8-digit prefix, any case ($rc: $out)" test "$rc $out" = "0 $id1 approved"
+	out=$(AI reject "${id2:0:12}" --reason test 2>&1); rc=$?
+	check "reject takes a prefix ($rc: $out)" test "$rc $out" = "0 $id2 rejected"
+	out=$(AI issue "${id1:0:10}" 2>&1); rc=$?
+	check "issue takes a prefix ($rc: $out)" test "$rc" = 0 -a "${out%% *}" = "$id1"
+	out=$(AI approve "${id3:0:7}" 2>&1); rc=$?
+	check "approve refuses a prefix under 8 digits ($rc: $out)" test "$rc" = 1 -a \
+		-n "$(grep -F 'unique prefix of at least 8' <<<"$out")"
+	# a second record sharing the first 8 digits (a copy under a made-up id)
+	twin=${id3:0:8}$(printf '%056d' 0)
+	cp -a "$I/repo/pending/$id3" "$I/repo/pending/$twin"
+	out=$(AI approve "${id3:0:8}" 2>&1); rc=$?
+	check "approve refuses an ambiguous prefix ($rc: $out)" test "$rc" = 1 -a \
+		-n "$(grep -F 'ambiguous, 2 records match' <<<"$out")" -a -d "$I/repo/pending/$id3"
+	out=$(AI show "${id3:0:8}" 2>&1); rc=$?
+	check "show refuses the same ambiguous prefix ($rc)" test "$rc" = 1
+	rm -rf "${I:?}/repo/pending/$twin"
+	out=$(AI approve "${id3:0:8}" 2>&1); rc=$?
+	check "once unique, the prefix is approved ($rc: $out)" test "$rc $out" = "0 $id3 approved"
+	out=$(AI approve 0123456789abcdef 2>&1); rc=$?
+	check "approve of an unknown prefix: no such record ($rc)" test "$rc" = 1 -a \
+		-n "$(grep -F 'no such record' <<<"$out")"
+else
+	bad "record ids: prerequisites (make asan tools) or init"
+fi
 
 echo "admin: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -95,4 +95,19 @@ check "no challenge password in any record file, listing or the challenge store"
 check "record files are not world-readable" \
     test -z "$(find "$T/repo/pending" "$T/repo/approved" "$T/repo/issued" "$T/repo/rejected" -type f -perm /o+r)"
 check "the server logged the wrong-challenge refusal" grep -q "wrong challenge" "$T/server.log"
+
+# crl --out as root into a directory only root writes (the cron recipe of scep-admin(8))
+mkdir -p "$T/www/pki"; chmod 755 "$T/www" "$T/www/pki"
+n0=$(cat "$T/repo/crlnumber")
+out=$(A crl --out "$T/www/pki/ca.crl" 2>&1); rc=$?
+check "crl --out into a root-only directory, as root: exit 0 ($rc: $out)" test "$rc" = 0 -a \
+    -n "$(grep -F "out: $T/www/pki/ca.crl" <<<"$out")"
+check "... the file is the repository's new CRL, root's, 0644" bash -c "cmp -s '$T/repo/crl.pem' \
+    '$T/www/pki/ca.crl' && test \"\$(stat -c '%U %a' '$T/www/pki/ca.crl')\" = 'root 644' &&
+    openssl crl -in '$T/www/pki/ca.crl' -CAfile '$T/repo/ca/ca.pem' -noout 2>&1 | grep -q 'verify OK'"
+check "... and the repository stays www-data's" test -z "$(find "$T/repo" ! -user www-data)"
+n1=$(cat "$T/repo/crlnumber")
+out=$(A crl --out "$T/www/missing/ca.crl" 2>&1); rc=$?
+check "crl --out into a missing directory: exit 1, no CRL number used ($rc: $out)" test "$rc" = 1 -a \
+    "$(cat "$T/repo/crlnumber")" = "$n1" -a "$n1" != "$n0"
 finish

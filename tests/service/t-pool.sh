@@ -10,7 +10,8 @@
 #   - a worker kept by spawn-fcgi (no supervisor) survives SIGHUP too;
 #   - SIGTERM while a request is in flight: the request is answered in full, the
 #     supervisor exits 0 with its workers and removes the socket;
-#   - a configuration that cannot be served stops the start (exit 1, the reason logged);
+#   - a configuration that cannot be served stops the start (exit 1, the reason logged),
+#     of the pool and of a single worker under spawn-fcgi;
 #   - under systemd socket activation (LISTEN_FDS, fd 3; tests/service/activate.py) the pool
 #     serves the passed socket;
 #   - scep --version, --help, a usage error, and a CGI request whose query looks like an
@@ -212,6 +213,15 @@ brc=$?
 	[ ! -e "$IT_DIR/broken.sock" ] &&
 	pass "a repository that does not exist stops the start: exit 1, reason logged" ||
 	fail "a repository that does not exist stops the start: exit 1, reason logged" "rc $brc: $(head -n 2 "$IT_DIR/broken.err")"
+# the same under spawn-fcgi (-n: no fork, its status is the worker's): a worker that cannot
+# serve does not start
+timeout 20 spawn-fcgi -n -s "$IT_DIR/broken1.sock" -- "$SCEP_BIN" -c "$IT_DIR/broken.conf" \
+	2>"$IT_DIR/broken1.err"
+brc=$?
+[ "$brc" = 1 ] && grep -q 'not starting: .*broken.conf cannot be served: .*no-such-repo' "$IT_DIR/broken1.err" &&
+	pass "a FastCGI worker (spawn-fcgi) with a repository that does not exist: exit 1, reason logged" ||
+	fail "a FastCGI worker (spawn-fcgi) with a repository that does not exist: exit 1, reason logged" \
+		"rc $brc: $(head -n 2 "$IT_DIR/broken1.err")"
 
 # ---- socket activation (what scep@.socket + scep@.service do)
 : >"$IT_DIR/act.log"
