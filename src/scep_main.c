@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "scep.h"
+#include "audit.h"
 #include "config.h"
 #include "http.h"
 #include "pool.h"
@@ -125,6 +126,7 @@ main(int argc, char *argv[])
 	int		 c, lfd, made;
 
 	log_init(argv[0], 0, LOG_LVL_INFO);
+	audit_init("scep");
 	signal(SIGPIPE, SIG_IGN);
 	/* Until http_serve() handles it: a SIGHUP (log rotation) never kills a worker. */
 	signal(SIGHUP, SIG_IGN);

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/provider.h>
@@ -22,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "scep.h"
+#include "audit.h"
 #include "ca.h"
 #include "certrep.h"
 #include "config.h"
@@ -52,6 +54,7 @@ struct server {
 	unsigned	 digests, ciphers;	/* effective allow-lists */
 	char		 caps[256];
 	size_t		 caps_len;
+	const char	*client;	/* address of the request being answered */
 };
 
 /*
@@ -232,17 +235,39 @@ send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep
 
 static const char *failinfo_name(enum scep_failinfo);
 
+/*
+ * One audit entry for a decision, written (durable) before the reply that reports it.
+ * A failure to write it is logged and does not change the answer.
+ */
+static void
+audit_decision(struct server *s, const struct pkimsg *m, const char *event, const char *id,
+    const char *serial, const char *subject, const char *why)
+{
+	struct audit_event	 ev = { .event = event, .id = id, .serial = serial,
+				    .subject = subject, .client = s->client };
+	char			 tx[MAX_TXID * 4 + 1], detail[1024], err[256];
+
+	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
+	snprintf(detail, sizeof(detail), "%s txid=%s%s%s", msgtype_name(m->msgtype), tx,
+	    why != NULL ? ": " : "", why != NULL ? why : "");
+	ev.detail = detail;
+	if (!audit_append(repo_root(s->repo), &ev, err, sizeof(err)))
+		logx(LOG_LVL_ERR, "audit trail not written: %s", err);
+}
+
 /* A FAILURE CertRep, and one log line for it whatever refused the request. */
 static void
 send_failure(struct server *s, const struct pkimsg *m, enum scep_failinfo fi,
     const char *text, struct http_resp *r)
 {
 	struct certrep	rep = { .status = PKI_FAILURE, .fail = fi, .fail_text = text };
-	char		tx[MAX_TXID * 4 + 1];
+	char		tx[MAX_TXID * 4 + 1], why[512];
 
 	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
 	logx(LOG_LVL_INFO, "%s txid=%s: FAILURE %s: %s", msgtype_name(m->msgtype), tx,
 	    failinfo_name(fi), text ? text : "-");
+	snprintf(why, sizeof(why), "%s: %s", failinfo_name(fi), text ? text : "-");
+	audit_decision(s, m, "refused", NULL, NULL, NULL, why);
 	send_certrep(s, m, &rep, r);
 }
 
@@ -294,6 +319,26 @@ send_cert(struct server *s, const struct pkimsg *m, X509 *cert, const struct rol
 	sk_X509_free(rep.certs);
 }
 
+/* audit_decision() for a certificate just issued: its serial, and its subject. */
+static void
+audit_cert(struct server *s, const struct pkimsg *m, const char *event, const char *id,
+    X509 *cert, const char *subject)
+{
+	char	*serial = NULL, *subj = NULL;
+
+	if (cert != NULL) {
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+
+		serial = bn != NULL ? BN_bn2hex(bn) : NULL;
+		BN_free(bn);
+		if (subject == NULL)
+			subj = X509_NAME_oneline(X509_get_subject_name(cert), NULL, 0);
+	}
+	audit_decision(s, m, event, id, serial, subject != NULL ? subject : subj, NULL);
+	OPENSSL_free(serial);
+	OPENSSL_free(subj);
+}
+
 static const char *
 txid_esc(const struct pkimsg *m, char *buf, size_t len)
 {
@@ -326,6 +371,10 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 			goto out;
 		}
 		st = repo_find(s->repo, id);
+		if (rc == 1)
+			audit_cert(s, m, "issued", id, cert, NULL);
+		else if (rc == -1)
+			audit_decision(s, m, "rejected", id, NULL, NULL, err);
 	}
 	switch (st) {
 	case RS_PENDING:
@@ -607,6 +656,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		resp_text(r, 503, "the CA cannot store requests right now\n");
 		goto out;
 	}
+	audit_decision(s, m, autoissue ? "approved" : "pending", id, NULL, subj, rec.challenge);
 	if (!autoissue) {
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: pending (%s)",
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
@@ -615,7 +665,10 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+	if (rc == -1)
+		audit_decision(s, m, "rejected", id, NULL, subj, err);
 	if (rc == 1) {
+		audit_cert(s, m, "issued", id, cert, subj);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
 		    renewal ? " renews " : "", renewal ? sserial : "");
@@ -746,6 +799,7 @@ pkioperation(struct server *s, const unsigned char *der, size_t len, const char 
 	struct pkimsg		*m, *partial = NULL;
 	struct pkimsg_err	 e;
 
+	s->client = client;
 	m = pkimsg_parse(der, len, s->ca, s->digests, s->ciphers, &e, &partial);
 	if (m == NULL) {
 		if (partial != NULL) {

@@ -8,6 +8,7 @@
  *   casetup.c	init, ra, import, rollover
  *   challenge.c	challenge, mobileconfig
  *   check.c		check, config-check
+ *   audit.c		audit entries of administrator actions, the audit command
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -83,6 +84,17 @@ int		 cmd_rollover(int, char **, const char *conf);
 int		 cmd_challenge(int, char **, const char *conf);
 int		 cmd_mobileconfig(int, char **, const char *conf);
 extern const char mobileconfig_usage[];	/* printed after its usage errors and by --help */
+
+/*
+ * audit.c: admin_audit() appends one entry (the invoking user, EVENT, the record ID or
+ * SERIAL, DETAIL) to ROOT's audit trail before the action is reported; 1 ok, 0 reported.
+ * admin_audit_command() records the command line ARGV and its exit status RC for a command
+ * that changes the repository; returns RC, or EXIT_FAIL if the entry could not be written.
+ */
+int		 admin_audit(const char *root, const char *event, const char *id,
+		    const char *serial, const char *detail);
+int		 admin_audit_command(int argc, char **argv, const char *conf, int rc);
+int		 cmd_audit(int, char **, const char *conf);
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "config.h"
 #include "scep.h"
 #include "admin.h"
@@ -18,6 +19,7 @@ struct command {
 	const char	*name;
 	int		(*fn)(int, char **, const char *conf);
 	const char	*usage;		/* after a usage error; NULL: "see help" */
+	int		 changes;	/* may change the repository: audited */
 };
 
 static const char *usage_text =
@@ -45,6 +47,7 @@ static const char *usage_text =
     "  mobileconfig --url URL [OPTION...]            write an Apple SCEP enrollment profile\n"
     "  check [--repair] [--json]                     check (and repair) the repository\n"
     "  config-check                                  validate the configuration, open the CA\n"
+    "  audit [--verify]                              print the audit trail, verify its chain\n"
     "  help                                          this text\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
     "(token=LABEL;object=LABEL) where the key is made in, or read from, a PKCS#11 token.\n";
@@ -112,23 +115,44 @@ cmd_help(int argc, char **argv, const char *conf)
 }
 
 static const struct command cmds[] = {
-	{ "init", cmd_init, NULL },
-	{ "ra", cmd_ra, NULL },
-	{ "import", cmd_import, NULL },
-	{ "rollover", cmd_rollover, NULL },
-	{ "list", cmd_list, NULL },
-	{ "show", cmd_show, NULL },
-	{ "approve", cmd_approve, NULL },
-	{ "reject", cmd_reject, NULL },
-	{ "issue", cmd_issue, NULL },
-	{ "revoke", cmd_revoke, NULL },
-	{ "crl", cmd_crl, NULL },
-	{ "challenge", cmd_challenge, NULL },
-	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage },
-	{ "check", cmd_check, NULL },
-	{ "config-check", cmd_config_check, NULL },
-	{ "help", cmd_help, NULL },
+	{ "init", cmd_init, NULL, 1 },
+	{ "ra", cmd_ra, NULL, 1 },
+	{ "import", cmd_import, NULL, 1 },
+	{ "rollover", cmd_rollover, NULL, 1 },
+	{ "list", cmd_list, NULL, 0 },
+	{ "show", cmd_show, NULL, 0 },
+	{ "approve", cmd_approve, NULL, 1 },
+	{ "reject", cmd_reject, NULL, 1 },
+	{ "issue", cmd_issue, NULL, 1 },
+	{ "revoke", cmd_revoke, NULL, 1 },
+	{ "crl", cmd_crl, NULL, 1 },
+	{ "challenge", cmd_challenge, NULL, 1 },
+	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage, 0 },
+	{ "check", cmd_check, NULL, 1 },
+	{ "config-check", cmd_config_check, NULL, 0 },
+	{ "audit", cmd_audit, NULL, 0 },
+	{ "help", cmd_help, NULL, 0 },
 };
+
+/* Whether this run may change the repository: `rollover status` and `check` without
+ * --repair only read. */
+static int
+changes(const struct command *c, int argc, char **argv)
+{
+	int	i;
+
+	if (!c->changes)
+		return 0;
+	if (strcmp(c->name, "rollover") == 0)
+		return argc < 2 || strcmp(argv[1], "status") != 0;
+	if (strcmp(c->name, "check") == 0) {
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--repair") == 0)
+				return 1;
+		return 0;
+	}
+	return 1;
+}
 
 int
 main(int argc, char *argv[])
@@ -138,6 +162,7 @@ main(int argc, char *argv[])
 	int		 c, rc;
 
 	log_init(PROG, 0, LOG_LVL_WARN);
+	audit_init(PROG);	/* the invoking user, before any switch to the owner */
 	opterr = 0;
 	while ((c = getopt(argc, argv, "+c:h")) != -1) {
 		switch (c) {
@@ -166,6 +191,8 @@ main(int argc, char *argv[])
 	optind = 0;	/* GNU getopt: reinitialise for the subcommand's arguments */
 	running = &cmds[i];
 	rc = running->fn(argc, argv, conf);
+	if (rc != EXIT_USAGE && changes(running, argc, argv))
+		rc = admin_audit_command(argc, argv, conf, rc);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		admin_warn("write error on stdout: %s", strerror(errno));
 		rc = EXIT_FAIL;

@@ -431,6 +431,9 @@ decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, en
 		    rstate_name(to));
 		goto out;
 	}
+	if (!admin_audit(repo_root(r), to == RS_APPROVED ? "approve" : "reject", id, NULL,
+	    reason))
+		goto out;
 	printf("%s %s\n", id, rstate_name(to));
 	ok = 1;
 out:
@@ -541,6 +544,8 @@ issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id
 		goto out;
 	}
 	serial = cert_serial(x);
+	if (!admin_audit(repo_root(r), "issue", id, serial, NULL))
+		goto out;
 	printf("%s %s\n", id, serial != NULL ? serial : "?");
 	ok = 1;
 out:
