@@ -31,6 +31,7 @@
 #include "enroll.h"
 #include "fileio.h"
 #include "http.h"
+#include "notify.h"
 #include "pkimsg.h"
 #include "policy.h"
 #include "repo.h"
@@ -236,8 +237,9 @@ send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep
 static const char *failinfo_name(enum scep_failinfo);
 
 /*
- * One audit entry for a decision, written (durable) before the reply that reports it.
- * A failure to write it is logged and does not change the answer.
+ * One audit entry for a decision, written (durable) before the reply that reports it, and
+ * ScepNotifyCommand started for the decisions it is told of. A failure of either is logged
+ * and does not change the answer.
  */
 static void
 audit_decision(struct server *s, const struct pkimsg *m, const char *event, const char *id,
@@ -253,6 +255,8 @@ audit_decision(struct server *s, const struct pkimsg *m, const char *event, cons
 	ev.detail = detail;
 	if (!audit_append(repo_root(s->repo), &ev, err, sizeof(err)))
 		logx(LOG_LVL_ERR, "audit trail not written: %s", err);
+	if (!notify_event(s->cfg, "scep", &ev, err, sizeof(err)))
+		logx(LOG_LVL_ERR, "%s", err);
 }
 
 /* A FAILURE CertRep, and one log line for it whatever refused the request. */

@@ -87,12 +87,13 @@ extern const char mobileconfig_usage[];	/* printed after its usage errors and by
 
 /*
  * audit.c: admin_audit() appends one entry (the invoking user, EVENT, the record ID or
- * SERIAL, DETAIL) to ROOT's audit trail before the action is reported; 1 ok, 0 reported.
+ * SERIAL, SUBJECT, DETAIL) to the repository's audit trail before the action is reported, and
+ * starts ScepNotifyCommand for the events it is told of; 1 ok, 0 reported.
  * admin_audit_command() records the command line ARGV and its exit status RC for a command
  * that changes the repository; returns RC, or EXIT_FAIL if the entry could not be written.
  */
-int		 admin_audit(const char *root, const char *event, const char *id,
-		    const char *serial, const char *detail);
+int		 admin_audit(const struct config *, const char *event, const char *id,
+		    const char *serial, const char *subject, const char *detail);
 int		 admin_audit_command(int argc, char **argv, const char *conf, int rc);
 int		 cmd_audit(int, char **, const char *conf);
 

@@ -11,21 +11,25 @@
 
 #include "audit.h"
 #include "config.h"
+#include "notify.h"
 #include "scep.h"
 #include "admin.h"
 
 int
-admin_audit(const char *root, const char *event, const char *id, const char *serial,
-    const char *detail)
+admin_audit(const struct config *cf, const char *event, const char *id, const char *serial,
+    const char *subject, const char *detail)
 {
 	struct audit_event	ev = { .event = event, .id = id, .serial = serial,
-				    .detail = detail };
+				    .subject = subject, .detail = detail };
 	char			err[1024];
 
-	if (!audit_append(root, &ev, err, sizeof(err))) {
+	if (!audit_append(cf->repository, &ev, err, sizeof(err))) {
 		admin_warn("audit: %s", err);
 		return 0;
 	}
+	/* The action is done and recorded: a notification that cannot start is only said. */
+	if (!notify_event(cf, PROG, &ev, err, sizeof(err)))
+		admin_warn("%s", err);
 	return 1;
 }
 
@@ -54,7 +58,7 @@ admin_audit_command(int argc, char **argv, const char *conf, int rc)
 	}
 	if (off < sizeof(line))
 		snprintf(line + off, sizeof(line) - off, " (exit %d)", rc);
-	if (!admin_audit(cf->repository, "command", NULL, NULL, line) && rc == EXIT_OK)
+	if (!admin_audit(cf, "command", NULL, NULL, NULL, line) && rc == EXIT_OK)
 		rc = EXIT_FAIL;
 	config_free(cf);
 	return rc;

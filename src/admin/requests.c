@@ -377,8 +377,8 @@ out:
  * (if any) and the time of the decision in its meta.
  */
 static int
-decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, enum rstate to,
-    const char *reason)
+decide(const struct config *cf, struct repo *r, const char *id, const enum rstate *from,
+    size_t nfrom, enum rstate to, const char *reason)
 {
 	struct record	*rec = NULL;
 	enum rstate	 st;
@@ -431,7 +431,7 @@ decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, en
 		    rstate_name(to));
 		goto out;
 	}
-	if (!admin_audit(repo_root(r), to == RS_APPROVED ? "approve" : "reject", id, NULL,
+	if (!admin_audit(cf, to == RS_APPROVED ? "approve" : "reject", id, NULL, rec->subject,
 	    reason))
 		goto out;
 	printf("%s %s\n", id, rstate_name(to));
@@ -455,7 +455,7 @@ decide_all(int argc, char **argv, const char *conf, const enum rstate *from, siz
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	for (i = optind; i < argc; i++)
-		if (!decide(r, argv[i], from, nfrom, to, reason))
+		if (!decide(cf, r, argv[i], from, nfrom, to, reason))
 			failed = 1;
 	rc = failed ? EXIT_FAIL : EXIT_OK;
 out:
@@ -531,7 +531,7 @@ static int
 issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id)
 {
 	X509	*x = NULL;
-	char	 err[1024], *serial = NULL;
+	char	 err[1024], *serial = NULL, *subject = NULL;
 	int	 ok = 0;
 
 	if (!repo_id_valid(id)) {
@@ -544,11 +544,13 @@ issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id
 		goto out;
 	}
 	serial = cert_serial(x);
-	if (!admin_audit(repo_root(r), "issue", id, serial, NULL))
+	subject = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
+	if (!admin_audit(cf, "issue", id, serial, subject, NULL))
 		goto out;
 	printf("%s %s\n", id, serial != NULL ? serial : "?");
 	ok = 1;
 out:
+	OPENSSL_free(subject);
 	OPENSSL_free(serial);
 	X509_free(x);
 	return ok;

@@ -237,7 +237,7 @@ cmd_revoke(int argc, char **argv, const char *conf)
 		crl_ok = publish_crl(cf, r, ca, NULL, &info);
 	repo_unlock(r);
 	locked = 0;
-	if (!admin_audit(cf->repository, "revoke", NULL, serial,
+	if (!admin_audit(cf, "revoke", NULL, serial, NULL,
 	    reason >= 0 ? repo_reason_name(reason) : NULL))
 		goto out;
 	if (json) {

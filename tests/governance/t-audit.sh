@@ -5,35 +5,10 @@
 # an entry that was modified, removed or reordered.
 # Prints one PASS/FAIL line per check and "audit: N passed, M failed".
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-SCEP=${SCEP_BIN:-$top/build/asan/scep}
-ADMIN=${SCEP_ADMIN_BIN:-$top/build/asan/scep-admin}
-REQ=$top/build/scepreq
-for b in "$SCEP" "$ADMIN" "$REQ"; do
-	[ -x "$b" ] || { echo "FAIL: prerequisites: $b not built (make all asan tools)"
-		echo "audit: 0 passed, 1 failed"; exit 1; }
-done
-T=$(mktemp -d /tmp/scep-audit.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-. "$top/tests/lib/repo.sh"
+SUITE=audit
+. "$(dirname "$0")/lib.sh"
 MKCA_TITLE="Audit Test CA"
 
-# enroll NAME CHALLENGE: a PKCSReq for CN=NAME (transactionID NAME) as plain CGI from
-# 192.0.2.7; the reply's first line in $T/NAME.status.
-enroll() {
-	openssl genrsa -out "$T/$1.key" 2048 2>/dev/null
-	"$REQ" build -c "$CA" -k "$T/$1.key" -L "$T/$1.self" -o "$T/$1.req" -n "$1" -p "$2" \
-	    -x "$1" || return 1
-	REQUEST_METHOD=POST QUERY_STRING=operation=PKIOperation \
-	    CONTENT_LENGTH=$(stat -c %s "$T/$1.req") REMOTE_ADDR=192.0.2.7 SCEP_CONF=$C \
-	    "$SCEP" <"$T/$1.req" 2>>"$T/server.log" | head -n 1 >"$T/$1.status"
-}
-idof() { "$ADMIN" -c "$C" list 2>/dev/null | awk -v cn="/CN=$1/" 'index($4 "/", cn) { print $1 }'; }
 # entry EVENT PATTERN: an audit entry of EVENT whose line also matches the ERE PATTERN.
 entry() { "$ADMIN" -c "$C" audit | grep -P "\tevent=$1\t" | grep -Eq "$2"; }
 verify_says() {	# verify_says PATTERN: audit --verify exits 1 and says PATTERN
@@ -49,10 +24,10 @@ check "init is audited (command line, user)" entry command "user=$me.*detail=ini
 enroll host1 secret123
 id1=$(idof host1)
 check "a pending request: event=pending with its id, subject and client" \
-    entry pending "prog=scep.*id=$id1.*subject=/CN=host1/O=Test.*client=192\.0\.2\.7"
+    entry pending "prog=scep.*id=$id1.*subject=/CN=host1/O=Test.*client=192\.0\.2\.9"
 enroll host2 wrong-secret
 check "a refused request: event=refused with the failInfo and the reason" \
-    entry refused "client=192\.0\.2\.7.*detail=PKCSReq txid=host2: badRequest: the challenge password is wrong"
+    entry refused "client=192\.0\.2\.9.*detail=PKCSReq txid=host2: badRequest: the challenge password is wrong"
 enroll host3 secret123
 id3=$(idof host3)
 "$ADMIN" -c "$C" approve "$id1" >/dev/null
@@ -88,7 +63,7 @@ check "auto-approved: event=approved then event=issued with the serial" \
 # --- tampering (the first repository's trail) -----------------------------------------
 C=$C1 R=$R1 L=$R1/audit.log
 cp "$L" "$T/good.log"
-sed -i '3s/client=192\.0\.2\.7/client=192.0.2.8/' "$L"
+sed -i '3s/client=192\.0\.2\.9/client=192.0.2.8/' "$L"
 check "a modified entry: verify exits 1 and names line 3" verify_says "line 3 \(seq 3\): modified"
 cp "$T/good.log" "$L"; sed -i '2d' "$L"
 check "a removed entry: verify names line 2" verify_says "line 2: seq 3 where 2 was expected"
@@ -101,5 +76,4 @@ check "an appended line that is no entry: verify names it" verify_says "line $(w
 cp "$T/good.log" "$L"
 check "the untouched log verifies again" bash -c "'$ADMIN' -c '$C' audit --verify >/dev/null"
 
-echo "audit: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary
