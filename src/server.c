@@ -26,6 +26,7 @@
 #include "audit.h"
 #include "ca.h"
 #include "certrep.h"
+#include "challenge_command.h"
 #include "config.h"
 #include "crl.h"
 #include "enroll.h"
@@ -476,6 +477,30 @@ valid_for_dn(struct server *s, X509_NAME *dn)
 }
 
 /*
+ * ScepChallengeCommand's verdict on CHALLENGE of the request about to become REC; the
+ * verdict and its timing go to the audit trail and the log.
+ */
+static enum challenge_verdict
+ask_challenge_command(struct server *s, const struct pkimsg *m, const struct record *rec,
+    const char *challenge)
+{
+	struct challenge_facts	 f = { .challenge = challenge, .subject = rec->subject,
+				    .txid = m->txid, .txid_len = m->txid_len,
+				    .msgtype = msgtype_name(m->msgtype), .id = rec->id,
+				    .key_fp = rec->key_fp, .csr_der = rec->csr_der,
+				    .csr_len = rec->csr_len, .client = s->client };
+	enum challenge_verdict	 v;
+	char			 detail[640], tx[MAX_TXID * 4 + 1];
+
+	v = challenge_command_ask(s->cfg, &f, detail, sizeof(detail));
+	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
+	logx(v == CHALCMD_ERROR ? LOG_LVL_ERR : LOG_LVL_INFO, "%s txid=%s: "
+	    "ScepChallengeCommand: %s", msgtype_name(m->msgtype), tx, detail);
+	audit_decision(s, m, "challenge-command", rec->id, NULL, rec->subject, detail);
+	return v;
+}
+
+/*
  * PKCSReq and RenewalReq (RFC 8894 §3.3.1, §2.5). A request signed with a valid certificate
  * of this CA is a renewal, whatever its messageType (sscep, certmonger and macOS renew with
  * PKCSReq); a self-signed one is an initial enrollment. A known transactionID is a
@@ -497,6 +522,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	X509			*cert = NULL;
 	enum signer_kind	 kind;
 	enum challenge_result	 chal = CHAL_NONE;
+	enum challenge_verdict	 ext = CHALCMD_INVALID;
 	int			 renewal, autoissue, created, rc, n;
 
 	memset(&rec, 0, sizeof(rec));
@@ -622,6 +648,9 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 
+	/* ScepChallengeCommand decides first, outside the lock (it may take seconds). */
+	if (!renewal && challenge != NULL && s->cfg->challenge_command != NULL)
+		ext = ask_challenge_command(s, m, &rec, challenge);
 	if (!repo_lock(s->repo)) {
 		resp_text(r, 500, "repository unavailable\n");
 		goto out;
@@ -633,21 +662,29 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 	if (!renewal) {
-		/* Last check, under the lock: a one-time challenge is consumed here. */
-		chal = policy_challenge(s->cfg, s->repo, challenge);
+		/*
+		 * Last check, under the lock: a one-time challenge is consumed here, unless
+		 * ScepChallengeCommand found the challenge valid.
+		 */
+		chal = ext == CHALCMD_VALID ? CHAL_NONE :
+		    policy_challenge(s->cfg, s->repo, challenge);
 		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
 			repo_unlock(s->repo);
 			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
-			    tx, subj, chal == CHAL_WRONG ? "wrong" : "expired");
-			send_failure(s, m, FAIL_BADREQUEST, chal == CHAL_WRONG ?
-			    "the challenge password is wrong or already used; ask the CA "
-			    "administrator for a new one" : "the challenge password has "
-			    "expired; ask the CA administrator for a new one", r);
+			    tx, subj, chal == CHAL_EXPIRED ? "expired" :
+			    ext == CHALCMD_ERROR ? "unchecked" : "wrong");
+			send_failure(s, m, FAIL_BADREQUEST, chal == CHAL_EXPIRED ?
+			    "the challenge password has expired; ask the CA administrator for "
+			    "a new one" : ext == CHALCMD_ERROR ? "the challenge password could "
+			    "not be checked right now; try again later" : "the challenge "
+			    "password is wrong or already used; ask the CA administrator for a "
+			    "new one", r);
 			goto out;
 		}
-		rec.challenge = chal == CHAL_NONE ? "none" :
+		rec.challenge = ext == CHALCMD_VALID ? "command" : chal == CHAL_NONE ? "none" :
 		    chal == CHAL_STATIC ? "static" : "one-time";
-		autoissue = chal != CHAL_NONE && s->cfg->auto_approve_enrollment;
+		autoissue = (ext == CHALCMD_VALID || chal != CHAL_NONE) &&
+		    s->cfg->auto_approve_enrollment;
 	} else {
 		rec.challenge = "renewal";
 		autoissue = s->cfg->auto_approve;

@@ -29,6 +29,7 @@ summary() { echo "$SUITE: $pass passed, $fail failed"; [ "$fail" = 0 ]; }
 
 enroll() {
 	local t0
+	SECS=0
 	openssl genrsa -out "$T/$1.key" 2048 2>/dev/null
 	"$REQ" build -c "$CA" -k "$T/$1.key" -L "$T/$1.self" -o "$T/$1.req" -n "$1" -p "$2" \
 	    -x "$1" || return 1
