@@ -143,6 +143,7 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) audit tests/governance/t-audit.sh
 	$(SUITE) notify tests/governance/t-notify.sh
 	$(SUITE) challenge-command tests/governance/t-challenge.sh
+	$(SUITE) backup tests/governance/t-backup.sh
 	$(SUITE) pool tests/service/t-pool.sh
 	$(SUITE) install tests/service/t-install.sh
 	$(SUITE) lock tests/service/t-lock.sh

@@ -9,6 +9,7 @@
  *   challenge.c	challenge, mobileconfig
  *   check.c		check, config-check
  *   audit.c		audit entries of administrator actions, the audit command
+ *   backup.c	backup
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -96,6 +97,9 @@ int		 admin_audit(const struct config *, const char *event, const char *id,
 		    const char *serial, const char *subject, const char *detail);
 int		 admin_audit_command(int argc, char **argv, const char *conf, int rc);
 int		 cmd_audit(int, char **, const char *conf);
+
+/* backup.c */
+int		 cmd_backup(int, char **, const char *conf);
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);

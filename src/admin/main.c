@@ -19,7 +19,7 @@ struct command {
 	const char	*name;
 	int		(*fn)(int, char **, const char *conf);
 	const char	*usage;		/* after a usage error; NULL: "see help" */
-	int		 changes;	/* may change the repository: audited */
+	int		 changes;	/* audited: may change the repository (see changes()) */
 };
 
 static const char *usage_text =
@@ -48,6 +48,7 @@ static const char *usage_text =
     "  check [--repair] [--json]                     check (and repair) the repository\n"
     "  config-check                                  validate the configuration, open the CA\n"
     "  audit [--verify]                              print the audit trail, verify its chain\n"
+    "  backup DIR                                    copy the repository into the new DIR\n"
     "  help                                          this text\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
     "(token=LABEL;object=LABEL) where the key is made in, or read from, a PKCS#11 token.\n";
@@ -131,11 +132,14 @@ static const struct command cmds[] = {
 	{ "check", cmd_check, NULL, 1 },
 	{ "config-check", cmd_config_check, NULL, 0 },
 	{ "audit", cmd_audit, NULL, 0 },
+	{ "backup", cmd_backup, NULL, 1 },
 	{ "help", cmd_help, NULL, 0 },
 };
 
-/* Whether this run may change the repository: `rollover status` and `check` without
- * --repair only read. */
+/*
+ * Whether this run is audited: those that may change the repository (`rollover status`
+ * and `check` without --repair only read), and backup, which copies the CA key.
+ */
 static int
 changes(const struct command *c, int argc, char **argv)
 {
