@@ -144,6 +144,7 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) notify tests/governance/t-notify.sh
 	$(SUITE) challenge-command tests/governance/t-challenge.sh
 	$(SUITE) backup tests/governance/t-backup.sh
+	$(SUITE) status tests/governance/t-status.sh
 	$(SUITE) pool tests/service/t-pool.sh
 	$(SUITE) install tests/service/t-install.sh
 	$(SUITE) lock tests/service/t-lock.sh

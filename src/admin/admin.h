@@ -10,6 +10,7 @@
  *   check.c		check, config-check
  *   audit.c		audit entries of administrator actions, the audit command
  *   backup.c	backup
+ *   status.c	status
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -100,6 +101,9 @@ int		 cmd_audit(int, char **, const char *conf);
 
 /* backup.c */
 int		 cmd_backup(int, char **, const char *conf);
+
+/* status.c */
+int		 cmd_status(int, char **, const char *conf);
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);

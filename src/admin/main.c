@@ -49,6 +49,7 @@ static const char *usage_text =
     "  config-check                                  validate the configuration, open the CA\n"
     "  audit [--verify]                              print the audit trail, verify its chain\n"
     "  backup DIR                                    copy the repository into the new DIR\n"
+    "  status [--json]                               CA and CRL expiry, counts, last issue\n"
     "  help                                          this text\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
     "(token=LABEL;object=LABEL) where the key is made in, or read from, a PKCS#11 token.\n";
@@ -133,6 +134,7 @@ static const struct command cmds[] = {
 	{ "config-check", cmd_config_check, NULL, 0 },
 	{ "audit", cmd_audit, NULL, 0 },
 	{ "backup", cmd_backup, NULL, 1 },
+	{ "status", cmd_status, NULL, 0 },
 	{ "help", cmd_help, NULL, 0 },
 };
 
