@@ -151,6 +151,11 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) fulldisk tests/load/fulldisk.sh
 	$(SUITE) durability tests/load/durability.sh
 	$(SUITE) renewal tests/renewal/t-renewal.sh
+	$(SUITE) audit tests/governance/t-audit.sh
+	$(SUITE) notify tests/governance/t-notify.sh
+	$(SUITE) challenge-command tests/governance/t-challenge.sh
+	$(SUITE) backup tests/governance/t-backup.sh
+	$(SUITE) status tests/governance/t-status.sh
 	$(SUITE) pool tests/service/t-pool.sh
 	$(SUITE) install tests/service/t-install.sh
 	$(SUITE) lock tests/service/t-lock.sh

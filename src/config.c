@@ -61,7 +61,8 @@ enum ktype {
 	KT_EKU,		/* extendedKeyUsage names or OIDs -> "a,b,c"; "none" -> "" */
 	KT_CREDENTIAL,	/* a systemd credential name: letters, digits, '-', '_', '.', '@' */
 	KT_URL,		/* an http:// or ldap:// URL of printable ASCII without blanks */
-	KT_PROXIES	/* addresses and networks -> struct proxy_list */
+	KT_PROXIES,	/* addresses and networks -> struct proxy_list */
+	KT_COMMAND	/* an absolute program path, then arguments, separated by blanks */
 };
 
 struct keydef {
@@ -123,6 +124,15 @@ static const struct keydef keytab[] = {
 	{ "ScepPublishDir",		NULL, KT_PATH,	   F(publish_dir), NULL,  0, 0,
 	    MAX_PATH_LEN - 1 },
 	{ "ScepTrustedProxies",		NULL, KT_PROXIES,  F(trusted_proxies), NULL, 0, 0, 0 },
+	/* Programs run on events (notify.c) and to decide challenges (server.c). */
+	{ "ScepNotifyCommand",		NULL, KT_COMMAND,  F(notify_command), NULL, 0, 0,
+	    MAX_COMMAND },
+	{ "ScepNotifyTimeout",		NULL, KT_DURATION, F(notify_timeout), "30", 0, 1,
+	    MAX_COMMAND_TIMEOUT },
+	{ "ScepChallengeCommand",	NULL, KT_COMMAND,  F(challenge_command), NULL, 0, 0,
+	    MAX_COMMAND },
+	{ "ScepChallengeTimeout",	NULL, KT_DURATION, F(challenge_timeout), "10", 0, 1,
+	    MAX_COMMAND_TIMEOUT },
 };
 #define NKEYS	(sizeof(keytab) / sizeof(keytab[0]))
 
@@ -817,6 +827,33 @@ url_ok(const char *v)
 	return 1;
 }
 
+/*
+ * A command as ScepNotifyCommand takes it: words separated by blanks, no quoting (a quote
+ * or a backslash is refused rather than read as a shell would), the first an absolute path,
+ * at most MAX_COMMAND_ARGS words of printable ASCII.
+ */
+static int
+command_ok(const char *v)
+{
+	const char	*p;
+	int		 words = 0, in = 0;
+
+	if (v[0] != '/')
+		return 0;
+	for (p = v; *p != '\0'; p++) {
+		if (*p == ' ' || *p == '\t') {
+			in = 0;
+			continue;
+		}
+		if (*p < ' ' || *p > '~' || strchr("\"'\\", *p) != NULL)
+			return 0;
+		if (!in && ++words > MAX_COMMAND_ARGS)
+			return 0;
+		in = 1;
+	}
+	return 1;
+}
+
 /* Set the field of K in BASE (a struct config or struct role) from V. 1 ok, 0 with msg set. */
 static int
 set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t msglen)
@@ -851,6 +888,14 @@ set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t m
 		if (k->type == KT_URL && !url_ok(v)) {
 			snprintf(msg, msglen, "%s must be an http:// or ldap:// URL without blanks "
 			    "or quotes, not \"%s\"", k->name, shown);
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case KT_COMMAND:
+		if (k->type == KT_COMMAND && !command_ok(v)) {
+			snprintf(msg, msglen, "%s must be an absolute program path and at most %d "
+			    "words in all, separated by blanks, without quotes or backslashes, not "
+			    "\"%s\"", k->name, MAX_COMMAND_ARGS, shown);
 			return 0;
 		}
 		/* FALLTHROUGH */
@@ -1203,6 +1248,8 @@ config_free(struct config *cf)
 	free(cf->crl_url);
 	free(cf->ca_issuers_url);
 	free(cf->publish_dir);
+	free(cf->notify_command);
+	free(cf->challenge_command);
 	free(cf->default_role);
 	free(cf->default_ra);
 	free(cf->repository);

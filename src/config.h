@@ -29,6 +29,9 @@
 #define MAX_ROLE_NAME	64	/* bytes of a role name: letters, digits, - _ . */
 #define MIN_CHALLENGE_TTL 60		/* ScepChallengeTTL range, seconds */
 #define MAX_CHALLENGE_TTL 31536000
+#define MAX_COMMAND	1024	/* bytes of ScepNotifyCommand, ScepChallengeCommand */
+#define MAX_COMMAND_ARGS 32	/* words of such a command */
+#define MAX_COMMAND_TIMEOUT 3600 /* ScepNotifyTimeout, ScepChallengeTimeout: seconds */
 
 /*
  * Where the secrets that open the CA and RA private keys come from, and the PKCS#11 module
@@ -121,6 +124,12 @@ struct config {
 					   are published for a web server (NULL: not published) */
 	struct proxy_list trusted_proxies; /* ScepTrustedProxies: peers whose X-Forwarded-For
 					   names the client (default none) */
+	char	*notify_command;	/* ScepNotifyCommand: program and arguments run on
+					   pending, issued, rejected, revoked (NULL: none) */
+	int	 notify_timeout;	/* ScepNotifyTimeout: seconds it may run (default 30) */
+	char	*challenge_command;	/* ScepChallengeCommand: program and arguments that
+					   decide a challenge (NULL: none) */
+	int	 challenge_timeout;	/* ScepChallengeTimeout: seconds it may run (default 10) */
 	struct role roles[MAX_ROLES];	/* [role NAME] sections, or the built-in "default" */
 	size_t	 nroles;
 };

@@ -445,7 +445,9 @@ decide_initial(const struct config *cfg, const struct policy_facts *f,
 		    "CA administrator for a new one");
 	case CHAL_STATIC:
 	case CHAL_ONETIME:
-		d->challenge = f->challenge == CHAL_STATIC ? "static" : "one-time";
+	case CHAL_COMMAND:
+		d->challenge = f->challenge == CHAL_STATIC ? "static" :
+		    f->challenge == CHAL_ONETIME ? "one-time" : "command";
 		d->verdict = cfg->auto_approve_enrollment ? POLICY_ISSUE : POLICY_PENDING;
 		snprintf(d->text, sizeof(d->text), "%s challenge%s", d->challenge,
 		    cfg->auto_approve_enrollment ? "" : " (ScepAutoApproveEnrollment = NO)");

@@ -42,6 +42,7 @@ enum challenge_result {
 	CHAL_ONETIME,		/* a one-time challenge, valid, now consumed */
 	CHAL_EXPIRED,		/* a one-time challenge past its expiry (consumed) */
 	CHAL_WRONG,		/* anything else */
+	CHAL_COMMAND,		/* found valid by ScepChallengeCommand */
 	CHAL_UNCHECKED		/* the request carries one, not checked yet (policy_decide) */
 };
 

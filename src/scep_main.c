@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "scep.h"
+#include "audit.h"
 #include "config.h"
 #include "http.h"
 #include "pool.h"
@@ -153,6 +154,7 @@ main(int argc, char *argv[])
 
 	log_init(argv[0], 0, LOG_LVL_INFO);
 	log_set_timestamps(1);
+	audit_init("scep");
 	signal(SIGPIPE, SIG_IGN);
 	/* Until http_serve() handles it: a SIGHUP (log rotation) never kills a worker. */
 	signal(SIGHUP, SIG_IGN);

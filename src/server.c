@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/provider.h>
@@ -23,13 +24,16 @@
 #include <openssl/x509v3.h>
 
 #include "scep.h"
+#include "audit.h"
 #include "ca.h"
 #include "certrep.h"
+#include "challenge_command.h"
 #include "config.h"
 #include "crl.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "http.h"
+#include "notify.h"
 #include "pkimsg.h"
 #include "policy.h"
 #include "repo.h"
@@ -53,6 +57,7 @@ struct server {
 	unsigned	 digests, ciphers;	/* effective allow-lists */
 	char		 caps[256];
 	size_t		 caps_len;
+	const char	*client;	/* address of the request being answered */
 };
 
 /*
@@ -248,17 +253,44 @@ send_certrep(struct server *s, const struct pkimsg *m, const struct certrep *rep
 	OPENSSL_free(der);
 }
 
+static const char *failinfo_name(enum scep_failinfo);
+
+/*
+ * One audit entry for a decision, written (durable) before the reply that reports it, and
+ * ScepNotifyCommand started for the decisions it is told of. A failure of either is logged
+ * and does not change the answer.
+ */
+static void
+audit_decision(struct server *s, const struct pkimsg *m, const char *event, const char *id,
+    const char *serial, const char *subject, const char *why)
+{
+	struct audit_event	 ev = { .event = event, .id = id, .serial = serial,
+				    .subject = subject, .client = s->client };
+	char			 tx[MAX_TXID * 4 + 1], detail[1024], err[256];
+
+	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
+	snprintf(detail, sizeof(detail), "%s txid=%s%s%s", msgtype_name(m->msgtype), tx,
+	    why != NULL ? ": " : "", why != NULL ? why : "");
+	ev.detail = detail;
+	if (!audit_append(repo_root(s->repo), &ev, err, sizeof(err)))
+		logx(LOG_LVL_ERR, "audit trail not written: %s", err);
+	if (!notify_event(s->cfg, "scep", &ev, err, sizeof(err)))
+		logx(LOG_LVL_ERR, "%s", err);
+}
+
 /* A FAILURE CertRep, and one log line for it whatever refused the request. */
 static void
 send_failure(struct server *s, const struct pkimsg *m, enum scep_failinfo fi,
     const char *text, struct http_resp *r)
 {
 	struct certrep	rep = { .status = PKI_FAILURE, .fail = fi, .fail_text = text };
-	char		tx[MAX_TXID * 4 + 1];
+	char		tx[MAX_TXID * 4 + 1], why[512];
 
 	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
 	logx(LOG_LVL_INFO, "%s txid=%s: FAILURE %s: %s", msgtype_name(m->msgtype), tx,
 	    failinfo_name(fi), text ? text : "-");
+	snprintf(why, sizeof(why), "%s: %s", failinfo_name(fi), text ? text : "-");
+	audit_decision(s, m, "refused", NULL, NULL, NULL, why);
 	send_certrep(s, m, &rep, r);
 }
 
@@ -308,6 +340,26 @@ send_cert(struct server *s, const struct pkimsg *m, X509 *cert, const struct rol
 	sk_X509_free(rep.certs);
 }
 
+/* audit_decision() for a certificate just issued: its serial, and its subject. */
+static void
+audit_cert(struct server *s, const struct pkimsg *m, const char *event, const char *id,
+    X509 *cert, const char *subject)
+{
+	char	*serial = NULL, *subj = NULL;
+
+	if (cert != NULL) {
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+
+		serial = bn != NULL ? BN_bn2hex(bn) : NULL;
+		BN_free(bn);
+		if (subject == NULL)
+			subj = X509_NAME_oneline(X509_get_subject_name(cert), NULL, 0);
+	}
+	audit_decision(s, m, event, id, serial, subject != NULL ? subject : subj, NULL);
+	OPENSSL_free(serial);
+	OPENSSL_free(subj);
+}
+
 static const char *
 txid_esc(const struct pkimsg *m, char *buf, size_t len)
 {
@@ -347,6 +399,10 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 			goto out;
 		}
 		st = repo_find(s->repo, id);
+		if (rc == 1)
+			audit_cert(s, m, "issued", id, cert, NULL);
+		else if (rc == -1)
+			audit_decision(s, m, "rejected", id, NULL, NULL, err);
 	}
 	switch (st) {
 	case RS_PENDING:
@@ -456,6 +512,30 @@ count_pending(struct server *s)
 }
 
 /*
+ * ScepChallengeCommand's verdict on CHALLENGE of the request about to become REC; the
+ * verdict and its timing go to the audit trail and the log.
+ */
+static enum challenge_verdict
+ask_challenge_command(struct server *s, const struct pkimsg *m, const struct record *rec,
+    const char *challenge)
+{
+	struct challenge_facts	 f = { .challenge = challenge, .subject = rec->subject,
+				    .txid = m->txid, .txid_len = m->txid_len,
+				    .msgtype = msgtype_name(m->msgtype), .id = rec->id,
+				    .key_fp = rec->key_fp, .csr_der = rec->csr_der,
+				    .csr_len = rec->csr_len, .client = s->client };
+	enum challenge_verdict	 v;
+	char			 detail[640], tx[MAX_TXID * 4 + 1];
+
+	v = challenge_command_ask(s->cfg, &f, detail, sizeof(detail));
+	log_escape(tx, sizeof(tx), m->txid, m->txid_len);
+	logx(v == CHALCMD_ERROR ? LOG_LVL_ERR : LOG_LVL_INFO, "%s txid=%s: "
+	    "ScepChallengeCommand: %s", msgtype_name(m->msgtype), tx, detail);
+	audit_decision(s, m, "challenge-command", rec->id, NULL, rec->subject, detail);
+	return v;
+}
+
+/*
  * PKCSReq and RenewalReq (RFC 8894 §3.3.1, §2.5). The facts of the request go to
  * policy_decide(), which says whether it is a renewal (signed with a valid certificate of
  * this CA, whatever its messageType: sscep, certmonger and macOS renew with PKCSReq), a
@@ -477,6 +557,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
+	enum challenge_verdict	 ext = CHALCMD_INVALID;
 	int			 renewal, created, rc, n, waits;
 
 	memset(&rec, 0, sizeof(rec));
@@ -546,6 +627,9 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 
+	/* ScepChallengeCommand decides first, outside the lock (it may take seconds). */
+	if (d.check_challenge && s->cfg->challenge_command != NULL)
+		ext = ask_challenge_command(s, m, &rec, m->challenge);
 	if (!repo_lock(s->repo)) {
 		resp_text(r, 500, "repository unavailable\n");
 		goto out;
@@ -573,13 +657,16 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	}
 	if (d.check_challenge) {
 		/* Last, under the lock: a one-time challenge is consumed here. */
-		f.challenge = policy_challenge(s->cfg, s->repo, m->challenge);
+		f.challenge = ext == CHALCMD_VALID ? CHAL_COMMAND :
+		    policy_challenge(s->cfg, s->repo, m->challenge);
 		policy_decision_clear(&d);
 		if (!policy_decide(s->cfg, &f, &d) || d.verdict == POLICY_REFUSE) {
 			repo_unlock(s->repo);
-			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: challenge password refused",
-			    tx, subj);
-			send_failure(s, m, d.failinfo, d.text, r);
+			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: challenge password refused%s",
+			    tx, subj, ext == CHALCMD_ERROR ? " (ScepChallengeCommand failed)" : "");
+			send_failure(s, m, d.failinfo, ext == CHALCMD_ERROR &&
+			    f.challenge == CHAL_WRONG ? "the challenge password could not be "
+			    "checked right now; try again later" : d.text, r);
 			goto out;
 		}
 		rec.role = d.role->name;
@@ -595,6 +682,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		resp_text(r, 503, "the CA cannot store requests right now\n");
 		goto out;
 	}
+	audit_decision(s, m, d.verdict == POLICY_ISSUE ? "approved" : "pending", id, NULL,
+	    subj, rec.challenge);
 	if (d.verdict != POLICY_ISSUE) {
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: pending (%s)",
 		    msgtype_name(m->msgtype), tx, id, subj, rec.role,
@@ -603,7 +692,10 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+	if (rc == -1)
+		audit_decision(s, m, "rejected", id, NULL, subj, err);
 	if (rc == 1) {
+		audit_cert(s, m, "issued", id, cert, subj);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
 		    msgtype_name(m->msgtype), tx, id, subj, rec.role,
 		    renewal ? " renews " : "", renewal ? sserial : "");
@@ -725,6 +817,7 @@ pkioperation(struct server *s, const unsigned char *der, size_t len, const char 
 	struct pkimsg		*m, *partial = NULL;
 	struct pkimsg_err	 e;
 
+	s->client = client;
 	m = pkimsg_parse(der, len, s->ca, s->digests, s->ciphers, &e, &partial);
 	if (m != NULL || partial != NULL) {
 		log_req_op(msgtype_name((m != NULL ? m : partial)->msgtype));

@@ -9,6 +9,9 @@
  *   casetup.c	init, ra, import, rollover
  *   challenge.c	challenge, mobileconfig
  *   check.c		check, config-check
+ *   audit.c		audit entries of administrator actions, the audit command
+ *   backup.c	backup
+ *   status.c	status
  * Exit status: 0 success, 1 failure, 2 usage error. Results on stdout, errors on stderr.
  */
 #ifndef ADMIN_H
@@ -103,6 +106,24 @@ int		 cmd_rollover(int, char **, const char *conf);
 int		 cmd_challenge(int, char **, const char *conf);
 int		 cmd_mobileconfig(int, char **, const char *conf);
 extern const char mobileconfig_usage[];	/* printed after its usage errors and by --help */
+
+/*
+ * audit.c: admin_audit() appends one entry (the invoking user, EVENT, the record ID or
+ * SERIAL, SUBJECT, DETAIL) to the repository's audit trail before the action is reported, and
+ * starts ScepNotifyCommand for the events it is told of; 1 ok, 0 reported.
+ * admin_audit_command() records the command line ARGV and its exit status RC for a command
+ * that changes the repository; returns RC, or EXIT_FAIL if the entry could not be written.
+ */
+int		 admin_audit(const struct config *, const char *event, const char *id,
+		    const char *serial, const char *subject, const char *detail);
+int		 admin_audit_command(int argc, char **argv, const char *conf, int rc);
+int		 cmd_audit(int, char **, const char *conf);
+
+/* backup.c */
+int		 cmd_backup(int, char **, const char *conf);
+
+/* status.c */
+int		 cmd_status(int, char **, const char *conf);
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);

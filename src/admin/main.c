@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "config.h"
 #include "scep.h"
 #include "admin.h"
@@ -19,6 +20,7 @@ struct command {
 	const char	*name;
 	int		(*fn)(int, char **, const char *conf);
 	const char	*usage;		/* after a usage error; NULL: "see help" */
+	int		 changes;	/* audited: may change the repository (see changes()) */
 };
 
 #ifndef SCEP_VERSION
@@ -52,6 +54,9 @@ static const char *usage_text =
     "  check [--repair] [--json]                     check (and repair) the repository\n"
     "  config-check [--syntax]                       validate the configuration, open the\n"
     "                                                repository and the CA (--syntax: the file only)\n"
+    "  audit [--verify]                              print the audit trail, verify its chain\n"
+    "  backup DIR                                    copy the repository into the new DIR\n"
+    "  status [--json]                               CA and CRL expiry, counts, last issue\n"
     "  help                                          this text\n"
     "ID: a record id, or a unique prefix of it (8 hex digits or more).\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
@@ -127,23 +132,48 @@ cmd_help(int argc, char **argv, const char *conf)
 }
 
 static const struct command cmds[] = {
-	{ "init", cmd_init, NULL },
-	{ "ra", cmd_ra, NULL },
-	{ "import", cmd_import, NULL },
-	{ "rollover", cmd_rollover, NULL },
-	{ "list", cmd_list, NULL },
-	{ "show", cmd_show, NULL },
-	{ "approve", cmd_approve, NULL },
-	{ "reject", cmd_reject, NULL },
-	{ "issue", cmd_issue, NULL },
-	{ "revoke", cmd_revoke, NULL },
-	{ "crl", cmd_crl, NULL },
-	{ "challenge", cmd_challenge, NULL },
-	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage },
-	{ "check", cmd_check, NULL },
-	{ "config-check", cmd_config_check, NULL },
-	{ "help", cmd_help, NULL },
+	{ "init", cmd_init, NULL, 1 },
+	{ "ra", cmd_ra, NULL, 1 },
+	{ "import", cmd_import, NULL, 1 },
+	{ "rollover", cmd_rollover, NULL, 1 },
+	{ "list", cmd_list, NULL, 0 },
+	{ "show", cmd_show, NULL, 0 },
+	{ "approve", cmd_approve, NULL, 1 },
+	{ "reject", cmd_reject, NULL, 1 },
+	{ "issue", cmd_issue, NULL, 1 },
+	{ "revoke", cmd_revoke, NULL, 1 },
+	{ "crl", cmd_crl, NULL, 1 },
+	{ "challenge", cmd_challenge, NULL, 1 },
+	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage, 0 },
+	{ "check", cmd_check, NULL, 1 },
+	{ "config-check", cmd_config_check, NULL, 0 },
+	{ "audit", cmd_audit, NULL, 0 },
+	{ "backup", cmd_backup, NULL, 1 },
+	{ "status", cmd_status, NULL, 0 },
+	{ "help", cmd_help, NULL, 0 },
 };
+
+/*
+ * Whether this run is audited: those that may change the repository (`rollover status`
+ * and `check` without --repair only read), and backup, which copies the CA key.
+ */
+static int
+changes(const struct command *c, int argc, char **argv)
+{
+	int	i;
+
+	if (!c->changes)
+		return 0;
+	if (strcmp(c->name, "rollover") == 0)
+		return argc < 2 || strcmp(argv[1], "status") != 0;
+	if (strcmp(c->name, "check") == 0) {
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "--repair") == 0)
+				return 1;
+		return 0;
+	}
+	return 1;
+}
 
 int
 main(int argc, char *argv[])
@@ -159,6 +189,7 @@ main(int argc, char *argv[])
 	int		 c, rc;
 
 	log_init(PROG, 0, LOG_LVL_WARN);
+	audit_init(PROG);	/* the invoking user, before any switch to the owner */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -192,6 +223,8 @@ main(int argc, char *argv[])
 	optind = 0;	/* GNU getopt: reinitialise for the subcommand's arguments */
 	running = &cmds[i];
 	rc = running->fn(argc, argv, conf);
+	if (rc != EXIT_USAGE && changes(running, argc, argv))
+		rc = admin_audit_command(argc, argv, conf, rc);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		admin_warn("write error on stdout: %s", strerror(errno));
 		rc = EXIT_FAIL;

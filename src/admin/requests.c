@@ -426,8 +426,8 @@ out:
  * (if any) and the time of the decision in its meta.
  */
 static int
-decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, enum rstate to,
-    const char *reason)
+decide(const struct config *cf, struct repo *r, const char *id, const enum rstate *from,
+    size_t nfrom, enum rstate to, const char *reason)
 {
 	struct record	*rec = NULL;
 	enum rstate	 st;
@@ -480,6 +480,9 @@ decide(struct repo *r, const char *id, const enum rstate *from, size_t nfrom, en
 		    rstate_name(to));
 		goto out;
 	}
+	if (!admin_audit(cf, to == RS_APPROVED ? "approve" : "reject", id, NULL, rec->subject,
+	    reason))
+		goto out;
 	printf("%s %s\n", id, rstate_name(to));
 	ok = 1;
 out:
@@ -502,7 +505,7 @@ decide_all(int argc, char **argv, const char *conf, const enum rstate *from, siz
 	if ((cf = load_config(conf)) == NULL || (r = open_repo(cf)) == NULL)
 		goto out;
 	for (i = optind; i < argc; i++)
-		if (!resolve_id(r, argv[i], id) || !decide(r, id, from, nfrom, to, reason))
+		if (!resolve_id(r, argv[i], id) || !decide(cf, r, id, from, nfrom, to, reason))
 			failed = 1;
 	rc = failed ? EXIT_FAIL : EXIT_OK;
 out:
@@ -578,7 +581,8 @@ static int
 issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id)
 {
 	X509	*x = NULL;
-	char	 err[1024], serial[REPO_SERIAL_MAX + 2];
+	char	 err[1024], serial[REPO_SERIAL_MAX + 2], *subject = NULL;
+	const char *sn;
 	int	 ok = 0;
 
 	if (!repo_id_valid(id)) {
@@ -590,9 +594,14 @@ issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id
 		admin_warn("issue: %s", err);	/* err names the record */
 		goto out;
 	}
-	printf("%s %s\n", id, cert_serial(x, serial, sizeof(serial)));
+	sn = cert_serial(x, serial, sizeof(serial));
+	subject = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
+	if (!admin_audit(cf, "issue", id, sn, subject, NULL))
+		goto out;
+	printf("%s %s\n", id, sn);
 	ok = 1;
 out:
+	OPENSSL_free(subject);
 	X509_free(x);
 	return ok;
 }

@@ -329,6 +329,9 @@ cmd_revoke(int argc, char **argv, const char *conf)
 		crl_ok = publish_crl(cf, r, ca, NULL, &info);
 	repo_unlock(r);
 	locked = 0;
+	if (!admin_audit(cf, "revoke", NULL, serial, NULL,
+	    reason >= 0 ? repo_reason_name(reason) : NULL))
+		goto out;
 	if (json) {
 		fputs("{\"serial\":", stdout);
 		json_str(stdout, serial);

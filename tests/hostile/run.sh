@@ -96,10 +96,11 @@ fi
 PROFILES="default nolegacy md5 md5nolegacy"
 reset_repo() { rm -rf "$W/srv/repo"; cp -a "$W/tmpl/repo" "$W/srv/repo"; }
 
-# Everything under $W/srv (the repository and what is next to it), .lock excluded.
+# Everything under $W/srv (the repository and what is next to it), .lock excluded, and
+# audit.log: every refusal is appended to the audit trail by design (tests/governance).
 snapshot() {
-	( cd "$W/srv" && find . ! -name .lock -printf '%y %p %s\n' | sort
-	  find . -type f ! -name .lock -exec cksum {} + | sort -k3 )
+	( cd "$W/srv" && find . ! -name .lock ! -name audit.log -printf '%y %p %s\n' | sort
+	  find . -type f ! -name .lock ! -name audit.log -exec cksum {} + | sort -k3 )
 }
 
 # Paths that changed between two snapshots, one per line.

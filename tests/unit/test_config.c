@@ -476,6 +476,51 @@ test_keystore_publication(void)
 }
 
 static void
+test_commands(void)
+{
+	struct config	*cf;
+	char		 err[512], many[2048];
+	int		 i, o;
+
+	cf = load("ScepRepository = /r\n", err, sizeof(err));
+	CHECK_MSG(cf != NULL, "%s", err);
+	if (cf != NULL) {
+		CHECK(cf->notify_command == NULL && cf->notify_timeout == 30);
+		CHECK(cf->challenge_command == NULL && cf->challenge_timeout == 10);
+	}
+	config_free(cf);
+	cf = load("ScepRepository = /r\n"
+	    "ScepNotifyCommand = /usr/lib/scep/notify  --to a@example.org\ttab\n"
+	    "ScepNotifyTimeout = 2m\n"
+	    "ScepChallengeCommand = /usr/lib/scep/mdm-check https://mdm.example/x?y=1&z\n"
+	    "ScepChallengeTimeout = 5\n", err, sizeof(err));
+	CHECK_MSG(cf != NULL, "%s", err);
+	if (cf != NULL) {
+		CHECK(strcmp(cf->notify_command, "/usr/lib/scep/notify  --to a@example.org\ttab")
+		    == 0 && cf->notify_timeout == 120);
+		CHECK(strcmp(cf->challenge_command,
+		    "/usr/lib/scep/mdm-check https://mdm.example/x?y=1&z") == 0 &&
+		    cf->challenge_timeout == 5);
+	}
+	config_free(cf);
+	expect_error("ScepRepository = /r\nScepNotifyCommand = notify --x\n", 2,
+	    "ScepNotifyCommand must be an absolute program path");
+	expect_error("ScepRepository = /r\nScepChallengeCommand = /bin/sh -c 'exit 0'\n", 2,
+	    "without quotes or backslashes");
+	expect_error("ScepRepository = /r\nScepNotifyCommand = /bin/x a\\b\n", 2,
+	    "without quotes or backslashes");
+	expect_error("ScepRepository = /r\nScepNotifyTimeout = 0\n", 2,
+	    "ScepNotifyTimeout must be a duration from 1 to 3600");
+	expect_error("ScepRepository = /r\nScepChallengeTimeout = 2h\n", 2,
+	    "ScepChallengeTimeout must be a duration");
+	o = snprintf(many, sizeof(many), "ScepRepository = /r\nScepNotifyCommand = /bin/x");
+	for (i = 0; i < 32; i++)
+		o += snprintf(many + o, sizeof(many) - (size_t)o, " a%d", i);
+	snprintf(many + o, sizeof(many) - (size_t)o, "\n");
+	expect_error(many, 2, "at most 32 words");
+}
+
+static void
 test_roles(void)
 {
 	struct config		*cf;
@@ -694,6 +739,7 @@ main(void)
 	test_durations();
 	test_policy_bad_values();
 	test_keystore_publication();
+	test_commands();
 	test_roles();
 	test_role_errors();
 	test_missing_file();
