@@ -141,6 +141,7 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) durability tests/load/durability.sh
 	$(SUITE) renewal tests/renewal/t-renewal.sh
 	$(SUITE) pool tests/service/t-pool.sh
+	$(SUITE) reload tests/service/t-reload.sh
 	$(SUITE) install tests/service/t-install.sh
 	$(SUITE) lock tests/service/t-lock.sh
 	$(SUITE) private tests/service/t-private.sh
