@@ -29,26 +29,6 @@ T=$IT_DIR/t
 mkdir -p "$T"
 workers() { it_children "$SUP" | sort -n | tr '\n' ' '; }
 
-# req NAME CA KEY [scepreq build args]: build $T/NAME.req, POST it, read the reply: HTTP,
-# STATUS, FAILINFO; the certificate in $T/NAME.crt, a CRL in $T/NAME.crl.
-req() {
-	local n=$1 ca=$2 key=$3 signer signkey a args i; shift 3
-	args=("$@") signer=$T/$n.self signkey=$key
-	for ((i = 0; i < ${#args[@]}; i++)); do
-		case ${args[i]} in -S) signer=${args[i+1]} ;; -K) signkey=${args[i+1]} ;; esac
-	done
-	[ -f "$key" ] || openssl genrsa -out "$key" 2048 2>/dev/null
-	STATUS=none FAILINFO="" HTTP=""
-	"$SCEPREQ" build -c "$ca" -k "$key" -L "$T/$n.self" -o "$T/$n.req" "$@" 2>"$T/$n.err" || return 0
-	HTTP=$(curl -s --max-time 60 -o "$T/$n.rep" -w '%{http_code}' -H 'Content-Type: application/x-pki-message' \
-		--data-binary "@$T/$n.req" "$URL?operation=PKIOperation") || return 0
-	a=$("$SCEPREQ" read -c "$ca" -k "$signkey" -S "$signer" -w "$T/$n.crt" --crl "$T/$n.crl" \
-		"$T/$n.rep" 2>>"$T/$n.err")
-	STATUS=$(sed -n 's/.*status=\([-0-9]*\).*/\1/p' <<<"$a")
-	FAILINFO=$(sed -n 's/.*failinfo=\([-0-9]*\).*/\1/p' <<<"$a")
-	[ -n "$STATUS" ] || STATUS=none
-}
-der_of() { openssl x509 -in "$1" -outform DER 2>/dev/null; }
 # GetCACert is the certificate in PEM file CERT in each of 8 requests (both workers).
 cacert_is() {
 	local i
@@ -61,7 +41,7 @@ http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$URL?operati
 all_codes() { for _ in 1 2 3 4 5 6 7 8; do http_code "$1"; echo; done | sort | uniq -c | tr -s ' \n' ' '; }
 
 cp "$SCEP_REPO/ca/ca.pem" "$T/ca1.pem"
-req gk "$T/ca1.pem" "$T/gk.key" -n reload-client -x "GK-$$" -p "$chal"
+la_req gk "$URL" "$T/ca1.pem" "$T/gk.key" -n reload-client -x "GK-$$" -p "$chal"
 [ "$STATUS" = 0 ] && openssl verify -CAfile "$T/ca1.pem" "$T/gk.crt" >/dev/null 2>&1 &&
 	pass "before the rollover: an enrollment is issued by the first CA" ||
 	fail "before the rollover: an enrollment is issued by the first CA" "HTTP $HTTP, status $STATUS"
@@ -93,7 +73,7 @@ c=$(all_codes GetNextCACert)
 [ "$c" = " 8 404 " ] && pass "after the switch: GetNextCACert is 404 again" ||
 	fail "after the switch: GetNextCACert is 404 again" "$c"
 for i in 1 2 3 4; do
-	req "r$i" "$T/next.pem" "$T/r$i.key" -n "after-switch-$i" -x "R$i-$$" -p "$chal"
+	la_req "r$i" "$URL" "$T/next.pem" "$T/r$i.key" -n "after-switch-$i" -x "R$i-$$" -p "$chal"
 	[ "$STATUS" = 0 ] && openssl verify -CAfile "$T/next.pem" "$T/r$i.crt" >/dev/null 2>&1 ||
 		break
 done
@@ -101,7 +81,7 @@ done
 	pass "after the switch: 4 enrollments are issued by the new CA (openssl verify)" ||
 	fail "after the switch: enrollments are issued by the new CA" "request $i: HTTP $HTTP, status $STATUS, failInfo ${FAILINFO:-none}"
 la_admin crl >"$T/crl.out" 2>&1 || fail "scep-admin crl" "$(tail -n 2 "$T/crl.out")"
-req rg "$T/next.pem" "$T/gk.key" -x "RG-$$" -t 22 --serial 01 -S "$T/gk.crt" -K "$T/gk.key"
+la_req rg "$URL" "$T/next.pem" "$T/gk.key" -x "RG-$$" -t 22 --serial 01 -S "$T/gk.crt" -K "$T/gk.key"
 [ "$STATUS" = 0 ] && openssl crl -in "$T/rg.crl" -CAfile "$T/next.pem" -noout 2>/dev/null &&
 	pass "after the switch: GetCRL for the new CA returns the new CA's CRL" ||
 	fail "after the switch: GetCRL for the new CA returns the new CA's CRL" "HTTP $HTTP, status $STATUS, failInfo ${FAILINFO:-none}"
