@@ -157,6 +157,7 @@ check: deps all asan tools $(VGBIN)
 	$(SUITE) backup tests/governance/t-backup.sh
 	$(SUITE) status tests/governance/t-status.sh
 	$(SUITE) pool tests/service/t-pool.sh
+	$(SUITE) reload tests/service/t-reload.sh
 	$(SUITE) install tests/service/t-install.sh
 	$(SUITE) lock tests/service/t-lock.sh
 	$(SUITE) private tests/service/t-private.sh

@@ -42,9 +42,20 @@
 #define DEFAULT_KU	(KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)
 #define DEFAULT_EKU	"clientAuth,serverAuth"
 
+/* What stat(2) said of ca/epoch; present 0: it did not exist (or stat failed). */
+struct ca_stamp {
+	int		 present;
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime, ctime;
+};
+
 struct ca {
 	struct ca_gen	 cur, old, next;
 	int		 include_root;	/* GetCACert/GetNextCACert: certs (1) or noroot (0) */
+	char		 epoch[MAX_PATH_LEN];	/* ROOT/ca/epoch */
+	struct ca_stamp	 seen;		/* its state before the load, or at the last change */
 };
 
 /* ROOT/ca[/SUB][/NAME] into buf. 1 ok, 0 if too long. */
@@ -361,6 +372,43 @@ out:
 	return ok;
 }
 
+static void
+ca_stamp(const char *path, struct ca_stamp *st)
+{
+	struct stat	sb;
+
+	memset(st, 0, sizeof(*st));
+	if (stat(path, &sb) == -1)
+		return;
+	st->present = 1;
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	st->size = sb.st_size;
+	st->mtime = sb.st_mtim;
+	st->ctime = sb.st_ctim;
+}
+
+static int
+ca_stamp_eq(const struct ca_stamp *a, const struct ca_stamp *b)
+{
+	return a->present == b->present && a->dev == b->dev && a->ino == b->ino &&
+	    a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec && a->ctime.tv_sec == b->ctime.tv_sec &&
+	    a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+int
+ca_changed(struct ca *ca)
+{
+	struct ca_stamp	now;
+
+	ca_stamp(ca->epoch, &now);
+	if (ca_stamp_eq(&now, &ca->seen))
+		return 0;
+	ca->seen = now;
+	return 1;
+}
+
 struct ca *
 ca_load(const char *root, const struct ca_keysrc *src, char *err, size_t errlen)
 {
@@ -374,10 +422,13 @@ ca_load(const char *root, const struct ca_keysrc *src, char *err, size_t errlen)
 		goto out;
 	}
 	ca->include_root = 1;
-	if (!ca_path(path, sizeof(path), root, CA_SWITCH_MARK)) {
+	if (!ca_path(path, sizeof(path), root, CA_SWITCH_MARK) ||
+	    !ca_path(ca->epoch, sizeof(ca->epoch), root, CA_EPOCH_FILE)) {
 		errf(err, errlen, "repository path too long");
 		goto out;
 	}
+	/* Before the files: a change made while they are read is seen by ca_changed(). */
+	ca_stamp(ca->epoch, &ca->seen);
 	if (ca_present(path)) {
 		errf(err, errlen, "a CA rollover switch was interrupted (%s exists): run "
 		    "\"scep-admin rollover switch\" again to finish it", path);

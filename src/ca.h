@@ -28,6 +28,9 @@
  *                        overlap: requests encrypted to it are still decrypted, renewals
  *                        signed by its certificates are still renewals
  *   switching            present only while a rollover switch runs
+ *   epoch                rewritten (a new file renamed into place) after every change to
+ *                        the files above; a running server compares its stat(2) with the
+ *                        one it saw when it loaded the CA, and reloads on a difference
  * Each of ca/, ca/next/ and ca/old/ is a "generation". The "SCEP certificate" of a
  * generation is its RA if it has one, else its CA.
  */
@@ -79,6 +82,13 @@ struct crl_entry {
 struct ca	*ca_load(const char *root, const struct ca_keysrc *src, char *err,
 		    size_t errlen);
 void		 ca_free(struct ca *);
+/*
+ * Has ca/epoch changed (one stat(2): device, inode, size, mtime, ctime; absent counts as a
+ * state) since CA was loaded, or since this last returned 1? Then the caller loads the CA
+ * again. It says so once per change: a caller whose load fails is not told again until the
+ * next change.
+ */
+int		 ca_changed(struct ca *);
 /* Does the repository ROOT hold a CA (ca/ca.pem or its key)? Anything but ENOENT: yes. */
 int		 ca_exists(const char *root);
 

@@ -32,6 +32,7 @@
 #define CA_NEXT_DIR	"next"
 #define CA_NEXT_TMP	"next.tmp"	/* ca_rollover_prepare builds here, then renames */
 #define CA_SWITCH_MARK	"switching"	/* ca_rollover_switch in progress: "1" or "2" */
+#define CA_EPOCH_FILE	"epoch"		/* rewritten after each change: running servers reload */
 
 #define CLOCK_SKEW_SECS	(5 * 60)	/* notBefore is backdated by this much */
 #define MAX_DAYS	36500		/* validity of any certificate we make */

@@ -6,7 +6,8 @@
  * store, ca_key.c, writes keys: a PEM file, or the URI of a key it generated in a token);
  * a directory is complete before it is renamed into place (ca/next.tmp/ -> ca/next/), and
  * a switch moves one file per rename(2) under the marker ca/switching, so that running it
- * again after a crash finishes it.
+ * again after a crash finishes it. Each command that changed the files ends by rewriting
+ * ca/epoch, which tells running servers to load the CA again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -462,6 +464,25 @@ out:
 	return ok;
 }
 
+/*
+ * After a change to the files of ROOT/ca/: replace ca/epoch (a new inode, so that
+ * ca_changed() in every running server sees it), with when and by which process.
+ */
+static int
+bump_epoch(const char *root, char *err, size_t errlen)
+{
+	char	path[MAX_PATH_LEN], buf[64];
+	int	n;
+
+	if (!ca_path(path, sizeof(path), root, CA_EPOCH_FILE))
+		return errf(err, errlen, "repository path too long");
+	n = snprintf(buf, sizeof(buf), "%lld %ld\n", (long long)time(NULL), (long)getpid());
+	if (write_file(path, buf, (size_t)n, 0644, NULL, 0) != 1)
+		return errf_sys(err, errlen, "the CA changed, but running servers were not told: "
+		    "cannot write %s", path);
+	return 1;
+}
+
 int
 ca_init(const char *root, const char *subject, int bits, int days, const char *key_uri,
     const struct ca_keysrc *src, char *err, size_t errlen)
@@ -494,7 +515,7 @@ ca_init(const char *root, const char *subject, int bits, int days, const char *k
 	if ((x = make_ca_cert(name, key, days, err, errlen)) == NULL)
 		goto out;
 	ok = write_set(root, NULL, CA_KEY_FILE, CA_CERT_FILE, key, key_uri, src, x, NULL, err,
-	    errlen);
+	    errlen) && bump_epoch(root, err, errlen);
 out:
 	X509_free(x);
 	EVP_PKEY_free(key);
@@ -530,7 +551,8 @@ ca_init_ra(const char *root, const char *subject, int bits, int days, const char
 	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
 	    !ca_gen_load(root, NULL, src, &g, err, errlen))
 		goto out;
-	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, key_uri, src, err, errlen);
+	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, key_uri, src, err, errlen) &&
+	    bump_epoch(root, err, errlen);
 out:
 	ca_gen_free(&g);
 	X509_NAME_free(name);
@@ -726,7 +748,8 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 		goto out;
 	}
 	if (is_ra) {
-		ok = import_ra(root, cert_pem, key_pem, chain_pem, src, err, errlen);
+		ok = import_ra(root, cert_pem, key_pem, chain_pem, src, err, errlen) &&
+		    bump_epoch(root, err, errlen);
 		goto out;
 	}
 	if (!read_import_ca(cert_pem, key_pem, chain_pem, src, &x, &k, &chain, err, errlen))
@@ -751,7 +774,8 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 	}
 	warn_scep_ku(x, cert_pem);
 	ok = write_set(root, NULL, CA_KEY_FILE, CA_CERT_FILE, k,
-	    ca_key_is_uri(key_pem) ? key_pem : NULL, src, x, chain, err, errlen);
+	    ca_key_is_uri(key_pem) ? key_pem : NULL, src, x, chain, err, errlen) &&
+	    bump_epoch(root, err, errlen);
 out:
 	X509_free(x);
 	EVP_PKEY_free(k);
@@ -889,7 +913,7 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days,
 	    err, errlen) ||
 	    !prepare_finish(root, &cur, ra_key_uri, src, err, errlen))
 		goto out;
-	ok = 1;
+	ok = bump_epoch(root, err, errlen);
 out:
 	if (!ok && started)
 		prepare_abort(root);
@@ -933,7 +957,7 @@ ca_rollover_import(const char *root, const char *cert_pem, const char *key_pem,
 	    ca_key_is_uri(key_pem) ? key_pem : NULL, src, x, chain, err, errlen) ||
 	    !prepare_finish(root, &cur, ra_key_uri, src, err, errlen))
 		goto out;
-	ok = 1;
+	ok = bump_epoch(root, err, errlen);
 out:
 	if (!ok && started)
 		prepare_abort(root);
@@ -1050,7 +1074,7 @@ ca_rollover_switch(const char *root, const struct ca_keysrc *src, char *err, siz
 		errf_sys(err, errlen, "cannot remove %s", mark);
 		goto out;
 	}
-	ok = fsync_dir(dir, err, errlen);
+	ok = fsync_dir(dir, err, errlen) && bump_epoch(root, err, errlen);
 out:
 	free(buf);
 	ca_gen_free(&cur);

@@ -143,6 +143,55 @@ build_cacert(struct server *s)
 	return 1;
 }
 
+/* Free the CA and the answers built from it (build_cacert). */
+static void
+free_ca_answers(struct server *s)
+{
+	ca_free(s->ca);
+	OPENSSL_free(s->cacert);
+	OPENSSL_free(s->chain);
+	OPENSSL_free(s->nextca);
+}
+
+/*
+ * Before each request: when ca_changed() (a rollover, import or RA made by scep-admin, here
+ * or on another node sharing the repository), load the CA again with its GetCACert,
+ * GetNextCACert and GetCACaps answers, and only then replace the ones in use. If it does
+ * not load, the old CA stays and the failure is logged once per change.
+ */
+static void
+reload_ca(struct server *s)
+{
+	struct server	n = { .cfg = s->cfg };
+	char		 err[400];
+
+	if (!ca_changed(s->ca))
+		return;
+	if ((n.ca = ca_load(s->cfg->repository, &s->cfg->keysrc, err, sizeof(err))) == NULL) {
+		logx(LOG_LVL_ERR, "the CA changed but does not load, serving the old one: %s",
+		    err);
+		return;
+	}
+	ca_set_include_root(n.ca, s->cfg->include_root);
+	if (!build_cacert(&n)) {
+		logx(LOG_LVL_ERR, "the CA changed but its certificates do not encode, serving "
+		    "the old one");
+		free_ca_answers(&n);
+		return;
+	}
+	free_ca_answers(s);
+	s->ca = n.ca;
+	s->cacert = n.cacert;
+	s->cacert_len = n.cacert_len;
+	s->cacert_type = n.cacert_type;
+	s->chain = n.chain;
+	s->chain_len = n.chain_len;
+	s->nextca = n.nextca;
+	s->nextca_len = n.nextca_len;
+	build_caps(s);
+	logx(LOG_LVL_INFO, "the CA changed: loaded it again");
+}
+
 struct server *
 server_new(const char *confpath)
 {
@@ -200,11 +249,8 @@ server_free(struct server *s)
 	if (s == NULL)
 		return;
 	config_free(s->cfg);
-	ca_free(s->ca);
+	free_ca_answers(s);
 	repo_close(s->repo);
-	OPENSSL_free(s->cacert);
-	OPENSSL_free(s->chain);
-	OPENSSL_free(s->nextca);
 	if (s->legacy != NULL)
 		OSSL_PROVIDER_unload(s->legacy);
 	if (s->deflt != NULL)
@@ -868,6 +914,7 @@ server_handle(const struct http_req *req, struct http_resp *r, void *arg)
 		resp_text(r, 500, "SCEP service misconfigured; see the server log\n");
 		return;
 	}
+	reload_ca(s);
 	if (!post && strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		resp_text(r, 405, "method not allowed\n");
 		return;

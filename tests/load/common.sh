@@ -106,6 +106,30 @@ la_admin_exec() {
 	exec "$SCEP_ADMIN" -c "$SCEP_CONF" "$@"
 }
 
+# la_req NAME URL CA KEY [scepreq build args]: in the directory $T, build NAME.req (with
+# build/scepreq), POST it to URL, read the reply: HTTP (status code), STATUS, FAILINFO;
+# the certificate in $T/NAME.crt, a CRL in $T/NAME.crl.
+la_req() {
+	local n=$1 url=$2 ca=$3 key=$4 signer signkey a args i; shift 4
+	args=("$@") signer=$T/$n.self signkey=$key
+	for ((i = 0; i < ${#args[@]}; i++)); do
+		case ${args[i]} in -S) signer=${args[i+1]} ;; -K) signkey=${args[i+1]} ;; esac
+	done
+	[ -f "$key" ] || openssl genrsa -out "$key" 2048 2>/dev/null
+	rm -f "$T/$n.crt" "$T/$n.crl" "$T/$n.rep"
+	STATUS=none FAILINFO="" HTTP=""
+	"$SCEPREQ" build -c "$ca" -k "$key" -L "$T/$n.self" -o "$T/$n.req" "$@" 2>"$T/$n.err" || return 0
+	HTTP=$(curl -s --max-time 60 -o "$T/$n.rep" -w '%{http_code}' -H 'Content-Type: application/x-pki-message' \
+		--data-binary "@$T/$n.req" "$url?operation=PKIOperation") || return 0
+	a=$("$SCEPREQ" read -c "$ca" -k "$signkey" -S "$signer" -w "$T/$n.crt" --crl "$T/$n.crl" \
+		"$T/$n.rep" 2>>"$T/$n.err")
+	STATUS=$(sed -n 's/.*status=\([-0-9]*\).*/\1/p' <<<"$a")
+	FAILINFO=$(sed -n 's/.*failinfo=\([-0-9]*\).*/\1/p' <<<"$a")
+	[ -n "$STATUS" ] || STATUS=none
+}
+# der_of PEM: the certificate in PEM file PEM as DER on stdout.
+der_of() { openssl x509 -in "$1" -outform DER 2>/dev/null; }
+
 la_prepare() {
 	local dir=$1 n=$2; shift 2
 	mkdir -p "$dir"

@@ -1272,6 +1272,35 @@ out:
 	ERR_clear_error();
 }
 
+/* ca_changed(): each successful provisioning command is one change; a refused one none. */
+static void
+test_changed(void)
+{
+	char		 repo[600], err[1024] = "";
+	struct ca	*ca;
+
+	new_repo(repo, sizeof(repo), "changed");
+	CHECK_MSG(ca_init(repo, "/CN=Epoch CA", 2048, 100, NULL, NULL, err, sizeof(err)) == 1,
+	    "%s", err);
+	ca = ca_load(repo, NULL, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	if (ca == NULL)
+		return;
+	CHECK(ca_changed(ca) == 0);
+	CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 1,
+	    "%s", err);
+	CHECK(ca_changed(ca) == 1 && ca_changed(ca) == 0);
+	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_changed(ca) == 0);
+	CHECK_MSG(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_changed(ca) == 1 && ca_changed(ca) == 0);
+	CHECK_MSG(ca_init_ra(repo, "/CN=Epoch RA", 2048, 50, NULL, NULL, err, sizeof(err)) == 1,
+	    "%s", err);
+	CHECK(ca_changed(ca) == 1);
+	ca_free(ca);
+	ERR_clear_error();
+}
+
 /* prepare + switch, twice, in RA mode; recipients and issuers across the generations. */
 static void
 test_rollover(void)
@@ -1892,6 +1921,7 @@ main(void)
 	test_ra_refusals();
 	test_import_intermediate();
 	test_rollover();
+	test_changed();
 	test_switch_resume();
 	test_rollover_import();
 	test_key_operations();
