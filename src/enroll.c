@@ -6,7 +6,6 @@
  * "[role NAME]"); a renewal is checked once more under the lock against the OpenCA rule
  * "never more than two valid certificates with the same DN".
  */
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "fileio.h"
 #include "repo.h"
 #include "scep.h"
+#include "spki.h"
 
 #define SERIAL_BUF	128	/* repo_serial_next() output */
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
@@ -48,31 +48,13 @@ enroll_err(enum log_level lvl, char *err, size_t errlen, const char *fmt, ...)
 static X509 *
 cert_from_der(const unsigned char *der, size_t len)
 {
-	const unsigned char	*p = der;
-	X509			*x;
-
-	if (der == NULL || len == 0 || len > LONG_MAX)
-		return NULL;
-	if ((x = d2i_X509(NULL, &p, (long)len)) != NULL && p != der + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
+	return spki_d2i_cert(der, len);
 }
 
 static X509_REQ *
 csr_from_der(const unsigned char *der, size_t len)
 {
-	const unsigned char	*p = der;
-	X509_REQ		*req;
-
-	if (der == NULL || len == 0 || len > LONG_MAX)
-		return NULL;
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) != NULL && p != der + len) {
-		X509_REQ_free(req);
-		req = NULL;
-	}
-	return req;
+	return spki_d2i_req(der, len);
 }
 
 X509 *

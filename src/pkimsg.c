@@ -11,6 +11,7 @@
  * exactly one SignerInfo, no duplicate SCEP attributes, digest and cipher on an allow-list,
  * whole buffer consumed by every d2i.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "ca.h"
 #include "config.h"
 #include "pkimsg.h"
+#include "spki.h"
 
 int nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
     nid_recipientNonce, nid_transactionID, nid_failInfoText;
@@ -342,8 +344,7 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 	switch (m->msgtype) {
 	case MT_PKCSREQ:
 	case MT_RENEWALREQ:
-		m->csr = d2i_X509_REQ(NULL, &p, (long)len);
-		if (m->csr == NULL || p != der + len) {
+		if ((m->csr = spki_d2i_req(der, len)) == NULL) {
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");
 			goto out;
 		}
@@ -387,6 +388,54 @@ out:
 	return rc;
 }
 
+/*
+ * The pkiMessage as a CMS ContentInfo, the whole buffer. It is parsed with its
+ * certificates' keys undecoded and the signer certificate given its key by
+ * spki_set_cert_key() (the SignerInfo's key too); when that cannot be done, parsed again as
+ * usual. Nothing is checked here that pkimsg_parse() does not check itself.
+ */
+static CMS_ContentInfo *
+request_parse(const unsigned char *der, size_t len)
+{
+	OSSL_LIB_CTX		*ctx = spki_keyless_ctx();
+	CMS_ContentInfo		*cms = NULL;
+	CMS_SignerInfo		*si;
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(X509)		*signers = NULL;
+	X509			*signer;
+	const unsigned char	*p = der;
+	int			 keyed = 0;
+
+	if (len > LONG_MAX)
+		return NULL;
+	if (ctx != NULL) {
+		ERR_set_mark();
+		cms = (CMS_ContentInfo *)ASN1_item_d2i_ex(NULL, &p, (long)len,
+		    ASN1_ITEM_rptr(CMS_ContentInfo), ctx, NULL);
+		if (cms != NULL && p == der + len &&
+		    OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed &&
+		    sk_CMS_SignerInfo_num(sis = CMS_get0_SignerInfos(cms)) == 1 &&
+		    CMS_set1_signers_certs(cms, NULL, 0) == 1 &&
+		    (signers = CMS_get0_signers(cms)) != NULL && sk_X509_num(signers) == 1 &&
+		    spki_set_cert_key(signer = sk_X509_value(signers, 0))) {
+			si = sk_CMS_SignerInfo_value(sis, 0);
+			CMS_SignerInfo_set1_signer_cert(si, signer);
+			keyed = 1;
+		}
+		ERR_pop_to_mark();
+		sk_X509_free(signers);
+		if (keyed)
+			return cms;
+		CMS_ContentInfo_free(cms);
+	}
+	p = der;
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) != NULL && p != der + len) {
+		CMS_ContentInfo_free(cms);
+		cms = NULL;
+	}
+	return cms;
+}
+
 struct pkimsg *
 pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned digests,
     unsigned ciphers, struct pkimsg_err *e, struct pkimsg **partial)
@@ -397,10 +446,10 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	CMS_SignerInfo		*si;
 	STACK_OF(X509)		*signers = NULL;
 	X509_ALGOR		*dig = NULL, *sig = NULL;
+	X509			*signer = NULL;
 	BIO			*content = NULL;
 	unsigned char		*envder = NULL, *inner = NULL;
 	size_t			 envlen = 0, innerlen = 0;
-	const unsigned char	*p = der;
 	const ASN1_OBJECT	*ctype;
 
 	memset(e, 0, sizeof(*e));
@@ -413,8 +462,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		goto out;
 	m->msgtype = -1;
 
-	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
-	if (cms == NULL || p != der + len) {
+	if ((cms = request_parse(der, len)) == NULL) {
 		fail(e, FAIL_BADREQUEST, "body is not a single DER/BER CMS ContentInfo");
 		goto out;
 	}
@@ -434,7 +482,7 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	/* From here a FAILURE CertRep can be built: txid and nonce are known. */
 	e->have_reply_info = 1;
 	m->md = EVP_sha256();
-	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+	CMS_SignerInfo_get0_algs(si, NULL, &signer, &dig, &sig);
 	if ((m->md = digest_allowed(dig, digests)) == NULL) {
 		m->md = EVP_sha256();
 		fail(e, FAIL_BADALG, "digest algorithm not allowed by this CA; use SHA-256");
@@ -445,7 +493,8 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 		fail(e, FAIL_BADREQUEST, "encapsulated content type must be id-data");
 		goto out;
 	}
-	if (CMS_set1_signers_certs(cms, NULL, 0) < 1 ||
+	/* request_parse() has found the signer certificate already when it could. */
+	if ((signer == NULL && CMS_set1_signers_certs(cms, NULL, 0) < 1) ||
 	    (signers = CMS_get0_signers(cms)) == NULL ||
 	    sk_X509_num(signers) != 1) {
 		fail(e, FAIL_BADMESSAGECHECK, "the signer certificate is not in the message");

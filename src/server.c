@@ -32,6 +32,7 @@
 #include "policy.h"
 #include "repo.h"
 #include "server.h"
+#include "spki.h"
 
 #define MAX_CRL_SIZE	(64 * 1024 * 1024)
 
@@ -667,7 +668,6 @@ static void
 getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
 	unsigned char		*der = NULL;
-	const unsigned char	*p;
 	size_t			 len = 0;
 	BIGNUM			*bn = NULL;
 	char			*hex = NULL;
@@ -681,8 +681,7 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		    "number", r);
 		goto out;
 	}
-	p = der;
-	if ((cert = d2i_X509(NULL, &p, (long)len)) == NULL) {
+	if ((cert = spki_d2i_cert(der, len)) == NULL) {
 		resp_text(r, 500, "stored certificate unreadable\n");
 		goto out;
 	}
