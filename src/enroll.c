@@ -136,15 +136,16 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
  */
 static X509 *
 sign_record(struct repo *r, struct ca *ca, const struct config *cf,
-    const struct record *rec, char *err, size_t errlen)
+    const struct record *rec, X509_REQ *csr, char *err, size_t errlen)
 {
-	X509_REQ		*req = NULL;
+	X509_REQ		*req = csr, *own = NULL;
 	X509			*x = NULL, *ret = NULL;
 	EVP_PKEY		*pk;
 	char			 serial[SERIAL_BUF], cerr[256];
 	struct cert_profile	 prof;
 
-	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+	if (req == NULL &&
+	    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
 		    "DER PKCS#10 request", rec->id);
 		goto out;
@@ -164,8 +165,9 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		x = NULL;
 		goto out;
 	}
-	/* Checked when it arrived; checked again since the file has been at rest since. */
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1) {
+	/* Checked when it arrived; checked again when read back from the file. */
+	if (csr == NULL &&
+	    ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1)) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's self-signature does "
 		    "not verify", rec->id);
 		goto out;
@@ -185,7 +187,7 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 	ret = x;
 	x = NULL;
 out:
-	X509_REQ_free(req);
+	X509_REQ_free(own);
 	X509_free(x);
 	return ret;
 }
@@ -244,12 +246,14 @@ out:
  * refused, -1 on error (err set).
  */
 static int
-renewal_allowed(struct repo *r, const struct record *rec, char *err, size_t errlen)
+renewal_allowed(struct repo *r, const struct record *rec, X509_REQ *csr, char *err,
+    size_t errlen)
 {
-	X509_REQ	*req = NULL;
+	X509_REQ	*req = csr, *own = NULL;
 	int		 n = 0, rc = -1;
 
-	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+	if (req == NULL &&
+	    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
 		    "DER PKCS#10 request", rec->id);
 		goto out;
@@ -261,7 +265,7 @@ renewal_allowed(struct repo *r, const struct record *rec, char *err, size_t errl
 	}
 	rc = n < MAX_VALID_PER_DN;
 out:
-	X509_REQ_free(req);
+	X509_REQ_free(own);
 	return rc;
 }
 
@@ -291,9 +295,30 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 	return 1;
 }
 
+/* Does CSR encode to the bytes of REC's csr.der? */
+static int
+same_csr(X509_REQ *csr, const struct record *rec)
+{
+	unsigned char	*der = NULL;
+	int		 n, same;
+
+	n = i2d_X509_REQ(csr, &der);
+	same = n > 0 && rec->csr_der != NULL && (size_t)n == rec->csr_len &&
+	    memcmp(der, rec->csr_der, rec->csr_len) == 0;
+	OPENSSL_free(der);
+	return same;
+}
+
 int
 enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
     X509 **out, char *err, size_t errlen)
+{
+	return enroll_issue_csr(r, ca, cf, id, NULL, out, err, errlen);
+}
+
+int
+enroll_issue_csr(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
+    X509_REQ *csr, X509 **out, char *err, size_t errlen)
 {
 	struct record	*rec = NULL;
 	X509		*x = NULL;
@@ -326,9 +351,11 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot be read", id);
 			goto out;
 		}
+		if (csr != NULL && !same_csr(csr, rec))
+			csr = NULL;
 		/* Not for an interrupted issue: its certificate exists already. */
 		if (rec->renewal_of != NULL && rec->cert_der == NULL) {
-			if ((rc = renewal_allowed(r, rec, err, errlen)) == -1)
+			if ((rc = renewal_allowed(r, rec, csr, err, errlen)) == -1)
 				goto out;
 			if (rc == 0) {
 				if (refuse(r, rec, REFUSE_RENEWAL, err, errlen))
@@ -336,7 +363,7 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 				goto out;
 			}
 		}
-		if ((x = sign_record(r, ca, cf, rec, err, errlen)) == NULL)
+		if ((x = sign_record(r, ca, cf, rec, csr, err, errlen)) == NULL)
 			goto out;
 		if (!repo_move(r, id, RS_APPROVED, RS_ISSUED)) {
 			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot move it to "

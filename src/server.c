@@ -610,7 +610,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		send_pending(s, m, r);
 		goto out;
 	}
-	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+	rc = enroll_issue_csr(s->repo, s->ca, s->cfg, id, m->csr, &cert, err, sizeof(err));
 	if (rc == 1) {
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
