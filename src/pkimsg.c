@@ -621,7 +621,7 @@ int
 pubkey_fp(EVP_PKEY *pk, char out[65])
 {
 	unsigned char	*der = NULL, md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0, i;
+	unsigned int	 mdlen = 0;
 	int		 len, rc = 0;
 
 	out[0] = '\0';
@@ -629,8 +629,7 @@ pubkey_fp(EVP_PKEY *pk, char out[65])
 		goto out;
 	if (!EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL))
 		goto out;
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(out, md, mdlen);
 	rc = 1;
 out:
 	OPENSSL_free(der);
