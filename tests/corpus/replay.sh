@@ -26,10 +26,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 C=$TOP/tests/corpus
 : "${SCEP_BIN:=$TOP/build/asan/scep}"
-if [ -z "${SCEP_ADMIN:-}" ]; then
-	if [ -x "$TOP/build/asan/scep-admin" ]; then SCEP_ADMIN=$TOP/build/asan/scep-admin
-	else SCEP_ADMIN=$TOP/scep-admin; fi
-fi
+: "${SCEP_ADMIN:=$TOP/build/asan/scep-admin}"	# the sanitizer build; never a silent fallback
 : "${HOSTILE_BIN:=$TOP/build/hostile}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
