@@ -243,10 +243,11 @@ read_attributes(CMS_SignerInfo *si, struct pkimsg *m, struct pkimsg_err *e)
 	return 1;
 }
 
-static int
-is_self_signed(X509 *x)
+int
+pkimsg_signer_self_signed(const struct pkimsg *m)
 {
-	EVP_PKEY *pk = X509_get0_pubkey(x);
+	X509		*x = m->signer;
+	EVP_PKEY	*pk = x != NULL ? X509_get0_pubkey(x) : NULL;
 
 	if (pk == NULL)
 		return 0;
@@ -502,7 +503,6 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	}
 	m->signer = sk_X509_value(signers, 0);
 	X509_up_ref(m->signer);
-	m->signer_self_signed = is_self_signed(m->signer);
 
 	/*
 	 * Signature and messageDigest; the signer is usually a throw-away self-signed
@@ -570,7 +570,8 @@ pkimsg_print(const struct pkimsg *m, FILE *f)
 	fprintf(f, "cipher: %s\n", m->cipher ? EVP_CIPHER_get0_name(m->cipher) : "-");
 	if (m->signer != NULL) {
 		X509_NAME_oneline(X509_get_subject_name(m->signer), buf, sizeof(buf));
-		fprintf(f, "signer: %s%s\n", buf, m->signer_self_signed ? " (self-signed)" : "");
+		fprintf(f, "signer: %s%s\n", buf,
+		    pkimsg_signer_self_signed(m) ? " (self-signed)" : "");
 	}
 	if (m->csr != NULL) {
 		X509_NAME_oneline(X509_REQ_get_subject_name(m->csr), buf, sizeof(buf));
