@@ -35,7 +35,6 @@
 #include "ca.h"
 #include "ca_internal.h"
 #include "scep.h"
-#include "spki.h"
 
 #define MAX_SERIAL_HEX	40		/* 20 octets, RFC 5280 §4.1.2.2 */
 #define MAX_CRL_ENTRIES	10000000	/* revoked certificates in one CRL */
@@ -888,7 +887,7 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 {
 	X509		*x = NULL, *ret = NULL;
 	ASN1_INTEGER	*serial = NULL;
-	EVP_PKEY	*pk, *rsa = NULL;
+	EVP_PKEY	*pk;
 	X509_NAME	*subj;
 	X509V3_CTX	 ctx;
 	const char	*aki, *eku;
@@ -925,14 +924,12 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 		goto out;
 	}
 
-	/* The same key, encoded without OpenSSL's encoder and decoder round trip when RSA. */
-	rsa = spki_rsa_key(X509_REQ_get_X509_PUBKEY(req));
 	if ((x = X509_new()) == NULL ||
 	    !X509_set_version(x, 2) ||
 	    !X509_set_serialNumber(x, serial) ||
 	    !X509_set_subject_name(x, subj) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cur.cert)) ||
-	    !X509_set_pubkey(x, rsa != NULL ? rsa : pk) ||
+	    !X509_set_pubkey(x, pk) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -CLOCK_SKEW_SECS) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), prof->days, 0, NULL) == NULL) {
 		errf_crypto(err, errlen, "cannot build the certificate");
@@ -986,7 +983,6 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	x = NULL;
 out:
 	X509_free(x);
-	EVP_PKEY_free(rsa);
 	ASN1_INTEGER_free(serial);
 	return ret;
 }
