@@ -6,7 +6,7 @@
  * "[role NAME]"); a renewal is checked once more under the lock against the OpenCA rule
  * "never more than two valid certificates with the same DN".
  */
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,21 +28,6 @@
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
 #define MAX_VALID_PER_DN 2	/* a renewal is refused when this many valid certs exist */
 #define REFUSE_RENEWAL	"there are already two valid certificates for this subject"
-
-/* Format err and log it at LVL, draining the OpenSSL error queue. */
-static void
-enroll_err(enum log_level lvl, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	 msg[512];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "%s", msg);
-	log_crypto(lvl, "%s", msg);
-}
 
 /* One whole DER object of LEN bytes, nothing after it. */
 static X509 *
@@ -87,12 +72,12 @@ store(struct repo *r, const struct record *rec, X509 *x, char *err, size_t errle
 
 	memset(&cf, 0, sizeof(cf));
 	if ((len = i2d_X509(x, &der)) <= 0 || !repo_cert_facts(x, &cf)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot encode the certificate",
+		errf_crypto(err, errlen, "record %s: cannot encode the certificate",
 		    rec->id);
 		goto out;
 	}
 	if (!repo_store_cert(r, rec->id, der, (size_t)len, &cf)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot store certificate %s",
+		errf_crypto(err, errlen, "record %s: cannot store certificate %s",
 		    rec->id, cf.serial);
 		goto out;
 	}
@@ -116,12 +101,11 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
 	prof->keep_san = cf != NULL ? cf->keep_san : 1;
 	if (cf == NULL)
 		return;
-	if (rec->role != NULL && (ro = config_role(cf, rec->role)) == NULL)
+	if (rec->role != NULL && config_role(cf, rec->role) == NULL)
 		logx(LOG_LVL_WARN, "record %s: role \"%s\" is not in the configuration; "
 		    "using the default role %s", rec->id, rec->role, cf->default_role);
-	if (ro == NULL)
-		ro = config_role(cf, cf->default_role);
-	if (ro == NULL)		/* config_load() guarantees it exists */
+	/* ScepDefaultRole always names a role: config_load() checks it. */
+	if ((ro = config_role_or_default(cf, rec->role)) == NULL)
 		return;
 	prof->days = ro->days;
 	prof->key_usage = ro->key_usage;
@@ -148,14 +132,14 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 
 	if (req == NULL &&
 	    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
+		errf_crypto(err, errlen, "record %s: csr.der is missing or not one "
 		    "DER PKCS#10 request", rec->id);
 		goto out;
 	}
 	if (rec->cert_der != NULL) {
 		if ((x = cert_from_der(rec->cert_der, rec->cert_len)) == NULL ||
 		    EVP_PKEY_eq(X509_get0_pubkey(x), X509_REQ_get0_pubkey(req)) != 1) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: approved/ holds a "
+			errf_crypto(err, errlen, "record %s: approved/ holds a "
 			    "cert.der that is unreadable or not for its CSR", rec->id);
 			goto out;
 		}
@@ -170,18 +154,18 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 	/* Checked when it arrived; checked again when read back from the file. */
 	if (csr == NULL &&
 	    ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's self-signature does "
+		errf_crypto(err, errlen, "record %s: the CSR's self-signature does "
 		    "not verify", rec->id);
 		goto out;
 	}
 	if (!repo_serial_next(r, serial, sizeof(serial))) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot allocate a serial",
+		errf_crypto(err, errlen, "record %s: cannot allocate a serial",
 		    rec->id);
 		goto out;
 	}
 	profile_of(cf, rec, &prof);
 	if ((x = ca_issue(ca, req, serial, &prof, cerr, sizeof(cerr))) == NULL) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: %s", rec->id, cerr);
+		errf_crypto(err, errlen, "record %s: %s", rec->id, cerr);
 		goto out;
 	}
 	if (!store(r, rec, x, err, errlen))
@@ -256,12 +240,12 @@ renewal_allowed(struct repo *r, const struct record *rec, X509_REQ *csr, char *e
 
 	if (req == NULL &&
 	    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
+		errf_crypto(err, errlen, "record %s: csr.der is missing or not one "
 		    "DER PKCS#10 request", rec->id);
 		goto out;
 	}
 	if (!enroll_valid_certs_for_dn(r, X509_REQ_get_subject_name(req), &n)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot count the valid "
+		errf_crypto(err, errlen, "record %s: cannot count the valid "
 		    "certificates of its subject", rec->id);
 		goto out;
 	}
@@ -278,13 +262,13 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 	char	*copy;
 
 	if ((copy = strdup(reason)) == NULL) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "out of memory");
+		errf_crypto(err, errlen, "out of memory");
 		return 0;
 	}
 	free(rec->reason);
 	rec->reason = copy;
 	if (!repo_move(r, rec->id, RS_APPROVED, RS_REJECTED)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot move it to rejected/",
+		errf_crypto(err, errlen, "record %s: cannot move it to rejected/",
 		    rec->id);
 		return 0;
 	}
@@ -292,7 +276,7 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 	if (!repo_record_update(r, rec))
 		logx(LOG_LVL_ERR, "record %s: rejected, but the reason could not be recorded",
 		    rec->id);
-	enroll_err(LOG_LVL_INFO, err, errlen, "record %s: renewal refused: %s", rec->id,
+	errf(err, errlen, "record %s: renewal refused: %s", rec->id,
 	    reason);
 	return 1;
 }
@@ -331,11 +315,11 @@ enroll_issue_csr(struct repo *r, struct ca *ca, const struct config *cf, const c
 		err[0] = '\0';
 	*out = NULL;
 	if (!repo_id_valid(id)) {
-		enroll_err(LOG_LVL_DEBUG, err, errlen, "not a record id");
+		errf(err, errlen, "not a record id");
 		goto out;
 	}
 	if (!repo_lock(r)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "cannot lock the repository");
+		errf_crypto(err, errlen, "cannot lock the repository");
 		goto out;
 	}
 	locked = 1;
@@ -343,14 +327,14 @@ enroll_issue_csr(struct repo *r, struct ca *ca, const struct config *cf, const c
 	switch ((st = repo_find(r, id))) {
 	case RS_ISSUED:		/* somebody else issued it first */
 		if ((x = enroll_issued_cert(r, id)) == NULL) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: issued, but its "
+			errf_crypto(err, errlen, "record %s: issued, but its "
 			    "certificate cannot be read", id);
 			goto out;
 		}
 		break;
 	case RS_APPROVED:
 		if ((rec = repo_record_load(r, id, 1)) == NULL) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot be read", id);
+			errf_crypto(err, errlen, "record %s: cannot be read", id);
 			goto out;
 		}
 		if (csr != NULL && !same_csr(csr, rec))
@@ -368,16 +352,16 @@ enroll_issue_csr(struct repo *r, struct ca *ca, const struct config *cf, const c
 		if ((x = sign_record(r, ca, cf, rec, csr, err, errlen)) == NULL)
 			goto out;
 		if (!repo_move(r, id, RS_APPROVED, RS_ISSUED)) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot move it to "
+			errf_crypto(err, errlen, "record %s: cannot move it to "
 			    "issued/", id);
 			goto out;
 		}
 		break;
 	case RS_NONE:
-		enroll_err(LOG_LVL_DEBUG, err, errlen, "record %s: no such record", id);
+		errf(err, errlen, "record %s: no such record", id);
 		goto out;
 	default:
-		enroll_err(LOG_LVL_DEBUG, err, errlen, "record %s: is %s, not approved", id,
+		errf(err, errlen, "record %s: is %s, not approved", id,
 		    rstate_name(st));
 		goto out;
 	}

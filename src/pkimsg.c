@@ -88,6 +88,7 @@ pkimsg_free(struct pkimsg *m)
 		return;
 	X509_free(m->signer);
 	X509_REQ_free(m->csr);
+	free(m->challenge);
 	X509_NAME_free(m->poll_issuer);
 	X509_NAME_free(m->poll_subject);
 	X509_NAME_free(m->ias_issuer);
@@ -355,6 +356,9 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 			    "verify (no proof of possession of the key)");
 			goto out;
 		}
+		if (!pubkey_fp(pk, m->key_fp))
+			goto out;
+		m->challenge = csr_challenge(m->csr);
 		break;
 	case MT_CERTPOLL:
 		ias = d2i_ISSUER_AND_SUBJECT(NULL, &p, (long)len);
@@ -503,6 +507,8 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	}
 	m->signer = sk_X509_value(signers, 0);
 	X509_up_ref(m->signer);
+	if (!pubkey_fp(X509_get0_pubkey(m->signer), m->signer_fp))
+		goto out;
 
 	/*
 	 * Signature and messageDigest; the signer is usually a throw-away self-signed

@@ -344,16 +344,13 @@ repo_record_by_serial(struct repo *r, const char *serial, char id[REPO_ID_LEN + 
 int
 repo_cert_facts(X509 *x, struct repo_cert *cf)
 {
-	BIGNUM		*bn = NULL;
-	char		*hex = NULL, *one = NULL;
+	char		*one = NULL;
 	struct tm	 tm;
 	int		 rc = 0;
 
 	memset(cf, 0, sizeof(*cf));
 	if (x == NULL ||
-	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL || !serial_normalize(hex, cf->serial,
-	    sizeof(cf->serial)) ||
+	    !repo_serial_name(X509_get0_serialNumber(x), cf->serial, sizeof(cf->serial)) ||
 	    !ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) ||
 	    (one = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL ||
 	    (cf->subject = strdup(one)) == NULL ||
@@ -364,8 +361,6 @@ repo_cert_facts(X509 *x, struct repo_cert *cf)
 out:
 	if (!rc)
 		repo_cert_facts_free(cf);
-	BN_free(bn);
-	OPENSSL_free(hex);
 	OPENSSL_free(one);
 	return rc;
 }

@@ -271,9 +271,7 @@ send_pending(struct server *s, const struct pkimsg *m, struct http_resp *r)
 static const struct role *
 record_role(struct server *s, const struct record *rec)
 {
-	const struct role *r = rec && rec->role ? config_role(s->cfg, rec->role) : NULL;
-
-	return r ? r : config_role(s->cfg, s->cfg->default_role);
+	return config_role_or_default(s->cfg, rec != NULL ? rec->role : NULL);
 }
 
 /* SUCCESS with CERT first in the payload, then the CA chain if the role asks for it. */
@@ -437,9 +435,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	struct record		 rec;
 	const struct role	*role = NULL;
 	struct record		*old = NULL;
-	char			 id[REPO_ID_LEN + 1], keyfp[65], signerfp[65], subj[1024];
+	char			 id[REPO_ID_LEN + 1], subj[1024];
 	char			 tx[MAX_TXID * 4 + 1], err[256], why[256], sserial[80];
-	char			*challenge = NULL;
 	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
@@ -465,14 +462,10 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
-	if (!pubkey_fp(pk, keyfp) || !pubkey_fp(X509_get0_pubkey(m->signer), signerfp)) {
-		resp_text(r, 500, "internal error\n");
-		goto out;
-	}
 	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
 	X509_NAME_oneline(dn, subj, sizeof(subj));
 	if (repo_find(s->repo, id) != RS_NONE) {
-		if (!same_requester(s, id, keyfp, NULL, subj)) {
+		if (!same_requester(s, id, m->key_fp, NULL, subj)) {
 			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
 			    "key or subject", msgtype_name(m->msgtype), tx, id);
 			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
@@ -520,9 +513,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		}
 		repo_id(id, m->txid, m->txid_len, sserial);
 		rec.renewal_of = sserial;
-		role = rec.role ? config_role(s->cfg, rec.role) : NULL;
-		if (role == NULL)
-			role = config_role(s->cfg, s->cfg->default_role);
+		role = config_role_or_default(s->cfg, rec.role);
 	} else {
 		if (!s->cfg->allow_enrollment) {
 			if ((n = valid_for_dn(s, dn)) < 0) {
@@ -540,7 +531,6 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 			send_failure(s, m, FAIL_BADREQUEST, why, r);
 			goto out;
 		}
-		challenge = csr_challenge(m->csr);
 	}
 	if (role == NULL) {
 		resp_text(r, 500, "no role configured\n");
@@ -552,8 +542,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	rec.txid_len = m->txid_len;
 	rec.msgtype = m->msgtype;
 	rec.subject = subj;
-	rec.key_fp = keyfp;
-	rec.signer_fp = signerfp;
+	rec.key_fp = (char *)m->key_fp;
+	rec.signer_fp = (char *)m->signer_fp;
 	rec.digest = (char *)EVP_MD_get0_name(m->md);
 	rec.cipher = (char *)EVP_CIPHER_get0_name(m->cipher);
 	rec.client = (char *)(client ? client : "-");
@@ -582,7 +572,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	}
 	if (!renewal) {
 		/* Last check, under the lock: a one-time challenge is consumed here. */
-		chal = policy_challenge(s->cfg, s->repo, challenge);
+		chal = policy_challenge(s->cfg, s->repo, m->challenge);
 		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
 			repo_unlock(s->repo);
 			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
@@ -621,12 +611,15 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
 		    renewal ? " renews " : "", renewal ? sserial : "");
 		send_cert(s, m, cert, role, r);
-	} else
-		answer_existing(s, m, id, r);	/* refused at issue time, or an error */
+	} else {
+		/* Refused at issue time (the record is now rejected), or an error. */
+		logx(rc < 0 ? LOG_LVL_INFO : LOG_LVL_ERR, "%s txid=%s id=%s: not issued: %s",
+		    msgtype_name(m->msgtype), tx, id, err);
+		answer_existing(s, m, id, r);
+	}
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
-	free(challenge);
 	record_free(old);
 	X509_free(cert);
 }
@@ -638,7 +631,7 @@ out:
 static void
 certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
-	char			 id[REPO_ID_LEN + 1], signerfp[65], tx[MAX_TXID * 4 + 1];
+	char			 id[REPO_ID_LEN + 1], tx[MAX_TXID * 4 + 1];
 	char			 sserial[80];
 	enum signer_kind	 kind;
 	int			 found = 0;
@@ -658,8 +651,7 @@ certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
 		return;
 	}
-	if (!pubkey_fp(X509_get0_pubkey(m->signer), signerfp) ||
-	    !same_requester(s, id, NULL, signerfp, NULL)) {
+	if (!same_requester(s, id, NULL, m->signer_fp, NULL)) {
 		logx(LOG_LVL_WARN, "CertPoll txid=%s id=%s: signed by another key", tx, id);
 		send_failure(s, m, FAIL_BADCERTID, "this transaction belongs to another key",
 		    r);
@@ -674,14 +666,12 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
 	unsigned char		*der = NULL;
 	size_t			 len = 0;
-	BIGNUM			*bn = NULL;
-	char			*hex = NULL;
+	char			 serial[REPO_SERIAL_MAX + 2];
 	X509			*cert = NULL;
 
 	if (X509_NAME_cmp(m->ias_issuer, X509_get_subject_name(ca_cert(s->ca))) != 0 ||
-	    (bn = ASN1_INTEGER_to_BN(m->ias_serial, NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL ||
-	    !repo_cert_by_serial(s->repo, hex, &der, &len)) {
+	    !repo_serial_name(m->ias_serial, serial, sizeof(serial)) ||
+	    !repo_cert_by_serial(s->repo, serial, &der, &len)) {
 		send_failure(s, m, FAIL_BADCERTID, "no certificate with this issuer and serial "
 		    "number", r);
 		goto out;
@@ -693,8 +683,6 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 	send_cert(s, m, cert, NULL, r);
 out:
 	X509_free(cert);
-	BN_free(bn);
-	OPENSSL_free(hex);
 	free(der);
 }
 
