@@ -24,6 +24,7 @@
 #include "pkimsg.h"
 #include "repo.h"
 #include "scep.h"
+#include "spki.h"
 
 #define SERIAL_BUF	128	/* repo_serial_next() output */
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
@@ -32,31 +33,13 @@
 static X509 *
 cert_from_der(const unsigned char *der, size_t len)
 {
-	const unsigned char	*p = der;
-	X509			*x;
-
-	if (der == NULL || len == 0 || len > LONG_MAX)
-		return NULL;
-	if ((x = d2i_X509(NULL, &p, (long)len)) != NULL && p != der + len) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
+	return spki_d2i_cert(der, len);
 }
 
 static X509_REQ *
 csr_from_der(const unsigned char *der, size_t len)
 {
-	const unsigned char	*p = der;
-	X509_REQ		*req;
-
-	if (der == NULL || len == 0 || len > LONG_MAX)
-		return NULL;
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) != NULL && p != der + len) {
-		X509_REQ_free(req);
-		req = NULL;
-	}
-	return req;
+	return spki_d2i_req(der, len);
 }
 
 X509 *
@@ -138,15 +121,16 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
  */
 static X509 *
 sign_record(struct repo *r, struct ca *ca, const struct config *cf,
-    const struct record *rec, char *err, size_t errlen)
+    const struct record *rec, X509_REQ *csr, char *err, size_t errlen)
 {
-	X509_REQ		*req = NULL;
+	X509_REQ		*req = csr, *own = NULL;
 	X509			*x = NULL, *ret = NULL;
 	EVP_PKEY		*pk;
 	char			 serial[SERIAL_BUF], cerr[256], fp[65];
 	struct cert_profile	 prof;
 
-	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+	if (req == NULL &&
+	    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
 		errf_crypto(err, errlen, "record %s: csr.der is missing or not one "
 		    "DER PKCS#10 request", rec->id);
 		goto out;
@@ -167,11 +151,13 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 		goto out;
 	}
 	/*
-	 * The self-signature was verified on arrival. A CSR stored without its challenge
-	 * no longer verifies: then its key must be the one recorded on arrival.
+	 * CSR, from the request itself, was verified on arrival. One read back from the
+	 * file is checked again; a CSR stored without its challenge no longer verifies:
+	 * then its key must be the one recorded on arrival.
 	 */
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || (X509_REQ_verify(req, pk) != 1 &&
-	    (rec->key_fp == NULL || !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0))) {
+	if (csr == NULL && ((pk = X509_REQ_get0_pubkey(req)) == NULL ||
+	    (X509_REQ_verify(req, pk) != 1 && (rec->key_fp == NULL ||
+	    !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0)))) {
 		errf_crypto(err, errlen, "record %s: the CSR's key is not the key "
 		    "the request was recorded for", rec->id);
 		goto out;
@@ -192,7 +178,7 @@ sign_record(struct repo *r, struct ca *ca, const struct config *cf,
 	ret = x;
 	x = NULL;
 out:
-	X509_REQ_free(req);
+	X509_REQ_free(own);
 	X509_free(x);
 	return ret;
 }
@@ -263,11 +249,11 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
  */
 static int
 issue_allowed(struct repo *r, const struct config *cf, const struct record *rec,
-    char *why, size_t whylen, char *err, size_t errlen)
+    X509_REQ *csr, char *why, size_t whylen, char *err, size_t errlen)
 {
 	struct policy_facts	 f;
 	struct policy_decision	 d;
-	X509_REQ		*req = NULL;
+	X509_REQ		*req = csr, *own = NULL;
 	int			 rc = -1, rv;
 
 	memset(&f, 0, sizeof(f));
@@ -276,7 +262,8 @@ issue_allowed(struct repo *r, const struct config *cf, const struct record *rec,
 	f.renewal = rec->renewal_of != NULL;
 	f.signer = SIGNER_VALID;
 	if (f.renewal) {
-		if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+		if (req == NULL &&
+		    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
 			errf_crypto(err, errlen, "record %s: csr.der is missing or "
 			    "not one DER PKCS#10 request", rec->id);
 			goto out;
@@ -309,7 +296,7 @@ issue_allowed(struct repo *r, const struct config *cf, const struct record *rec,
 		snprintf(why, whylen, "%s", d.text);
 out:
 	policy_decision_clear(&d);
-	X509_REQ_free(req);
+	X509_REQ_free(own);
 	return rc;
 }
 
@@ -339,9 +326,30 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 	return 1;
 }
 
+/* Does CSR encode to the bytes of REC's csr.der? */
+static int
+same_csr(X509_REQ *csr, const struct record *rec)
+{
+	unsigned char	*der = NULL;
+	int		 n, same;
+
+	n = i2d_X509_REQ(csr, &der);
+	same = n > 0 && rec->csr_der != NULL && (size_t)n == rec->csr_len &&
+	    memcmp(der, rec->csr_der, rec->csr_len) == 0;
+	OPENSSL_free(der);
+	return same;
+}
+
 int
 enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
     X509 **out, char *err, size_t errlen)
+{
+	return enroll_issue_csr(r, ca, cf, id, NULL, out, err, errlen);
+}
+
+int
+enroll_issue_csr(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
+    X509_REQ *csr, X509 **out, char *err, size_t errlen)
 {
 	struct record	*rec = NULL;
 	X509		*x = NULL;
@@ -376,9 +384,11 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 			goto out;
 		}
 		rec->state = RS_APPROVED;
+		if (csr != NULL && !same_csr(csr, rec))
+			csr = NULL;
 		/* Not for an interrupted issue: its certificate exists already. */
 		if (rec->renewal_of != NULL && rec->cert_der == NULL) {
-			if ((rc = issue_allowed(r, cf, rec, why, sizeof(why), err,
+			if ((rc = issue_allowed(r, cf, rec, csr, why, sizeof(why), err,
 			    errlen)) == -1)
 				goto out;
 			if (rc == 0) {
@@ -387,7 +397,7 @@ enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char 
 				goto out;
 			}
 		}
-		if ((x = sign_record(r, ca, cf, rec, err, errlen)) == NULL)
+		if ((x = sign_record(r, ca, cf, rec, csr, err, errlen)) == NULL)
 			goto out;
 		if (!repo_move(r, id, RS_APPROVED, RS_ISSUED)) {
 			errf_crypto(err, errlen, "record %s: cannot move it to "

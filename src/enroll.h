@@ -30,6 +30,15 @@ int	 enroll_issue(struct repo *, struct ca *, const struct config *, const char 
 	    X509 **out, char *err, size_t errlen);
 
 /*
+ * enroll_issue() for a record whose CSR the caller holds already parsed, with its
+ * self-signature verified (the request that created the record): CSR is used instead of
+ * parsing and verifying csr.der again when it encodes to the same bytes. CSR NULL: the same
+ * as enroll_issue().
+ */
+int	 enroll_issue_csr(struct repo *, struct ca *, const struct config *, const char *id,
+	    X509_REQ *csr, X509 **out, char *err, size_t errlen);
+
+/*
  * Through the DN index: in *count the certificates with subject NAME (X509_NAME_cmp)
  * that are neither revoked nor expired, and in *key_certified (if not NULL) whether one
  * of them holds KEY (if not NULL). Locking and errors as enroll_valid_certs_for_dn().

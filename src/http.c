@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+
 #include <fastcgi.h>
 #include <fcgiapp.h>
 #include <openssl/evp.h>
@@ -404,30 +407,77 @@ serve_signals(sigset_t *waitmask)
 
 /*
  * Wait until FD is readable (a connection to accept, or the next request on a kept
- * connection) with the signals unblocked. 1 readable, 0 stop or error.
+ * connection) with the signals unblocked. The listening socket is waited for through EP,
+ * an epoll set holding it with EPOLLEXCLUSIVE: a connection wakes one idle worker, not
+ * every worker sharing the socket. 1 readable, 0 stop or error.
  */
 static int
-serve_wait(int fd, const sigset_t *waitmask)
+serve_wait(int fd, int ep, const sigset_t *waitmask)
 {
-	struct pollfd	 pfd;
+	struct pollfd		 pfd;
+	struct epoll_event	 ev;
+	int			 n;
 
 	for (;;) {
 		if (serve_stop)
 			return 0;
-		pfd.fd = fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if (ppoll(&pfd, 1, NULL, waitmask) > 0)
+		if (fd == FCGI_LISTENSOCK_FILENO && ep != -1)
+			n = epoll_pwait(ep, &ev, 1, -1, waitmask);
+		else {
+			pfd.fd = fd;
+			pfd.events = POLLIN;
+			pfd.revents = 0;
+			n = ppoll(&pfd, 1, NULL, waitmask);
+		}
+		if (n > 0)
 			return 1;
-		if (errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			return 0;
 	}
 }
 
+/* EPOLLEXCLUSIVE set on the listening socket for serve_wait(), or -1 (then ppoll). */
+static int
+listen_epoll(void)
+{
+	struct epoll_event	 ev;
+	int			 ep;
+
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, FCGI_LISTENSOCK_FILENO, &ev) == -1) {
+		close(ep);
+		return -1;
+	}
+	return ep;
+}
+
+/*
+ * libfcgi ends a connection with a lingering close (shutdown, then wait for the web server
+ * to close first), which guards a TCP peer against a reset while input is left unread.
+ * When the request's input is at its end and nothing more is pending on the socket,
+ * FCGX_Detach() makes FCGX_Finish_r() close it at once: no wait, no extra wake-up.
+ */
+static void
+close_fast(FCGX_Request *fr)
+{
+	char	c;
+	int	pending = 0;
+
+	if (fr->keepConnection || fr->ipcFd < 0 || FCGX_GetError(fr->in) != 0)
+		return;
+	if (FCGX_GetStr(&c, 1, fr->in) == 0 && FCGX_HasSeenEOF(fr->in) == EOF &&
+	    ioctl(fr->ipcFd, FIONREAD, &pending) == 0 && pending == 0)
+		(void)FCGX_Detach(fr);
+}
+
 /*
  * Serve. CGI: one request from the environment. FastCGI: until SIGTERM or SIGINT. The
- * listening socket is made non-blocking: the workers sharing it all wake up for a
- * connection, one accepts it, the others go back to waiting.
+ * listening socket is made non-blocking: a worker woken for a connection another one
+ * accepted first goes back to waiting (serve_wait() wakes one idle worker per connection
+ * where epoll allows it, all of them otherwise).
  */
 int
 http_serve(http_handler h, void *arg)
@@ -436,7 +486,7 @@ http_serve(http_handler h, void *arg)
 	FCGX_Request	 fr;
 	sigset_t	 waitmask;
 	char		 head[512];
-	int		 n, fl, rc;
+	int		 n, fl, rc, ep;
 
 	if (FCGX_IsCGI()) {
 		serve_one(cgi_var, NULL, stdin_read, NULL, h, arg, &r);
@@ -456,9 +506,11 @@ http_serve(http_handler h, void *arg)
 		return 1;
 	if (FCGX_InitRequest(&fr, FCGI_LISTENSOCK_FILENO, 0) != 0)
 		return 1;
+	ep = listen_epoll();
 	for (;;) {
 		/* A kept connection (FCGI_KEEP_CONN) carries the next request itself. */
-		if (!serve_wait(fr.ipcFd >= 0 ? fr.ipcFd : FCGI_LISTENSOCK_FILENO, &waitmask))
+		if (!serve_wait(fr.ipcFd >= 0 ? fr.ipcFd : FCGI_LISTENSOCK_FILENO, ep,
+		    &waitmask))
 			break;
 		if ((rc = FCGX_Accept_r(&fr)) < 0) {
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
@@ -472,9 +524,12 @@ http_serve(http_handler h, void *arg)
 				FCGX_PutStr((const char *)r.body, (int)r.len, fr.out);
 		}
 		resp_clear(&r);
+		close_fast(&fr);
 		FCGX_Finish_r(&fr);
 		log_set_client(NULL);
 	}
 	FCGX_Free(&fr, 1);
+	if (ep != -1)
+		close(ep);
 	return serve_stop ? 0 : 1;
 }

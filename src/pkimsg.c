@@ -32,6 +32,7 @@
 #include "config.h"
 #include "pkimsg.h"
 #include "pkimsg_layer.h"
+#include "spki.h"
 
 int nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
     nid_recipientNonce, nid_transactionID, nid_failInfoText;
@@ -318,10 +319,11 @@ pkimsg_attributes(const STACK_OF(X509_ATTRIBUTE) *attrs, struct pkimsg *m,
 	return 1;
 }
 
-static int
-is_self_signed(X509 *x)
+int
+pkimsg_signer_self_signed(const struct pkimsg *m)
 {
-	EVP_PKEY *pk = X509_get0_pubkey(x);
+	X509		*x = m->signer;
+	EVP_PKEY	*pk = x != NULL ? X509_get0_pubkey(x) : NULL;
 
 	if (pk == NULL)
 		return 0;
@@ -438,8 +440,7 @@ pkimsg_content(const unsigned char *der, size_t len, unsigned digests, struct pk
 			    "16 KiB this CA accepts (MAX_CSR)");
 			goto out;
 		}
-		m->csr = d2i_X509_REQ(NULL, &p, (long)len);
-		if (m->csr == NULL || p != der + len) {
+		if ((m->csr = spki_d2i_req(der, len)) == NULL) {
 			fail(e, FAIL_BADREQUEST, "messageData is not a PKCS#10 request");
 			goto out;
 		}
@@ -506,6 +507,56 @@ csr_pop(struct pkimsg *m, struct pkimsg_err *e)
 }
 
 /*
+ * The pkiMessage as a CMS ContentInfo from the start of DER, where it ends in *END (bytes
+ * may follow it: the caller decides what they mean). It is parsed with its certificates'
+ * keys undecoded and the signer certificate given its key by spki_set_cert_key() (the
+ * SignerInfo's key too); when that cannot be done, parsed again as usual. Nothing is
+ * checked here that pkimsg_outer() does not check itself.
+ */
+static CMS_ContentInfo *
+request_parse(const unsigned char *der, size_t len, const unsigned char **end)
+{
+	OSSL_LIB_CTX		*ctx = spki_keyless_ctx();
+	CMS_ContentInfo		*cms = NULL;
+	CMS_SignerInfo		*si;
+	STACK_OF(CMS_SignerInfo) *sis;
+	STACK_OF(X509)		*signers = NULL;
+	X509			*signer;
+	const unsigned char	*p = der;
+	int			 keyed = 0;
+
+	*end = der;
+	if (len > LONG_MAX)
+		return NULL;
+	if (ctx != NULL) {
+		ERR_set_mark();
+		cms = (CMS_ContentInfo *)ASN1_item_d2i_ex(NULL, &p, (long)len,
+		    ASN1_ITEM_rptr(CMS_ContentInfo), ctx, NULL);
+		if (cms != NULL &&
+		    OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed &&
+		    sk_CMS_SignerInfo_num(sis = CMS_get0_SignerInfos(cms)) == 1 &&
+		    CMS_set1_signers_certs(cms, NULL, 0) == 1 &&
+		    (signers = CMS_get0_signers(cms)) != NULL && sk_X509_num(signers) == 1 &&
+		    spki_set_cert_key(signer = sk_X509_value(signers, 0))) {
+			si = sk_CMS_SignerInfo_value(sis, 0);
+			CMS_SignerInfo_set1_signer_cert(si, signer);
+			keyed = 1;
+		}
+		ERR_pop_to_mark();
+		sk_X509_free(signers);
+		if (keyed) {
+			*end = p;
+			return cms;
+		}
+		CMS_ContentInfo_free(cms);
+	}
+	p = der;
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) != NULL)
+		*end = p;
+	return cms;
+}
+
+/*
  * Layer 1, the outer SignedData (RFC 8894 §3.1): one ContentInfo (bytes after it are a
  * refusal in *late), signedData with exactly one SignerInfo, its attributes (layer 2),
  * the digest on the allow-list, id-data content, the signer certificate into m->signer.
@@ -521,12 +572,13 @@ pkimsg_outer(const unsigned char *der, size_t len, unsigned digests, struct pkim
 	STACK_OF(X509)		*signers = NULL;
 	STACK_OF(X509_ATTRIBUTE) *attrs = NULL;
 	X509_ALGOR		*dig = NULL, *sig = NULL;
-	const unsigned char	*p = der;
+	const unsigned char	*p;
+	X509			*signer = NULL;
 	const ASN1_OBJECT	*ctype;
 	int			 i, n, rc = 0;
 
 	*out = NULL;
-	if (len > LONG_MAX || (cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL) {
+	if ((cms = request_parse(der, len, &p)) == NULL) {
 		fail(e, FAIL_BADREQUEST, "body is not a DER/BER CMS ContentInfo");
 		goto out;
 	}
@@ -564,7 +616,7 @@ pkimsg_outer(const unsigned char *der, size_t len, unsigned digests, struct pkim
 
 	/* From here a FAILURE CertRep can be built: txid and nonce are known. */
 	e->have_reply_info = 1;
-	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, &sig);
+	CMS_SignerInfo_get0_algs(si, NULL, &signer, &dig, &sig);
 	if ((m->md = digest_allowed(dig, digests)) == NULL) {
 		m->md = EVP_sha256();
 		fail(e, FAIL_BADALG, "digest algorithm not allowed by this CA; use SHA-256");
@@ -575,7 +627,8 @@ pkimsg_outer(const unsigned char *der, size_t len, unsigned digests, struct pkim
 		fail(e, FAIL_BADREQUEST, "encapsulated content type must be id-data");
 		goto out;
 	}
-	if (CMS_set1_signers_certs(cms, NULL, 0) < 1 ||
+	/* request_parse() has found the signer certificate already when it could. */
+	if ((signer == NULL && CMS_set1_signers_certs(cms, NULL, 0) < 1) ||
 	    (signers = CMS_get0_signers(cms)) == NULL ||
 	    sk_X509_num(signers) != 1) {
 		fail(e, FAIL_BADMESSAGECHECK, "the signer certificate is not in the message");
@@ -617,7 +670,6 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	m->md = EVP_sha256();
 	if (!pkimsg_outer(der, len, digests, m, e, &late, &cms))
 		goto out;
-	m->signer_self_signed = is_self_signed(m->signer);
 	if (!pubkey_fp(X509_get0_pubkey(m->signer), m->signer_fp))
 		goto out;
 
@@ -691,7 +743,8 @@ pkimsg_print(const struct pkimsg *m, FILE *f)
 	fprintf(f, "cipher: %s\n", m->cipher ? EVP_CIPHER_get0_name(m->cipher) : "-");
 	if (m->signer != NULL) {
 		X509_NAME_oneline(X509_get_subject_name(m->signer), buf, sizeof(buf));
-		fprintf(f, "signer: %s%s\n", buf, m->signer_self_signed ? " (self-signed)" : "");
+		fprintf(f, "signer: %s%s\n", buf,
+		    pkimsg_signer_self_signed(m) ? " (self-signed)" : "");
 	}
 	if (m->csr != NULL) {
 		X509_NAME_oneline(X509_REQ_get_subject_name(m->csr), buf, sizeof(buf));

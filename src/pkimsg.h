@@ -27,7 +27,6 @@ struct pkimsg {
 	X509		*signer;		/* the certificate that signed the request */
 	char		 signer_fp[65];		/* pubkey_fp() of the signer's key */
 	const X509	*recipient;		/* ours it was encrypted to (not owned), or NULL */
-	int		 signer_self_signed;	/* issuer == subject and self-signature verifies */
 	/* Decrypted messageData, by type: */
 	X509_REQ	*csr;			/* PKCSReq, RenewalReq */
 	char		 key_fp[65];		/* pubkey_fp() of the CSR's key */
@@ -62,6 +61,12 @@ struct pkimsg	*pkimsg_parse(const unsigned char *der, size_t len, const struct c
 		    struct pkimsg **partial);
 void		 pkimsg_free(struct pkimsg *);
 void		 pkimsg_print(const struct pkimsg *, FILE *);
+
+/*
+ * 1 when the request's signer names itself as its issuer and its self-signature verifies.
+ * Computed on demand (a signature verification); the server's decision is policy_signer()'s.
+ */
+int		 pkimsg_signer_self_signed(const struct pkimsg *);
 
 /* Register the SCEP attribute OIDs with OpenSSL (idempotent). */
 int		 scep_oids_init(void);

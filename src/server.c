@@ -38,6 +38,7 @@
 #include "policy.h"
 #include "repo.h"
 #include "server.h"
+#include "spki.h"
 
 #define MAX_CRL_SIZE	(64 * 1024 * 1024)
 
@@ -737,7 +738,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		send_pending(s, m, r);
 		goto out;
 	}
-	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
+	rc = enroll_issue_csr(s->repo, s->ca, s->cfg, id, m->csr, &cert, err, sizeof(err));
 	if (rc == -1)
 		audit_decision(s, m, "rejected", id, NULL, subj, err);
 	if (rc == 1) {
@@ -793,7 +794,6 @@ static void
 getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
 	unsigned char		*der = NULL;
-	const unsigned char	*p;
 	size_t			 len = 0;
 	char			 serial[REPO_SERIAL_MAX + 2];
 	X509			*cert = NULL;
@@ -805,8 +805,7 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		    "number", r);
 		goto out;
 	}
-	p = der;
-	if ((cert = d2i_X509(NULL, &p, (long)len)) == NULL) {
+	if ((cert = spki_d2i_cert(der, len)) == NULL) {
 		resp_text(r, 500, "stored certificate unreadable\n");
 		goto out;
 	}

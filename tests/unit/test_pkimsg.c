@@ -93,7 +93,7 @@ test_parse(void)
 		CHECK(m->nonce_len == 16);
 		CHECK(EVP_MD_get_type(m->md) == NID_sha256);
 		CHECK(EVP_CIPHER_get_nid(m->cipher) == NID_aes_128_cbc);
-		CHECK(m->signer_self_signed);
+		CHECK(pkimsg_signer_self_signed(m));
 		CHECK(m->csr != NULL);
 		/* Filled in by the parser: the challenge, the CSR's and the signer's keys. */
 		CHECK(m->challenge != NULL && strcmp(m->challenge, "s3cret") == 0);
