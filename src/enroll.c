@@ -1,11 +1,13 @@
 /*
- * enroll: approved -> issued, the one transition that needs both the repository and the CA.
- * Shared by the server (issuing on the client's next poll) and `scep-admin issue`; the
- * repository lock and the rename decide who wins, the loser returns the winner's
- * certificate. The certificate profile comes from the record's role (scep.conf(5)
- * "[role NAME]"); a renewal is checked once more under the lock against the OpenCA rule
- * "never more than two valid certificates with the same DN".
+ * enroll: the transitions that need both the repository and the CA: a new record issued at
+ * once (the server), and approved -> issued (the server on the client's next poll, and
+ * `scep-admin issue`). The certificate is signed before any lock is taken, with a random
+ * serial; repo_issue() commits and publishes it, and the commit decides who wins: a loser
+ * returns the winner's certificate. The certificate profile comes from the record's role
+ * (scep.conf(5) "[role NAME]"); a renewal is checked once more under the lock against the
+ * OpenCA rule "never more than two valid certificates with the same DN".
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "ca.h"
@@ -24,9 +27,17 @@
 #include "repo.h"
 #include "scep.h"
 
-#define SERIAL_BUF	128	/* repo_serial_next() output */
+/*
+ * Serials: SERIAL_OCTETS octets from the CSPRNG, the first in 1..0x7f, so positive and never
+ * shorter (RFC 5280 §4.1.2.2: positive, at most 20 octets; CA/Browser Forum Baseline
+ * Requirements §7.1: at least 64 bits of CSPRNG output): 127 bits of chance. Uniqueness is
+ * the exclusive creation of certs/<SERIAL>.pem (repo_issue()); a collision, which the
+ * birthday bound puts near 2^-88 for a billion certificates, is withdrawn and signed again.
+ */
+#define SERIAL_OCTETS	16
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
 #define MAX_VALID_PER_DN 2	/* a renewal is refused when this many valid certs exist */
+#define ISSUE_TRIES	4	/* a record changing under enroll_issue(), or a serial taken */
 #define REFUSE_RENEWAL	"there are already two valid certificates for this subject"
 
 /* Format err and log it at LVL, draining the OpenSSL error queue. */
@@ -83,44 +94,35 @@ enroll_issued_cert(struct repo *r, const char *id)
 
 	if (!repo_id_valid(id))
 		goto out;
-	if ((rec = repo_record_load(r, id, 1)) == NULL || rec->state != RS_ISSUED)
+	if ((rec = repo_record_load(r, id, 0)) == NULL || rec->state != RS_ISSUED)
 		goto out;
 	if ((x = cert_from_der(rec->cert_der, rec->cert_len)) == NULL)
-		log_crypto(LOG_LVL_ERR, "record %s: cert.der is not one DER certificate", id);
+		log_crypto(LOG_LVL_ERR, "record %s: its certificate is not one DER certificate",
+		    id);
 out:
 	record_free(rec);
 	return x;
 }
 
-/*
- * [locked] Store X, REC's certificate, with everything the repository keeps about it
- * (repo_store_cert(): cert.der, certs/, the DN index, index.txt, the meta serial).
- */
+/* A new serial, upper-case hex (see SERIAL_OCTETS). */
 static int
-store(struct repo *r, const struct record *rec, X509 *x, char *err, size_t errlen)
+random_serial(char out[SERIAL_OCTETS * 2 + 1])
 {
-	struct repo_cert	 cf;
-	unsigned char		*der = NULL;
-	int			 len, ok = 0;
+	static const char	 digits[] = "0123456789ABCDEF";
+	unsigned char		 b[SERIAL_OCTETS];
+	size_t			 i;
 
-	memset(&cf, 0, sizeof(cf));
-	if ((len = i2d_X509(x, &der)) <= 0 || !repo_cert_facts(x, &cf)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot encode the certificate",
-		    rec->id);
-		goto out;
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return 0;
+	while ((b[0] &= 0x7f) == 0)
+		if (RAND_bytes(b, 1) != 1)
+			return 0;
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 0x0f];
 	}
-	if (!repo_store_cert(r, rec->id, der, (size_t)len, &cf)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot store certificate %s",
-		    rec->id, cf.serial);
-		goto out;
-	}
-	logx(LOG_LVL_INFO, "record %s: issued serial %s to %s", rec->id, cf.serial,
-	    cf.subject);
-	ok = 1;
-out:
-	repo_cert_facts_free(&cf);
-	OPENSSL_free(der);
-	return ok;
+	out[2 * i] = '\0';
+	return 1;
 }
 
 /* The issuance profile of REC: its role, else ScepDefaultRole; built-in defaults if no CF. */
@@ -148,64 +150,65 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
 }
 
 /*
- * [locked] Sign REC's CSR and store the certificate in REC (still in approved/). A record
- * that already holds cert.der (an earlier run stopped between storing and moving) is not
- * signed again: its certificate is stored if the meta lacks its serial, and returned.
+ * Sign REQ for REC with a new serial: the certificate, its DER (malloc'd, in *DER) and its
+ * facts. No lock is held: nothing is written.
  */
 static X509 *
-sign_record(struct repo *r, struct ca *ca, const struct config *cf,
-    const struct record *rec, char *err, size_t errlen)
+sign(struct ca *ca, const struct config *cf, const struct record *rec, X509_REQ *req,
+    unsigned char **der, size_t *derlen, struct repo_cert *facts, char *err, size_t errlen)
 {
-	X509_REQ		*req = NULL;
-	X509			*x = NULL, *ret = NULL;
-	EVP_PKEY		*pk;
-	char			 serial[SERIAL_BUF], cerr[256];
+	X509			*x = NULL;
+	unsigned char		*d = NULL;
+	char			 serial[SERIAL_OCTETS * 2 + 1], cerr[256];
 	struct cert_profile	 prof;
+	int			 n;
 
-	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
-		    "DER PKCS#10 request", rec->id);
-		goto out;
-	}
-	if (rec->cert_der != NULL) {
-		if ((x = cert_from_der(rec->cert_der, rec->cert_len)) == NULL ||
-		    EVP_PKEY_eq(X509_get0_pubkey(x), X509_REQ_get0_pubkey(req)) != 1) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: approved/ holds a "
-			    "cert.der that is unreadable or not for its CSR", rec->id);
-			goto out;
-		}
-		logx(LOG_LVL_WARN, "record %s: finishing an interrupted issue", rec->id);
-		/* repo_store_cert() writes the meta serial last: with it, all the rest is there. */
-		if (rec->serial == NULL && !store(r, rec, x, err, errlen))
-			goto out;
-		ret = x;
-		x = NULL;
-		goto out;
-	}
-	/* Checked when it arrived; checked again since the file has been at rest since. */
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's self-signature does "
-		    "not verify", rec->id);
-		goto out;
-	}
-	if (!repo_serial_next(r, serial, sizeof(serial))) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot allocate a serial",
-		    rec->id);
-		goto out;
+	*der = NULL;
+	memset(facts, 0, sizeof(*facts));
+	if (!random_serial(serial)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: no random serial", rec->id);
+		return NULL;
 	}
 	profile_of(cf, rec, &prof);
 	if ((x = ca_issue(ca, req, serial, &prof, cerr, sizeof(cerr))) == NULL) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: %s", rec->id, cerr);
-		goto out;
+		return NULL;
 	}
-	if (!store(r, rec, x, err, errlen))
-		goto out;
-	ret = x;
-	x = NULL;
-out:
-	X509_REQ_free(req);
-	X509_free(x);
-	return ret;
+	if ((n = i2d_X509(x, &d)) <= 0 || (*der = malloc((size_t)n)) == NULL ||
+	    !repo_cert_facts(x, facts)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot encode the certificate",
+		    rec->id);
+		OPENSSL_free(d);
+		free(*der);
+		*der = NULL;
+		X509_free(x);
+		return NULL;
+	}
+	memcpy(*der, d, (size_t)n);
+	*derlen = (size_t)n;
+	OPENSSL_free(d);
+	return x;
+}
+
+/* REC's CSR, its self-signature checked again: the file has been at rest since. */
+static X509_REQ *
+stored_csr(const struct record *rec, char *err, size_t errlen)
+{
+	X509_REQ	*req;
+	EVP_PKEY	*pk;
+
+	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: its CSR is missing or not one "
+		    "DER PKCS#10 request", rec->id);
+		return NULL;
+	}
+	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || X509_REQ_verify(req, pk) != 1) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: the CSR's self-signature does "
+		    "not verify", rec->id);
+		X509_REQ_free(req);
+		return NULL;
+	}
+	return req;
 }
 
 int
@@ -236,7 +239,8 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
 			    serials[i]);
 			goto out;
 		}
-		if (!repo_cert_by_serial(r, serials[i], &der, &len) ||
+		/* Read through the entry: a committed certificate is not in certs/ yet. */
+		if (!repo_dn_cert(r, key, serials[i], &der, &len) ||
 		    (x = cert_from_der(der, len)) == NULL) {
 			logx(LOG_LVL_WARN, "DN index %s: certificate %s is missing or unreadable "
 			    "(run scep-admin check)", key, serials[i]);
@@ -257,37 +261,29 @@ out:
 }
 
 /*
- * [locked] OpenCA's renewal rule, checked again at issue time since certificates may have
- * been issued since the request was stored: 1 if REC may be issued, 0 if it must be
- * refused, -1 on error (err set).
+ * The gate of a renewal's commit (repo_gate_fn), under the lock: OpenCA's renewal rule,
+ * checked again since certificates may have been committed since the request was judged.
+ * ARG is the requested subject. 1 go on, 0 refuse, -1 error.
  */
 static int
-renewal_allowed(struct repo *r, const struct record *rec, char *err, size_t errlen)
+renewal_gate(struct repo *r, const struct record *rec, void *arg)
 {
-	X509_REQ	*req = NULL;
-	int		 n = 0, rc = -1;
+	int	n = 0;
 
-	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: csr.der is missing or not one "
-		    "DER PKCS#10 request", rec->id);
-		goto out;
+	if (!enroll_valid_certs_for_dn(r, arg, &n)) {
+		logx(LOG_LVL_ERR, "record %s: cannot count the valid certificates of its "
+		    "subject", rec->id);
+		return -1;
 	}
-	if (!enroll_valid_certs_for_dn(r, X509_REQ_get_subject_name(req), &n)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot count the valid "
-		    "certificates of its subject", rec->id);
-		goto out;
-	}
-	rc = n < MAX_VALID_PER_DN;
-out:
-	X509_REQ_free(req);
-	return rc;
+	return n < MAX_VALID_PER_DN;
 }
 
-/* [locked] approved -> rejected with REASON. 1 ok, 0 error (err set). */
+/* approved -> rejected with REASON, under the lock. 1 ok, 0 error (err set). */
 static int
 refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t errlen)
 {
 	char	*copy;
+	int	 moved;
 
 	if ((copy = strdup(reason)) == NULL) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "out of memory");
@@ -295,88 +291,209 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 	}
 	free(rec->reason);
 	rec->reason = copy;
-	if (!repo_move(r, rec->id, RS_APPROVED, RS_REJECTED)) {
+	if (!repo_lock(r)) {
+		enroll_err(LOG_LVL_ERR, err, errlen, "cannot lock the repository");
+		return 0;
+	}
+	if ((moved = repo_move(r, rec->id, RS_APPROVED, RS_REJECTED))) {
+		rec->state = RS_REJECTED;
+		if (!repo_record_update(r, rec))
+			logx(LOG_LVL_ERR, "record %s: rejected, but the reason could not be "
+			    "recorded", rec->id);
+	}
+	repo_unlock(r);
+	if (!moved) {
 		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot move it to rejected/",
 		    rec->id);
 		return 0;
 	}
-	rec->state = RS_REJECTED;
-	if (!repo_record_update(r, rec))
-		logx(LOG_LVL_ERR, "record %s: rejected, but the reason could not be recorded",
-		    rec->id);
 	enroll_err(LOG_LVL_INFO, err, errlen, "record %s: renewal refused: %s", rec->id,
 	    reason);
 	return 1;
+}
+
+/* The certificate X of record ID is issued: logged, handed to *OUT. */
+static void
+issued(const char *id, const struct repo_cert *facts, X509 **x, X509 **out)
+{
+	logx(LOG_LVL_INFO, "record %s: issued serial %s to %s", id, facts->serial,
+	    facts->subject);
+	*out = *x;
+	*x = NULL;
 }
 
 int
 enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
     X509 **out, char *err, size_t errlen)
 {
-	struct record	*rec = NULL;
-	X509		*x = NULL;
-	enum rstate	 st;
-	int		 ok = 0, locked = 0, rc;
+	struct record		*rec = NULL, tmp;
+	struct repo_cert	 facts;
+	X509_REQ		*req = NULL;
+	X509			*x = NULL;
+	unsigned char		*der = NULL;
+	size_t			 derlen = 0;
+	enum rstate		 st;
+	int			 ok = 0, rc, try;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	*out = NULL;
+	memset(&facts, 0, sizeof(facts));
 	if (!repo_id_valid(id)) {
 		enroll_err(LOG_LVL_DEBUG, err, errlen, "not a record id");
-		goto out;
+		return 0;
 	}
-	if (!repo_lock(r)) {
-		enroll_err(LOG_LVL_ERR, err, errlen, "cannot lock the repository");
-		goto out;
-	}
-	locked = 1;
+	for (try = 0; try < ISSUE_TRIES; try++) {
+		record_free(rec);
+		rec = NULL;
+		X509_REQ_free(req);
+		req = NULL;
+		X509_free(x);
+		x = NULL;
+		free(der);
+		der = NULL;
+		repo_cert_facts_free(&facts);
 
-	switch ((st = repo_find(r, id))) {
-	case RS_ISSUED:		/* somebody else issued it first */
-		if ((x = enroll_issued_cert(r, id)) == NULL) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: issued, but its "
-			    "certificate cannot be read", id);
-			goto out;
-		}
-		break;
-	case RS_APPROVED:
-		if ((rec = repo_record_load(r, id, 1)) == NULL) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot be read", id);
-			goto out;
-		}
-		/* Not for an interrupted issue: its certificate exists already. */
-		if (rec->renewal_of != NULL && rec->cert_der == NULL) {
-			if ((rc = renewal_allowed(r, rec, err, errlen)) == -1)
-				goto out;
-			if (rc == 0) {
-				if (refuse(r, rec, REFUSE_RENEWAL, err, errlen))
-					ok = -1;
+		switch ((st = repo_find(r, id))) {
+		case RS_ISSUED:		/* somebody else issued it first */
+			if ((x = enroll_issued_cert(r, id)) == NULL) {
+				enroll_err(LOG_LVL_ERR, err, errlen, "record %s: issued, but its "
+				    "certificate cannot be read", id);
 				goto out;
 			}
-		}
-		if ((x = sign_record(r, ca, cf, rec, err, errlen)) == NULL)
+			/* It may have been published a moment ago: durable before it goes. */
+			if (!repo_sync_issued(r)) {
+				enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot sync the "
+				    "repository", id);
+				goto out;
+			}
+			*out = x;
+			x = NULL;
+			ok = 1;
 			goto out;
-		if (!repo_move(r, id, RS_APPROVED, RS_ISSUED)) {
-			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot move it to "
-			    "issued/", id);
+		case RS_APPROVED:
+			break;
+		case RS_NONE:
+			enroll_err(LOG_LVL_DEBUG, err, errlen, "record %s: no such record", id);
+			goto out;
+		default:
+			enroll_err(LOG_LVL_DEBUG, err, errlen, "record %s: is %s, not approved",
+			    id, rstate_name(st));
 			goto out;
 		}
-		break;
-	case RS_NONE:
-		enroll_err(LOG_LVL_DEBUG, err, errlen, "record %s: no such record", id);
-		goto out;
-	default:
-		enroll_err(LOG_LVL_DEBUG, err, errlen, "record %s: is %s, not approved", id,
-		    rstate_name(st));
+		if ((rec = repo_record_load(r, id, 1)) == NULL || rec->state != RS_APPROVED)
+			continue;	/* moved meanwhile: look again */
+		if (rec->cert_der != NULL) {
+			/* Committed before and not published: publish that one. */
+			if ((rc = repo_issue_finish(r, id)) == REPO_TAKEN && !repo_issue_unwind(r,
+			    id))
+				rc = 0;
+			if (rc == 0) {
+				enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot publish the "
+				    "certificate it holds", id);
+				goto out;
+			}
+			continue;
+		}
+		if ((req = stored_csr(rec, err, errlen)) == NULL)
+			goto out;
+		if ((x = sign(ca, cf, rec, req, &der, &derlen, &facts, err, errlen)) == NULL)
+			goto out;
+		tmp = *rec;
+		tmp.cert_der = der;
+		tmp.cert_len = derlen;
+		rc = repo_issue(r, &tmp, &facts, RS_APPROVED, rec->renewal_of != NULL ?
+		    renewal_gate : NULL, X509_REQ_get_subject_name(req));
+		if (rc == 1) {
+			issued(id, &facts, &x, out);
+			ok = 1;
+			goto out;
+		}
+		if (rc == REPO_REFUSED) {
+			if (refuse(r, rec, REFUSE_RENEWAL, err, errlen))
+				ok = -1;
+			goto out;
+		}
+		if (rc == REPO_TAKEN) {
+			if (!repo_issue_unwind(r, id))
+				break;
+			continue;
+		}
+		if (errno != ESTALE)
+			break;
+	}
+	enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot issue%s", id,
+	    try == ISSUE_TRIES ? " (it keeps changing)" : "");
+out:
+	record_free(rec);
+	X509_REQ_free(req);
+	X509_free(x);
+	free(der);
+	repo_cert_facts_free(&facts);
+	return ok;
+}
+
+enum enroll_result
+enroll_create(struct repo *r, struct ca *ca, const struct config *cf,
+    const struct record *rec, X509_REQ *req, int issue, X509 **out, char *err,
+    size_t errlen)
+{
+	struct record		 tmp;
+	struct repo_cert	 facts;
+	X509_REQ		*own = NULL;
+	X509			*x = NULL;
+	unsigned char		*der = NULL;
+	size_t			 derlen = 0;
+	enum enroll_result	 res = ENROLL_ERROR;
+	int			 rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	*out = NULL;
+	memset(&facts, 0, sizeof(facts));
+	if (!issue) {
+		if (repo_record_create(r, rec, RS_PENDING))
+			res = ENROLL_PENDING;
+		else if (errno == EEXIST)
+			res = ENROLL_EXISTS;
+		else
+			enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot be stored: %s",
+			    rec->id, strerror(errno));
 		goto out;
 	}
-	*out = x;
-	x = NULL;
-	ok = 1;
+	if (req == NULL && (req = own = stored_csr(rec, err, errlen)) == NULL)
+		goto out;
+	if ((x = sign(ca, cf, rec, req, &der, &derlen, &facts, err, errlen)) == NULL) {
+		/* Stored as approved: the client's next poll issues it. */
+		if (!repo_record_create(r, rec, RS_APPROVED) && errno == EEXIST)
+			res = ENROLL_EXISTS;
+		goto out;
+	}
+	tmp = *rec;
+	tmp.cert_der = der;
+	tmp.cert_len = derlen;
+	rc = repo_issue(r, &tmp, &facts, RS_NONE, rec->renewal_of != NULL ? renewal_gate :
+	    NULL, X509_REQ_get_subject_name(req));
+	if (rc == 1) {
+		issued(rec->id, &facts, &x, out);
+		res = ENROLL_ISSUED;
+	} else if (rc == REPO_REFUSED) {
+		enroll_err(LOG_LVL_INFO, err, errlen, "record %s: renewal refused: %s",
+		    rec->id, REFUSE_RENEWAL);
+		res = ENROLL_REFUSED;
+	} else if (rc == REPO_TAKEN) {
+		/* Committed with a serial that is taken: signed again from approved/. */
+		if (enroll_issue(r, ca, cf, rec->id, out, err, errlen) == 1)
+			res = ENROLL_ISSUED;
+	} else if (errno == EEXIST)
+		res = ENROLL_EXISTS;
+	else
+		enroll_err(LOG_LVL_ERR, err, errlen, "record %s: cannot issue: %s", rec->id,
+		    strerror(errno));
 out:
-	if (locked)
-		repo_unlock(r);
+	X509_REQ_free(own);
 	X509_free(x);
-	record_free(rec);
-	return ok;
+	free(der);
+	repo_cert_facts_free(&facts);
+	return res;
 }

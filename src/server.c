@@ -329,10 +329,19 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 		send_pending(s, m, r);
 		break;
 	case RS_ISSUED:
-		if (cert == NULL && (cert = enroll_issued_cert(s->repo, id)) == NULL) {
-			logx(LOG_LVL_ERR, "txid=%s id=%s: issued certificate unreadable", tx, id);
-			resp_text(r, 500, "cannot read the issued certificate\n");
-			break;
+		if (cert == NULL) {
+			if ((cert = enroll_issued_cert(s->repo, id)) == NULL) {
+				logx(LOG_LVL_ERR, "txid=%s id=%s: issued certificate unreadable",
+				    tx, id);
+				resp_text(r, 500, "cannot read the issued certificate\n");
+				break;
+			}
+			/* Issued by another process, maybe a moment ago: durable first. */
+			if (!repo_sync_issued(s->repo)) {
+				resp_text(r, 503, "the CA cannot answer right now; try again "
+				    "later\n");
+				break;
+			}
 		}
 		rec = repo_record_load(s->repo, id, 0);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s: certificate returned",
@@ -439,7 +448,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	X509			*cert = NULL;
 	enum signer_kind	 kind;
 	enum challenge_result	 chal = CHAL_NONE;
-	int			 renewal, autoissue, created, rc, n;
+	int			 renewal, autoissue, n;
 
 	memset(&rec, 0, sizeof(rec));
 	txid_esc(m, tx, sizeof(tx));
@@ -465,7 +474,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	}
 	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
 	X509_NAME_oneline(dn, subj, sizeof(subj));
-	if (repo_find(s->repo, id) != RS_NONE) {
+	/* A miss is checked again under the lock, when the record is created. */
+	if (repo_find_once(s->repo, id) != RS_NONE) {
 		if (!same_requester(s, id, keyfp, NULL, subj)) {
 			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
 			    "key or subject", msgtype_name(m->msgtype), tx, id);
@@ -564,21 +574,10 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		goto out;
 	}
 
-	if (!repo_lock(s->repo)) {
-		resp_text(r, 500, "repository unavailable\n");
-		goto out;
-	}
-	if (repo_find(s->repo, id) != RS_NONE) {
-		/* A concurrent resubmission created it first: answer as a poll. */
-		repo_unlock(s->repo);
-		answer_existing(s, m, id, r);
-		goto out;
-	}
 	if (!renewal) {
-		/* Last check, under the lock: a one-time challenge is consumed here. */
+		/* Last check: a one-time challenge is consumed here (one rename decides). */
 		chal = policy_challenge(s->cfg, s->repo, challenge);
 		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
-			repo_unlock(s->repo);
 			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
 			    tx, subj, chal == CHAL_WRONG ? "wrong" : "expired");
 			send_failure(s, m, FAIL_BADREQUEST, chal == CHAL_WRONG ?
@@ -594,29 +593,37 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		rec.challenge = "renewal";
 		autoissue = s->cfg->auto_approve;
 	}
-	created = repo_record_create(s->repo, &rec, autoissue ? RS_APPROVED : RS_PENDING);
-	repo_unlock(s->repo);
-	if (!created) {
-		logx(LOG_LVL_ERR, "%s txid=%s: cannot store the request: %s",
-		    msgtype_name(m->msgtype), tx, strerror(errno));
-		resp_text(r, 503, "the CA cannot store requests right now\n");
-		goto out;
-	}
-	if (!autoissue) {
+	switch (enroll_create(s->repo, s->ca, s->cfg, &rec, m->csr, autoissue, &cert, err,
+	    sizeof(err))) {
+	case ENROLL_EXISTS:
+		/* A concurrent resubmission created it first: answer as a poll. */
+		answer_existing(s, m, id, r);
+		break;
+	case ENROLL_PENDING:
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: pending (%s)",
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
 		    renewal ? " renews " : "", renewal ? sserial : "", rec.challenge);
 		send_pending(s, m, r);
-		goto out;
-	}
-	rc = enroll_issue(s->repo, s->ca, s->cfg, id, &cert, err, sizeof(err));
-	if (rc == 1) {
+		break;
+	case ENROLL_ISSUED:
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
 		    msgtype_name(m->msgtype), tx, id, subj, role->name,
 		    renewal ? " renews " : "", renewal ? sserial : "");
 		send_cert(s, m, cert, role, r);
-	} else
-		answer_existing(s, m, id, r);	/* refused at issue time, or an error */
+		break;
+	case ENROLL_REFUSED:
+		send_failure(s, m, FAIL_BADREQUEST, "there are already two valid "
+		    "certificates for this subject; revoke one before renewing", r);
+		break;
+	default:
+		logx(LOG_LVL_ERR, "%s txid=%s: cannot store or issue the request: %s",
+		    msgtype_name(m->msgtype), tx, err);
+		if (repo_find(s->repo, id) != RS_NONE)
+			answer_existing(s, m, id, r);	/* stored: answered as a poll */
+		else
+			resp_text(r, 503, "the CA cannot store requests right now\n");
+		break;
+	}
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
