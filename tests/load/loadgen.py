@@ -444,7 +444,7 @@ def cmd_verify(a):
     repo = a.repo
     states = ("pending", "approved", "issued", "rejected")
 
-    # -- records on disk: one directory per request, in exactly one state
+    # -- records on disk: one file per request, in exactly one state
     where = collections.defaultdict(list)
     for st in states:
         for name in os.listdir(os.path.join(repo, st)):
@@ -452,7 +452,7 @@ def cmd_verify(a):
                 where[name].append(st)
     expect = {hashlib.sha256(r["txid"].encode()).hexdigest(): r for r in rows}
     dup_state = [i for i, s in where.items() if len(s) > 1]
-    ok("every record directory is in exactly one state", not dup_state,
+    ok("every record is in exactly one state", not dup_state,
        "%d in several: %s" % (len(dup_state), " ".join(dup_state[:3])))
     answered = [r for r in rows if results.get(r["idx"], {}).get("first") not in
                 (None, "-")]
@@ -493,7 +493,7 @@ def cmd_verify(a):
     for rid, sts in where.items():
         if sts != ["issued"]:
             continue
-        m = read_meta(os.path.join(repo, "issued", rid, "meta")) or {}
+        m = read_meta(os.path.join(repo, "issued", rid)) or {}
         sn = m.get("serial")
         if not sn:
             no_serial.append(rid)
@@ -502,9 +502,8 @@ def cmd_verify(a):
         serial_of[rid] = sn
         serial_ids[sn].append(rid)
         try:
-            with open(os.path.join(repo, "issued", rid, "cert.der"), "rb") as f:
-                der = f.read()
-        except OSError:
+            der = base64.b64decode(m["cert"], validate=True)
+        except (KeyError, ValueError):
             no_der.append(rid)
             continue
         try:
@@ -516,9 +515,9 @@ def cmd_verify(a):
         if pem != der:
             der_mismatch.append(rid)
     ok("every issued record has a serial", not no_serial, "%d without" % len(no_serial))
-    ok("every issued record has cert.der", not no_der, "%d without" % len(no_der))
+    ok("every issued record holds its certificate", not no_der, "%d without" % len(no_der))
     ok("every issued serial has certs/<SERIAL>.pem", not no_pem, "%d without" % len(no_pem))
-    ok("certs/<SERIAL>.pem is the record's cert.der", not der_mismatch,
+    ok("certs/<SERIAL>.pem is the record's certificate", not der_mismatch,
        "%d differ" % len(der_mismatch))
     dups = [s for s, ids in serial_ids.items() if len(ids) > 1]
 
