@@ -5,8 +5,10 @@
  * envelope, sign a SCEP reply, sign a document); they get the result, never a key. Making
  * and installing CAs is ca_provision.c.
  *
- * Files under <repository>/ca/ (see ca.h): ca.pem, ca.key (0600), optional chain.pem, and
- * optionally an RA (ra.pem, ra.key) whose key then decrypts requests and signs CertReps.
+ * Files under <repository>/ca/ (see ca.h): ca.pem, its key, optional chain.pem, and
+ * optionally an RA (ra.pem and its key) whose key then decrypts requests and signs
+ * CertReps. A key is a PEM file or lives in a PKCS#11 token: the key store (ca_key.c) opens
+ * it, and from then on this file only sees an EVP_PKEY.
  * ca/old/ (the previous CA after a rollover switch) and ca/next/ (a prepared rollover) hold
  * the same file names; each directory is one "generation". SCEP key transport (RFC 8894
  * §3.1: the request's messageData is enveloped to the CA or RA) needs RSA, so every key of
@@ -108,27 +110,6 @@ ca_read_cert(const char *path, char *err, size_t errlen)
 out:
 	BIO_free(b);
 	return x;
-}
-
-/* An unencrypted PEM private key. WARN_MODE: warn if group or others may read it. */
-EVP_PKEY *
-ca_read_key(const char *path, int warn_mode, char *err, size_t errlen)
-{
-	BIO		*b = NULL;
-	EVP_PKEY	*k = NULL;
-	struct stat	 st;
-
-	if ((b = open_pem(path, err, errlen)) == NULL)
-		goto out;
-	if (warn_mode && stat(path, &st) == 0 && (st.st_mode & 077) != 0)
-		logx(LOG_LVL_WARN, "%s is accessible by group or others (mode %03o)", path,
-		    (unsigned)(st.st_mode & 0777));
-	if ((k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL)) == NULL)
-		errf_crypto(err, errlen, "cannot read a PEM private key (unencrypted) from %s",
-		    path);
-out:
-	BIO_free(b);
-	return k;
 }
 
 /* Read up to MAX_CHAIN certificates from PATH into SK. Absent file: 1 (no chain). */
@@ -306,7 +287,8 @@ ca_gen_free(struct ca_gen *g)
  * (optional, in order) and ra.pem + ra.key (optional, both or neither, ca_check_ra()).
  */
 int
-ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size_t errlen)
+ca_gen_load(const char *root, const char *sub, const struct ca_keysrc *src, struct ca_gen *g,
+    char *err, size_t errlen)
 {
 	STACK_OF(X509)	*chain = NULL;
 	char		 cpath[MAX_PATH_LEN], kpath[MAX_PATH_LEN], path[MAX_PATH_LEN];
@@ -337,7 +319,7 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 	if (X509_cmp_current_time(X509_get0_notAfter(g->cert)) <= 0)
 		logx(sub == NULL ? LOG_LVL_WARN : LOG_LVL_DEBUG, "%s has expired", cpath);
 
-	if ((g->key = ca_read_key(kpath, 1, err, errlen)) == NULL)
+	if ((g->key = ca_key_open(kpath, src, 1, err, errlen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_base_id(g->key) != EVP_PKEY_RSA) {
 		errf(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)", kpath);
@@ -351,7 +333,7 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 		goto out;
 
 	have_rc = ca_present(rpath);
-	have_rk = ca_present(rkpath);
+	have_rk = ca_key_present(rkpath);
 	if (have_rc != have_rk) {
 		errf(err, errlen, "%s is present but %s is not (an RA needs both)",
 		    have_rc ? rpath : rkpath, have_rc ? rkpath : rpath);
@@ -359,7 +341,7 @@ ca_gen_load(const char *root, const char *sub, struct ca_gen *g, char *err, size
 	}
 	if (have_rc) {
 		if ((g->ra = ca_read_cert(rpath, err, errlen)) == NULL ||
-		    (g->ra_key = ca_read_key(rkpath, 1, err, errlen)) == NULL)
+		    (g->ra_key = ca_key_open(rkpath, src, 1, err, errlen)) == NULL)
 			goto out;
 		if (!ca_check_ra(g->ra, g->ra_key, g->cert, rpath, rkpath, cpath,
 		    err, errlen))
@@ -379,7 +361,7 @@ out:
 }
 
 struct ca *
-ca_load(const char *root, char *err, size_t errlen)
+ca_load(const char *root, const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	struct ca	*ca = NULL, *ret = NULL;
 	char		 path[MAX_PATH_LEN];
@@ -400,19 +382,31 @@ ca_load(const char *root, char *err, size_t errlen)
 		    "\"scep-admin rollover switch\" again to finish it", path);
 		goto out;
 	}
-	if (!ca_gen_load(root, NULL, &ca->cur, err, errlen))
+	if (!ca_gen_load(root, NULL, src, &ca->cur, err, errlen))
 		goto out;
 	if (!ca_gen_path(path, sizeof(path), root, CA_OLD_DIR, NULL) ||
-	    (ca_present(path) && !ca_gen_load(root, CA_OLD_DIR, &ca->old, err, errlen)))
+	    (ca_present(path) && !ca_gen_load(root, CA_OLD_DIR, src, &ca->old, err, errlen)))
 		goto out;
 	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL) ||
-	    (ca_present(path) && !ca_gen_load(root, CA_NEXT_DIR, &ca->next, err, errlen)))
+	    (ca_present(path) && !ca_gen_load(root, CA_NEXT_DIR, src, &ca->next, err,
+	    errlen)))
 		goto out;
 	ret = ca;
 	ca = NULL;
 out:
 	ca_free(ca);
 	return ret;
+}
+
+int
+ca_exists(const char *root)
+{
+	char	cert[MAX_PATH_LEN], key[MAX_PATH_LEN];
+
+	if (!ca_path(cert, sizeof(cert), root, CA_CERT_FILE) ||
+	    !ca_path(key, sizeof(key), root, CA_KEY_FILE))
+		return 1;	/* ca_load() reports the long path */
+	return ca_present(cert) || ca_key_present(key);
 }
 
 void
@@ -765,6 +759,77 @@ out:
 	return ok;
 }
 
+/* A GeneralName uniformResourceIdentifier holding URL (checked by config.c). */
+static GENERAL_NAME *
+uri_name(const char *url)
+{
+	GENERAL_NAME	*gn = NULL;
+	ASN1_IA5STRING	*ia5 = NULL;
+
+	if ((ia5 = ASN1_IA5STRING_new()) == NULL || !ASN1_STRING_set(ia5, url, -1) ||
+	    (gn = GENERAL_NAME_new()) == NULL) {
+		ASN1_IA5STRING_free(ia5);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(gn, GEN_URI, ia5);
+	return gn;
+}
+
+/*
+ * cRLDistributionPoints (RFC 5280 §4.2.1.13) with one DistributionPoint whose fullName is
+ * URL, no reasons, no cRLIssuer: the CRL this CA publishes covers everything it issues.
+ */
+static int
+add_crl_dp(X509 *x, const char *url)
+{
+	CRL_DIST_POINTS	*cdp = NULL;
+	DIST_POINT	*dp = NULL;
+	GENERAL_NAME	*gn = NULL;
+	int		 ok = 0;
+
+	if ((cdp = sk_DIST_POINT_new_null()) == NULL || (dp = DIST_POINT_new()) == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL ||
+	    (dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    (gn = uri_name(url)) == NULL ||
+	    !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
+		goto out;
+	gn = NULL;
+	dp->distpoint->type = 0;	/* fullName */
+	if (!sk_DIST_POINT_push(cdp, dp))
+		goto out;
+	dp = NULL;
+	ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, cdp, 0, X509V3_ADD_DEFAULT) == 1;
+out:
+	GENERAL_NAME_free(gn);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(cdp, DIST_POINT_free);
+	return ok;
+}
+
+/* authorityInfoAccess (RFC 5280 §4.2.2.1) with one caIssuers access description, URL. */
+static int
+add_ca_issuers(X509 *x, const char *url)
+{
+	AUTHORITY_INFO_ACCESS	*aia = NULL;
+	ACCESS_DESCRIPTION	*ad = NULL;
+	int			 ok = 0;
+
+	if ((aia = sk_ACCESS_DESCRIPTION_new_null()) == NULL ||
+	    (ad = ACCESS_DESCRIPTION_new()) == NULL)
+		goto out;
+	ASN1_OBJECT_free(ad->method);
+	ad->method = OBJ_nid2obj(NID_ad_ca_issuers);
+	GENERAL_NAME_free(ad->location);
+	if ((ad->location = uri_name(url)) == NULL || !sk_ACCESS_DESCRIPTION_push(aia, ad))
+		goto out;
+	ad = NULL;
+	ok = X509_add1_ext_i2d(x, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1;
+out:
+	ACCESS_DESCRIPTION_free(ad);
+	sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
+	return ok;
+}
+
 /* Uppercase or lowercase hex, 1..MAX_SERIAL_HEX digits, not zero. */
 static ASN1_INTEGER *
 serial_from_hex(const char *hex)
@@ -901,6 +966,14 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 	}
 	if (prof->keep_san && !copy_san(x, req, err, errlen))
 		goto out;
+	if (prof->crl_url != NULL && !add_crl_dp(x, prof->crl_url)) {
+		errf_crypto(err, errlen, "cannot add cRLDistributionPoints");
+		goto out;
+	}
+	if (prof->ca_issuers_url != NULL && !add_ca_issuers(x, prof->ca_issuers_url)) {
+		errf_crypto(err, errlen, "cannot add authorityInfoAccess");
+		goto out;
+	}
 
 	if (X509_sign(x, ca->cur.key, EVP_sha256()) <= 0) {
 		errf_crypto(err, errlen, "cannot sign the certificate");

@@ -12,10 +12,14 @@
  *
  * Files under <repository>/ca/:
  *   ca.pem, ca.key       the CA certificate that signs issued certificates and CRLs, and
- *                        its private key (PEM, unencrypted, RSA, mode 0600)
+ *                        its RSA private key: a PEM file (mode 0600), unencrypted or
+ *                        encrypted with a configured passphrase, or instead of ca.key
+ *   ca.key.uri           the pkcs11: URI of the key inside a PKCS#11 token (ca_key.c, the
+ *                        key store, is the only code that knows which)
  *   chain.pem            optional: the issuer chain above ca.pem, nearest first
  *                        (an intermediate CA)
- *   ra.pem, ra.key       optional, both or neither (RA mode): an end-entity certificate
+ *   ra.pem, ra.key       optional, both or neither (RA mode; ra.key.uri for a key in a
+ *                        token): an end-entity certificate
  *                        issued by ca.pem, with an RSA key and keyUsage digitalSignature
  *                        + keyEncipherment, whose key decrypts requests and signs
  *                        CertReps; without an RA the CA key does both
@@ -34,7 +38,9 @@
 #include <openssl/x509.h>
 #include <openssl/evp.h>
 
-struct ca;	/* opaque */
+struct ca;		/* opaque */
+struct ca_keysrc;	/* config.h: where the PIN, the passphrase and the PKCS#11 module
+			   come from; NULL: keys are unencrypted PEM files */
 
 /* ------------------------------------------------------------------ runtime (ca.c) */
 
@@ -50,6 +56,8 @@ struct cert_profile {
 					   keyAgreement); 0 = digitalSignature+keyEncipherment */
 	const char	*ext_key_usage;	/* comma list of OpenSSL names or dotted OIDs;
 					   NULL = "clientAuth,serverAuth", "" = no extension */
+	const char	*crl_url;	/* cRLDistributionPoints fullName URI, NULL = none */
+	const char	*ca_issuers_url; /* authorityInfoAccess caIssuers URI, NULL = none */
 };
 
 /* One revoked certificate for ca_make_crl(). */
@@ -64,10 +72,15 @@ struct crl_entry {
  * they exist, each by the same rules (a broken one is an error, naming the file): ca.pem a
  * CA certificate, ca.key an RSA key that matches it, chain.pem in order (each certificate
  * issued the one before it), and an RA as described above (issued by ca.pem: names, AKI
- * and signature). Fails while ca/switching exists (an interrupted switch).
+ * and signature). Keys are opened with the secrets of SRC (may be NULL), once: a key in a
+ * token stays open in the token until ca_free(). Fails while ca/switching exists (an
+ * interrupted switch).
  */
-struct ca	*ca_load(const char *root, char *err, size_t errlen);
+struct ca	*ca_load(const char *root, const struct ca_keysrc *src, char *err,
+		    size_t errlen);
 void		 ca_free(struct ca *);
+/* Does the repository ROOT hold a CA (ca/ca.pem or its key)? Anything but ENOENT: yes. */
+int		 ca_exists(const char *root);
 
 /*
  * GetCACert and GetNextCACert leave out a self-signed certificate at the end of chain.pem
@@ -84,6 +97,14 @@ X509		*ca_generation_cert(const struct ca *, enum ca_generation, int ra);
 STACK_OF(X509)	*ca_getcacert_certs(const struct ca *);
 /* GetNextCACert: the same for ca/next/, or NULL when no rollover is prepared. Not owned. */
 STACK_OF(X509)	*ca_next_certs(const struct ca *);
+
+/*
+ * Where the key of the CA (RA 0) or RA (RA 1) of generation WHICH in the repository ROOT is
+ * kept, for scep-admin to show: its pkcs11: URI or its file into OUT, and in *KIND
+ * "pkcs11", "pem-encrypted" or "pem". 1 ok, 0 no such key.
+ */
+int		 ca_key_location(const char *root, enum ca_generation which, int ra, char *out,
+		    size_t outlen, const char **kind);
 
 /* Why ca_decrypt() returned no content. */
 enum ca_decrypt_fail {
@@ -143,7 +164,8 @@ X509		*ca_issuer_of(const struct ca *, X509 *x);
  * Issue a certificate for REQ (self-signature already verified by the caller) with serial
  * SERIAL_HEX: subject copied from the CSR in its RDN order, validity per profile, end-entity
  * extensions (basicConstraints CA:FALSE, keyUsage (critical) and extendedKeyUsage per
- * profile, SKI, AKI, SAN if keep_san). Returns NULL on error.
+ * profile, SKI, AKI, SAN if keep_san, cRLDistributionPoints and authorityInfoAccess
+ * caIssuers when the profile names their URLs). Returns NULL on error.
  */
 X509		*ca_issue(struct ca *, X509_REQ *req, const char *serial_hex,
 		    const struct cert_profile *, char *err, size_t errlen);
@@ -160,42 +182,55 @@ X509_CRL	*ca_make_crl(struct ca *, const struct crl_entry *, size_t n,
 /* ------------------------------------------------------- provisioning (ca_provision.c) */
 
 /*
+ * Where a key these functions make goes: KEY_URI NULL, a PEM file in the repository,
+ * encrypted when SRC configures a passphrase; KEY_URI a pkcs11: URI (token=LABEL;
+ * object=LABEL), a key pair generated inside that token (with OpenSC's pkcs11-tool), of
+ * which the repository keeps only the URI. SRC (may be NULL) also opens existing keys.
+ */
+
+/*
  * Create a new self-signed CA in ROOT/ca/ (which must not hold a key yet): RSA BITS key,
  * SUBJECT in OpenSSL "/CN=x/O=y" form, DAYS validity, keyUsage keyCertSign, cRLSign,
  * digitalSignature, keyEncipherment (critical), basicConstraints CA:TRUE (critical),
- * SKI, random 16-byte serial. Key written 0600.
+ * SKI, random 16-byte serial.
  */
 int		 ca_init(const char *root, const char *subject, int bits, int days,
-		    char *err, size_t errlen);
+		    const char *key_uri, const struct ca_keysrc *src, char *err, size_t errlen);
 
-/* RA mode: create ca/ra.pem + ra.key issued by the CA (RSA BITS, DAYS, SUBJECT; KU dS+kE,
- * EKU serverAuth + Microsoft Certificate Request Agent 1.3.6.1.4.1.311.20.2.1). */
+/* RA mode: create ca/ra.pem + its key, issued by the CA (RSA BITS, DAYS, SUBJECT; KU
+ * dS+kE, EKU serverAuth + Microsoft Certificate Request Agent 1.3.6.1.4.1.311.20.2.1). */
 int		 ca_init_ra(const char *root, const char *subject, int bits, int days,
-		    char *err, size_t errlen);
+		    const char *key_uri, const struct ca_keysrc *src, char *err, size_t errlen);
 
 /*
  * Install an existing CA (cert, key, optional chain) or RA (cert, key) from PEM files,
  * checking key match, key usage and that the RA was issued by the CA. A CA only into a ca/
- * without ca.pem, ca.key, chain.pem, ra.pem, ra.key; an RA only when none exists (RA:
- * CHAIN_PEM must be NULL). Encrypted keys are refused.
+ * without ca.pem, a key, chain.pem, ra.pem; an RA only when none exists (RA: CHAIN_PEM
+ * must be NULL). KEY is a PEM file (an encrypted one is opened with the configured
+ * passphrase and stored encrypted again) or the pkcs11: URI of a key in a token, which is
+ * only referenced.
  */
-int		 ca_import(const char *root, const char *cert_pem, const char *key_pem,
-		    const char *chain_pem, int is_ra, char *err, size_t errlen);
+int		 ca_import(const char *root, const char *cert_pem, const char *key,
+		    const char *chain_pem, int is_ra, const struct ca_keysrc *src, char *err,
+		    size_t errlen);
 
 /*
  * Prepare a rollover: a new self-signed CA in ca/next/ (plus a next RA issued by it when
- * the current CA has an RA). SUBJECT NULL = the current CA's subject, BITS 0 = the current
- * key size, DAYS 0 = the current CA's validity length. Refuses when ca/next/ exists. Built
- * in ca/next.tmp/ and renamed to ca/next/ when complete.
+ * the current CA has an RA, its key at RA_KEY_URI). SUBJECT NULL = the current CA's
+ * subject, BITS 0 = the current key size, DAYS 0 = the current CA's validity length.
+ * Refuses when ca/next/ exists. Built in ca/next.tmp/ and renamed to ca/next/ when
+ * complete.
  */
 int		 ca_rollover_prepare(const char *root, const char *subject, int bits, int days,
+		    const char *key_uri, const char *ra_key_uri, const struct ca_keysrc *src,
 		    char *err, size_t errlen);
 
 /* Prepare a rollover to an existing CA: like ca_import() of a CA, into ca/next/ (plus a
- * next RA issued by it when the current CA has an RA), with ca_rollover_prepare()'s
- * refusals. */
-int		 ca_rollover_import(const char *root, const char *cert_pem,
-		    const char *key_pem, const char *chain_pem, char *err, size_t errlen);
+ * next RA issued by it when the current CA has an RA, its key at RA_KEY_URI), with
+ * ca_rollover_prepare()'s refusals. */
+int		 ca_rollover_import(const char *root, const char *cert_pem, const char *key,
+		    const char *chain_pem, const char *ra_key_uri, const struct ca_keysrc *src,
+		    char *err, size_t errlen);
 
 /*
  * Switch to the prepared rollover: the files of ca/ move to ca/old/, those of ca/next/ to
@@ -203,7 +238,15 @@ int		 ca_rollover_import(const char *root, const char *cert_pem,
  * an RA and ca/next/ has none. Writes ca/switching while it works; running it again after
  * a crash finishes the switch.
  */
-int		 ca_rollover_switch(const char *root, char *err, size_t errlen);
+int		 ca_rollover_switch(const char *root, const struct ca_keysrc *src, char *err,
+		    size_t errlen);
+
+
+/*
+ * Is URI a pkcs11: URI the key store takes (printable, at most 1024 bytes, an object= or
+ * id=, no PIN inside: the PIN comes from scep.conf)? 1 yes, 0 with err.
+ */
+int		 ca_key_uri_check(const char *uri, char *err, size_t errlen);
 
 /* Parse "/CN=x/O=y" into an X509_NAME (NULL and err on a malformed DN). */
 X509_NAME	*ca_parse_dn(const char *dn, char *err, size_t errlen);

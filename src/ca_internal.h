@@ -26,6 +26,8 @@
 #define CA_CHAIN_FILE	"chain.pem"
 #define CA_RA_CERT_FILE	"ra.pem"
 #define CA_RA_KEY_FILE	"ra.key"
+#define CA_KEY_URI_FILE	"ca.key.uri"	/* ca_key.c: a key in a token instead of ca.key */
+#define CA_RA_KEY_URI_FILE "ra.key.uri"
 #define CA_OLD_DIR	"old"
 #define CA_NEXT_DIR	"next"
 #define CA_NEXT_TMP	"next.tmp"	/* ca_rollover_prepare builds here, then renames */
@@ -72,11 +74,35 @@ int		 ca_path(char *buf, size_t len, const char *root, const char *name);
 /* Does PATH exist? Anything but ENOENT counts as present. */
 int		 ca_present(const char *path);
 
-/* PEM readers; encrypted keys are refused. ca_read_chain(): absent file is no chain. */
+/* PEM readers. ca_read_chain(): absent file is no chain. */
 X509		*ca_read_cert(const char *path, char *err, size_t errlen);
-EVP_PKEY	*ca_read_key(const char *path, int warn_mode, char *err, size_t errlen);
 int		 ca_read_chain(const char *path, STACK_OF(X509) *sk, char *err,
 		    size_t errlen);
+
+/*
+ * The key store (ca_key.c). KEYPATH is where a generation keeps a key (ca/ca.key,
+ * ca/next/ra.key...): the PEM file KEYPATH, or KEYPATH.uri holding the pkcs11: URI of a key
+ * in a token. SRC (may be NULL) says where the PIN and passphrase come from.
+ */
+/* Is a key stored at KEYPATH (either form)? */
+int		 ca_key_present(const char *keypath);
+/* Open it. WARN_MODE: log a warning when a PEM file is readable by group or others. */
+EVP_PKEY	*ca_key_open(const char *keypath, const struct ca_keysrc *src, int warn_mode,
+		    char *err, size_t errlen);
+/* Open a key an administrator names for import: a PEM file or a pkcs11: URI. */
+EVP_PKEY	*ca_key_open_given(const char *spec, const struct ca_keysrc *src, char *err,
+		    size_t errlen);
+/* A new RSA key of BITS: in memory (URI NULL), or generated in the token at URI. */
+EVP_PKEY	*ca_key_generate(const char *uri, int bits, const struct ca_keysrc *src,
+		    char *err, size_t errlen);
+/* Keep KEY at KEYPATH: URI NULL, as PEM (0600, encrypted when a passphrase is
+ * configured); else KEYPATH.uri holds URI (the key stays in the token). */
+int		 ca_key_store(const char *keypath, EVP_PKEY *key, const char *uri,
+		    const struct ca_keysrc *src, char *err, size_t errlen);
+/* Remove what ca_key_store() wrote at KEYPATH (undoing a failed step). */
+void		 ca_key_remove(const char *keypath);
+/* Does SPEC name a key in a token (a pkcs11: URI)? */
+int		 ca_key_is_uri(const char *spec);
 
 /* Certificate tests: issued (names, AKI, keyUsage, signature), keyUsage bits, self-signed. */
 int		 ca_issued_by(X509 *issuer, X509 *x);
@@ -87,8 +113,8 @@ int		 ca_check_ra(X509 *ra, EVP_PKEY *rakey, X509 *ca, const char *rapath,
 		    const char *keypath, const char *capath, char *err, size_t errlen);
 
 /* Load the generation in ROOT/ca[/SUB] (SUB NULL: the current one); free it. */
-int		 ca_gen_load(const char *root, const char *sub, struct ca_gen *, char *err,
-		    size_t errlen);
+int		 ca_gen_load(const char *root, const char *sub, const struct ca_keysrc *src,
+		    struct ca_gen *, char *err, size_t errlen);
 void		 ca_gen_free(struct ca_gen *);
 
 /* Add extension NID with an openssl.cnf-style VALUE. 1 ok, 0 error (queue kept). */

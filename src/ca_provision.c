@@ -2,7 +2,8 @@
  * The provisioning CA: make, install and roll over the CA that the runtime (ca.c) loads.
  * scep-admin's init, ra, import and rollover commands call it; the server never does.
  *
- * Every file is written atomically (write_file), a key (0600) before its certificate;
+ * Every file is written atomically (write_file), a key before its certificate (the key
+ * store, ca_key.c, writes keys: a PEM file, or the URI of a key it generated in a token);
  * a directory is complete before it is renamed into place (ca/next.tmp/ -> ca/next/), and
  * a switch moves one file per rename(2) under the marker ca/switching, so that running it
  * again after a crash finishes it.
@@ -41,7 +42,8 @@
 
 /* The files of one generation, in the order a rollover switch moves them. */
 static const char *const gen_files[] = {
-	CA_CERT_FILE, CA_KEY_FILE, CA_CHAIN_FILE, CA_RA_CERT_FILE, CA_RA_KEY_FILE,
+	CA_CERT_FILE, CA_KEY_FILE, CA_KEY_URI_FILE, CA_CHAIN_FILE, CA_RA_CERT_FILE,
+	CA_RA_KEY_FILE, CA_RA_KEY_URI_FILE,
 };
 #define NGEN_FILES	(sizeof(gen_files) / sizeof(gen_files[0]))
 
@@ -173,26 +175,20 @@ out:
 }
 
 
-/*
- * PEM of X (a certificate), K (a private key, PKCS#8) or SK (certificates) into a
- * repository file written atomically.
- */
+/* PEM of X (a certificate) or SK (certificates) into a repository file, atomically. */
 static int
-write_pem(const char *path, X509 *x, EVP_PKEY *k, STACK_OF(X509) *sk, int mode, char *err,
-    size_t errlen)
+write_pem(const char *path, X509 *x, STACK_OF(X509) *sk, int mode, char *err, size_t errlen)
 {
 	BIO	*b = NULL;
 	char	*data;
 	long	 len;
 	int	 ok = 0, i;
 
-	/* secmem: the buffer holding the key is cleansed when freed. */
-	if ((b = BIO_new(k != NULL ? BIO_s_secmem() : BIO_s_mem())) == NULL) {
+	if ((b = BIO_new(BIO_s_mem())) == NULL) {
 		errf_crypto(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((x != NULL && !PEM_write_bio_X509(b, x)) ||
-	    (k != NULL && !PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))) {
+	if (x != NULL && !PEM_write_bio_X509(b, x)) {
 		errf_crypto(err, errlen, "cannot encode %s", path);
 		goto out;
 	}
@@ -440,13 +436,16 @@ fail:
 }
 
 /*
- * Write KEY (0600) to ROOT/ca[/SUB]/KEYNAME, then X (0644) to CERTNAME and CHAIN (if not
- * NULL) to chain.pem. Key first: a certificate without its key is useless, and a key whose
- * certificate could not be written is removed again.
+ * Keep KEY at ROOT/ca[/SUB]/KEYNAME (ca_key_store(): a PEM file, or the URI of the key in a
+ * token when URI is not NULL), then write X (0644) to CERTNAME and CHAIN (if not NULL) to
+ * chain.pem. Key first: a certificate without its key is useless, and a key whose
+ * certificate could not be written is removed again (from the repository: a key made in a
+ * token stays there).
  */
 static int
 write_set(const char *root, const char *sub, const char *keyname, const char *certname,
-    EVP_PKEY *key, X509 *x, STACK_OF(X509) *chain, char *err, size_t errlen)
+    EVP_PKEY *key, const char *uri, const struct ca_keysrc *src, X509 *x,
+    STACK_OF(X509) *chain, char *err, size_t errlen)
 {
 	char	kpath[MAX_PATH_LEN], cpath[MAX_PATH_LEN], chpath[MAX_PATH_LEN];
 	int	stage = 0;
@@ -457,28 +456,32 @@ write_set(const char *root, const char *sub, const char *keyname, const char *ce
 		errf(err, errlen, "repository path too long");
 		return 0;
 	}
-	if (!write_pem(kpath, NULL, key, NULL, 0600, err, errlen))
+	if (!ca_key_store(kpath, key, uri, src, err, errlen))
 		goto fail;
 	stage = 1;
-	if (!write_pem(cpath, x, NULL, NULL, 0644, err, errlen))
+	if (!write_pem(cpath, x, NULL, 0644, err, errlen))
 		goto fail;
 	stage = 2;
 	if (chain != NULL && sk_X509_num(chain) > 0 &&
-	    !write_pem(chpath, NULL, NULL, chain, 0644, err, errlen))
+	    !write_pem(chpath, NULL, chain, 0644, err, errlen))
 		goto fail;
 	return 1;
 fail:
 	if (stage >= 2)
 		(void)unlink(cpath);
 	if (stage >= 1)
-		(void)unlink(kpath);
+		ca_key_remove(kpath);
 	return 0;
 }
 
-/* A new RSA key and RA certificate issued by CACERT/CAKEY, written to ROOT/ca[/SUB]. */
+/*
+ * A new RSA key (in the token at URI, or a PEM file when URI is NULL) and RA certificate
+ * issued by CACERT/CAKEY, written to ROOT/ca[/SUB].
+ */
 static int
 create_ra(const char *root, const char *sub, X509_NAME *name, int bits, int days,
-    X509 *cacert, EVP_PKEY *cakey, char *err, size_t errlen)
+    X509 *cacert, EVP_PKEY *cakey, const char *uri, const struct ca_keysrc *src, char *err,
+    size_t errlen)
 {
 	EVP_PKEY	*key = NULL;
 	X509		*x = NULL;
@@ -488,16 +491,14 @@ create_ra(const char *root, const char *sub, X509_NAME *name, int bits, int days
 		errf(err, errlen, "the CA certificate has expired");
 		goto out;
 	}
-	if ((key = EVP_RSA_gen((unsigned int)bits)) == NULL) {
-		errf_crypto(err, errlen, "cannot generate an RSA key of %d bits", bits);
+	if ((key = ca_key_generate(uri, bits, src, err, errlen)) == NULL)
 		goto out;
-	}
 	if ((x = make_ra_cert(name, key, cacert, cakey, days, err, errlen)) == NULL)
 		goto out;
 	if (!ca_check_ra(x, key, cacert, "the new RA certificate", "its key",
 	    "the CA", err, errlen))
 		goto out;
-	ok = write_set(root, sub, CA_RA_KEY_FILE, CA_RA_CERT_FILE, key, x, NULL, err,
+	ok = write_set(root, sub, CA_RA_KEY_FILE, CA_RA_CERT_FILE, key, uri, src, x, NULL, err,
 	    errlen);
 out:
 	X509_free(x);
@@ -506,7 +507,8 @@ out:
 }
 
 int
-ca_init(const char *root, const char *subject, int bits, int days, char *err, size_t errlen)
+ca_init(const char *root, const char *subject, int bits, int days, const char *key_uri,
+    const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	X509_NAME	*name = NULL;
 	EVP_PKEY	*key = NULL;
@@ -527,17 +529,16 @@ ca_init(const char *root, const char *subject, int bits, int days, char *err, si
 	}
 	if (!ensure_dir(dir, err, errlen))
 		goto out;
-	if (ca_present(keypath)) {
+	if (ca_key_present(keypath)) {
 		errf(err, errlen, "%s exists: refusing to replace a CA key", keypath);
 		goto out;
 	}
-	if ((key = EVP_RSA_gen((unsigned int)bits)) == NULL) {
-		errf_crypto(err, errlen, "cannot generate an RSA key of %d bits", bits);
+	if ((key = ca_key_generate(key_uri, bits, src, err, errlen)) == NULL)
 		goto out;
-	}
 	if ((x = make_ca_cert(name, key, days, err, errlen)) == NULL)
 		goto out;
-	ok = write_set(root, NULL, CA_KEY_FILE, CA_CERT_FILE, key, x, NULL, err, errlen);
+	ok = write_set(root, NULL, CA_KEY_FILE, CA_CERT_FILE, key, key_uri, src, x, NULL, err,
+	    errlen);
 out:
 	X509_free(x);
 	EVP_PKEY_free(key);
@@ -546,8 +547,8 @@ out:
 }
 
 int
-ca_init_ra(const char *root, const char *subject, int bits, int days, char *err,
-    size_t errlen)
+ca_init_ra(const char *root, const char *subject, int bits, int days, const char *key_uri,
+    const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	struct ca_gen	 g = { 0 };
 	X509_NAME	*name = NULL;
@@ -565,15 +566,15 @@ ca_init_ra(const char *root, const char *subject, int bits, int days, char *err,
 		errf(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (ca_present(rkpath) || ca_present(rpath)) {
+	if (ca_key_present(rkpath) || ca_present(rpath)) {
 		errf(err, errlen, "%s exists: refusing to replace the RA",
-		    ca_present(rkpath) ? rkpath : rpath);
+		    ca_present(rpath) ? rpath : rkpath);
 		goto out;
 	}
 	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
-	    !ca_gen_load(root, NULL, &g, err, errlen))
+	    !ca_gen_load(root, NULL, src, &g, err, errlen))
 		goto out;
-	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, err, errlen);
+	ok = create_ra(root, NULL, name, bits, days, g.cert, g.key, key_uri, src, err, errlen);
 out:
 	ca_gen_free(&g);
 	X509_NAME_free(name);
@@ -614,11 +615,13 @@ warn_scep_ku(X509 *x, const char *path)
 
 /*
  * Read a CA to import: CERT_PEM (basicConstraints CA:TRUE, keyCertSign, not expired),
- * KEY_PEM (RSA, matching), CHAIN_PEM (optional: CA certificates, nearest issuer first).
+ * KEY_PEM (a PEM file or a pkcs11: URI; RSA, matching), CHAIN_PEM (optional: CA
+ * certificates, nearest issuer first).
  */
 static int
-read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem, X509 **xp,
-    EVP_PKEY **kp, STACK_OF(X509) **chp, char *err, size_t errlen)
+read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
+    const struct ca_keysrc *src, X509 **xp, EVP_PKEY **kp, STACK_OF(X509) **chp, char *err,
+    size_t errlen)
 {
 	X509		*x = NULL, *prev, *c;
 	EVP_PKEY	*k = NULL;
@@ -630,7 +633,7 @@ read_import_ca(const char *cert_pem, const char *key_pem, const char *chain_pem,
 		goto out;
 	}
 	if ((x = ca_read_cert(cert_pem, err, errlen)) == NULL ||
-	    (k = ca_read_key(key_pem, 0, err, errlen)) == NULL)
+	    (k = ca_key_open_given(key_pem, src, err, errlen)) == NULL)
 		goto out;
 	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
 		errf(err, errlen, "%s is not an RSA key (SCEP key transport needs RSA)",
@@ -701,7 +704,7 @@ out:
 
 static int
 import_ra(const char *root, const char *cert_pem, const char *key_pem, const char *chain_pem,
-    char *err, size_t errlen)
+    const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	struct ca_gen	 g = { 0 };
 	X509		*x = NULL;
@@ -719,16 +722,16 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 		errf(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (ca_present(rkpath) || ca_present(rpath)) {
+	if (ca_key_present(rkpath) || ca_present(rpath)) {
 		errf(err, errlen, "%s exists: refusing to replace the RA",
-		    ca_present(rkpath) ? rkpath : rpath);
+		    ca_present(rpath) ? rpath : rkpath);
 		goto out;
 	}
 	if (!no_switch_pending(root, err, errlen) || !have_ca(root, err, errlen) ||
-	    !ca_gen_load(root, NULL, &g, err, errlen))
+	    !ca_gen_load(root, NULL, src, &g, err, errlen))
 		goto out;
 	if ((x = ca_read_cert(cert_pem, err, errlen)) == NULL ||
-	    (k = ca_read_key(key_pem, 0, err, errlen)) == NULL)
+	    (k = ca_key_open_given(key_pem, src, err, errlen)) == NULL)
 		goto out;
 	if (!ca_check_ra(x, k, g.cert, cert_pem, key_pem, cpath, err, errlen))
 		goto out;
@@ -740,7 +743,8 @@ import_ra(const char *root, const char *cert_pem, const char *key_pem, const cha
 		logx(LOG_LVL_WARN, "%s has no extendedKeyUsage serverAuth or Certificate "
 		    "Request Agent (" MS_CRA_OID "): Windows and Intune refuse such an RA",
 		    cert_pem);
-	ok = write_set(root, NULL, CA_RA_KEY_FILE, CA_RA_CERT_FILE, k, x, NULL, err, errlen);
+	ok = write_set(root, NULL, CA_RA_KEY_FILE, CA_RA_CERT_FILE, k,
+	    ca_key_is_uri(key_pem) ? key_pem : NULL, src, x, NULL, err, errlen);
 out:
 	X509_free(x);
 	EVP_PKEY_free(k);
@@ -750,7 +754,7 @@ out:
 
 int
 ca_import(const char *root, const char *cert_pem, const char *key_pem,
-    const char *chain_pem, int is_ra, char *err, size_t errlen)
+    const char *chain_pem, int is_ra, const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	X509		*x = NULL;
 	EVP_PKEY	*k = NULL;
@@ -766,10 +770,10 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 		goto out;
 	}
 	if (is_ra) {
-		ok = import_ra(root, cert_pem, key_pem, chain_pem, err, errlen);
+		ok = import_ra(root, cert_pem, key_pem, chain_pem, src, err, errlen);
 		goto out;
 	}
-	if (!read_import_ca(cert_pem, key_pem, chain_pem, &x, &k, &chain, err, errlen))
+	if (!read_import_ca(cert_pem, key_pem, chain_pem, src, &x, &k, &chain, err, errlen))
 		goto out;
 	if (!ca_path(dir, sizeof(dir), root, NULL)) {
 		errf(err, errlen, "repository path too long");
@@ -790,7 +794,8 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 		}
 	}
 	warn_scep_ku(x, cert_pem);
-	ok = write_set(root, NULL, CA_KEY_FILE, CA_CERT_FILE, k, x, chain, err, errlen);
+	ok = write_set(root, NULL, CA_KEY_FILE, CA_CERT_FILE, k,
+	    ca_key_is_uri(key_pem) ? key_pem : NULL, src, x, chain, err, errlen);
 out:
 	X509_free(x);
 	EVP_PKEY_free(k);
@@ -803,11 +808,13 @@ out:
  * ca/next/ exists; an empty ca/next.tmp/ is made (a leftover of a failed prepare removed).
  */
 static int
-prepare_begin(const char *root, struct ca_gen *cur, char *err, size_t errlen)
+prepare_begin(const char *root, const struct ca_keysrc *src, struct ca_gen *cur, char *err,
+    size_t errlen)
 {
 	char	path[MAX_PATH_LEN];
 
-	if (!no_switch_pending(root, err, errlen) || !ca_gen_load(root, NULL, cur, err, errlen))
+	if (!no_switch_pending(root, err, errlen) ||
+	    !ca_gen_load(root, NULL, src, cur, err, errlen))
 		return 0;
 	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_DIR, NULL)) {
 		errf(err, errlen, "repository path too long");
@@ -824,12 +831,14 @@ prepare_begin(const char *root, struct ca_gen *cur, char *err, size_t errlen)
 }
 
 /*
- * ca/next.tmp/ holds the next CA (ca.pem, ca.key, chain.pem): add a next RA when the current
- * generation CUR has one (same subject, key size and validity length, issued by the next
- * CA), check the whole generation loads, then rename next.tmp -> next.
+ * ca/next.tmp/ holds the next CA (ca.pem, its key, chain.pem): add a next RA when the
+ * current generation CUR has one (same subject, key size and validity length, issued by
+ * the next CA, its key at RA_URI), check the whole generation loads, then rename
+ * next.tmp -> next.
  */
 static int
-prepare_finish(const char *root, const struct ca_gen *cur, char *err, size_t errlen)
+prepare_finish(const char *root, const struct ca_gen *cur, const char *ra_uri,
+    const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	struct ca_gen	 ng = { 0 };
 	char		 tmp[MAX_PATH_LEN], next[MAX_PATH_LEN], dir[MAX_PATH_LEN];
@@ -841,15 +850,15 @@ prepare_finish(const char *root, const struct ca_gen *cur, char *err, size_t err
 		errf(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (!ca_gen_load(root, CA_NEXT_TMP, &ng, err, errlen))
+	if (!ca_gen_load(root, CA_NEXT_TMP, src, &ng, err, errlen))
 		goto out;
 	if (cur->ra != NULL) {
 		if (!create_ra(root, CA_NEXT_TMP, X509_get_subject_name(cur->ra),
-		    bits_like(cur->ra_key), validity_days(cur->ra), ng.cert, ng.key, err,
-		    errlen))
+		    bits_like(cur->ra_key), validity_days(cur->ra), ng.cert, ng.key, ra_uri,
+		    src, err, errlen))
 			goto out;
 		ca_gen_free(&ng);
-		if (!ca_gen_load(root, CA_NEXT_TMP, &ng, err, errlen))
+		if (!ca_gen_load(root, CA_NEXT_TMP, src, &ng, err, errlen))
 			goto out;
 	}
 	if (!fsync_dir(tmp, err, errlen))
@@ -864,6 +873,16 @@ out:
 	return ok;
 }
 
+/* A key for a next RA is only asked for when the current generation CUR has an RA. */
+static int
+ra_key_fits(const struct ca_gen *cur, const char *ra_key_uri, char *err, size_t errlen)
+{
+	if (ra_key_uri != NULL && cur->ra == NULL)
+		return errf(err, errlen, "a key for the next RA was given, but the current CA "
+		    "has no RA");
+	return 1;
+}
+
 /* After a failed prepare: remove ca/next.tmp/, keeping the first error message. */
 static void
 prepare_abort(const char *root)
@@ -875,7 +894,8 @@ prepare_abort(const char *root)
 }
 
 int
-ca_rollover_prepare(const char *root, const char *subject, int bits, int days, char *err,
+ca_rollover_prepare(const char *root, const char *subject, int bits, int days,
+    const char *key_uri, const char *ra_key_uri, const struct ca_keysrc *src, char *err,
     size_t errlen)
 {
 	struct ca_gen	 cur = { 0 };
@@ -886,7 +906,9 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (!no_switch_pending(root, err, errlen) || !ca_gen_load(root, NULL, &cur, err, errlen))
+	if (!no_switch_pending(root, err, errlen) ||
+	    !ca_gen_load(root, NULL, src, &cur, err, errlen) ||
+	    !ra_key_fits(&cur, ra_key_uri, err, errlen))
 		goto out;
 	if (subject != NULL)
 		name = ca_parse_dn(subject, err, errlen);
@@ -902,16 +924,14 @@ ca_rollover_prepare(const char *root, const char *subject, int bits, int days, c
 		goto out;
 	ca_gen_free(&cur);
 	started = 1;
-	if (!prepare_begin(root, &cur, err, errlen))
+	if (!prepare_begin(root, src, &cur, err, errlen))
 		goto out;
-	if ((key = EVP_RSA_gen((unsigned int)bits)) == NULL) {
-		errf_crypto(err, errlen, "cannot generate an RSA key of %d bits", bits);
+	if ((key = ca_key_generate(key_uri, bits, src, err, errlen)) == NULL)
 		goto out;
-	}
 	if ((x = make_ca_cert(name, key, days, err, errlen)) == NULL ||
-	    !write_set(root, CA_NEXT_TMP, CA_KEY_FILE, CA_CERT_FILE, key, x, NULL, err,
-	    errlen) ||
-	    !prepare_finish(root, &cur, err, errlen))
+	    !write_set(root, CA_NEXT_TMP, CA_KEY_FILE, CA_CERT_FILE, key, key_uri, src, x, NULL,
+	    err, errlen) ||
+	    !prepare_finish(root, &cur, ra_key_uri, src, err, errlen))
 		goto out;
 	ok = 1;
 out:
@@ -926,7 +946,8 @@ out:
 
 int
 ca_rollover_import(const char *root, const char *cert_pem, const char *key_pem,
-    const char *chain_pem, char *err, size_t errlen)
+    const char *chain_pem, const char *ra_key_uri, const struct ca_keysrc *src, char *err,
+    size_t errlen)
 {
 	struct ca_gen	 cur = { 0 };
 	X509		*x = NULL;
@@ -940,10 +961,11 @@ ca_rollover_import(const char *root, const char *cert_pem, const char *key_pem,
 		errf(err, errlen, "a certificate and a key are needed");
 		goto out;
 	}
-	if (!read_import_ca(cert_pem, key_pem, chain_pem, &x, &k, &chain, err, errlen))
+	if (!read_import_ca(cert_pem, key_pem, chain_pem, src, &x, &k, &chain, err, errlen))
 		goto out;
 	started = 1;
-	if (!prepare_begin(root, &cur, err, errlen))
+	if (!prepare_begin(root, src, &cur, err, errlen) ||
+	    !ra_key_fits(&cur, ra_key_uri, err, errlen))
 		goto out;
 	if (X509_cmp(x, cur.cert) == 0) {
 		errf(err, errlen, "%s is the current CA certificate", cert_pem);
@@ -951,8 +973,9 @@ ca_rollover_import(const char *root, const char *cert_pem, const char *key_pem,
 	}
 	if (cur.ra == NULL)
 		warn_scep_ku(x, cert_pem);
-	if (!write_set(root, CA_NEXT_TMP, CA_KEY_FILE, CA_CERT_FILE, k, x, chain, err, errlen) ||
-	    !prepare_finish(root, &cur, err, errlen))
+	if (!write_set(root, CA_NEXT_TMP, CA_KEY_FILE, CA_CERT_FILE, k,
+	    ca_key_is_uri(key_pem) ? key_pem : NULL, src, x, chain, err, errlen) ||
+	    !prepare_finish(root, &cur, ra_key_uri, src, err, errlen))
 		goto out;
 	ok = 1;
 out:
@@ -1006,7 +1029,7 @@ move_gen(const char *from, const char *to, char *err, size_t errlen)
  * running it again after a crash finishes the job; ca_load() refuses while it exists.
  */
 int
-ca_rollover_switch(const char *root, char *err, size_t errlen)
+ca_rollover_switch(const char *root, const struct ca_keysrc *src, char *err, size_t errlen)
 {
 	struct ca_gen	 cur = { 0 }, ng = { 0 };
 	unsigned char	*buf = NULL;
@@ -1038,9 +1061,9 @@ ca_rollover_switch(const char *root, char *err, size_t errlen)
 			errf(err, errlen, "no rollover is prepared (%s does not exist)", next);
 			goto out;
 		}
-		if (!ca_gen_load(root, CA_NEXT_DIR, &ng, err, errlen))
+		if (!ca_gen_load(root, CA_NEXT_DIR, src, &ng, err, errlen))
 			goto out;
-		if (!ca_gen_load(root, NULL, &cur, err, errlen))
+		if (!ca_gen_load(root, NULL, src, &cur, err, errlen))
 			goto out;
 		if (cur.ra != NULL && ng.ra == NULL) {
 			errf(err, errlen, "the current CA has an RA but %s has none: remove %s "

@@ -34,6 +34,8 @@
 #define MAX_RA_NAME	64		/* ScepDefaultRA */
 #define MAX_EKU		16		/* OIDs in one ExtendedKeyUsage */
 #define MAX_LIST_ITEM	64		/* one name of a list value */
+#define MAX_CREDENTIAL	255		/* a systemd credential name */
+#define MAX_URL		512		/* ScepCRLURL, ScepCAIssuersURL */
 #define CONF_SECTION	"scep"		/* the section of the global keys */
 #define ROLE_SECTION	"role"		/* "[role NAME]" */
 #define ROLE_KEYS	"Days, KeyUsage, ExtendedKeyUsage, Selectable, KeepSubjectAltName, " \
@@ -55,7 +57,9 @@ enum ktype {
 	KT_CIPHERS,	/* cipher names -> CIPH_* mask */
 	KT_FALLBACK,	/* DEFAULT or REFUSE */
 	KT_KEYUSAGE,	/* keyUsage names -> KU_* mask */
-	KT_EKU		/* extendedKeyUsage names or OIDs -> "a,b,c"; "none" -> "" */
+	KT_EKU,		/* extendedKeyUsage names or OIDs -> "a,b,c"; "none" -> "" */
+	KT_CREDENTIAL,	/* a systemd credential name: letters, digits, '-', '_', '.', '@' */
+	KT_URL		/* an http:// or ldap:// URL of printable ASCII without blanks */
 };
 
 struct keydef {
@@ -99,6 +103,21 @@ static const struct keydef keytab[] = {
 	{ "ScepRoleFallback",		NULL, KT_FALLBACK, F(role_fallback), "DEFAULT", 0, 0, 0 },
 	{ "ScepCRLValidityDays",	NULL, KT_INT,	   F(crl_days),	  "7",	  0, 1, 3650 },
 	{ "ScepCACertIncludeRoot",	NULL, KT_BOOL,	   F(include_root), "YES", 0, 0, 0 },
+	/* Where the CA key's secrets come from (ca_key.c), and what is published. */
+	{ "ScepPKCS11Module",		NULL, KT_PATH,	   F(keysrc.pkcs11_module), NULL, 0, 0,
+	    MAX_PATH_LEN - 1 },
+	{ "ScepCAKeyPINFile",		NULL, KT_PATH,	   F(keysrc.pin_file), NULL, 0, 0,
+	    MAX_PATH_LEN - 1 },
+	{ "ScepCAKeyPINCredential",	NULL, KT_CREDENTIAL, F(keysrc.pin_credential), NULL, 0,
+	    0, MAX_CREDENTIAL },
+	{ "ScepCAKeyPassphraseFile",	NULL, KT_PATH,	   F(keysrc.pass_file), NULL, 0, 0,
+	    MAX_PATH_LEN - 1 },
+	{ "ScepCAKeyPassphraseCredential", NULL, KT_CREDENTIAL, F(keysrc.pass_credential), NULL,
+	    0, 0, MAX_CREDENTIAL },
+	{ "ScepCRLURL",			NULL, KT_URL,	   F(crl_url),	  NULL,	  0, 0, MAX_URL },
+	{ "ScepCAIssuersURL",		NULL, KT_URL,	   F(ca_issuers_url), NULL, 0, 0, MAX_URL },
+	{ "ScepPublishDir",		NULL, KT_PATH,	   F(publish_dir), NULL,  0, 0,
+	    MAX_PATH_LEN - 1 },
 };
 #define NKEYS	(sizeof(keytab) / sizeof(keytab[0]))
 
@@ -737,6 +756,43 @@ parse_eku(const char *key, const char *v, char **out, char *msg, size_t msglen)
 	return 1;
 }
 
+/* A systemd credential name: a file name in $CREDENTIALS_DIRECTORY. */
+static int
+credential_ok(const char *v)
+{
+	const char	*p;
+
+	if (v[0] == '.')
+		return 0;
+	for (p = v; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("-_.@", *p) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * A URL for a certificate extension (RFC 5280 §4.2.1.13, §4.2.2.1 ask for HTTP or LDAP):
+ * the scheme, a host, then printable ASCII without blanks, quotes or backslashes.
+ */
+static int
+url_ok(const char *v)
+{
+	const char	*p;
+
+	if (strncasecmp(v, "http://", 7) == 0)
+		p = v + 7;
+	else if (strncasecmp(v, "ldap://", 7) == 0)
+		p = v + 7;
+	else
+		return 0;
+	if (*p == '\0' || *p == '/')
+		return 0;
+	for (; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
 /* Set the field of K in BASE (a struct config or struct role) from V. 1 ok, 0 with msg set. */
 static int
 set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t msglen)
@@ -757,6 +813,20 @@ set_value(void *base, const struct keydef *k, const char *v, char *msg, size_t m
 		if (v[0] != '/') {
 			snprintf(msg, msglen, "%s must be an absolute path, not \"%s\"",
 			    k->name, shown);
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case KT_CREDENTIAL:
+		if (k->type == KT_CREDENTIAL && !credential_ok(v)) {
+			snprintf(msg, msglen, "%s: bad credential name \"%s\" (letters, digits, "
+			    "'-', '_', '.' and '@', not starting with '.')", k->name, shown);
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case KT_URL:
+		if (k->type == KT_URL && !url_ok(v)) {
+			snprintf(msg, msglen, "%s must be an http:// or ldap:// URL without blanks "
+			    "or quotes, not \"%s\"", k->name, shown);
 			return 0;
 		}
 		/* FALLTHROUGH */
@@ -900,6 +970,18 @@ dict_role(const struct scan *sc, const char *sec, size_t len)
 	return scan_role_find(sc, ns, (size_t)(ne - ns));
 }
 
+/* Keys A and B name one secret twice (A and B both set): an error on B's line. */
+static int
+one_of(const char *a, const char *b, const char *aname, const char *bname,
+    const struct scan *sc, const char *path, char *err, size_t errlen)
+{
+	if (a == NULL || b == NULL)
+		return 1;
+	conf_err(err, errlen, path, sc->lines[key_index(bname)], "%s and %s (line %d) name "
+	    "the same secret: set one of them", bname, aname, sc->lines[key_index(aname)]);
+	return 0;
+}
+
 /* A role named NAME with the defaults; Days follows ScepCertValidityDays. 1 ok, 0 ENOMEM. */
 static int
 role_init(struct role *ro, const char *name, const struct config *cf)
@@ -1015,6 +1097,12 @@ config_load(const char *path, char *err, size_t errlen)
 		}
 	}
 
+	if (!one_of(cf->keysrc.pin_file, cf->keysrc.pin_credential, "ScepCAKeyPINFile",
+	    "ScepCAKeyPINCredential", sc, path, err, errlen) ||
+	    !one_of(cf->keysrc.pass_file, cf->keysrc.pass_credential,
+	    "ScepCAKeyPassphraseFile", "ScepCAKeyPassphraseCredential", sc, path, err, errlen))
+		goto out;
+
 	/* Roles: the sections in file order, or one built from the global keys. */
 	if (sc->nroles == 0) {
 		if (!role_init(&cf->roles[0], DEFAULT_ROLE, cf)) {
@@ -1081,6 +1169,14 @@ config_free(struct config *cf)
 		free(cf->roles[i].name);
 		free(cf->roles[i].ext_key_usage);
 	}
+	free(cf->keysrc.pkcs11_module);
+	free(cf->keysrc.pin_file);
+	free(cf->keysrc.pin_credential);
+	free(cf->keysrc.pass_file);
+	free(cf->keysrc.pass_credential);
+	free(cf->crl_url);
+	free(cf->ca_issuers_url);
+	free(cf->publish_dir);
 	free(cf->default_role);
 	free(cf->default_ra);
 	free(cf->repository);

@@ -29,6 +29,20 @@
 #define MAX_CHALLENGE_TTL 31536000
 
 /*
+ * Where the secrets that open the CA and RA private keys come from, and the PKCS#11 module
+ * of a token holding them (the CA module's key store, ca_key.c, reads them when it opens a
+ * key). Each field NULL when not set.
+ */
+struct ca_keysrc {
+	char	*pkcs11_module;		/* ScepPKCS11Module: the token's PKCS#11 module */
+	char	*pin_file;		/* ScepCAKeyPINFile: the token's user PIN */
+	char	*pin_credential;	/* ScepCAKeyPINCredential: the same as a systemd
+					   credential, $CREDENTIALS_DIRECTORY/NAME */
+	char	*pass_file;		/* ScepCAKeyPassphraseFile: of encrypted PEM keys */
+	char	*pass_credential;	/* ScepCAKeyPassphraseCredential */
+};
+
+/*
  * A role (certificate profile), a section "[role NAME]" of scep.conf. A config without any
  * role section has one built-in role named "default" made from the global keys.
  */
@@ -89,6 +103,13 @@ struct config {
 	int	 include_root;		/* ScepCACertIncludeRoot: GetCACert/GetNextCACert keep a
 					   self-signed root at the end of chain.pem (default YES);
 					   the server calls ca_set_include_root() with it */
+	struct ca_keysrc keysrc;	/* ScepPKCS11Module, ScepCAKeyPIN..., ScepCAKeyPassphrase... */
+	char	*crl_url;		/* ScepCRLURL: cRLDistributionPoints of issued
+					   certificates (http:// or ldap://; NULL: none) */
+	char	*ca_issuers_url;	/* ScepCAIssuersURL: authorityInfoAccess caIssuers
+					   of issued certificates (NULL: none) */
+	char	*publish_dir;		/* ScepPublishDir: where the CRL and the CA certificate
+					   are published for a web server (NULL: not published) */
 	struct role roles[MAX_ROLES];	/* [role NAME] sections, or the built-in "default" */
 	size_t	 nroles;
 };

@@ -147,6 +147,8 @@ profile_of(const struct config *cf, const struct record *rec, struct cert_profil
 	prof->key_usage = ro->key_usage;
 	prof->ext_key_usage = ro->ext_key_usage;
 	prof->keep_san = ro->keep_san >= 0 ? ro->keep_san : cf->keep_san;
+	prof->crl_url = cf->crl_url;
+	prof->ca_issuers_url = cf->ca_issuers_url;
 }
 
 /*

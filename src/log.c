@@ -300,6 +300,39 @@ hex_digit(int c)
 	return -1;
 }
 
+size_t
+utf8_decode(const unsigned char *s, size_t n, uint32_t *cpp)
+{
+	size_t		len, i;
+	uint32_t	cp;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80)
+		len = 1, cp = s[0];
+	else if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	if (cpp != NULL)
+		*cpp = cp;
+	return len;
+}
+
 /* Printable name of a messageType (RFC 8894 §3.2.1.2), "unknown" otherwise. */
 const char *
 msgtype_name(int t)

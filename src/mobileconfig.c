@@ -1,21 +1,17 @@
 /*
- * mobileconfig: Apple configuration profiles for SCEP enrollment, and the
- * `scep-admin mobileconfig` command. See mobileconfig.h and scep-admin(8).
+ * mobileconfig: Apple configuration profiles for SCEP enrollment (the command that writes
+ * them is `scep-admin mobileconfig`, src/admin/challenge.c). See mobileconfig.h.
  *
  * Profile format: Apple's device-management schema (TopLevel.yaml,
  * CommonPayloadKeys.yaml, com.apple.security.scep.yaml) as summarised in docs/clients.md §6.
  * The plist is written by hand: a fixed shape, every string checked and escaped here.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -25,19 +21,9 @@
 #include <openssl/x509.h>
 
 #include "ca.h"
-#include "config.h"
-#include "fileio.h"
 #include "mobileconfig.h"
-#include "policy.h"
-#include "repo.h"
 #include "scep.h"
 
-#define EXIT_OK		0
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
-
-#define PROG		"scep-admin"
-#define CHALLENGE_BYTES	16	/* 128 bits, as `scep-admin challenge` makes them */
 #define MAX_IDENTIFIER	255	/* bytes of a PayloadIdentifier */
 
 /* ----------------------------------------------------------- document buffer */
@@ -116,46 +102,6 @@ doc_indent(struct doc *d)
 /* ------------------------------------------------------------ text checks */
 
 /*
- * Decode one UTF-8 sequence at S[*I] (S is NUL-terminated). Rejects overlong forms,
- * surrogates and values above U+10FFFF. 1 ok (code point in *CP, *I advanced), 0 invalid.
- */
-static int
-utf8_next(const unsigned char *s, size_t *i, uint32_t *cp)
-{
-	unsigned char	c = s[*i];
-	uint32_t	v;
-	int		n, k;
-
-	if (c < 0x80) {
-		*cp = c;
-		(*i)++;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		v = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		v = c & 0x07;
-	} else
-		return 0;
-	for (k = 1; k <= n; k++) {
-		if ((s[*i + k] & 0xc0) != 0x80)	/* also stops at the NUL */
-			return 0;
-		v = (v << 6) | (s[*i + k] & 0x3f);
-	}
-	if ((n == 2 && v < 0x800) || (n == 3 && v < 0x10000) || v > 0x10ffff ||
-	    (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*i += (size_t)n + 1;
-	*cp = v;
-	return 1;
-}
-
-/*
  * Append S as XML character data: valid UTF-8, no control characters (C0, DEL, C1), no
  * U+FFFE/U+FFFF (not XML characters), not empty, at most MC_MAX_STRING bytes; & < > " '
  * become entities. WHAT names the option in the error.
@@ -164,7 +110,7 @@ static void
 doc_text(struct doc *d, const char *what, const char *s)
 {
 	const unsigned char	*u = (const unsigned char *)s;
-	size_t			 i = 0, start;
+	size_t			 i = 0, start, len, n;
 	uint32_t		 cp;
 	const char		*ent;
 
@@ -174,16 +120,17 @@ doc_text(struct doc *d, const char *what, const char *s)
 		doc_fail(d, "%s must not be empty", what);
 		return;
 	}
-	if (strlen(s) > MC_MAX_STRING) {
+	if ((len = strlen(s)) > MC_MAX_STRING) {
 		doc_fail(d, "%s is longer than %d bytes", what, MC_MAX_STRING);
 		return;
 	}
-	while (u[i] != '\0') {
+	while (i < len) {
 		start = i;
-		if (!utf8_next(u, &i, &cp)) {
+		if ((n = utf8_decode(u + i, len - i, &cp)) == 0) {
 			doc_fail(d, "%s is not valid UTF-8 (byte %zu)", what, start + 1);
 			return;
 		}
+		i += n;
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			doc_fail(d, "%s holds a control character (U+%04X at byte %zu)", what,
 			    (unsigned)cp, start + 1);
@@ -729,331 +676,4 @@ mobileconfig_sign(struct ca *ca, const char *doc, size_t len, unsigned char **de
 out:
 	sk_X509_free(chain);	/* borrowed certificates: the SignedData holds its own */
 	return rc;
-}
-
-/* ------------------------------------------------------------------ command */
-
-static const char mc_usage[] =
-    "usage: " PROG " [-c FILE] mobileconfig --url URL [--name CA-IDENT] [--subject DN]\n"
-    "           [--challenge SECRET | --static-challenge | --no-challenge]"
-    " [--ttl DURATION]\n"
-    "           [--keysize 1024|2048|4096] [--key-usage 0|1|4|5] [--retries N]"
-    " [--retry-delay S]\n"
-    "           [--san-dns NAME]... [--san-email ADDR]... [--san-uri URI]..."
-    " [--upn NAME]\n"
-    "           [--identifier REVERSE.DNS] [--display-name TEXT]"
-    " [--organization TEXT]\n"
-    "           [--sign] [-o FILE]\n";
-
-static int
-mc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-mc_usage_error(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs(PROG ": mobileconfig: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fputs(mc_usage, stderr);
-	return EXIT_USAGE;
-}
-
-static void
-mc_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void
-mc_warn(const char *fmt, ...)
-{
-	va_list	ap;
-
-	fputs(PROG ": mobileconfig: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-enum chal_mode { CHAL_MODE_FRESH, CHAL_MODE_GIVEN, CHAL_MODE_STATIC, CHAL_MODE_NONE };
-
-enum {
-	OPT_SAN_DNS = 256, OPT_SAN_EMAIL, OPT_SAN_URI, OPT_UPN, OPT_STATIC, OPT_NONE,
-	OPT_TTL, OPT_KEYSIZE, OPT_KEYUSAGE, OPT_RETRIES, OPT_DELAY, OPT_IDENT, OPT_DNAME,
-	OPT_ORG, OPT_SIGN, OPT_URL, OPT_NAME, OPT_SUBJECT, OPT_CHALLENGE
-};
-
-static int
-write_out(const char *path, const void *buf, size_t len)
-{
-	if (path == NULL || strcmp(path, "-") == 0)
-		return fwrite(buf, 1, len, stdout) == len && fflush(stdout) == 0;
-	/* 0600: a profile with a challenge is a secret until it is handed over. */
-	return write_file(path, buf, len, 0600, NULL, 0) == 1;
-}
-
-int
-cmd_mobileconfig(const char *conf_path, int argc, char **argv)
-{
-	static const struct option lo[] = {
-		{ "url", required_argument, NULL, OPT_URL },
-		{ "name", required_argument, NULL, OPT_NAME },
-		{ "subject", required_argument, NULL, OPT_SUBJECT },
-		{ "challenge", required_argument, NULL, OPT_CHALLENGE },
-		{ "static-challenge", no_argument, NULL, OPT_STATIC },
-		{ "no-challenge", no_argument, NULL, OPT_NONE },
-		{ "ttl", required_argument, NULL, OPT_TTL },
-		{ "keysize", required_argument, NULL, OPT_KEYSIZE },
-		{ "key-usage", required_argument, NULL, OPT_KEYUSAGE },
-		{ "retries", required_argument, NULL, OPT_RETRIES },
-		{ "retry-delay", required_argument, NULL, OPT_DELAY },
-		{ "san-dns", required_argument, NULL, OPT_SAN_DNS },
-		{ "san-email", required_argument, NULL, OPT_SAN_EMAIL },
-		{ "san-uri", required_argument, NULL, OPT_SAN_URI },
-		{ "upn", required_argument, NULL, OPT_UPN },
-		{ "identifier", required_argument, NULL, OPT_IDENT },
-		{ "display-name", required_argument, NULL, OPT_DNAME },
-		{ "organization", required_argument, NULL, OPT_ORG },
-		{ "sign", no_argument, NULL, OPT_SIGN },
-		{ "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct mobileconfig	 mc;
-	struct config		*cf = NULL;
-	struct ca		*ca = NULL;
-	struct repo		*r = NULL;
-	const char		*san_dns[MC_MAX_SAN], *san_email[MC_MAX_SAN];
-	const char		*san_uri[MC_MAX_SAN];
-	const char		*out = NULL, *ttlarg = NULL, *given = NULL;
-	enum chal_mode		 mode = CHAL_MODE_FRESH;
-	unsigned char		 raw[CHALLENGE_BYTES], *der = NULL;
-	char			 secret[2 * CHALLENGE_BYTES + 1], hash[65], err[1024];
-	char			*doc = NULL;
-	size_t			 doclen = 0, derlen = 0, i;
-	int			 c, nmodes = 0, sign = 0, ttl = 0, rc = EXIT_FAIL;
-
-	memset(secret, 0, sizeof(secret));
-	memset(raw, 0, sizeof(raw));
-	mobileconfig_defaults(&mc);
-	mc.san_dns = san_dns;
-	mc.san_email = san_email;
-	mc.san_uri = san_uri;
-
-	optind = 0;	/* GNU getopt: start over on this command's arguments */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
-		switch (c) {
-		case OPT_URL:
-			mc.url = optarg;
-			break;
-		case OPT_NAME:
-			mc.name = optarg;
-			break;
-		case OPT_SUBJECT:
-			mc.subject = optarg;
-			break;
-		case OPT_CHALLENGE:
-			if (mode != CHAL_MODE_GIVEN)
-				nmodes++;
-			mode = CHAL_MODE_GIVEN;
-			given = optarg;
-			break;
-		case OPT_STATIC:
-			if (mode != CHAL_MODE_STATIC)
-				nmodes++;
-			mode = CHAL_MODE_STATIC;
-			break;
-		case OPT_NONE:
-			if (mode != CHAL_MODE_NONE)
-				nmodes++;
-			mode = CHAL_MODE_NONE;
-			break;
-		case OPT_TTL:
-			ttlarg = optarg;
-			if (!config_parse_duration(optarg, 1, MAX_CHALLENGE_TTL, &ttl))
-				return mc_usage_error("--ttl must be 1 second to 365 days, as "
-				    "seconds or with a unit s, m, h or d, not %s", optarg);
-			break;
-		case OPT_KEYSIZE:
-			if (!parse_decimal(optarg, 1024, 4096, &mc.keysize) ||
-			    (mc.keysize != 1024 && mc.keysize != 2048 && mc.keysize != 4096))
-				return mc_usage_error("--keysize must be 1024, 2048 or 4096, "
-				    "not %s", optarg);
-			break;
-		case OPT_KEYUSAGE:
-			if (!parse_decimal(optarg, 0, 5, &mc.key_usage) || mc.key_usage == 2 ||
-			    mc.key_usage == 3)
-				return mc_usage_error("--key-usage must be 0 (none), 1 "
-				    "(signing), 4 (encryption) or 5 (both), not %s", optarg);
-			break;
-		case OPT_RETRIES:
-			if (!parse_decimal(optarg, 0, MC_MAX_RETRIES, &mc.retries))
-				return mc_usage_error("--retries must be 0..%d, not %s",
-				    MC_MAX_RETRIES, optarg);
-			break;
-		case OPT_DELAY:
-			if (!parse_decimal(optarg, 0, MC_MAX_RETRY_DELAY, &mc.retry_delay))
-				return mc_usage_error("--retry-delay must be 0..%d seconds, "
-				    "not %s", MC_MAX_RETRY_DELAY, optarg);
-			break;
-		case OPT_SAN_DNS:
-		case OPT_SAN_EMAIL:
-		case OPT_SAN_URI:
-			if (mc.n_san_dns + mc.n_san_email + mc.n_san_uri >= MC_MAX_SAN)
-				return mc_usage_error("at most %d subjectAltName values",
-				    MC_MAX_SAN);
-			if (c == OPT_SAN_DNS)
-				san_dns[mc.n_san_dns++] = optarg;
-			else if (c == OPT_SAN_EMAIL)
-				san_email[mc.n_san_email++] = optarg;
-			else
-				san_uri[mc.n_san_uri++] = optarg;
-			break;
-		case OPT_UPN:
-			mc.upn = optarg;
-			break;
-		case OPT_IDENT:
-			mc.identifier = optarg;
-			break;
-		case OPT_DNAME:
-			mc.display_name = optarg;
-			break;
-		case OPT_ORG:
-			mc.organization = optarg;
-			break;
-		case OPT_SIGN:
-			sign = 1;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(mc_usage, stdout);
-			return EXIT_OK;
-		default:
-			return mc_usage_error("unknown option or missing argument: %s",
-			    argv[optind - 1]);
-		}
-	}
-	if (optind != argc)
-		return mc_usage_error("unexpected argument %s", argv[optind]);
-	if (mc.url == NULL)
-		return mc_usage_error("--url is required");
-	if (nmodes > 1)
-		return mc_usage_error("choose one of --challenge, --static-challenge and "
-		    "--no-challenge");
-	if (ttlarg != NULL && mode != CHAL_MODE_FRESH)
-		return mc_usage_error("--ttl applies only to a new one-time challenge");
-	if (mode == CHAL_MODE_GIVEN && strlen(given) > MAX_CHALLENGE)
-		return mc_usage_error("--challenge is longer than %d bytes", MAX_CHALLENGE);
-	if (sign && (out == NULL || strcmp(out, "-") == 0) && isatty(STDOUT_FILENO))
-		return mc_usage_error("--sign writes binary DER: give -o FILE or redirect "
-		    "standard output");
-
-	/* Check every option by building once, before the repository is touched. */
-	mc.challenge = mode == CHAL_MODE_GIVEN ? given :
-	    mode == CHAL_MODE_NONE ? NULL : "placeholder";
-	mc.has_fingerprint = 1;
-	if (!mobileconfig_build(&mc, &doc, &doclen, err, sizeof(err)))
-		return mc_usage_error("%s", err);
-	free(doc);
-	doc = NULL;
-
-	if ((cf = config_load(config_path(conf_path), err, sizeof(err))) == NULL) {
-		mc_warn("%s", err);
-		goto out;
-	}
-	if (mc.keysize < cf->min_key_bits) {
-		mc_warn("--keysize %d is below ScepMinKeyBits (%d in %s): the server would "
-		    "refuse the request", mc.keysize, cf->min_key_bits, cf->path);
-		goto out;
-	}
-	switch (mode) {
-	case CHAL_MODE_FRESH:
-		if (!cf->one_time_challenges) {
-			mc_warn("one-time challenges are off (ScepOneTimeChallenges = NO in %s); "
-			    "use --static-challenge, --challenge or --no-challenge", cf->path);
-			goto out;
-		}
-		if (ttlarg == NULL)
-			ttl = cf->challenge_ttl;
-		break;
-	case CHAL_MODE_STATIC:
-		if (cf->challenge == NULL) {
-			mc_warn("--static-challenge: %s sets no ScepChallengePassword", cf->path);
-			goto out;
-		}
-		mc.challenge = cf->challenge;
-		break;
-	case CHAL_MODE_GIVEN:
-	case CHAL_MODE_NONE:
-		break;
-	}
-	if ((ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
-		mc_warn("%s", err[0] != '\0' ? err : "cannot load the CA");
-		goto out;
-	}
-	if (!mobileconfig_fingerprint(ca_cert(ca), mc.fingerprint)) {
-		mc_warn("cannot hash the CA certificate");
-		goto out;
-	}
-	if (mode == CHAL_MODE_FRESH) {
-		if ((r = repo_open(cf->repository, err, sizeof(err))) == NULL) {
-			mc_warn("%s", err[0] != '\0' ? err : "cannot open the repository");
-			goto out;
-		}
-		/* As `scep-admin challenge`: only the hash is stored. */
-		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			mc_warn("no random bytes");
-			goto out;
-		}
-		for (i = 0; i < sizeof(raw); i++)
-			snprintf(secret + 2 * i, 3, "%02x", raw[i]);
-		if (!challenge_hash(secret, hash)) {
-			mc_warn("cannot hash the challenge");
-			goto out;
-		}
-		mc.challenge = secret;
-	}
-	if (!mobileconfig_build(&mc, &doc, &doclen, err, sizeof(err))) {
-		mc_warn("%s", err);
-		goto out;
-	}
-	if (sign && !mobileconfig_sign(ca, doc, doclen, &der, &derlen, err, sizeof(err))) {
-		mc_warn("--sign: %s", err);
-		goto out;
-	}
-	/* Stored before the profile leaves: a profile never holds an unknown challenge. */
-	if (mode == CHAL_MODE_FRESH && !repo_challenge_add(r, hash, time(NULL) + ttl)) {
-		mc_warn("cannot store the challenge: %s", strerror(errno));
-		goto out;
-	}
-	if (!(sign ? write_out(out, der, derlen) : write_out(out, doc, doclen))) {
-		mc_warn("cannot write %s: %s", out != NULL ? out : "standard output",
-		    strerror(errno));
-		goto out;
-	}
-	rc = EXIT_OK;
-out:
-	OPENSSL_cleanse(secret, sizeof(secret));
-	OPENSSL_cleanse(raw, sizeof(raw));
-	if (doc != NULL) {
-		OPENSSL_cleanse(doc, doclen);
-		free(doc);
-	}
-	if (der != NULL)
-		OPENSSL_clear_free(der, derlen);
-	repo_close(r);
-	ca_free(ca);
-	config_free(cf);
-	return rc;
-}
-
-int
-mobileconfig_command(int argc, char **argv, const char *conf_path)
-{
-	return cmd_mobileconfig(conf_path, argc, argv);
 }

@@ -79,12 +79,4 @@ int	 mobileconfig_uuid(char out[MC_UUID_LEN + 1]);
 int	 mobileconfig_sign(struct ca *, const char *doc, size_t len, unsigned char **der,
 	    size_t *derlen, char *err, size_t errlen);
 
-/*
- * `scep-admin [-c CONF] mobileconfig ...`: ARGV[0] is the command name. Exit status
- * 0 success, 1 failure, 2 usage error; errors on stderr, the profile on stdout or in -o FILE.
- */
-int	 cmd_mobileconfig(const char *conf_path, int argc, char **argv);
-/* The same with the argument order of scep-admin's command table. */
-int	 mobileconfig_command(int argc, char **argv, const char *conf_path);
-
 #endif

@@ -88,6 +88,13 @@ void	 hex_encode(char *out, const void *in, size_t len);
 /* Value of one hex digit (either case), -1 if C is not one. */
 int	 hex_digit(int c);
 
+/*
+ * Length (1..4) of the valid UTF-8 sequence at S, of which N bytes may be read, with its
+ * code point in *CP (if not NULL); 0 if S does not start one (RFC 3629 §3: no overlong
+ * forms, no surrogates, nothing above U+10FFFF) or N is 0.
+ */
+size_t	 utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
 /* Printable name of a messageType ("PKCSReq"...), "unknown" otherwise. */
 const char	*msgtype_name(int);
 

@@ -5,11 +5,14 @@
  * workers on one socket (pool.c). Configuration: -c FILE, else $SCEP_CONF, else
  * /etc/scep/scep.conf. Logs go to stderr, or to the file given with --log.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include "scep.h"
 #include "config.h"
@@ -66,17 +69,40 @@ serve(void *unused)
 	return rc;
 }
 
-/* The configuration, CA and repository load: checked once before any worker starts. */
+/*
+ * The configuration, CA and repository load: checked once before any worker starts, in a
+ * child process, so that the supervisor never opens the CA keys: a key in a token would
+ * leave the PKCS#11 module initialised in the process that forks the workers. Each worker
+ * opens its own (serve()). The reason is logged here, once.
+ */
 static int
 serve_check(void)
 {
 	struct server	*s;
-	int		 ok;
+	pid_t		 pid;
+	int		 st, ok;
 
-	s = server_new(conf_path);
-	ok = server_ok(s);
-	server_free(s);
-	return ok;
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		logx(LOG_LVL_ERR, "pool: cannot check the configuration: fork: %s",
+		    strerror(errno));
+		return 0;
+	}
+	if (pid == 0) {
+		s = server_new(conf_path);
+		if (!(ok = server_ok(s)))
+			logx(LOG_LVL_ERR, "pool: not starting: %s cannot be served: %s",
+			    conf_path, server_error(s));
+		server_free(s);
+		exit(ok ? 0 : 1);
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			logx(LOG_LVL_ERR, "pool: cannot check the configuration: waitpid: %s",
+			    strerror(errno));
+			return 0;
+		}
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 int
@@ -166,11 +192,8 @@ main(int argc, char *argv[])
 	if (o.workers == 0)
 		return serve(NULL);
 
-	if (!serve_check()) {
-		logx(LOG_LVL_ERR, "pool: not starting: %s cannot be served as configured",
-		    conf_path);
+	if (!serve_check())
 		return 1;
-	}
 	if (!pool_listen(&o, &lfd, &made, err, sizeof(err))) {
 		logx(LOG_LVL_ERR, "pool: not starting: %s", err);
 		return 1;

@@ -25,6 +25,7 @@
 #include "ca.h"
 #include "certrep.h"
 #include "config.h"
+#include "crl.h"
 #include "enroll.h"
 #include "fileio.h"
 #include "http.h"
@@ -95,6 +96,12 @@ server_ok(const struct server *s)
 	return s != NULL && s->error[0] == '\0';
 }
 
+const char *
+server_error(const struct server *s)
+{
+	return s == NULL ? "out of memory" : s->error;
+}
+
 /* GetCACert body: a self-signed CA alone as DER, otherwise the chain as certs-only PKCS#7. */
 static int
 build_cacert(struct server *s)
@@ -161,7 +168,7 @@ server_new(const char *confpath)
 		snprintf(s->error, sizeof(s->error), "repository: %s", err);
 		goto out;
 	}
-	if ((s->ca = ca_load(s->cfg->repository, err, sizeof(err))) == NULL) {
+	if ((s->ca = ca_load(s->cfg->repository, &s->cfg->keysrc, err, sizeof(err))) == NULL) {
 		snprintf(s->error, sizeof(s->error), "CA: %s", err);
 		goto out;
 	}
@@ -172,8 +179,6 @@ server_new(const char *confpath)
 		goto out;
 	}
 out:
-	if (s->error[0] != '\0')
-		logx(LOG_LVL_ERR, "not serving: %s", s->error);
 	return s;
 }
 
@@ -720,8 +725,8 @@ getcrl(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		    "that issuer", r);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/crl.pem", repo_root(s->repo));
-	if (!read_file(path, &pem, &len, MAX_CRL_SIZE, NULL, 0) ||
+	if (!crl_path(s->repo, path, sizeof(path)) ||
+	    !read_file(path, &pem, &len, MAX_CRL_SIZE, NULL, 0) ||
 	    (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (rep.crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
 		logx(LOG_LVL_WARN, "GetCRL: no CRL published at %s", path);
@@ -790,7 +795,7 @@ server_handle(const struct http_req *req, struct http_resp *r, void *arg)
 	int		 bad = 0, post = strcmp(req->method, "POST") == 0;
 
 	if (!server_ok(s)) {
-		logx(LOG_LVL_ERR, "not serving: %s", s ? s->error : "out of memory");
+		logx(LOG_LVL_ERR, "not serving: %s", server_error(s));
 		resp_text(r, 500, "SCEP service misconfigured; see the server log\n");
 		return;
 	}

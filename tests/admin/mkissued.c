@@ -71,7 +71,7 @@ main(int argc, char *argv[])
 	log_init("mkissued", 0, LOG_LVL_WARN);
 	if ((cf = config_load(conf, err, sizeof(err))) == NULL ||
 	    (r = repo_open(cf->repository, err, sizeof(err))) == NULL ||
-	    (ca = ca_load(cf->repository, err, sizeof(err))) == NULL) {
+	    (ca = ca_load(cf->repository, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "mkissued: %s\n", err);
 		goto out;
 	}

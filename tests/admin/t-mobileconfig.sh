@@ -9,27 +9,27 @@
 # SCEP_ADMIN_BIN / SCEP_BIN override the programs under test.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# The sanitizer builds (SCEP_ADMIN_BIN / SCEP_BIN to test others); never a silent fallback.
 ADMIN=${SCEP_ADMIN_BIN:-$top/build/asan/scep-admin}
-[ -x "$ADMIN" ] || ADMIN=$top/scep-admin
 SCEP=${SCEP_BIN:-$top/build/asan/scep}
-[ -x "$SCEP" ] || SCEP=$top/cgi-bin/scep
 REQ=$top/build/scepreq
 PY=/usr/bin/python3	# Debian's, with the standard plistlib (not the python3 on PATH)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-pass=0; fail=0
+pass=0; fail=0; skip=0
 ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
 bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
+skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
 check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-finish() { echo "mobileconfig: $pass passed, $fail failed"; [ "$fail" = 0 ]; exit $?; }
+finish() { echo "mobileconfig: $pass passed, $fail failed, $skip skipped"; [ "$fail" = 0 ]; exit $?; }
 rcof() { "$@" >/dev/null 2>&1; echo $?; }
 
 if [ ! -x "$ADMIN" ] || [ ! -x "$PY" ]; then
 	bad "need $ADMIN (make all asan) and $PY"; finish
 fi
 if ! "$ADMIN" help 2>/dev/null | grep -q mobileconfig; then
-	bad "$ADMIN has no mobileconfig command (register it in src/admin_main.c)"; finish
+	bad "$ADMIN has no mobileconfig command (register it in src/admin/main.c)"; finish
 fi
 
 T=$(mktemp -d /tmp/t-mobileconfig.XXXXXX) || exit 1
@@ -44,7 +44,9 @@ ScepAutoApproveEnrollment = YES
 ScepChallengeTTL = 30m
 EOF
 A() { "$ADMIN" -c "$C" "$@"; }
-check "init" A init --subject "/CN=Test CA" >/dev/null
+# set-up, not a check: stop here if it fails
+A init --subject "/CN=Test CA" >/dev/null 2>"$T/init.err" ||
+    { bad "setup: init: $(tail -n 1 "$T/init.err")"; finish; }
 CA=$R/ca/ca.pem
 FP=$(openssl x509 -in "$CA" -outform DER | sha1sum | cut -d ' ' -f 1)
 nchal() { find "$R/challenges" -maxdepth 1 -type f | wc -l; }
@@ -137,17 +139,20 @@ print("\n".join(out))
 print("challenge=%s" % (ch if is_str(ch) else ""))
 EOF
 
-# validate FILE TAG: run the checker, count its lines; CHAL gets the challenge.
+# validate FILE TAG: run the checker, count its lines; CHAL gets the challenge. A checker
+# that stops before its last line (challenge=...) failed, whatever it printed before.
 validate() {
-	local o
-	o=$(X_FP=$FP "$PY" "$T/check.py" "$1" "$2")
+	local o rc done=0
+	o=$(X_FP=$FP "$PY" "$T/check.py" "$1" "$2" 2>"$T/check.err"); rc=$?
 	while IFS= read -r l; do
 		case $l in
 		PASS:*) ok "${l#PASS: }" ;;
 		FAIL:*) bad "${l#FAIL: }" ;;
-		challenge=*) CHAL=${l#challenge=} ;;
+		challenge=*) CHAL=${l#challenge=}; done=1 ;;
 		esac
 	done <<<"$o"
+	[ "$done" = 1 ] && [ "$rc" = 0 ] ||
+	    bad "$2: the checker did not finish (exit $rc): $(tail -n 1 "$T/check.err")"
 }
 
 URL="https://scep.example.org/cgi-bin/pkiclient.exe"
@@ -206,7 +211,7 @@ if [ -x "$SCEP" ] && [ -x "$REQ" ]; then
 	enroll dev2 "$CHAL"
 	check "the same challenge a second time is refused (status=$STATUS)" test "$STATUS" = 2
 else
-	echo "SKIP: server round trip (needs $SCEP and $REQ: make asan tools)"
+	skipped "server round trip (needs $SCEP and $REQ: make asan tools)"
 fi
 
 # ---- defaults, standard output, the default identifier

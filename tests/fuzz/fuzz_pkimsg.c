@@ -97,11 +97,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		snprintf(dst, sizeof(dst), "%s/ca/ca.key", root);
 		copy_file(src, dst);
 		chmod(dst, 0600);
-	} else if (!ca_init(root, "/CN=Fuzz CA", 2048, 365, err, sizeof(err))) {
+	} else if (!ca_init(root, "/CN=Fuzz CA", 2048, 365, NULL, NULL, err, sizeof(err))) {
 		fprintf(stderr, "fuzz_pkimsg: ca_init: %s\n", err);
 		exit(1);
 	}
-	if ((ca = ca_load(root, err, sizeof(err))) == NULL) {
+	if ((ca = ca_load(root, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "fuzz_pkimsg: ca_load: %s\n", err);
 		exit(1);
 	}

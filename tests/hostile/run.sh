@@ -14,18 +14,14 @@
 #   - no ASan/UBSan/LSan report, no crash, no timeout (a FastCGI worker stays alive)
 # Prints PASS/FAIL per case and "hostile: N passed, M failed"; exit 1 on any failure.
 #
-# Knobs: SCEP_BIN (default build/asan/scep), SCEP_ADMIN (default build/asan/scep-admin,
-# else ./scep-admin), HOSTILE_MODES="cgi fcgi", HOSTILE_CASES="name..." (subset),
+# Knobs: SCEP_BIN (default build/asan/scep), SCEP_ADMIN (default build/asan/scep-admin), HOSTILE_MODES="cgi fcgi", HOSTILE_CASES="name..." (subset),
 # HOSTILE_KEEP=1 (keep the work directory: requests, responses, logs, snapshots), HOSTILE_BIN (default build/hostile, built
 # here if missing or older than its source).
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$TOP/tests/hostile
 : "${SCEP_BIN:=$TOP/build/asan/scep}"
-if [ -z "${SCEP_ADMIN:-}" ]; then
-	if [ -x "$TOP/build/asan/scep-admin" ]; then SCEP_ADMIN=$TOP/build/asan/scep-admin
-	else SCEP_ADMIN=$TOP/scep-admin; fi
-fi
+: "${SCEP_ADMIN:=$TOP/build/asan/scep-admin}"	# the sanitizer build; never a silent fallback
 : "${HOSTILE_BIN:=$TOP/build/hostile}"
 MODES=${HOSTILE_MODES:-cgi fcgi}
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"

@@ -15,9 +15,11 @@
 #   it_start_pool CONF N                `scep --workers N` (the supervised pool) on a unix
 #                                       socket, as the run user
 #   it_start_fcgi CONF N                spawn-fcgi, N workers of $SCEP_BIN on a unix socket
-#   it_start_nginx CONF                 nginx from apache-conf/nginx-scep.conf
+#   it_start_nginx CONF                 nginx from apache-conf/nginx-scep.conf (its /pki/
+#                                       serves $IT_PKI_DIR; port $IT_NGINX_PORT if set)
 #   it_start_apache MODE CONF           Apache from apache-conf/apache-scep-MODE.conf
-#                                       (MODE = fcgid | proxy-fcgi | cgi)
+#                                       (MODE = fcgid | proxy-fcgi | cgi), plus
+#                                       apache-scep-pki.conf for $IT_PKI_DIR if set
 #   it_stop_all                         stop everything started (also run by the trap)
 # and the PASS/FAIL bookkeeping used by the t-*.sh client tests:
 #   pass NAME / fail NAME [WHY] / it_summary
@@ -45,7 +47,11 @@ IT_CONFDIR=$IT_TOP/apache-conf
 
 if [ -z "${SCEP_BIN:-}" ]; then
 	if [ -x "$IT_TOP/build/asan/scep" ]; then SCEP_BIN=$IT_TOP/build/asan/scep
-	else SCEP_BIN=$IT_TOP/cgi-bin/scep; fi
+	else
+		SCEP_BIN=$IT_TOP/cgi-bin/scep
+		# said out loud: without the sanitizer build "no sanitizer report" proves nothing
+		echo "SKIP: sanitizer checks: build/asan/scep not built, running cgi-bin/scep (make asan)" >&2
+	fi
 fi
 case $SCEP_BIN in /*) ;; *) SCEP_BIN=$PWD/$SCEP_BIN ;; esac
 : "${SCEP_ADMIN:=$IT_TOP/scep-admin}"
@@ -391,10 +397,11 @@ _it_start_nginx_once() {
 	local conf=$1 d=${IT_SDIR:-$IT_DIR}/nginx user_line=""
 	mkdir -p "$d/conf" "$d/logs" "$d/tmp"
 	chown "$IT_RUN_USER:$IT_RUN_GROUP" "$d/tmp" 2>/dev/null
-	IT_PORT=$(it_free_port) || return 1
+	IT_PORT=${IT_NGINX_PORT:-$(it_free_port)} || return 1
 	it_subst "$IT_CONFDIR/nginx-scep.conf" "$d/conf/scep.conf" \
 		"listen 127.0.0.1:8080;|listen 127.0.0.1:$IT_PORT;" \
 		"unix:/run/scep/scep.sock|unix:$IT_FCGI_SOCK" \
+		"/var/www/scep/|${IT_PKI_DIR:-/var/www/scep}/" \
 		"/etc/scep/scep.conf|$conf" || return 1
 	[ "$(id -u)" = 0 ] && user_line="user $IT_RUN_USER $IT_RUN_GROUP;"
 	cat >"$d/conf/nginx.conf" <<-EOF
@@ -464,6 +471,14 @@ PassEnv ASAN_OPTIONS UBSAN_OPTIONS"
 		;;
 	*) echo "it_start_apache: unknown mode $mode" >&2; return 1 ;;
 	esac
+	if [ -n "${IT_PKI_DIR:-}" ]; then
+		mods="$mods mime"
+		it_subst "$IT_CONFDIR/apache-scep-pki.conf" "$d/pki.conf" \
+			"/var/www/scep/|$IT_PKI_DIR/" || return 1
+		extra="$extra
+TypesConfig /etc/mime.types
+Include $d/pki.conf"
+	fi
 	[ "$(id -u)" = 0 ] && userconf="User $IT_RUN_USER
 Group $IT_RUN_GROUP"
 	{

@@ -12,6 +12,9 @@
 #                               with KILL=1 some commands are killed with SIGKILL mid-way
 #   la_check_repo NAME [REPAIR] scep-admin check (once it exists), else verify's checks
 #   la_pids_track PID...        processes la_stop stops (besides lib.sh's)
+#   la_supervise DIR W CONF     W workers of $SCEP_BIN under its own supervisor (--workers), which
+#                               restarts any that die (spawn-fcgi does not)
+#   la_killer PIDFILE MS STOP COUNT  SIGKILL a random worker every ~MS ms until STOP exists
 #   la_fig FILE KEY             a value from a loadgen JSON summary
 # Knobs: LOAD_PYTHON (default /usr/bin/python3), SCEPREQ (default build/scepreq),
 # SCEP_BIN / SCEP_ADMIN as in lib.sh (the load tests default to the sanitizer builds).
@@ -22,6 +25,8 @@ LA_TOP=$(cd "$LA_HERE/../.." && pwd)
 # Sanitizer builds by default for the correctness tests; bench.sh overrides before sourcing.
 if [ -z "${SCEP_ADMIN:-}" ] && [ -x "$LA_TOP/build/asan/scep-admin" ]; then
 	SCEP_ADMIN=$LA_TOP/build/asan/scep-admin
+elif [ -z "${SCEP_ADMIN:-}" ]; then
+	echo "SKIP: sanitizer checks of scep-admin: build/asan/scep-admin not built (make asan)" >&2
 fi
 . "$LA_TOP/tests/integration/lib.sh"
 
@@ -106,6 +111,66 @@ la_prepare() {
 	mkdir -p "$dir"
 	"$LOAD_PYTHON" "$LA_GEN" prepare --ca "$SCEP_REPO/ca/ca.pem" --scepreq "$SCEPREQ" \
 		--out "$dir" -n "$n" "$@"
+}
+
+# la_supervise DIR W CONF: socket DIR/scep.sock (IT_FCGI_SOCK), worker stderr in
+# DIR/stderr.log (IT_FCGI_LOGS), the live workers' pids in DIR/pids, and when the
+# supervisor stops, how many workers it restarted in DIR/respawned. Sets LA_SUP_PID.
+la_supervise() {
+	local F=$1 w=$2 conf=$3 i
+	mkdir -p "$F"; chmod 755 "$F"
+	chown "$IT_RUN_USER:$IT_RUN_GROUP" "$F"
+	IT_FCGI_SOCK=$F/scep.sock
+	IT_FCGI_LOGS=$F/stderr.log
+	rm -f "$IT_FCGI_SOCK"
+	setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups -- \
+		"$SCEP_BIN" -c "$conf" --workers "$w" --socket "$IT_FCGI_SOCK" \
+		--log "$IT_FCGI_LOGS" 2>"$F/supervise.err" &
+	LA_SUP_PID=$!
+	la_pids_track "$LA_SUP_PID"
+	# The supervisor's current workers in F/pids, and how many it started beyond the
+	# first W in F/respawned, refreshed every 0.2 s while it runs.
+	(
+		trap 'exit 0' TERM
+		: >"$F/seen"
+		while kill -0 "$LA_SUP_PID" 2>/dev/null; do
+			it_children "$LA_SUP_PID" >"$F/pids.new" && mv -f "$F/pids.new" "$F/pids"
+			sort -u "$F/seen" "$F/pids" -o "$F/seen"
+			n=$(($(wc -l <"$F/seen") - w))
+			echo $((n < 0 ? 0 : n)) >"$F/respawned"
+			sleep 0.2
+		done
+	) &
+	la_pids_track $!
+	for i in $(seq 100); do
+		[ -S "$IT_FCGI_SOCK" ] && [ "$(wc -l <"$F/pids" 2>/dev/null || echo 0)" -ge "$w" ] &&
+			return 0
+		sleep 0.1
+	done
+	echo "la_supervise: no socket or not $w workers: $(cat "$F/supervise.err")" >&2
+	return 1
+}
+
+# la_killer PIDFILE MS STOPFILE COUNTFILE: in the background, SIGKILL a random live
+# worker of $SCEP_BIN listed in PIDFILE every MS (+-33%) ms until STOPFILE exists; the
+# number killed so far in COUNTFILE. Sets LA_KILLER_PID.
+la_killer() {
+	local pf=$1 ms=$2 stop=$3 count=$4 n=0 p comm
+	comm=$(basename "$SCEP_BIN" | cut -c1-15)
+	(
+		trap 'exit 0' TERM
+		while [ ! -e "$stop" ]; do
+			sleep "$(awk -v m="$ms" -v r="$RANDOM" 'BEGIN { printf "%.3f", m * (0.67 + 0.66 * r / 32767) / 1000 }')"
+			p=$(shuf -n 1 "$pf" 2>/dev/null)
+			[ -n "$p" ] || continue
+			if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ] && kill -KILL "$p" 2>/dev/null; then
+				n=$((n + 1))
+				echo "$n" >"$count"
+			fi
+		done
+	) &
+	LA_KILLER_PID=$!
+	la_pids_track "$LA_KILLER_PID"
 }
 
 la_fig() { "$LOAD_PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }

@@ -11,8 +11,9 @@
 # filler is deleted and every request is sent again: service resumes, every request ends
 # in SUCCESS, and the load.sh invariants hold.
 #
-# SKIP (not a failure) when not root or when tmpfs cannot be mounted. Prints PASS/FAIL
-# lines and "fulldisk: N passed, M failed". Time limit FULLDISK_TIMEOUT (default 300 s).
+# SKIP (not a failure, and not a pass: "fulldisk: 0 passed, 0 failed, 1 skipped") when not
+# root or when tmpfs cannot be mounted. Prints PASS/FAIL lines and "fulldisk: N passed,
+# M failed". Time limit FULLDISK_TIMEOUT (default 300 s).
 set -u
 . "$(dirname "$0")/common.sh"
 la_timeout "${FULLDISK_TIMEOUT:-300}" "$0" "$@"
@@ -25,7 +26,7 @@ skip() {
 	echo "SKIP: fulldisk: $*"
 	la_stop
 	rm -rf "$IT_DIR"
-	echo "fulldisk: 0 passed, 0 failed (skipped)"
+	echo "fulldisk: 0 passed, 0 failed, 1 skipped"
 	exit 0
 }
 [ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"

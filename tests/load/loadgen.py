@@ -8,15 +8,20 @@ Standard library only (Debian's python3). Test code; shares nothing with the ser
       Generates a pool of RSA keys and N PKCSReq files (every K-th one without the
       challenge, so it stays pending; the others with it), plus for half of the pending
       ones a CertPoll file; writes DIR/manifest.
-  loadgen.py run --url URL --manifest FILE --out DIR [-c CONC] [--deadline S]
-                 [--poll-interval S] [--poll-max S] [--retry-errors]
+  loadgen.py run --url URL [--url URL...] --manifest FILE --out DIR [-c CONC]
+                 [--deadline S] [--poll-interval S] [--poll-max S] [--retry-errors]
+                 [--failover] [--progress FILE]
       POSTs every request of the manifest (lines "idx kind txid cn key self req poll";
       kind auto|pending; poll is a CertPoll file or "-" to poll by resending req) from CONC
       keep-alive connections. A PENDING reply is polled again after --poll-interval,
       doubling up to --poll-max, until SUCCESS, FAILURE or the deadline. With
       --retry-errors, HTTP errors and broken connections are retried (the crash test);
-      without, they end the enrollment.
-      Writes DIR/results.tsv, DIR/http.tsv, DIR/replies/<idx>.der; prints a JSON summary.
+      without, they end the enrollment. Several URLs are several nodes of one repository:
+      connection i talks to URL i mod n; with --failover a connection that gets an HTTP
+      error or no answer moves on to the next URL, as a load balancer would. --progress
+      FILE holds the number of finished enrollments, rewritten as they finish.
+      Writes DIR/results.tsv, DIR/http.tsv (with the node, the URL's index, of each
+      request), DIR/replies/<idx>.der; prints a JSON summary.
   loadgen.py get --url URL -n N [-c CONC]
       N GETs (GetCACaps) from CONC connections; prints a JSON summary.
   loadgen.py verify --manifest FILE --results DIR --repo DIR --list JSON --ca CA.pem
@@ -67,14 +72,28 @@ def pct(values, p):
 
 
 class Conn:
-    """One keep-alive HTTP/1.1 connection, reopened after any error."""
+    """One keep-alive HTTP/1.1 connection, reopened after any error. Given several URLs
+    (nodes), it talks to one at a time, starting with URLS[START]; failover() moves it on
+    to the next one."""
 
-    def __init__(self, url, timeout):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port or 80
-        self.path = u.path + ("?" + u.query if u.query else "")
+    def __init__(self, url, timeout, start=0):
+        self.urls = [url] if isinstance(url, str) else list(url)
+        self.node = start % len(self.urls)
         self.timeout = timeout
         self.c = None
+        self._target()
+
+    def _target(self):
+        u = urllib.parse.urlsplit(self.urls[self.node])
+        self.host, self.port = u.hostname, u.port or 80
+        self.base = u.path
+        self.path = u.path + ("?" + u.query if u.query else "")
+
+    def failover(self):
+        if len(self.urls) > 1:
+            self.close()
+            self.node = (self.node + 1) % len(self.urls)
+            self._target()
 
     def request(self, method, path, body=None, headers=None):
         """(http status or 0, body bytes, error text)."""
@@ -207,11 +226,9 @@ def cmd_run(a):
     heap = []                      # (ready time, seq, task): polls and retries
     seq = [0]
     left = [len(tasks)]
-    httplog = []                   # (idx, what, http, status, seconds)
+    httplog = []                   # (idx, what, http, status, seconds, node)
     t_start = time.monotonic()
     deadline = t_start + a.deadline
-    u = urllib.parse.urlsplit(a.url)
-    path = u.path + "?operation=PKIOperation"
     hdrs = {"Content-Type": "application/x-pki-message"}
 
     def later(t, delay):
@@ -229,9 +246,19 @@ def cmd_run(a):
         with lock:
             left[0] -= 1
             lock.notify_all()
+            if a.progress:
+                tmp = a.progress + ".tmp"
+                with open(tmp, "w") as f:
+                    f.write("%d\n" % (len(tasks) - left[0]))
+                os.rename(tmp, a.progress)
+
+    nthreads = [0]
 
     def worker():
-        conn = Conn(a.url, a.http_timeout)
+        with lock:
+            me = nthreads[0]
+            nthreads[0] += 1
+        conn = Conn(a.url, a.http_timeout, me)
         while True:
             with lock:
                 while True:
@@ -254,7 +281,9 @@ def cmd_run(a):
             else:
                 what, body = "poll", (t.poll if t.poll is not None else t.req)
             t1 = time.monotonic()
-            code, data, err = conn.request("POST", path, body, hdrs)
+            node = conn.node
+            code, data, err = conn.request("POST", conn.base + "?operation=PKIOperation",
+                                           body, hdrs)
             dt = time.monotonic() - t1
             st = pki_status(data) if code == 200 else None
             t.sends += 1
@@ -262,9 +291,11 @@ def cmd_run(a):
                 t.polls += 1
             t.last_http, t.last_err = code, err
             with lock:
-                httplog.append((t.idx, what, code, st or "-", dt))
+                httplog.append((t.idx, what, code, st or "-", dt, node))
             if code != 200 or st is None:
                 t.errors += 1
+                if a.failover and (code == 0 or code >= 500):
+                    conn.failover()
                 if a.retry_errors and time.monotonic() < deadline:
                     later(t, a.retry_delay)
                 else:
@@ -298,9 +329,9 @@ def cmd_run(a):
                 t.errors, t.last_http, (t.t_done - t.t0) if t.t_done and t.t0 else -1,
                 t.last_err.replace("\t", " ").replace("\n", " ") or "-"))
     with open(os.path.join(a.out, "http.tsv"), "w") as f:
-        f.write("idx\twhat\thttp\tstatus\tseconds\n")
+        f.write("idx\twhat\thttp\tstatus\tseconds\tnode\n")
         for h in httplog:
-            f.write("%d\t%s\t%d\t%s\t%.4f\n" % h)
+            f.write("%d\t%s\t%d\t%s\t%.4f\t%d\n" % h)
 
     finals = collections.Counter(t.final for t in tasks)
     lat_all = [h[4] for h in httplog]
@@ -330,6 +361,9 @@ def cmd_run(a):
         "pending_first_not_pending": sum(1 for t in tasks if t.kind != "auto" and
                                          t.first not in (None, "PENDING")),
         "polls": sum(t.polls for t in tasks),
+        "http_by_node": [sum(1 for h in httplog if h[5] == n) for n in range(len(a.url))],
+        "success_by_node": [sum(1 for h in httplog if h[5] == n and h[3] == "SUCCESS")
+                            for n in range(len(a.url))],
         "wall_s": round(wall, 3),
         "enroll_per_s": round(finals.get("SUCCESS", 0) / wall, 2) if wall else 0,
         "http_per_s": round(len(httplog) / wall, 2) if wall else 0,
@@ -650,7 +684,7 @@ def main():
     p.add_argument("--prefix", default="load")
     p.add_argument("--certpoll", action="store_true")
     p = sub.add_parser("run")
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, action="append")
     p.add_argument("--manifest", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("-c", "--concurrency", type=int, default=64)
@@ -659,6 +693,8 @@ def main():
     p.add_argument("--poll-max", type=float, default=8.0)
     p.add_argument("--retry-errors", action="store_true")
     p.add_argument("--retry-delay", type=float, default=0.1)
+    p.add_argument("--failover", action="store_true")
+    p.add_argument("--progress")
     p.add_argument("--http-timeout", type=float, default=120)
     p = sub.add_parser("get")
     p.add_argument("--url", required=True)

@@ -5,11 +5,14 @@
 # Prints one PASS/FAIL line per check and "policy: N passed, M failed".
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# The sanitizer builds (SCEP_BIN / SCEP_ADMIN_BIN to test others); never a silent fallback.
 SCEP=${SCEP_BIN:-$top/build/asan/scep}
-[ -x "$SCEP" ] || SCEP=$top/cgi-bin/scep
 ADMIN=${SCEP_ADMIN_BIN:-$top/build/asan/scep-admin}
-[ -x "$ADMIN" ] || ADMIN=$top/scep-admin
 REQ=$top/build/scepreq
+for b in "$SCEP" "$ADMIN" "$REQ"; do
+	[ -x "$b" ] || { echo "FAIL: prerequisites: $b not built (make all asan tools)"
+		echo "policy: 0 passed, 1 failed"; exit 1; }
+done
 T=$(mktemp -d /tmp/scep-policy.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
@@ -18,24 +21,9 @@ ok()   { pass=$((pass + 1)); echo "PASS: $*"; }
 bad()  { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
-# A fresh CA repository with the given extra config lines.  Usage: mkca NAME [LINES...]
-mkca() {
-	local name=$1 d=$T/$1 l k; shift
-	local defaults=("ScepChallengePassword = secret123" "ScepAutoApproveEnrollment = YES")
-	mkdir -p "$d"
-	{
-		echo "ScepRepository = $d/repo"
-		# A default is left out when the caller sets the same key (duplicates are errors).
-		for l in "${defaults[@]}"; do
-			k=${l%% *}
-			printf '%s\n' "$@" | grep -qi "^$k *=" || echo "$l"
-		done
-		for l in "$@"; do echo "$l"; done
-	} >"$d/scep.conf"
-	"$ADMIN" -c "$d/scep.conf" init --subject "/CN=Policy Test CA $name/O=Test" >/dev/null \
-	    2>"$d/init.err" || { echo "init failed: $(cat "$d/init.err")"; return 1; }
-	C=$d/scep.conf; R=$d/repo; CA=$d/repo/ca/ca.pem
-}
+# mkca NAME [LINES...]: a fresh CA repository (tests/lib/repo.sh)
+. "$top/tests/lib/repo.sh"
+MKCA_TITLE="Policy Test CA"
 
 # POST a request file as plain CGI.  Usage: post IN.der OUT.der -> sets HTTP
 post() {
@@ -71,6 +59,24 @@ run() {
 	[ -n "$STATUS" ] || STATUS=none
 }
 
+# GetCACaps of the current CA: its body in CAPS. Fails unless the answer is a 200 whose body
+# lists POSTPKIOperation (always advertised), so that a negative grep over CAPS means
+# something.
+getcaps() {
+	local raw
+	raw=$(QUERY_STRING=operation=GetCACaps REQUEST_METHOD=GET SCEP_CONF=$C "$SCEP" 2>>"$T/server.log")
+	CAPS=$(printf '%s' "$raw" | tr -d '\r' | sed '1,/^$/d')
+	[ "$(printf '%s' "$raw" | sed -n '1s/^Status: \([0-9]*\).*/\1/p')" = 200 ] &&
+	    grep -qx POSTPKIOperation <<<"$CAPS"
+}
+# The list --json record of transactionID TXID: python expression EXPR over it (r).
+jsonrec() {
+	"$ADMIN" -c "$C" list --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+recs = [r for r in json.load(sys.stdin) if r.get("transaction_id") == sys.argv[1]]
+print(eval(sys.argv[2], {"r": recs[0]}) if len(recs) == 1 else "no single record")' "$1" "$2"
+}
+
 snapshot() { (cd "$R" && find . -path ./.lock -prune -o -print | sort && cat index.txt serial); }
 verify() { openssl verify -CAfile "$CA" "$1" >/dev/null 2>&1; }
 has_ext() { openssl x509 -in "$1" -noout -text 2>/dev/null | grep -q "$2"; }
@@ -100,28 +106,32 @@ mkca renew-no "ScepAllowRenewal = NO" "ScepAutoApprove = YES"
 run r0 "$T/r0.key" -n host-r -p secret123 -x R0
 run r1 "$T/r1.key" -n host-r -x R1 -t 17 -S "$T/r0.crt" -K "$T/r0.key"
 check "ScepAllowRenewal=NO refuses a RenewalReq" test "$STATUS/$FAILINFO" = 2/2
-caps=$(QUERY_STRING=operation=GetCACaps REQUEST_METHOD=GET SCEP_CONF=$C "$SCEP" 2>/dev/null)
-check "ScepAllowRenewal=NO: Renewal not in GetCACaps" bash -c "! grep -q Renewal <<<'$caps'"
+getcaps; st=$?
+check "ScepAllowRenewal=NO: Renewal not in GetCACaps (answered with POSTPKIOperation)" \
+    bash -c "[ $st = 0 ] && ! grep -q Renewal <<<'$CAPS'"
 
 mkca renew-auto "ScepAllowRenewal = YES" "ScepAutoApprove = YES"
-caps=$(QUERY_STRING=operation=GetCACaps REQUEST_METHOD=GET SCEP_CONF=$C "$SCEP" 2>/dev/null)
-check "ScepAllowRenewal=YES: Renewal in GetCACaps" grep -q "^Renewal" <<<"$caps"
+getcaps
+check "ScepAllowRenewal=YES: Renewal in GetCACaps" grep -qx Renewal <<<"$CAPS"
 run a0 "$T/a0.key" -n host-a -p secret123 -x A0
 run a1 "$T/a1.key" -n host-a -x A1 -t 17 -S "$T/a0.crt" -K "$T/a0.key"
 check "ScepAutoApprove=YES issues a RenewalReq at once" test "$STATUS" = 0
 check "renewed certificate verifies and has a new serial" \
     bash -c "openssl verify -CAfile '$CA' '$T/a1.crt' >/dev/null && [ \"\$(openssl x509 -in '$T/a1.crt' -noout -serial)\" != \"\$(openssl x509 -in '$T/a0.crt' -noout -serial)\" ]"
 # The legacy form: PKCSReq (19) signed with the old certificate is a renewal too.
+before=$(snapshot)
 run a2 "$T/a2.key" -n host-a -x A2 -t 19 -S "$T/a0.crt" -K "$T/a0.key"
 check "a third valid certificate for one DN is refused" test "$STATUS/$FAILINFO" = 2/2
 check "refusal says why" grep -q "two valid" <<<"$TEXT"
+check "the refused third certificate wrote nothing" test "$before" = "$(snapshot)"
 
 mkca renew-manual "ScepAllowRenewal = YES" "ScepAutoApprove = NO"
 run m0 "$T/m0.key" -n host-m -p secret123 -x M0
 run m1 "$T/m1.key" -n host-m -x M1 -t 19 -S "$T/m0.crt" -K "$T/m0.key"
 check "ScepAutoApprove=NO: renewal (PKCSReq signed by the old cert) waits PENDING" test "$STATUS" = 3
-check "ScepAutoApprove=NO: the renewal is in pending/ and records what it renews" \
-    bash -c "'$ADMIN' -c '$C' list --state pending --json | grep -q renewal_of"
+m0=$(serial_of "$T/m0.crt"); [ $(( ${#m0} % 2 )) = 0 ] || m0=0$m0
+check "ScepAutoApprove=NO: the renewal is in pending/ and records what it renews ($m0)" \
+    test "$(jsonrec M1 '(r["state"], r["renewal_of"])')" = "('pending', '$m0')"
 
 # --- ScepKeepSubjectAltName -----------------------------------------------------------
 mkca san-yes "ScepKeepSubjectAltName = YES"
@@ -211,6 +221,25 @@ run c4 "$T/c4.key" -n host-c4 -p wrong-challenge -x C4
 check "wrong challenge: FAILURE badRequest" test "$STATUS/$FAILINFO" = 2/2
 check "wrong challenge: repository unchanged" test "$before" = "$(snapshot)"
 
+# --- Only the whole static challenge, in exactly one attribute with one value, counts ---
+mkca chal
+before=$(snapshot)
+run h1 "$T/h1.key" -n host-h1 -p secret -x H1
+check "a prefix of the static challenge is wrong: FAILURE badRequest" test "$STATUS/$FAILINFO" = 2/2
+run h2 "$T/h2.key" -n host-h2 -p "" -x H2
+check "an empty challenge is wrong: FAILURE badRequest" test "$STATUS/$FAILINFO" = 2/2
+run h3 "$T/h3.key" -n host-h3 -p secret1234 -x H3
+check "the static challenge and one more character is wrong: FAILURE badRequest" \
+    test "$STATUS/$FAILINFO" = 2/2
+check "wrong challenges: repository unchanged" test "$before" = "$(snapshot)"
+# DER sorts the attributes: the shorter (right) value comes first in the CSR.
+run h4 "$T/h4.key" -n host-h4 -p secret123 --challenge2 zzzzzzzzzzzzzzzzzzzzzzzz -x H4
+check "two challengePassword attributes, the first one right: not issued (status $STATUS)" \
+    bash -c "[ '$STATUS' = 2 ] || [ '$STATUS' = 3 ]"
+run h5 "$T/h5.key" -n host-h5 -p secret123 --challenge-twice -x H5
+check "one challengePassword attribute with two values: not issued (status $STATUS)" \
+    bash -c "[ '$STATUS' = 2 ] || [ '$STATUS' = 3 ]"
+
 # --- Key size and algorithm lists ------------------------------------------------------
 mkca algs "ScepAllowedDigests = SHA-256, SHA-512" "ScepAllowedCiphers = AES-128, AES-256"
 BITS=1024 run g1 "$T/g1.key" -n host-g1 -p secret123 -x G1
@@ -221,9 +250,9 @@ run g3 "$T/g3.key" -n host-g3 -p secret123 -x G3 -e des-ede3-cbc
 check "ScepAllowedCiphers without DES3: 3DES refused with badAlg" test "$STATUS/$FAILINFO" = 2/0
 run g4 "$T/g4.key" -n host-g4 -p secret123 -x G4 -e aes-256-cbc -d sha512
 check "allowed algorithms issue" test "$STATUS" = 0
-caps=$(QUERY_STRING=operation=GetCACaps REQUEST_METHOD=GET SCEP_CONF=$C "$SCEP" 2>/dev/null)
-check "GetCACaps follows the lists (no DES3, no SHA-1)" \
-    bash -c "! grep -qE '^(DES3|SHA-1)' <<<'$caps'"
+getcaps; st=$?
+check "GetCACaps follows the lists (no DES3, no SHA-1; answered with POSTPKIOperation)" \
+    bash -c "[ $st = 0 ] && ! grep -qxE 'DES3|SHA-1' <<<'$CAPS'"
 
 # --- Revocation, CRL, GetCRL, GetCert --------------------------------------------------
 mkca revoke "ScepAutoApprove = YES"
@@ -233,6 +262,32 @@ check "scep-admin revoke SERIAL (openssl x509 -serial form)" \
     "$ADMIN" -c "$C" revoke "serial=$ser" --reason keyCompromise
 run v1 "$T/v1.key" -n host-v -x V1 -t 17 -S "$T/v0.crt" -K "$T/v0.key"
 check "a revoked certificate cannot renew" test "$STATUS/$FAILINFO" = 2/2
+# An expired certificate of this CA, put on record by `openssl ca` over the repository
+# (index.txt and certs/ are OpenSSL's formats): it cannot renew either.
+mkdir -p "$T/expired"; echo 7E01 >"$T/expired/serial"
+cat >"$T/expired/ca.cnf" <<EOF
+[ ca ]
+default_ca = scep
+[ scep ]
+database = $R/index.txt
+serial = $T/expired/serial
+new_certs_dir = $R/certs
+certificate = $R/ca/ca.pem
+private_key = $R/ca/ca.key
+default_md = sha256
+policy = any
+unique_subject = no
+[ any ]
+commonName = supplied
+organizationName = optional
+EOF
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/ex0.key" -subj "/CN=host-ex/O=Test" \
+    -out "$T/ex0.csr" 2>/dev/null
+openssl ca -batch -config "$T/expired/ca.cnf" -startdate 20200101000000Z \
+    -enddate 20200301000000Z -notext -in "$T/ex0.csr" -out "$T/ex0.crt" >/dev/null 2>&1
+run ex1 "$T/ex1.key" -n host-ex -x EX1 -t 17 -S "$T/ex0.crt" -K "$T/ex0.key"
+check "an expired certificate of this CA cannot renew (on record: $([ -f "$R/certs/7E01.pem" ] && echo yes || echo no))" \
+    test "$STATUS/$FAILINFO" = 2/2 -a -f "$R/certs/7E01.pem"
 "$ADMIN" -c "$C" crl >/dev/null 2>&1
 check "CRL verifies with openssl crl -CAfile" openssl crl -in "$R/crl.pem" -CAfile "$CA" -noout
 check "CRL lists the revoked serial" \
@@ -256,6 +311,12 @@ run x2 "$T/x.key" -n dup-b -p secret123 -x SAMEKEYTXID
 check "known transactionID, same key, other subject: FAILURE badRequest" test "$STATUS/$FAILINFO" = 2/2
 run x3 "$T/x.key" -n dup-a -p secret123 -x SAMEKEYTXID
 check "known transactionID, same key and subject: the same certificate" cmp -s "$T/x1.crt" "$T/x3.crt"
+run x4 "$T/x4.key" -n dup-a -p secret123 -x SAMEKEYTXID
+check "known transactionID, another key, same subject: FAILURE badRequest, no certificate" \
+    test "$STATUS/$FAILINFO" = 2/2 -a ! -s "$T/x4.crt"
+run x5 "$T/x5.key" -n dup-a -x SAMEKEYTXID -t 20
+check "CertPoll of that transaction signed by another key: FAILURE badCertId, no certificate" \
+    test "$STATUS/$FAILINFO" = 2/4 -a ! -s "$T/x5.crt"
 check "every refusal is logged with its failInfo" \
     bash -c "grep -q 'FAILURE badRequest: this transactionID belongs' '$T/server.log' && grep -q 'FAILURE badRequest: there are already two valid' '$T/server.log'"
 
@@ -265,11 +326,13 @@ echo "ScepNoSuchKey = 1" >>"$C"
 st=$(QUERY_STRING=operation=GetCACaps REQUEST_METHOD=GET SCEP_CONF=$C "$SCEP" 2>"$T/conferr.log" | sed -n '1s/^Status: \([0-9]*\).*/\1/p')
 check "unknown key: the server answers 500" test "$st" = 500
 check "unknown key: the log names file and line" grep -q "scep.conf:[0-9]*:.*ScepNoSuchKey" "$T/conferr.log"
-check "unknown key: scep-admin config-check fails with file:line" \
-    bash -c "! '$ADMIN' -c '$C' config-check 2>&1 >/dev/null | grep -q nothing; ! '$ADMIN' -c '$C' config-check >/dev/null 2>&1"
+"$ADMIN" -c "$C" config-check >/dev/null 2>"$T/cc.err"; rc=$?
+check "unknown key: scep-admin config-check exits 1 and names file:line (rc=$rc: $(head -n 1 "$T/cc.err"))" \
+    bash -c "[ $rc = 1 ] && grep -q 'scep.conf:[0-9]*: .*ScepNoSuchKey' '$T/cc.err'"
 sed -i 's/^ScepNoSuchKey.*/ScepDefaultRole = nosuchrole/' "$C"
-check "bad role reference is reported with the line" \
-    bash -c "'$ADMIN' -c '$C' config-check 2>&1 | grep -q 'scep.conf:[0-9]*:'"
+"$ADMIN" -c "$C" config-check >/dev/null 2>"$T/cc.err"; rc=$?
+check "bad role reference: config-check exits 1 and names file:line (rc=$rc: $(head -n 1 "$T/cc.err"))" \
+    bash -c "[ $rc = 1 ] && grep -q 'scep.conf:[0-9]*: .*nosuchrole' '$T/cc.err'"
 
 if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/server.log" "$T"/*.log 2>/dev/null; then
 	bad "sanitizer report in the server log"

@@ -43,6 +43,7 @@ for prefix in "" /usr; do
 -rw-r--r-- $P/share/scep/apache-scep-proxy-fcgi.conf
 -rw-r--r-- $P/share/scep/apache-scep-fcgid.conf
 -rw-r--r-- $P/share/scep/apache-scep-cgi.conf
+-rw-r--r-- $P/share/scep/apache-scep-pki.conf
 -rw-r--r-- $P/share/scep/scep.conf.sample
 -rw-r----- /etc/scep/scep.conf
 -rw-r--r-- /etc/nginx/sites-available/scep

@@ -6,10 +6,26 @@
  *   scepreq build -c CA.pem -k KEY.pem [-n CN] [-p CHALLENGE] [-x TXID] [-t TYPE]
  *                 [-e CIPHER] [-d DIGEST] [-S SIGNER.pem -K SIGNERKEY.pem] [--oaep]
  *                 [--pss] [--corrupt-sig] [--serial HEX] [-L SELF.pem] [--org O]
- *                 [--san DNS] [--template NAME] [--role NAME] -o OUT.der
+ *                 [--san [TYPE:]VALUE]... [--template NAME] [--role NAME] -o OUT.der
  *       TYPE 19 (default) or 17 carry a CSR for KEY, 20 an IssuerAndSubject,
  *       21/22 an IssuerAndSerialNumber (--serial). Without -S the signer is a self-signed
  *       certificate for KEY (written to -L when given, reused when -L exists).
+ *     Hostile knobs (tests/trust):
+ *       --txid-hex HEX, --cn-hex HEX    transactionID / CN bytes (NUL and controls allowed)
+ *       --txid-type printable|utf8|ia5|octet   string type of the transactionID
+ *       --msgtype-str TEXT              messageType as this text (e.g. "PKCSReq")
+ *       --dn-type printable|utf8|t61|ia5|bmp   string type of every RDN value of the CSR
+ *       --ou OU                         an OU after CN and O
+ *       --san TYPE:VALUE                TYPE DNS (default), email, URI, IP or UPN; repeatable
+ *       --san-hex TYPE:HEX              a subjectAltName whose value is HEX (NUL allowed)
+ *       --many-sans N                   N DNS names sN.many.example
+ *       --csr-digest NAME               digest of the CSR's own signature (md5, sha1, ...)
+ *       --challenge2 PW                 a second challengePassword attribute
+ *       --challenge-twice               the challenge as one attribute with two values
+ *       --pad N                         an unknown CSR attribute of N zero bytes
+ *       --content-from MSG.der          sign the pkcsPKIEnvelope of another pkiMessage
+ *                                       (its eContent, byte for byte) instead of a new one
+ *       --raw-content FILE              sign FILE's bytes as the pkcsPKIEnvelope
  *   scepreq read -c CA.pem -k KEY.pem -S SIGNER.pem [-w CERT.pem] [--crl CRL.pem] REPLY.der
  *       prints "status=N failinfo=N text=..." and exits 0 if the reply verifies.
  */
@@ -83,6 +99,87 @@ read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* HEX into a new buffer (NUL-terminated for printing); *len gets the byte count. */
+static char *
+unhex(const char *hex, size_t *len)
+{
+	size_t	 n = strlen(hex) / 2, i;
+	char	*out = malloc(n + 1);
+	unsigned v;
+
+	if (out == NULL || strlen(hex) % 2)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return NULL;
+		out[i] = (char)v;
+	}
+	out[n] = '\0';
+	*len = n;
+	return out;
+}
+
+static int
+str_type(const char *name)
+{
+	if (strcmp(name, "printable") == 0) return V_ASN1_PRINTABLESTRING;
+	if (strcmp(name, "utf8") == 0) return V_ASN1_UTF8STRING;
+	if (strcmp(name, "t61") == 0) return V_ASN1_T61STRING;
+	if (strcmp(name, "ia5") == 0) return V_ASN1_IA5STRING;
+	if (strcmp(name, "bmp") == 0) return V_ASN1_BMPSTRING;
+	if (strcmp(name, "octet") == 0) return V_ASN1_OCTET_STRING;
+	fprintf(stderr, "scepreq: unknown string type %s\n", name);
+	exit(2);
+}
+
+/* "[TYPE:]VALUE" (hex: VALUE is hex) into S. */
+static void
+parse_san(const char *arg, int hex, struct mk_san *s)
+{
+	static const struct { const char *p; int type; } t[] = {
+		{ "DNS:", GEN_DNS }, { "email:", GEN_EMAIL }, { "URI:", GEN_URI },
+		{ "IP:", GEN_IPADD }, { "UPN:", GEN_OTHERNAME } };
+	size_t	 i;
+
+	s->type = GEN_DNS;
+	s->len = 0;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strncmp(arg, t[i].p, strlen(t[i].p)) == 0) {
+			s->type = t[i].type;
+			arg += strlen(t[i].p);
+			break;
+		}
+	s->v = arg;
+	if (hex && (s->v = unhex(arg, &s->len)) == NULL) {
+		fprintf(stderr, "scepreq: bad hex in --san-hex\n");
+		exit(2);
+	}
+}
+
+/* The eContent of the pkiMessage in PATH (its pkcsPKIEnvelope), or NULL. */
+static unsigned char *
+econtent_of(const char *path, size_t *len)
+{
+	unsigned char		*der, *out = NULL;
+	const unsigned char	*p;
+	size_t			 dlen;
+	CMS_ContentInfo		*cms;
+	ASN1_OCTET_STRING	**pos;
+
+	if ((der = read_file(path, &dlen)) == NULL)
+		return NULL;
+	p = der;
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)dlen)) != NULL &&
+	    (pos = CMS_get0_content(cms)) != NULL && *pos != NULL &&
+	    (out = malloc((size_t)(*pos)->length)) != NULL) {
+		memcpy(out, (*pos)->data, (size_t)(*pos)->length);
+		*len = (size_t)(*pos)->length;
+	}
+	CMS_ContentInfo_free(cms);
+	free(der);
+	return out;
+}
+
 static void
 usage(void)
 {
@@ -96,7 +193,13 @@ main(int argc, char *argv[])
 	const char	*ca = NULL, *key = NULL, *cn = "scepreq-test", *pw = NULL, *txid = NULL;
 	const char	*signer = NULL, *signkey = NULL, *out = NULL, *self = NULL, *wcert = NULL;
 	const char	*serial = "01", *wcrl = NULL, *cipher = "aes-128-cbc", *digest = "sha256";
-	const char	*san = NULL, *org = NULL, *tmpl = NULL, *role = NULL;
+	const char	*org = NULL, *tmpl = NULL, *role = NULL, *ou = NULL, *csrmd = NULL;
+	const char	*txidhex = NULL, *cnhex = NULL, *txtype = NULL, *mtstr = NULL;
+	const char	*dntype = NULL, *pw2 = NULL, *contentfrom = NULL, *rawcontent = NULL;
+	const char	*nsans_arg = NULL, *pad = NULL;
+	struct mk_san	*sans = NULL;
+	size_t		 txlen = 0, cnlen = 0;
+	int		 nsans = 0, pwtwice = 0;
 	struct mk_opts	 o;
 	X509		*cacert, *scert = NULL;
 	EVP_PKEY	*k, *sk = NULL;
@@ -119,8 +222,20 @@ main(int argc, char *argv[])
 		ARG("-c", ca) ARG("-k", key) ARG("-n", cn) ARG("-p", pw) ARG("-x", txid)
 		ARG("-S", signer) ARG("-K", signkey) ARG("-o", out) ARG("-L", self)
 		ARG("-w", wcert) ARG("--serial", serial) ARG("--crl", wcrl)
-		ARG("-e", cipher) ARG("-d", digest) ARG("--san", san) ARG("--org", org)
-		ARG("--template", tmpl) ARG("--role", role)
+		ARG("-e", cipher) ARG("-d", digest) ARG("--org", org)
+		ARG("--template", tmpl) ARG("--role", role) ARG("--ou", ou)
+		ARG("--txid-hex", txidhex) ARG("--cn-hex", cnhex) ARG("--txid-type", txtype)
+		ARG("--msgtype-str", mtstr) ARG("--dn-type", dntype) ARG("--csr-digest", csrmd)
+		ARG("--challenge2", pw2) ARG("--content-from", contentfrom)
+		ARG("--raw-content", rawcontent) ARG("--many-sans", nsans_arg) ARG("--pad", pad)
+		if ((strcmp(a, "--san") == 0 || strcmp(a, "--san-hex") == 0) && v) {
+			if ((sans = realloc(sans, sizeof(*sans) * (size_t)(nsans + 1))) == NULL)
+				return 1;
+			parse_san(v, a[5] == '-', &sans[nsans++]);
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--challenge-twice") == 0) { pwtwice = 1; continue; }
 		if (strcmp(a, "-t") == 0 && v) { type = atoi(v); i++; continue; }
 		if (strcmp(a, "--oaep") == 0) { o.oaep = 1; continue; }
 		if (strcmp(a, "--pss") == 0) { o.pss = 1; continue; }
@@ -188,7 +303,40 @@ main(int argc, char *argv[])
 	}
 
 	o.msgtype = type;
+	o.msgtype_str = mtstr;
 	o.txid = txid ? txid : "0123456789ABCDEF0123456789ABCDEF";
+	if (txidhex != NULL && (o.txid = unhex(txidhex, &txlen)) == NULL) {
+		fprintf(stderr, "scepreq: bad --txid-hex\n");
+		return 2;
+	}
+	o.txid_len = txlen;
+	if (txtype != NULL)
+		o.txid_type = str_type(txtype);
+	if (cnhex != NULL && (cn = unhex(cnhex, &cnlen)) == NULL) {
+		fprintf(stderr, "scepreq: bad --cn-hex\n");
+		return 2;
+	}
+	if (nsans_arg != NULL) {
+		int j, many = atoi(nsans_arg);
+
+		if ((sans = realloc(sans, sizeof(*sans) * (size_t)(nsans + many))) == NULL)
+			return 1;
+		for (j = 0; j < many; j++) {
+			char *name = malloc(32);
+
+			snprintf(name, 32, "s%d.many.example", j);
+			sans[nsans++] = (struct mk_san){ GEN_DNS, name, 0 };
+		}
+	}
+	if (contentfrom != NULL && (o.content = econtent_of(contentfrom, &o.content_len)) == NULL) {
+		fprintf(stderr, "scepreq: no eContent in %s\n", contentfrom);
+		return 1;
+	}
+	if (rawcontent != NULL &&
+	    (o.content = read_file(rawcontent, &o.content_len)) == NULL) {
+		fprintf(stderr, "scepreq: cannot read %s\n", rawcontent);
+		return 1;
+	}
 	o.recip = cacert;
 	o.signer = scert;
 	o.signkey = sk;
@@ -198,9 +346,19 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	if (type == 19 || type == 17 || type == 18) {
-		struct mk_csr_opts co = { .cn = cn, .org = org, .challenge = pw, .san_dns = san,
-		    .template_name = tmpl, .role = role };
-		X509_REQ *req = mk_csr_ex(k, &co);
+		struct mk_csr_opts co = { .cn = cn, .cn_len = cnlen, .org = org, .ou = ou,
+		    .challenge = pw, .challenge2 = pw2, .challenge_twice = pwtwice, .sans = sans,
+		    .nsans = nsans, .template_name = tmpl, .role = role,
+		    .pad = pad ? (size_t)atol(pad) : 0 };
+		X509_REQ *req;
+
+		if (dntype != NULL)
+			co.str_type = str_type(dntype);
+		if (csrmd != NULL && (co.md = EVP_get_digestbyname(csrmd)) == NULL) {
+			fprintf(stderr, "scepreq: unknown digest %s\n", csrmd);
+			return 2;
+		}
+		req = mk_csr_ex(k, &co);
 		n = i2d_X509_REQ(req, &inner);
 		X509_REQ_free(req);
 	} else if (type == 20) {

@@ -28,7 +28,9 @@
 
 struct mk_opts {
 	int		 msgtype;
+	const char	*msgtype_str;		/* messageType text instead of msgtype */
 	const char	*txid;			/* NULL: omit */
+	size_t		 txid_len;		/* 0: strlen(txid); set it for a NUL inside */
 	int		 txid_type;		/* V_ASN1_PRINTABLESTRING default */
 	const unsigned char *nonce;		/* NULL: 16 random bytes */
 	size_t		 nonce_len;
@@ -41,6 +43,8 @@ struct mk_opts {
 	X509		*signer;		/* sign with this cert/key */
 	EVP_PKEY	*signkey;
 	int		 corrupt_sig;		/* flip a bit of the signature */
+	const unsigned char *content;		/* signed content as is (no envelope built) */
+	size_t		 content_len;
 };
 
 static inline EVP_PKEY *
@@ -69,15 +73,87 @@ mk_selfsigned(EVP_PKEY *key, const char *cn)
 	return x;
 }
 
+/* One subjectAltName entry: GEN_DNS, GEN_EMAIL, GEN_URI, GEN_IPADD or GEN_OTHERNAME (UPN). */
+struct mk_san {
+	int		 type;
+	const char	*v;
+	size_t		 len;		/* 0: strlen(v); set it for a NUL inside */
+};
+
 /* What goes into a test CSR besides the key. */
 struct mk_csr_opts {
 	const char	*cn;
+	size_t		 cn_len;	/* 0: strlen(cn); set it for a NUL inside */
 	const char	*org;		/* default "Test"; "" = no O */
+	const char	*ou;		/* NULL: no OU */
+	int		 str_type;	/* 0: OpenSSL's choice; else the V_ASN1_ string type of
+					 * every RDN value (BMPSTRING: ASCII widened to UCS-2) */
 	const char	*challenge;
+	const char	*challenge2;	/* a second challengePassword attribute */
+	int		 challenge_twice; /* one challengePassword attribute with two values */
 	const char	*san_dns;
+	const struct mk_san *sans;	/* further subjectAltName entries */
+	int		 nsans;
 	const char	*template_name;	/* Microsoft certificate-template-name extension */
 	const char	*role;		/* our scepRole attribute */
+	const EVP_MD	*md;		/* signature digest of the CSR, default SHA-256 */
+	size_t		 pad;		/* bytes of an unknown attribute that inflate the CSR */
 };
+
+/* Add the RDN FIELD=V (LEN bytes) to N as string type TYPE (0: OpenSSL's choice). */
+static inline int
+mk_name_add(X509_NAME *n, const char *field, const char *v, size_t len, int type)
+{
+	unsigned char	*wide;
+	size_t		 i;
+	int		 rc;
+
+	if (type == 0)
+		return X509_NAME_add_entry_by_txt(n, field, MBSTRING_ASC,
+		    (const unsigned char *)v, (int)len, -1, 0);
+	if (type != V_ASN1_BMPSTRING)
+		return X509_NAME_add_entry_by_txt(n, field, type, (const unsigned char *)v,
+		    (int)len, -1, 0);
+	if ((wide = calloc(2, len + 1)) == NULL)
+		return 0;
+	for (i = 0; i < len; i++)
+		wide[2 * i + 1] = (unsigned char)v[i];
+	rc = X509_NAME_add_entry_by_txt(n, field, type, wide, (int)(2 * len), -1, 0);
+	free(wide);
+	return rc;
+}
+
+/* One GeneralName from S, or NULL. */
+static inline GENERAL_NAME *
+mk_general_name(const struct mk_san *s)
+{
+	GENERAL_NAME	*g = GENERAL_NAME_new();
+	ASN1_STRING	*str;
+	size_t		 len = s->len ? s->len : strlen(s->v);
+
+	if (g == NULL)
+		return NULL;
+	switch (s->type) {
+	case GEN_IPADD:
+		GENERAL_NAME_free(g);
+		return a2i_GENERAL_NAME(NULL, NULL, NULL, GEN_IPADD, s->v, 0);
+	case GEN_OTHERNAME: {
+		/* Microsoft UPN: otherName 1.3.6.1.4.1.311.20.2.3, UTF8String */
+		ASN1_TYPE *val = ASN1_TYPE_new();
+
+		str = ASN1_UTF8STRING_new();
+		ASN1_STRING_set(str, s->v, (int)len);
+		ASN1_TYPE_set(val, V_ASN1_UTF8STRING, str);
+		GENERAL_NAME_set0_othername(g, OBJ_txt2obj("1.3.6.1.4.1.311.20.2.3", 1), val);
+		return g;
+	}
+	default:
+		str = ASN1_IA5STRING_new();
+		ASN1_STRING_set(str, s->v, (int)len);
+		GENERAL_NAME_set0_value(g, s->type, str);
+		return g;
+	}
+}
 
 static inline X509_REQ *
 mk_csr_ex(EVP_PKEY *key, const struct mk_csr_opts *o)
@@ -88,15 +164,46 @@ mk_csr_ex(EVP_PKEY *key, const struct mk_csr_opts *o)
 	const char			*org = o->org ? o->org : "Test";
 
 	X509_REQ_set_version(r, 0);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)o->cn, -1, -1, 0);
+	mk_name_add(n, "CN", o->cn, o->cn_len ? o->cn_len : strlen(o->cn), o->str_type);
 	if (*org)
-		X509_NAME_add_entry_by_txt(n, "O", MBSTRING_ASC, (const unsigned char *)org, -1,
-		    -1, 0);
+		mk_name_add(n, "O", org, strlen(org), o->str_type);
+	if (o->ou != NULL)
+		mk_name_add(n, "OU", o->ou, strlen(o->ou), o->str_type);
 	X509_REQ_set_subject_name(r, n);
 	X509_REQ_set_pubkey(r, key);
-	if (o->challenge != NULL)
+	if (o->challenge != NULL && o->challenge_twice) {
+		X509_ATTRIBUTE *a = X509_ATTRIBUTE_create_by_NID(NULL,
+		    NID_pkcs9_challengePassword, V_ASN1_UTF8STRING, o->challenge,
+		    (int)strlen(o->challenge));
+
+		X509_ATTRIBUTE_set1_data(a, V_ASN1_UTF8STRING, o->challenge,
+		    (int)strlen(o->challenge));
+		X509_REQ_add1_attr(r, a);
+		X509_ATTRIBUTE_free(a);
+	} else if (o->challenge != NULL && *o->challenge == '\0') {
+		/* An empty challenge: OpenSSL's string conversion refuses it, set it raw. */
+		X509_REQ_add1_attr_by_NID(r, NID_pkcs9_challengePassword, V_ASN1_UTF8STRING,
+		    (const unsigned char *)"", 0);
+	} else if (o->challenge != NULL)
 		X509_REQ_add1_attr_by_NID(r, NID_pkcs9_challengePassword, MBSTRING_ASC,
 		    (const unsigned char *)o->challenge, -1);
+	if (o->challenge2 != NULL) {
+		/* OpenSSL refuses a duplicate attribute: add it under a stand-in OID of the
+		 * same length, renamed in the DER below. */
+		ASN1_OBJECT *obj = OBJ_txt2obj("1.2.840.113549.1.9.99", 1);
+
+		X509_REQ_add1_attr_by_OBJ(r, obj, MBSTRING_ASC,
+		    (const unsigned char *)o->challenge2, -1);
+		ASN1_OBJECT_free(obj);
+	}
+	if (o->pad > 0) {
+		ASN1_OBJECT	*obj = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+		unsigned char	*junk = calloc(1, o->pad);
+
+		X509_REQ_add1_attr_by_OBJ(r, obj, V_ASN1_OCTET_STRING, junk, (int)o->pad);
+		free(junk);
+		ASN1_OBJECT_free(obj);
+	}
 	if (o->role != NULL) {
 		ASN1_OBJECT *obj = OBJ_txt2obj("2.25.120449421016315358108237866117543876236", 1);
 
@@ -108,6 +215,15 @@ mk_csr_ex(EVP_PKEY *key, const struct mk_csr_opts *o)
 
 		snprintf(v, sizeof(v), "DNS:%s", o->san_dns);
 		sk_X509_EXTENSION_push(exts, X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, v));
+	}
+	if (o->nsans > 0) {
+		GENERAL_NAMES	*gens = sk_GENERAL_NAME_new_null();
+		int		 i;
+
+		for (i = 0; i < o->nsans; i++)
+			sk_GENERAL_NAME_push(gens, mk_general_name(&o->sans[i]));
+		sk_X509_EXTENSION_push(exts, X509V3_EXT_i2d(NID_subject_alt_name, 0, gens));
+		GENERAL_NAMES_free(gens);
 	}
 	if (o->template_name != NULL) {
 		/* The extension value is a BMPString, as Windows and Intune send it. */
@@ -134,7 +250,26 @@ mk_csr_ex(EVP_PKEY *key, const struct mk_csr_opts *o)
 	if (sk_X509_EXTENSION_num(exts) > 0)
 		X509_REQ_add_extensions(r, exts);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	X509_REQ_sign(r, key, EVP_sha256());
+	X509_REQ_sign(r, key, o->md ? o->md : EVP_sha256());
+	if (o->challenge2 != NULL) {
+		static const unsigned char standin[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+		    0x0d, 0x01, 0x09, 0x63 };
+		unsigned char		*der = NULL;
+		const unsigned char	*p;
+		int			 len = i2d_X509_REQ(r, &der), i;
+		X509_REQ		*r2;
+
+		for (i = 0; i + (int)sizeof(standin) <= len; i++)
+			if (memcmp(der + i, standin, sizeof(standin)) == 0)
+				der[i + sizeof(standin) - 1] = 0x07;	/* challengePassword */
+		p = der;
+		if ((r2 = d2i_X509_REQ(NULL, &p, len)) != NULL) {
+			X509_REQ_sign(r2, key, o->md ? o->md : EVP_sha256());
+			X509_REQ_free(r);
+			r = r2;
+		}
+		OPENSSL_free(der);
+	}
 	X509_NAME_free(n);
 	return r;
 }
@@ -168,10 +303,14 @@ mk_pkimsg(const struct mk_opts *o, const unsigned char *inner, size_t innerlen, 
 	STACK_OF(X509)	*recips = sk_X509_new_null();
 	BIO		*in = NULL, *envbio = NULL;
 	unsigned char	*envder = NULL, *out = NULL, nonce[16];
-	char		 mt[8];
+	char		 mt[32];
 	int		 n;
 	EVP_PKEY_CTX	*pctx;
 
+	if (o->content != NULL) {
+		envbio = BIO_new_mem_buf(o->content, (int)o->content_len);
+		goto sign;
+	}
 	sk_X509_push(recips, o->recip);
 	if (o->extra_recip)
 		sk_X509_push(recips, o->extra_recip);
@@ -194,7 +333,7 @@ mk_pkimsg(const struct mk_opts *o, const unsigned char *inner, size_t innerlen, 
 	if ((n = i2d_CMS_ContentInfo(env, &envder)) <= 0)
 		goto out;
 	envbio = BIO_new_mem_buf(envder, n);
-
+sign:
 	cms = CMS_sign(NULL, NULL, NULL, NULL, CMS_PARTIAL | CMS_BINARY);
 	si = CMS_add1_signer(cms, o->signer, o->signkey, o->md ? o->md : EVP_sha256(),
 	    CMS_PARTIAL | CMS_NOSMIMECAP | (o->pss ? CMS_KEY_PARAM : 0));
@@ -206,12 +345,14 @@ mk_pkimsg(const struct mk_opts *o, const unsigned char *inner, size_t innerlen, 
 	}
 	if (o->txid != NULL) {
 		mk_attr(si, MK_OID_TXID, o->txid_type ? o->txid_type : V_ASN1_PRINTABLESTRING,
-		    o->txid, (int)strlen(o->txid));
+		    o->txid, (int)(o->txid_len ? o->txid_len : strlen(o->txid)));
 		if (o->dup_txid)
 			mk_attr(si, MK_OID_TXID, V_ASN1_PRINTABLESTRING, o->txid,
 			    (int)strlen(o->txid));
 	}
 	snprintf(mt, sizeof(mt), "%d", o->msgtype);
+	if (o->msgtype_str != NULL)
+		snprintf(mt, sizeof(mt), "%s", o->msgtype_str);
 	if (!o->omit_msgtype)
 		mk_attr(si, MK_OID_MSGTYPE, V_ASN1_PRINTABLESTRING, mt, (int)strlen(mt));
 	if (!o->omit_nonce) {

@@ -23,6 +23,7 @@
 
 #include "ca.h"
 #include "ca_internal.h"
+#include "config.h"
 #include "scep.h"
 #include "unit.h"
 
@@ -169,7 +170,7 @@ test_init(void)
 	char		 err[512] = "", p[512];
 	struct stat	 st;
 
-	CHECK_MSG(ca_init(root, "/CN=Test CA/O=Example\\/Slash Inc./C=DE", 2048, 3650,
+	CHECK_MSG(ca_init(root, "/CN=Test CA/O=Example\\/Slash Inc./C=DE", 2048, 3650, NULL, NULL,
 	    err, sizeof(err)) == 1, "%s", err);
 	path_of(p, sizeof(p), root, "ca");
 	CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
@@ -179,12 +180,12 @@ test_init(void)
 	CHECK(stat(p, &st) == 0 && S_ISREG(st.st_mode));
 
 	/* Never replace a key; parameters are checked. */
-	CHECK(ca_init(root, "/CN=Again", 2048, 10, err, sizeof(err)) == 0);
+	CHECK(ca_init(root, "/CN=Again", 2048, 10, NULL, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "refusing") != NULL, "%s", err);
-	CHECK(ca_init(root, "/CN=x", 1024, 10, err, sizeof(err)) == 0);
-	CHECK(ca_init(root, "/CN=x", 8193, 10, err, sizeof(err)) == 0);
-	CHECK(ca_init(root, "/CN=x", 2048, 0, err, sizeof(err)) == 0);
-	CHECK(ca_init(root, "CN=x", 2048, 10, err, sizeof(err)) == 0);
+	CHECK(ca_init(root, "/CN=x", 1024, 10, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_init(root, "/CN=x", 8193, 10, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_init(root, "/CN=x", 2048, 0, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_init(root, "CN=x", 2048, 10, NULL, NULL, err, sizeof(err)) == 0);
 }
 
 static void
@@ -412,6 +413,69 @@ test_profile(struct ca *ca)
 	EVP_PKEY_free(ek);
 }
 
+/* cRLDistributionPoints and authorityInfoAccess caIssuers from the profile's URLs. */
+static void
+test_publication_urls(struct ca *ca)
+{
+	EVP_PKEY		*ek = EVP_EC_gen("P-256");
+	X509_REQ		*req = NULL;
+	X509			*x = NULL;
+	CRL_DIST_POINTS		*cdp = NULL;
+	AUTHORITY_INFO_ACCESS	*aia = NULL;
+	DIST_POINT		*dp;
+	ACCESS_DESCRIPTION	*ad;
+	GENERAL_NAME		*gn;
+	struct cert_profile	 prof = { .days = 30 };
+	char			 err[512] = "";
+	int			 n;
+
+	CHECK(ek != NULL);
+	req = make_csr(ek, "/CN=urls", NULL, 0);
+	prof.crl_url = "http://pki.example.com/pki/ca.crl";
+	prof.ca_issuers_url = "http://pki.example.com/pki/ca.crt";
+	x = ca_issue(ca, req, "2001", &prof, err, sizeof(err));
+	CHECK_MSG(x != NULL, "%s", err);
+	if (x != NULL) {
+		CHECK(ext_critical(x, NID_crl_distribution_points) == 0);
+		CHECK(ext_critical(x, NID_info_access) == 0);
+		cdp = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+		CHECK(cdp != NULL && sk_DIST_POINT_num(cdp) == 1);
+		if (cdp != NULL && sk_DIST_POINT_num(cdp) == 1) {
+			dp = sk_DIST_POINT_value(cdp, 0);
+			CHECK(dp->reasons == NULL && dp->CRLissuer == NULL &&
+			    dp->distpoint != NULL && dp->distpoint->type == 0 &&
+			    sk_GENERAL_NAME_num(dp->distpoint->name.fullname) == 1);
+			gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+			CHECK(gn != NULL && gn->type == GEN_URI &&
+			    strcmp((const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier),
+			    prof.crl_url) == 0);
+		}
+		aia = X509_get_ext_d2i(x, NID_info_access, NULL, NULL);
+		CHECK(aia != NULL && sk_ACCESS_DESCRIPTION_num(aia) == 1);
+		if (aia != NULL && sk_ACCESS_DESCRIPTION_num(aia) == 1) {
+			ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
+			CHECK(OBJ_obj2nid(ad->method) == NID_ad_ca_issuers &&
+			    ad->location->type == GEN_URI &&
+			    strcmp((const char *)ASN1_STRING_get0_data(
+			    ad->location->d.uniformResourceIdentifier), prof.ca_issuers_url) == 0);
+		}
+	}
+	CRL_DIST_POINTS_free(cdp);
+	AUTHORITY_INFO_ACCESS_free(aia);
+	X509_free(x);
+
+	/* Without URLs: neither extension. */
+	prof.crl_url = prof.ca_issuers_url = NULL;
+	x = ca_issue(ca, req, "2002", &prof, err, sizeof(err));
+	CHECK_MSG(x != NULL, "%s", err);
+	n = x != NULL ? X509_get_ext_by_NID(x, NID_crl_distribution_points, -1) +
+	    X509_get_ext_by_NID(x, NID_info_access, -1) : 0;
+	CHECK(x != NULL && n == -2);
+	X509_free(x);
+	X509_REQ_free(req);
+	EVP_PKEY_free(ek);
+}
+
 /* Run CMD; 1 if it exits 0 and its output (stdout and stderr) contains every WANT. */
 static int
 run_grep(const char *cmd, const char *const *want, size_t nwant)
@@ -593,21 +657,21 @@ test_chain(struct ca *rootca)
 	/* A chain in the wrong order (a stranger) is refused. */
 	path_of(p, sizeof(p), repo2, "ca/chain.pem");
 	CHECK(write_pem_certs(p, &ic, 1));
-	CHECK(ca_load(repo2, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo2, NULL, err, sizeof(err)) == NULL);
 	CHECK_MSG(strstr(err, "did not issue") != NULL, "%s", err);
 	/* More than MAX_CHAIN certificates is refused. */
 	for (i = 0; i <= MAX_CHAIN; i++)
 		certs[i] = ca_cert(rootca);
 	CHECK(write_pem_certs(p, certs, MAX_CHAIN + 1));
-	CHECK(ca_load(repo2, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo2, NULL, err, sizeof(err)) == NULL);
 	CHECK_MSG(strstr(err, "more than") != NULL, "%s", err);
 	/* An empty chain.pem is an error, not "no chain". */
 	CHECK(write_pem_certs(p, certs, 0));
-	CHECK(ca_load(repo2, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo2, NULL, err, sizeof(err)) == NULL);
 
 	certs[0] = ca_cert(rootca);
 	CHECK(write_pem_certs(p, certs, 1));
-	ica = ca_load(repo2, err, sizeof(err));
+	ica = ca_load(repo2, NULL, err, sizeof(err));
 	CHECK_MSG(ica != NULL, "%s", err);
 	if (ica == NULL)
 		goto out;
@@ -653,24 +717,24 @@ test_load_bad(struct ca *good)
 	X509		*c = ca_cert(good);
 
 	snprintf(repo3, sizeof(repo3), "%s/third", root);
-	CHECK(ca_load(repo3, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo3, NULL, err, sizeof(err)) == NULL);
 	CHECK_MSG(strstr(err, "ca.pem") != NULL, "%s", err);
 	CHECK(mkdir(repo3, 0700) == 0);
 	path_of(p, sizeof(p), repo3, "ca");
 	CHECK(mkdir(p, 0700) == 0);
 	path_of(p, sizeof(p), repo3, "ca/ca.pem");
 	CHECK(write_pem_certs(p, &c, 1));
-	CHECK(ca_load(repo3, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo3, NULL, err, sizeof(err)) == NULL);
 	CHECK_MSG(strstr(err, "ca.key") != NULL, "%s", err);
 
 	path_of(p, sizeof(p), repo3, "ca/ca.key");
 	CHECK(write_pem_key(p, other));
 	chmod(p, 0600);
-	CHECK(ca_load(repo3, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo3, NULL, err, sizeof(err)) == NULL);
 	CHECK_MSG(strstr(err, "does not match") != NULL, "%s", err);
 
 	CHECK(write_pem_key(p, ec));
-	CHECK(ca_load(repo3, err, sizeof(err)) == NULL);
+	CHECK(ca_load(repo3, NULL, err, sizeof(err)) == NULL);
 	CHECK_MSG(strstr(err, "not an RSA key") != NULL, "%s", err);
 
 	EVP_PKEY_free(other);
@@ -814,7 +878,7 @@ load_fails(const char *repo, const char *want, int line)
 	struct ca	*ca;
 	char		 err[1024] = "";
 
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca == NULL && strstr(err, want) != NULL, "line %d: want \"%s\", got \"%s\"",
 	    line, want, err);
 	ca_free(ca);
@@ -846,16 +910,16 @@ test_ra_mode(void)
 
 	new_repo(repo, sizeof(repo), "ra");
 	/* No CA yet. */
-	CHECK(ca_init_ra(repo, "/CN=RA", 2048, 365, err, sizeof(err)) == 0);
-	CHECK_MSG(ca_init(repo, "/CN=RA Test CA", 2048, 3650, err, sizeof(err)) == 1, "%s", err);
-	CHECK(ca_init_ra(repo, "CN=bad", 2048, 365, err, sizeof(err)) == 0);
-	CHECK(ca_init_ra(repo, "/CN=RA", 1024, 365, err, sizeof(err)) == 0);
-	CHECK_MSG(ca_init_ra(repo, "/CN=SCEP RA/O=Example", 2048, 365, err, sizeof(err)) == 1,
+	CHECK(ca_init_ra(repo, "/CN=RA", 2048, 365, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_init(repo, "/CN=RA Test CA", 2048, 3650, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_init_ra(repo, "CN=bad", 2048, 365, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_init_ra(repo, "/CN=RA", 1024, 365, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_init_ra(repo, "/CN=SCEP RA/O=Example", 2048, 365, NULL, NULL, err, sizeof(err)) == 1,
 	    "%s", err);
-	CHECK(ca_init_ra(repo, "/CN=RA again", 2048, 365, err, sizeof(err)) == 0);
+	CHECK(ca_init_ra(repo, "/CN=RA again", 2048, 365, NULL, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "refusing to replace the RA") != NULL, "%s", err);
 
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -950,8 +1014,8 @@ test_ra_refusals(void)
 	int		 i;
 
 	new_repo(repo, sizeof(repo), "rabad");
-	CHECK_MSG(ca_init(repo, "/CN=Bad RA CA", 2048, 3650, err, sizeof(err)) == 1, "%s", err);
-	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca_init(repo, "/CN=Bad RA CA", 2048, 3650, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -975,7 +1039,7 @@ test_ra_refusals(void)
 	/* The good one loads. */
 	CHECK(write_pem_key(pk, rk));
 	{
-		struct ca *good = ca_load(repo, err, sizeof(err));
+		struct ca *good = ca_load(repo, NULL, err, sizeof(err));
 
 		CHECK_MSG(good != NULL, "%s", err);
 		CHECK(good != NULL && same_cert(ca_scep_cert(good), x));
@@ -1032,7 +1096,7 @@ test_ra_refusals(void)
 	snprintf(p, sizeof(p), "%s/in-ra.pem", repo);
 	snprintf(pk, sizeof(pk), "%s/in-ra.key", repo);
 	CHECK(write_pem_certs(p, &x, 1) && write_pem_key(pk, rk));
-	CHECK(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, p, pk, NULL, 1, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "keyEncipherment") != NULL, "%s", err);
 	CHECK(!exists(repo, "ra.pem") && !exists(repo, "ra.key"));
 	X509_free(x);
@@ -1040,17 +1104,17 @@ test_ra_refusals(void)
 	    NULL, 111);
 	CHECK(write_pem_certs(p, &x, 1));
 	CHECK(write_pem_key(pk, ok2));
-	CHECK(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, p, pk, NULL, 1, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "does not match") != NULL, "%s", err);
 	CHECK(write_pem_key(pk, rk));
-	CHECK(ca_import(repo, p, pk, p, 1, err, sizeof(err)) == 0);	/* no chain for an RA */
+	CHECK(ca_import(repo, p, pk, p, 1, NULL, err, sizeof(err)) == 0);	/* no chain for an RA */
 	CHECK(!exists(repo, "ra.pem") && !exists(repo, "ra.key"));
 	/* No EKU: a warning only. */
-	CHECK_MSG(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 1, "%s", err);
-	CHECK(ca_import(repo, p, pk, NULL, 1, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_import(repo, p, pk, NULL, 1, NULL, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_import(repo, p, pk, NULL, 1, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "refusing to replace the RA") != NULL, "%s", err);
 	{
-		struct ca	*imp = ca_load(repo, err, sizeof(err));
+		struct ca	*imp = ca_load(repo, NULL, err, sizeof(err));
 		struct stat	 st;
 
 		CHECK_MSG(imp != NULL, "%s", err);
@@ -1117,19 +1181,19 @@ test_import_intermediate(void)
 
 	/* Refusals, each leaving ca/ empty. */
 	CHECK(write_pem_certs(chp, &k.inter, 1));		/* not its issuer */
-	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, cp, kp, chp, 0, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "did not issue") != NULL, "%s", err);
 	two[0] = k.root;
 	two[1] = k.inter;
 	CHECK(write_pem_certs(chp, two, 2));			/* root, then a non-issuer */
-	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
-	CHECK(ca_import(repo, cp, kp, "/nonexistent/chain.pem", 0, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, cp, kp, chp, 0, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, cp, kp, "/nonexistent/chain.pem", 0, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "/nonexistent/chain.pem") != NULL, "%s", err);
 	CHECK(write_pem_key(kp, k.rootkey));			/* wrong key */
 	CHECK(write_pem_certs(chp, &k.root, 1));
-	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK(ca_import(repo, cp, kp, chp, 0, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "does not match") != NULL, "%s", err);
-	/* An encrypted key is refused, never prompted for. */
+	/* An encrypted key without a configured passphrase is refused, never prompted for. */
 	{
 		FILE *f = fopen(kp, "w");
 
@@ -1138,8 +1202,8 @@ test_import_intermediate(void)
 		if (f != NULL)
 			fclose(f);
 	}
-	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
-	CHECK_MSG(strstr(err, "unencrypted") != NULL, "%s", err);
+	CHECK(ca_import(repo, cp, kp, chp, 0, NULL, err, sizeof(err)) == 0);
+	CHECK_MSG(strstr(err, "no passphrase is configured") != NULL, "%s", err);
 	CHECK(write_pem_key(kp, k.intkey));
 	/* An end entity is not a CA; a CA without keyCertSign is refused. */
 	enc = EVP_RSA_gen(2048);
@@ -1151,24 +1215,24 @@ test_import_intermediate(void)
 		snprintf(eep, sizeof(eep), "%s/ee.pem", repo);
 		snprintf(eek, sizeof(eek), "%s/ee.key", repo);
 		CHECK(write_pem_certs(eep, &ee, 1) && write_pem_key(eek, enc));
-		CHECK(ca_import(repo, eep, eek, NULL, 0, err, sizeof(err)) == 0);
+		CHECK(ca_import(repo, eep, eek, NULL, 0, NULL, err, sizeof(err)) == 0);
 		CHECK_MSG(strstr(err, "not a CA certificate") != NULL, "%s", err);
 		X509_free(ee);
 		ee = mk_cert("/CN=nosign", enc, k.root, k.rootkey, "critical,CA:TRUE",
 		    "critical,cRLSign,digitalSignature,keyEncipherment", NULL, 601);
 		CHECK(write_pem_certs(eep, &ee, 1));
-		CHECK(ca_import(repo, eep, eek, NULL, 0, err, sizeof(err)) == 0);
+		CHECK(ca_import(repo, eep, eek, NULL, 0, NULL, err, sizeof(err)) == 0);
 		CHECK_MSG(strstr(err, "keyCertSign") != NULL, "%s", err);
 	}
 	CHECK(!exists(repo, "ca.pem") && !exists(repo, "ca.key") && !exists(repo, "chain.pem"));
 
 	/* The good import. */
-	CHECK_MSG(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 1, "%s", err);
-	CHECK(ca_import(repo, cp, kp, chp, 0, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_import(repo, cp, kp, chp, 0, NULL, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_import(repo, cp, kp, chp, 0, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "refusing to replace a CA") != NULL, "%s", err);
 	repo_file(kp, sizeof(kp), repo, "ca.key");
 	CHECK(stat(kp, &st) == 0 && (st.st_mode & 0777) == 0600);
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1182,8 +1246,8 @@ test_import_intermediate(void)
 	ca_free(ca);
 
 	/* With an RA: [RA, CA, root], without the root [RA, CA]. */
-	CHECK_MSG(ca_init_ra(repo, "/CN=Inter RA", 2048, 30, err, sizeof(err)) == 1, "%s", err);
-	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca_init_ra(repo, "/CN=Inter RA", 2048, 30, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1224,18 +1288,18 @@ test_rollover(void)
 	FILE		*f;
 
 	new_repo(repo, sizeof(repo), "roll");
-	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 0);	/* no CA */
-	CHECK_MSG(ca_init(repo, "/CN=Roll CA/O=Example", 2048, 1000, err, sizeof(err)) == 1,
+	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 0);	/* no CA */
+	CHECK_MSG(ca_init(repo, "/CN=Roll CA/O=Example", 2048, 1000, NULL, NULL, err, sizeof(err)) == 1,
 	    "%s", err);
-	CHECK_MSG(ca_init_ra(repo, "/CN=Roll RA", 2048, 200, err, sizeof(err)) == 1, "%s", err);
-	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK_MSG(ca_init_ra(repo, "/CN=Roll RA", 2048, 200, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
+	CHECK(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "no rollover is prepared") != NULL, "%s", err);
-	CHECK(ca_rollover_prepare(repo, "bad", 0, 0, err, sizeof(err)) == 0);
-	CHECK(ca_rollover_prepare(repo, NULL, 1024, 0, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_prepare(repo, "bad", 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_prepare(repo, NULL, 1024, 0, NULL, NULL, NULL, err, sizeof(err)) == 0);
 	CHECK(!exists(repo, "next") && !exists(repo, "next.tmp"));
 
 	/* Generation 1: issue a certificate. */
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1253,14 +1317,14 @@ test_rollover(void)
 	CHECK((f = fopen(p, "w")) != NULL);
 	if (f != NULL)
 		fclose(f);
-	CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 1, "%s", err);
+	CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
 	CHECK(!exists(repo, "next.tmp") && exists(repo, "next/ca.pem") &&
 	    exists(repo, "next/ca.key") && exists(repo, "next/ra.pem") &&
 	    exists(repo, "next/ra.key"));
-	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "already prepared") != NULL, "%s", err);
 
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1302,13 +1366,13 @@ test_rollover(void)
 	repo_file(p, sizeof(p), repo, "next/ra.key");
 	repo_file(p2, sizeof(p2), repo, "ra-save.key");
 	CHECK(rename(p, p2) == 0);
-	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "has none") != NULL, "%s", err);
 	/* An incomplete next/ is refused by the switch and by ca_load. */
 	repo_file(p, sizeof(p), repo, "next/ca.key");
 	repo_file(p2, sizeof(p2), repo, "ca-save.key");
 	CHECK(rename(p, p2) == 0);
-	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "next/ca.key") != NULL, "%s", err);
 	load_fails(repo, "next/ca.key", __LINE__);
 	CHECK(exists(repo, "ca.pem") && !exists(repo, "old"));
@@ -1321,11 +1385,11 @@ test_rollover(void)
 	CHECK(rename(p, p2) == 0);
 
 	/* Switch. */
-	CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
+	CHECK_MSG(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 1, "%s", err);
 	CHECK(!exists(repo, "next") && !exists(repo, "switching") && exists(repo, "old/ca.pem")
 	    && exists(repo, "old/ca.key") && exists(repo, "old/ra.pem") &&
 	    exists(repo, "old/ra.key") && !exists(repo, "old/chain.pem"));
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1356,10 +1420,10 @@ test_rollover(void)
 	ca = NULL;
 
 	/* Second round with a new subject: the older old/ is replaced. */
-	CHECK_MSG(ca_rollover_prepare(repo, "/CN=Roll CA 3", 2048, 30, err, sizeof(err)) == 1,
+	CHECK_MSG(ca_rollover_prepare(repo, "/CN=Roll CA 3", 2048, 30, NULL, NULL, NULL, err, sizeof(err)) == 1,
 	    "%s", err);
-	CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
-	ca = ca_load(repo, err, sizeof(err));
+	CHECK_MSG(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 1, "%s", err);
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1400,11 +1464,11 @@ test_switch_resume(void)
 	int		 phase;
 
 	new_repo(repo, sizeof(repo), "resume");
-	CHECK_MSG(ca_init(repo, "/CN=Resume CA", 2048, 100, err, sizeof(err)) == 1, "%s", err);
+	CHECK_MSG(ca_init(repo, "/CN=Resume CA", 2048, 100, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
 	for (phase = 1; phase <= 2; phase++) {
-		CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 1, "%s",
+		CHECK_MSG(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 1, "%s",
 		    err);
-		ca = ca_load(repo, err, sizeof(err));
+		ca = ca_load(repo, NULL, err, sizeof(err));
 		CHECK_MSG(ca != NULL, "%s", err);
 		if (ca == NULL)
 			return;
@@ -1443,11 +1507,11 @@ test_switch_resume(void)
 			fclose(f);
 		}
 		load_fails(repo, "interrupted", __LINE__);
-		CHECK(ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 0);
+		CHECK(ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 0);
 
-		CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "phase %d: %s", phase,
+		CHECK_MSG(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 1, "phase %d: %s", phase,
 		    err);
-		ca = ca_load(repo, err, sizeof(err));
+		ca = ca_load(repo, NULL, err, sizeof(err));
 		CHECK_MSG(ca != NULL, "phase %d: %s", phase, err);
 		if (ca == NULL)
 			break;
@@ -1464,7 +1528,7 @@ test_switch_resume(void)
 		fputs("x\n", f);
 		fclose(f);
 	}
-	CHECK(ca_rollover_switch(repo, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "damaged") != NULL, "%s", err);
 	unlink(p);
 	X509_free(cur);
@@ -1483,11 +1547,11 @@ test_rollover_import(void)
 	STACK_OF(X509)	*sk;
 
 	new_repo(repo, sizeof(repo), "rollimp");
-	CHECK_MSG(ca_init(repo, "/CN=Self CA", 2048, 100, err, sizeof(err)) == 1, "%s", err);
+	CHECK_MSG(ca_init(repo, "/CN=Self CA", 2048, 100, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
 	/* The current CA itself is not a rollover. */
 	repo_file(cp, sizeof(cp), repo, "ca.pem");
 	repo_file(kp, sizeof(kp), repo, "ca.key");
-	CHECK(ca_rollover_import(repo, cp, kp, NULL, err, sizeof(err)) == 0);
+	CHECK(ca_rollover_import(repo, cp, kp, NULL, NULL, NULL, err, sizeof(err)) == 0);
 	CHECK_MSG(strstr(err, "current CA") != NULL, "%s", err);
 	CHECK(!exists(repo, "next") && !exists(repo, "next.tmp"));
 
@@ -1498,9 +1562,9 @@ test_rollover_import(void)
 	snprintf(chp, sizeof(chp), "%s/new-chain.pem", repo);
 	CHECK(write_pem_certs(cp, &k.inter, 1) && write_pem_key(kp, k.intkey) &&
 	    write_pem_certs(chp, &k.root, 1));
-	CHECK_MSG(ca_rollover_import(repo, cp, kp, chp, err, sizeof(err)) == 1, "%s", err);
+	CHECK_MSG(ca_rollover_import(repo, cp, kp, chp, NULL, NULL, err, sizeof(err)) == 1, "%s", err);
 	CHECK(exists(repo, "next/chain.pem") && !exists(repo, "next/ra.pem"));
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
@@ -1512,9 +1576,9 @@ test_rollover_import(void)
 	CHECK(sk != NULL && sk_X509_num(sk) == 1 && same_cert(sk_X509_value(sk, 0), k.inter));
 	CHECK(sk_X509_num(ca_getcacert_certs(ca)) == 1);	/* never the only one */
 	ca_free(ca);
-	CHECK_MSG(ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
+	CHECK_MSG(ca_rollover_switch(repo, NULL, err, sizeof(err)) == 1, "%s", err);
 	CHECK(exists(repo, "chain.pem") && !exists(repo, "old/chain.pem"));
-	ca = ca_load(repo, err, sizeof(err));
+	ca = ca_load(repo, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca != NULL)
 		CHECK(same_cert(ca_cert(ca), k.inter) &&
@@ -1614,11 +1678,11 @@ test_key_operations(void)
 	int		 n;
 
 	new_repo(repo, sizeof(repo), "keyops");
-	CHECK_MSG(ca_init(repo, "/CN=Keyops CA", 2048, 100, err, sizeof(err)) == 1 &&
-	    ca_init_ra(repo, "/CN=Keyops RA", 2048, 100, err, sizeof(err)) == 1 &&
-	    ca_rollover_prepare(repo, NULL, 0, 0, err, sizeof(err)) == 1 &&
-	    ca_rollover_switch(repo, err, sizeof(err)) == 1, "%s", err);
-	if ((ca = ca_load(repo, err, sizeof(err))) == NULL || sk == NULL || extra == NULL)
+	CHECK_MSG(ca_init(repo, "/CN=Keyops CA", 2048, 100, NULL, NULL, err, sizeof(err)) == 1 &&
+	    ca_init_ra(repo, "/CN=Keyops RA", 2048, 100, NULL, NULL, err, sizeof(err)) == 1 &&
+	    ca_rollover_prepare(repo, NULL, 0, 0, NULL, NULL, NULL, err, sizeof(err)) == 1 &&
+	    ca_rollover_switch(repo, NULL, err, sizeof(err)) == 1, "%s", err);
+	if ((ca = ca_load(repo, NULL, err, sizeof(err))) == NULL || sk == NULL || extra == NULL)
 		goto out;
 	old_ra = ca_generation_cert(ca, CA_GEN_OLD, 1);
 	old_ca = ca_generation_cert(ca, CA_GEN_OLD, 0);
@@ -1711,6 +1775,95 @@ out:
 	ERR_clear_error();
 }
 
+/* SECRET into a file PATH (one line). */
+static void
+write_secret(const char *path, const char *secret)
+{
+	FILE	*f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fprintf(f, "%s\n", secret);
+		fclose(f);
+	}
+}
+
+/*
+ * The key store with PEM files: a configured passphrase encrypts what init writes, opens it
+ * again (also from a "credential"), and a missing or wrong one is named; pkcs11: URIs that
+ * carry a PIN or name no key are refused before any token is touched.
+ */
+static void
+test_key_store(void)
+{
+	struct ca_keysrc	 src = { 0 };
+	struct ca		*ca;
+	char			 repo[600], pass[600], bad[600], creds[600], key[700];
+	char			 err[1024] = "", where[700];
+	const char		*kind = NULL;
+	FILE			*f;
+	char			 line[128] = "";
+
+	snprintf(repo, sizeof(repo), "%s/keystore", root);
+	snprintf(pass, sizeof(pass), "%s/pass", root);
+	snprintf(bad, sizeof(bad), "%s/bad", root);
+	snprintf(creds, sizeof(creds), "%s/creds", root);
+	snprintf(key, sizeof(key), "%s/ca/ca.key", repo);
+	CHECK(mkdir(repo, 0700) == 0 && mkdir(creds, 0700) == 0);
+	write_secret(pass, "a passphrase");
+	write_secret(bad, "not the passphrase");
+	src.pass_file = pass;
+	CHECK_MSG(ca_init(repo, "/CN=Encrypted CA", 2048, 30, NULL, &src, err, sizeof(err)),
+	    "%s", err);
+	if ((f = fopen(key, "r")) != NULL) {
+		CHECK(fgets(line, sizeof(line), f) != NULL);
+		fclose(f);
+	}
+	CHECK_MSG(strcmp(line, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n") == 0, "%s", line);
+	CHECK(ca_key_location(repo, CA_GEN_CURRENT, 0, where, sizeof(where), &kind) &&
+	    strcmp(where, key) == 0 && strcmp(kind, "pem-encrypted") == 0);
+	CHECK(!ca_key_location(repo, CA_GEN_CURRENT, 1, where, sizeof(where), &kind));
+	ca = ca_load(repo, &src, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	ca_free(ca);
+
+	CHECK(ca_load(repo, NULL, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "is encrypted and no passphrase is configured") != NULL, "%s", err);
+	src.pass_file = bad;
+	CHECK(ca_load(repo, &src, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "wrong passphrase") != NULL && strstr(err, bad) != NULL, "%s",
+	    err);
+	src.pass_file = NULL;
+	src.pass_credential = "ca-pass";
+	unsetenv("CREDENTIALS_DIRECTORY");
+	CHECK(ca_load(repo, &src, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "$CREDENTIALS_DIRECTORY is not set") != NULL, "%s", err);
+	setenv("CREDENTIALS_DIRECTORY", creds, 1);
+	CHECK(ca_load(repo, &src, err, sizeof(err)) == NULL);
+	CHECK_MSG(strstr(err, "cannot open the passphrase file") != NULL, "%s", err);
+	snprintf(where, sizeof(where), "%s/ca-pass", creds);
+	write_secret(where, "a passphrase");
+	ca = ca_load(repo, &src, err, sizeof(err));
+	CHECK_MSG(ca != NULL, "%s", err);
+	ca_free(ca);
+	unsetenv("CREDENTIALS_DIRECTORY");
+
+	/* A key in a token needs the module; URIs are checked first. */
+	CHECK(ca_key_uri_check("pkcs11:token=t;object=ca", err, sizeof(err)));
+	CHECK(!ca_key_uri_check("pkcs11:token=t;object=ca;pin-value=1234", err, sizeof(err)));
+	CHECK_MSG(strstr(err, "carries a PIN") != NULL, "%s", err);
+	CHECK(!ca_key_uri_check("pkcs11:token=t?pin-source=file:/p", err, sizeof(err)));
+	CHECK(!ca_key_uri_check("pkcs11:token=t", err, sizeof(err)));
+	CHECK_MSG(strstr(err, "names no key") != NULL, "%s", err);
+	CHECK(!ca_key_uri_check("pkcs11:token=my token;object=x", err, sizeof(err)));
+	CHECK(!ca_key_uri_check("/etc/ca.key", err, sizeof(err)));
+	snprintf(where, sizeof(where), "%s/tokenless", root);
+	CHECK(mkdir(where, 0700) == 0);
+	CHECK(!ca_init(where, "/CN=x", 2048, 30, "pkcs11:token=t;object=x", NULL, err,
+	    sizeof(err)));
+	CHECK_MSG(strstr(err, "ScepPKCS11Module") != NULL, "%s", err);
+}
+
 int
 main(void)
 {
@@ -1724,12 +1877,13 @@ main(void)
 	}
 	test_parse_dn();
 	test_init();
-	ca = ca_load(root, err, sizeof(err));
+	ca = ca_load(root, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "ca_load: %s", err);
 	if (ca != NULL) {
 		test_ca_cert(ca);
 		test_issue(ca);
 		test_profile(ca);
+		test_publication_urls(ca);
 		test_crl(ca);
 		test_chain(ca);
 		test_load_bad(ca);
@@ -1741,6 +1895,7 @@ main(void)
 	test_switch_resume();
 	test_rollover_import();
 	test_key_operations();
+	test_key_store();
 	ca_free(ca);
 	ca_free(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);

@@ -416,6 +416,60 @@ test_policy_bad_values(void)
 	    "ScepDefaultRole: no role \"web\"");
 }
 
+/* The key store's secrets and module, and the publication keys. */
+static void
+test_keystore_publication(void)
+{
+	struct config	*cf;
+	char		 err[512];
+
+	cf = load("ScepRepository = /r\n", err, sizeof(err));
+	CHECK_MSG(cf != NULL, "%s", err);
+	if (cf != NULL) {
+		CHECK(cf->keysrc.pkcs11_module == NULL && cf->keysrc.pin_file == NULL &&
+		    cf->keysrc.pin_credential == NULL && cf->keysrc.pass_file == NULL &&
+		    cf->keysrc.pass_credential == NULL);
+		CHECK(cf->crl_url == NULL && cf->ca_issuers_url == NULL &&
+		    cf->publish_dir == NULL);
+	}
+	config_free(cf);
+	cf = load("ScepRepository = /r\n"
+	    "ScepPKCS11Module = /usr/lib/softhsm/libsofthsm2.so\n"
+	    "ScepCAKeyPINCredential = scep-token.pin@x\n"
+	    "ScepCAKeyPassphraseFile = /etc/scep/pass\n"
+	    "ScepCRLURL = http://pki.example.com/pki/ca.crl\n"
+	    "ScepCAIssuersURL = ldap://ldap.example.com/cn=CA?cACertificate\n"
+	    "ScepPublishDir = /var/www/scep\n", err, sizeof(err));
+	CHECK_MSG(cf != NULL, "%s", err);
+	if (cf != NULL) {
+		CHECK(strcmp(cf->keysrc.pkcs11_module, "/usr/lib/softhsm/libsofthsm2.so") == 0);
+		CHECK(strcmp(cf->keysrc.pin_credential, "scep-token.pin@x") == 0);
+		CHECK(strcmp(cf->keysrc.pass_file, "/etc/scep/pass") == 0);
+		CHECK(cf->keysrc.pin_file == NULL && cf->keysrc.pass_credential == NULL);
+		CHECK(strcmp(cf->crl_url, "http://pki.example.com/pki/ca.crl") == 0);
+		CHECK(strcmp(cf->ca_issuers_url,
+		    "ldap://ldap.example.com/cn=CA?cACertificate") == 0);
+		CHECK(strcmp(cf->publish_dir, "/var/www/scep") == 0);
+	}
+	config_free(cf);
+	expect_error("ScepRepository = /r\nScepCAKeyPINFile = /p\n#\nScepCAKeyPINCredential = c\n",
+	    4, "ScepCAKeyPINCredential and ScepCAKeyPINFile (line 2) name the same secret");
+	expect_error("ScepRepository = /r\nScepCAKeyPassphraseCredential = c\n"
+	    "ScepCAKeyPassphraseFile = /p\n", 2, "set one of them");
+	expect_error("ScepRepository = /r\nScepCAKeyPINFile = pin.txt\n", 2,
+	    "must be an absolute path");
+	expect_error("ScepRepository = /r\nScepCAKeyPINCredential = ../pin\n", 2,
+	    "bad credential name");
+	expect_error("ScepRepository = /r\nScepCAKeyPassphraseCredential = a/b\n", 2,
+	    "bad credential name");
+	expect_error("ScepRepository = /r\nScepCRLURL = https://pki.example.com/ca.crl\n", 2,
+	    "ScepCRLURL must be an http:// or ldap:// URL");
+	expect_error("ScepRepository = /r\nScepCRLURL = http:///ca.crl\n", 2, "http://");
+	expect_error("ScepRepository = /r\nScepCAIssuersURL = \"http://a b/ca.crt\"\n", 2,
+	    "without blanks");
+	expect_error("ScepRepository = /r\nScepPublishDir = pub\n", 2, "absolute path");
+}
+
 static void
 test_roles(void)
 {
@@ -634,6 +688,7 @@ main(void)
 	test_policy_keys();
 	test_durations();
 	test_policy_bad_values();
+	test_keystore_publication();
 	test_roles();
 	test_role_errors();
 	test_missing_file();

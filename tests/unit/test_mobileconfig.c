@@ -523,9 +523,9 @@ test_ca_sign(void)
 	BIO			*outb = NULL;
 	BUF_MEM			*bm;
 
-	CHECK_MSG(ca_init(root, "/CN=Profile Test CA/O=Example", 2048, 30, err, sizeof(err)),
+	CHECK_MSG(ca_init(root, "/CN=Profile Test CA/O=Example", 2048, 30, NULL, NULL, err, sizeof(err)),
 	    "%s", err);
-	CHECK_MSG((ca = ca_load(root, err, sizeof(err))) != NULL, "%s", err);
+	CHECK_MSG((ca = ca_load(root, NULL, err, sizeof(err))) != NULL, "%s", err);
 	if (ca == NULL)
 		return;
 
@@ -569,8 +569,8 @@ test_ca_sign(void)
 	der = NULL;
 	ca_free(ca);
 	ca = NULL;
-	CHECK_MSG(ca_init_ra(root, "/CN=Profile Test RA", 2048, 30, err, sizeof(err)), "%s", err);
-	CHECK_MSG((ca = ca_load(root, err, sizeof(err))) != NULL, "%s", err);
+	CHECK_MSG(ca_init_ra(root, "/CN=Profile Test RA", 2048, 30, NULL, NULL, err, sizeof(err)), "%s", err);
+	CHECK_MSG((ca = ca_load(root, NULL, err, sizeof(err))) != NULL, "%s", err);
 	if (ca == NULL)
 		goto out;
 	CHECK(ca_scep_cert(ca) != ca_cert(ca));

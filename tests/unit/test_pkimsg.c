@@ -425,8 +425,8 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	CHECK(repo_create(dir, err, sizeof(err)));
-	CHECK_MSG(ca_init(dir, "/CN=Unit Test CA/O=Test", 2048, 30, err, sizeof(err)), "%s", err);
-	ca = ca_load(dir, err, sizeof(err));
+	CHECK_MSG(ca_init(dir, "/CN=Unit Test CA/O=Test", 2048, 30, NULL, NULL, err, sizeof(err)), "%s", err);
+	ca = ca_load(dir, NULL, err, sizeof(err));
 	CHECK_MSG(ca != NULL, "%s", err);
 	if (ca == NULL)
 		return unit_done("pkimsg");

@@ -5,7 +5,11 @@
 #ifndef UNIT_H
 #define UNIT_H
 
+#include <sys/stat.h>
+
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int unit_pass, unit_fail;
 
@@ -28,6 +32,25 @@ unit_done(const char *name)
 	printf("%s: %d passed, %d failed\n", name, unit_pass, unit_fail);
 	fflush(stdout);		/* LeakSanitizer may end the process before exit() flushes */
 	return unit_fail ? 1 : 0;
+}
+
+static inline int
+unit_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove the tree at PATH, unless the environment sets KEEP (then say where it is). */
+static inline void
+unit_rmtree(const char *path, const char *keep)
+{
+	if (getenv(keep) != NULL)
+		fprintf(stderr, "kept %s\n", path);
+	else
+		nftw(path, unit_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif
