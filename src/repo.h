@@ -47,6 +47,7 @@
  *   repo_revoke.c     revocation and the list of revoked certificates for a CRL
  *   repo_challenge.c  one-time challenges
  *   repo_check.c      the consistency checker and its repairs
+ *   repo_migrate.c    converting a repository of the older layout
  * The sections below follow the same order.
  */
 #ifndef REPO_H
@@ -395,6 +396,16 @@ int		 repo_challenge_purge(struct repo *, time_t now);
 typedef void	 repo_report_fn(const char *what, const char *detail, int repaired,
 		    void *arg);
 int		 repo_check(struct repo *, int repair, repo_report_fn *report, void *arg);
+
+/*
+ * Convert a repository of the older layout (a record a directory of meta and .der files,
+ * certs/<SERIAL>.id, bydn/<dnkey>/<SERIAL>): each record directory replaced by its record
+ * file (reported as "migrate", repaired when converted), the .id files removed, then
+ * repo_check(repair) for the rest (the certificates' record lines, the DN index). Safe to
+ * run again after a crash or on a converted repository. Returns what repo_check()
+ * returns, or the number of records left unconverted, or -1 if it could not run.
+ */
+int		 repo_migrate(struct repo *, repo_report_fn *report, void *arg);
 
 /* A REPORT callback collecting the issues: pass a zeroed struct repo_issue_report. */
 struct repo_issue {

@@ -365,7 +365,7 @@ chk_records(struct chk *c)
 			if (!S_ISREG(sb.st_mode)) {
 				issue(c, "bad-record", 0, "%s/%s is not a record file%s",
 				    state_dirs[st], v[i], S_ISDIR(sb.st_mode) ?
-				    " (a record directory of an older layout)" : "");
+				    " (a record directory of an older layout: run scep-admin migrate)" : "");
 				continue;
 			}
 			if ((ne = reallocarray(ents, ne_n + 1, sizeof(*ents))) == NULL)

@@ -86,6 +86,7 @@ extern const char mobileconfig_usage[];	/* printed after its usage errors and by
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);
+int		 cmd_migrate(int, char **, const char *conf);
 int		 cmd_config_check(int, char **, const char *conf);
 
 #endif

@@ -44,6 +44,7 @@ static const char *usage_text =
     "  challenge [--ttl T] [--count N] [--json]      create one-time challenge passwords\n"
     "  mobileconfig --url URL [OPTION...]            write an Apple SCEP enrollment profile\n"
     "  check [--repair] [--json]                     check (and repair) the repository\n"
+    "  migrate [--json]                              convert a repository of the older layout\n"
     "  config-check                                  validate the configuration, open the CA\n"
     "  help                                          this text\n"
     "FILE defaults to $SCEP_CONF, else " DEFAULT_CONF_PATH ". URI: a pkcs11: URI\n"
@@ -126,6 +127,7 @@ static const struct command cmds[] = {
 	{ "challenge", cmd_challenge, NULL },
 	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage },
 	{ "check", cmd_check, NULL },
+	{ "migrate", cmd_migrate, NULL },
 	{ "config-check", cmd_config_check, NULL },
 	{ "help", cmd_help, NULL },
 };

@@ -416,5 +416,23 @@ check "the intermediate signs the new CRL, which keeps the revoked serials" bash
     openssl crl -in '$R/crl.pem' -noout -issuer | grep -q 'CLI Issuing CA' &&
     test \"\$(openssl crl -in '$R/crl.pem' -noout -text | grep -c 'Serial Number:')\" = 2"
 
+# A repository of the older layout (record directories, certs/<SERIAL>.id, bydn/<dnkey>/):
+# scep-admin migrate converts it, nothing lost.
+before=$(A list | sort)
+/usr/bin/python3 tests/admin/oldlayout.py "$R"
+check "older layout: records are directories" test -d "$R/issued/$IDA" -a -f "$R/issued/$IDA/meta"
+out=$(A check 2>&1); rc=$?
+check "older layout: check fails and names migrate (exit $rc)" bash -c "[ $rc = 1 ] &&
+    grep -q 'run scep-admin migrate' <<<'$out'"
+out=$(A migrate 2>&1); rc=$?
+check "migrate converts it (exit $rc)" bash -c "[ $rc = 0 ] && grep -q '^migrate: issued/$IDA: record directory converted' <<<'$out'"
+check "migrate: check is clean, records are files again, no .id left" bash -c "
+    '$ADMIN' -c '$C' check >/dev/null 2>&1 && test -f '$R/issued/$IDA' &&
+    [ -z \"\$(find '$R/certs' -name '*.id')\" ] && [ -z \"\$(find '$R/bydn' -mindepth 1 -maxdepth 1 -name '????*')\" ]"
+check "migrate: list shows the same records in the same states" test "$(A list | sort)" = "$before"
+check "migrate: show reads a converted record with its certificate" bash -c "
+    '$ADMIN' -c '$C' show '$IDA' | grep -q '^cert_revoked: yes$'"
+check "migrate again: nothing to do (exit 0, no output)" test -z "$(A migrate 2>&1)"
+
 echo "admin: $pass passed, $fail failed"
 [ "$fail" = 0 ]
