@@ -1007,6 +1007,10 @@ check(const char *capath, const char *dir, const char *name, const char *reply,
 		    (f = fopen(certout, "w")) != NULL) {
 			PEM_write_X509(f, sk_X509_value(deg->d.sign->cert, 0));
 			fclose(f);
+		} else if (certout != NULL && sk_X509_CRL_num(deg->d.sign->crl) > 0 &&
+		    (f = fopen(certout, "w")) != NULL) {
+			PEM_write_X509_CRL(f, sk_X509_CRL_value(deg->d.sign->crl, 0));
+			fclose(f);
 		}
 	} else if (status != 2 && status != 3)
 		BAD("pkiStatus is not 0, 2 or 3");

@@ -194,6 +194,11 @@ check_case() {
 			got=$("$HOSTILE_BIN" check "$CA" "$W/cases" "$n" "$o.body" "$o.cert.pem" 2>>"$o.err")
 			if [ "$got" != "pki=$pki" ]; then
 				why="$got, expected pki=$pki"
+			elif [ "$pki" = SUCCESS ] && grep -q 'BEGIN X509 CRL' "$o.cert.pem" 2>/dev/null; then
+				# GetCRL: the CRL the CA signed
+				if ! openssl crl -in "$o.cert.pem" -CAfile "$CA" -noout 2>&1 | grep -qx 'verify OK'; then
+					why="the CRL does not verify against the CA"
+				fi
 			elif [ "$pki" = SUCCESS ] && [ -s "$o.cert.pem" ]; then
 				if ! openssl verify -CAfile "$CA" "$o.cert.pem" >/dev/null 2>&1; then
 					why="issued certificate does not verify against the CA"
