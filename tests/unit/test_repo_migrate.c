@@ -93,7 +93,7 @@ out:
 static void
 test_migrate(void)
 {
-	char				 root[MAX_PATH_LEN], name[2 * MAX_PATH_LEN];
+	char				 root[256], name[2 * MAX_PATH_LEN];
 	char				 key[REPO_DNKEY_MAX + 1];
 	char				 idp[REPO_ID_LEN + 1], idi[REPO_ID_LEN + 1], ida[REPO_ID_LEN + 1];
 	char				 ido[REPO_ID_LEN + 1], old[REPO_ID_LEN + 8], owner[REPO_ID_LEN + 1], *idx;
