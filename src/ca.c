@@ -830,9 +830,12 @@ out:
 	return ok;
 }
 
-/* Uppercase or lowercase hex, 1..MAX_SERIAL_HEX digits, not zero. */
+/*
+ * Hex (any case, 1..MAX_SERIAL_HEX digits) to an INTEGER: a serial (ZERO_OK 0: zero is
+ * refused) or a CRL number (ZERO_OK 1).
+ */
 static ASN1_INTEGER *
-serial_from_hex(const char *hex)
+integer_from_hex(const char *hex, int zero_ok)
 {
 	ASN1_INTEGER	*ai = NULL;
 	BIGNUM		*bn = NULL;
@@ -840,10 +843,8 @@ serial_from_hex(const char *hex)
 
 	if (len == 0 || len > MAX_SERIAL_HEX || strspn(hex, "0123456789abcdefABCDEF") != len)
 		return NULL;
-	if (!BN_hex2bn(&bn, hex) || BN_is_zero(bn))
-		goto out;
-	ai = BN_to_ASN1_INTEGER(bn, NULL);
-out:
+	if (BN_hex2bn(&bn, hex) && (zero_ok || !BN_is_zero(bn)))
+		ai = BN_to_ASN1_INTEGER(bn, NULL);
 	BN_free(bn);
 	return ai;
 }
@@ -906,7 +907,7 @@ ca_issue(struct ca *ca, X509_REQ *req, const char *serial_hex,
 		    MAX_DAYS);
 		goto out;
 	}
-	if ((serial = serial_from_hex(serial_hex)) == NULL) {
+	if ((serial = integer_from_hex(serial_hex, 0)) == NULL) {
 		errf(err, errlen, "bad serial \"%.*s\"", MAX_SERIAL_HEX + 1, serial_hex);
 		goto out;
 	}
@@ -999,22 +1000,6 @@ crl_sort_cmp(const void *a, const void *b)
 	return BN_cmp(((const struct crl_sort *)a)->bn, ((const struct crl_sort *)b)->bn);
 }
 
-/* Hex (any case, 1..MAX_SERIAL_HEX digits) to an INTEGER; zero allowed (a CRL number). */
-static ASN1_INTEGER *
-integer_from_hex(const char *hex)
-{
-	ASN1_INTEGER	*ai = NULL;
-	BIGNUM		*bn = NULL;
-	size_t		 len = strlen(hex);
-
-	if (len == 0 || len > MAX_SERIAL_HEX || strspn(hex, "0123456789abcdefABCDEF") != len)
-		return NULL;
-	if (BN_hex2bn(&bn, hex))
-		ai = BN_to_ASN1_INTEGER(bn, NULL);
-	BN_free(bn);
-	return ai;
-}
-
 /* One revoked entry: serial, date, and a reasonCode extension if REASON >= 0. */
 static X509_REVOKED *
 crl_revoked(const BIGNUM *serial, time_t when, int reason, char *err, size_t errlen)
@@ -1075,7 +1060,7 @@ ca_make_crl(struct ca *ca, const struct crl_entry *ents, size_t n, const char *c
 		errf(err, errlen, "more than %d revoked certificates", MAX_CRL_ENTRIES);
 		goto out;
 	}
-	if (crlnumber_hex == NULL || (num = integer_from_hex(crlnumber_hex)) == NULL) {
+	if (crlnumber_hex == NULL || (num = integer_from_hex(crlnumber_hex, 1)) == NULL) {
 		errf(err, errlen, "bad CRL number \"%.*s\"", MAX_SERIAL_HEX + 1,
 		    crlnumber_hex != NULL ? crlnumber_hex : "");
 		goto out;

@@ -8,7 +8,6 @@
  * a switch moves one file per rename(2) under the marker ca/switching, so that running it
  * again after a crash finishes it.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -211,61 +210,18 @@ out:
 	return ok;
 }
 
-/* mkdir DIR 0700 unless it exists; it must be a directory; mode forced to 0700. */
+/*
+ * The CA's own directory DIR (make_dir()), mode 0700 even when it existed with another:
+ * it holds the key files.
+ */
 static int
-ensure_dir(const char *dir, char *err, size_t errlen)
+private_dir(const char *dir, char *err, size_t errlen)
 {
-	struct stat	st;
-
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		errf_sys(err, errlen, "cannot create %s", dir);
+	if (!make_dir(dir, 0700, err, errlen))
 		return 0;
-	}
-	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		errf_crypto(err, errlen, "%s is not a directory", dir);
-		return 0;
-	}
-	if (chmod(dir, 0700) == -1) {
-		errf_sys(err, errlen, "cannot chmod %s", dir);
-		return 0;
-	}
+	if (chmod(dir, 0700) == -1)
+		return errf_sys(err, errlen, "cannot chmod %s", dir);
 	return 1;
-}
-
-/* Remove DIR and the files in it (no subdirectories expected). Absent: 1. */
-static int
-remove_dir(const char *dir, char *err, size_t errlen)
-{
-	DIR		*d;
-	struct dirent	*de;
-	char		 path[MAX_PATH_LEN];
-	int		 tries;
-
-	for (tries = 0; tries < 3; tries++) {
-		if ((d = opendir(dir)) == NULL) {
-			if (errno == ENOENT)
-				return 1;
-			errf_sys(err, errlen, "cannot read %s", dir);
-			return 0;
-		}
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-			    (int)sizeof(path) || (unlink(path) == -1 && errno != ENOENT)) {
-				errf_sys(err, errlen, "cannot remove %s", path);
-				closedir(d);
-				return 0;
-			}
-		}
-		closedir(d);
-		if (rmdir(dir) == 0 || errno == ENOENT)
-			return 1;
-		if (errno != ENOTEMPTY && errno != EEXIST)
-			break;
-	}
-	errf_sys(err, errlen, "cannot remove %s", dir);
-	return 0;
 }
 
 static int
@@ -527,7 +483,7 @@ ca_init(const char *root, const char *subject, int bits, int days, const char *k
 		errf(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (!ensure_dir(dir, err, errlen))
+	if (!private_dir(dir, err, errlen))
 		goto out;
 	if (ca_key_present(keypath)) {
 		errf(err, errlen, "%s exists: refusing to replace a CA key", keypath);
@@ -779,7 +735,7 @@ ca_import(const char *root, const char *cert_pem, const char *key_pem,
 		errf(err, errlen, "repository path too long");
 		goto out;
 	}
-	if (!ensure_dir(dir, err, errlen))
+	if (!private_dir(dir, err, errlen))
 		goto out;
 	/* Only into an empty ca/: replacing a CA is a rollover. */
 	for (i = 0; i < NGEN_FILES; i++) {
@@ -827,7 +783,7 @@ prepare_begin(const char *root, const struct ca_keysrc *src, struct ca_gen *cur,
 	}
 	if (!ca_gen_path(path, sizeof(path), root, CA_NEXT_TMP, NULL))
 		return 0;
-	return remove_dir(path, err, errlen) && ensure_dir(path, err, errlen);
+	return remove_flat_dir(path, err, errlen) && private_dir(path, err, errlen);
 }
 
 /*
@@ -890,7 +846,7 @@ prepare_abort(const char *root)
 	char	path[MAX_PATH_LEN];
 
 	if (ca_gen_path(path, sizeof(path), root, CA_NEXT_TMP, NULL))
-		(void)remove_dir(path, NULL, 0);
+		(void)remove_flat_dir(path, NULL, 0);
 }
 
 int
@@ -1070,8 +1026,8 @@ ca_rollover_switch(const char *root, const struct ca_keysrc *src, char *err, siz
 			    "and prepare the rollover again", next, next);
 			goto out;
 		}
-		if (!remove_dir(old, err, errlen) || !fsync_dir(dir, err, errlen) ||
-		    !ensure_dir(old, err, errlen) || !write_mark(mark, '1', err, errlen))
+		if (!remove_flat_dir(old, err, errlen) || !fsync_dir(dir, err, errlen) ||
+		    !private_dir(old, err, errlen) || !write_mark(mark, '1', err, errlen))
 			goto out;
 		phase = '1';
 	}

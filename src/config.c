@@ -202,23 +202,19 @@ ini_errback(const char *fmt, ...)
 	return 0;
 }
 
-static void
+/* errf() with the place: "PATH:LINE: sentence", or "PATH: sentence" when LINE is 0. */
+static int
 conf_err(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
 {
 	va_list	 ap;
-	int	 n;
+	char	 msg[1024];
 
-	if (err == NULL || errlen == 0)
-		return;
-	if (line > 0)
-		n = snprintf(err, errlen, "%s:%d: ", path, line);
-	else
-		n = snprintf(err, errlen, "%s: ", path);
-	if (n < 0 || (size_t)n >= errlen)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (line > 0)
+		return errf(err, errlen, "%s:%d: %s", path, line, msg);
+	return errf(err, errlen, "%s: %s", path, msg);
 }
 
 /* Index of NAME (any case, canonical spelling or alias) in TAB, or -1. */
@@ -1195,6 +1191,14 @@ config_role(const struct config *cf, const char *name)
 		if (cf->roles[i].name != NULL && strcasecmp(cf->roles[i].name, name) == 0)
 			return &cf->roles[i];
 	return NULL;
+}
+
+const struct role *
+config_role_or_default(const struct config *cf, const char *name)
+{
+	const struct role	*r = config_role(cf, name);
+
+	return r != NULL ? r : config_role(cf, cf != NULL ? cf->default_role : NULL);
 }
 
 const char *

@@ -122,6 +122,8 @@ struct config	*config_load(const char *path, char *err, size_t errlen);
 void		 config_free(struct config *);
 /* The role called NAME (case-insensitive), or NULL. */
 const struct role *config_role(const struct config *, const char *name);
+/* The role called NAME, or ScepDefaultRole's when NAME is NULL or names no role. */
+const struct role *config_role_or_default(const struct config *, const char *name);
 
 /*
  * A duration as ScepChallengeTTL takes it: decimal seconds, optionally followed by one unit

@@ -42,7 +42,8 @@ enum enroll_result enroll_create(struct repo *, struct ca *, const struct config
  * already, counted under the lock: the record moves approved -> rejected with that reason.
  * Returns 1 with the issued cert in *out (caller frees); 0 on error (err set) or if ID is
  * pending/rejected/absent; -1 when refused by policy (err set, record now rejected).
- * Callers treat anything but 1 as "not issued".
+ * Callers treat anything but 1 as "not issued". ERR is one sentence naming the record
+ * (errf()); the caller reports it.
  */
 int	 enroll_issue(struct repo *, struct ca *, const struct config *, const char *id,
 	    X509 **out, char *err, size_t errlen);

@@ -289,14 +289,32 @@ write_all_fd(int fd, const void *p, size_t len)
 	return 1;
 }
 
+/*
+ * One request, CGI or FastCGI alike: METHOD, QUERY, REMOTE and CLEN are its CGI variables
+ * (NULL if unset), RD reads its body from CTX. The answer is left in R.
+ */
 static void
-serve_one(const struct http_req *in, http_handler h, void *arg, struct http_resp *r)
+serve_one(const char *method, const char *query, const char *remote, const char *clen,
+    read_fn rd, void *ctx, http_handler h, void *arg, struct http_resp *r)
 {
+	struct http_req	 req;
+
+	memset(&req, 0, sizeof(req));
 	memset(r, 0, sizeof(*r));
-	log_set_client(in->remote_addr);
-	h(in, r, arg);
-	if (r->status == 0)
-		resp_text(r, 500, "internal error\n");
+	req.method = method != NULL ? method : "GET";
+	req.query = query != NULL ? query : "";
+	req.remote_addr = remote;
+	if (strlen(req.query) > MAX_QUERY)
+		resp_text(r, 414, "request too long\n");
+	else if (!read_body(&req, clen, rd, ctx))
+		resp_text(r, 400, "bad Content-Length\n");
+	else {
+		log_set_client(req.remote_addr);
+		h(&req, r, arg);
+		if (r->status == 0)
+			resp_text(r, 500, "internal error\n");
+	}
+	free(req.body);
 }
 
 /*
@@ -389,7 +407,6 @@ serve_wait(int fd, const sigset_t *waitmask)
 int
 http_serve(http_handler h, void *arg)
 {
-	struct http_req	 req;
 	struct http_resp r;
 	FCGX_Request	 fr;
 	sigset_t	 waitmask;
@@ -397,29 +414,15 @@ http_serve(http_handler h, void *arg)
 	int		 n, fl, rc;
 
 	if (FCGX_IsCGI()) {
-		memset(&req, 0, sizeof(req));
-		req.method = getenv("REQUEST_METHOD");
-		req.query = getenv("QUERY_STRING");
-		req.remote_addr = getenv("REMOTE_ADDR");
-		if (req.method == NULL)
-			req.method = "GET";
-		if (req.query == NULL)
-			req.query = "";
-		if (strlen(req.query) > MAX_QUERY) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 414, "request too long\n");
-		} else if (!read_body(&req, getenv("CONTENT_LENGTH"), stdin_read, NULL)) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 400, "bad Content-Length\n");
-		} else
-			serve_one(&req, h, arg, &r);
+		serve_one(getenv("REQUEST_METHOD"), getenv("QUERY_STRING"),
+		    getenv("REMOTE_ADDR"), getenv("CONTENT_LENGTH"), stdin_read, NULL, h, arg,
+		    &r);
 		if ((n = format_head(head, sizeof(head), &r)) > 0) {
 			write_all_fd(STDOUT_FILENO, head, (size_t)n);
 			if (r.len)
 				write_all_fd(STDOUT_FILENO, r.body, r.len);
 		}
 		resp_clear(&r);
-		free(req.body);
 		return 0;
 	}
 
@@ -439,30 +442,15 @@ http_serve(http_handler h, void *arg)
 				continue;	/* another worker took the connection */
 			break;
 		}
-		memset(&req, 0, sizeof(req));
-		req.method = FCGX_GetParam("REQUEST_METHOD", fr.envp);
-		req.query = FCGX_GetParam("QUERY_STRING", fr.envp);
-		req.remote_addr = FCGX_GetParam("REMOTE_ADDR", fr.envp);
-		if (req.method == NULL)
-			req.method = "GET";
-		if (req.query == NULL)
-			req.query = "";
-		if (strlen(req.query) > MAX_QUERY) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 414, "request too long\n");
-		} else if (!read_body(&req, FCGX_GetParam("CONTENT_LENGTH", fr.envp),
-		    fcgi_read, fr.in)) {
-			memset(&r, 0, sizeof(r));
-			resp_text(&r, 400, "bad Content-Length\n");
-		} else
-			serve_one(&req, h, arg, &r);
+		serve_one(FCGX_GetParam("REQUEST_METHOD", fr.envp),
+		    FCGX_GetParam("QUERY_STRING", fr.envp), FCGX_GetParam("REMOTE_ADDR", fr.envp),
+		    FCGX_GetParam("CONTENT_LENGTH", fr.envp), fcgi_read, fr.in, h, arg, &r);
 		if ((n = format_head(head, sizeof(head), &r)) > 0) {
 			FCGX_PutStr(head, n, fr.out);
 			if (r.len)
 				FCGX_PutStr((const char *)r.body, (int)r.len, fr.out);
 		}
 		resp_clear(&r);
-		free(req.body);
 		FCGX_Finish_r(&fr);
 		log_set_client(NULL);
 	}

@@ -86,6 +86,7 @@ pkimsg_free(struct pkimsg *m)
 		return;
 	X509_free(m->signer);
 	X509_REQ_free(m->csr);
+	free(m->challenge);
 	X509_NAME_free(m->poll_issuer);
 	X509_NAME_free(m->poll_subject);
 	X509_NAME_free(m->ias_issuer);
@@ -353,6 +354,9 @@ decode_inner(const unsigned char *der, size_t len, struct pkimsg *m, struct pkim
 			    "verify (no proof of possession of the key)");
 			goto out;
 		}
+		if (!pubkey_fp(pk, m->key_fp))
+			goto out;
+		m->challenge = csr_challenge(m->csr);
 		break;
 	case MT_CERTPOLL:
 		ias = d2i_ISSUER_AND_SUBJECT(NULL, &p, (long)len);
@@ -454,6 +458,8 @@ pkimsg_parse(const unsigned char *der, size_t len, const struct ca *ca, unsigned
 	m->signer = sk_X509_value(signers, 0);
 	X509_up_ref(m->signer);
 	m->signer_self_signed = is_self_signed(m->signer);
+	if (!pubkey_fp(X509_get0_pubkey(m->signer), m->signer_fp))
+		goto out;
 
 	/*
 	 * Signature and messageDigest; the signer is usually a throw-away self-signed
@@ -572,7 +578,7 @@ int
 pubkey_fp(EVP_PKEY *pk, char out[65])
 {
 	unsigned char	*der = NULL, md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0, i;
+	unsigned int	 mdlen = 0;
 	int		 len, rc = 0;
 
 	out[0] = '\0';
@@ -580,8 +586,7 @@ pubkey_fp(EVP_PKEY *pk, char out[65])
 		goto out;
 	if (!EVP_Digest(der, (size_t)len, md, &mdlen, EVP_sha256(), NULL))
 		goto out;
-	for (i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(out, md, mdlen);
 	rc = 1;
 out:
 	OPENSSL_free(der);

@@ -24,10 +24,13 @@ struct pkimsg {
 	const EVP_MD	*md;			/* request digest (mirrored in the reply) */
 	const EVP_CIPHER *cipher;		/* request content cipher (mirrored), NULL if none */
 	X509		*signer;		/* the certificate that signed the request */
+	char		 signer_fp[65];		/* pubkey_fp() of the signer's key */
 	const X509	*recipient;		/* ours it was encrypted to (not owned), or NULL */
 	int		 signer_self_signed;	/* issuer == subject and self-signature verifies */
 	/* Decrypted messageData, by type: */
 	X509_REQ	*csr;			/* PKCSReq, RenewalReq */
+	char		 key_fp[65];		/* pubkey_fp() of the CSR's key */
+	char		*challenge;		/* csr_challenge(), NULL if none */
 	X509_NAME	*poll_issuer, *poll_subject; /* CertPoll (IssuerAndSubject) */
 	X509_NAME	*ias_issuer;		/* GetCert, GetCRL (IssuerAndSerialNumber) */
 	ASN1_INTEGER	*ias_serial;
@@ -64,10 +67,12 @@ int		 scep_oids_init(void);
 extern int	 nid_messageType, nid_pkiStatus, nid_failInfo, nid_senderNonce,
 		 nid_recipientNonce, nid_transactionID, nid_failInfoText;
 
-/* CSR helpers shared by policy and repo glue. */
-/* challengePassword from the CSR as UTF-8 (any DirectoryString type); NULL if absent. */
+/*
+ * What pkimsg_parse() fills in for the handler: the challengePassword of a CSR as UTF-8
+ * (any DirectoryString type; NULL if absent, repeated or too long), malloc'd; the hex
+ * SHA-256 of a key's DER SubjectPublicKeyInfo (a 65-byte buffer).
+ */
 char		*csr_challenge(X509_REQ *);
-/* hex SHA-256 of the DER SubjectPublicKeyInfo (65 bytes buffer). */
 int		 pubkey_fp(EVP_PKEY *, char out[65]);
 
 #endif

@@ -9,7 +9,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -37,34 +36,6 @@ signer_kind_text(enum signer_kind k)
 	}
 }
 
-/* Serial as the repository names it: uppercase hex, no leading zeros, even length. */
-static int
-serial_hex(const ASN1_INTEGER *ai, char *out, size_t outlen)
-{
-	BIGNUM	*bn = NULL;
-	char	*hex = NULL;
-	int	 rc = 0;
-	size_t	 n;
-
-	if ((bn = ASN1_INTEGER_to_BN(ai, NULL)) == NULL || BN_is_negative(bn) ||
-	    (hex = BN_bn2hex(bn)) == NULL)
-		goto out;
-	n = strlen(hex);
-	if (n + 2 > outlen)
-		goto out;
-	if (n % 2)
-		snprintf(out, outlen, "0%s", hex);
-	else
-		snprintf(out, outlen, "%s", hex);
-	if (strcmp(out, "00") == 0 || strcmp(out, "0") == 0)
-		snprintf(out, outlen, "00");
-	rc = 1;
-out:
-	BN_free(bn);
-	OPENSSL_free(hex);
-	return rc;
-}
-
 enum signer_kind
 policy_signer(struct ca *ca, struct repo *repo, X509 *signer, char *serial, size_t seriallen)
 {
@@ -81,7 +52,7 @@ policy_signer(struct ca *ca, struct repo *repo, X509 *signer, char *serial, size
 	/* Issued by the current CA, or by the previous one during a rollover overlap. */
 	if (ca_issuer_of(ca, signer) == NULL)
 		return SIGNER_FOREIGN;
-	if (!serial_hex(X509_get0_serialNumber(signer), serial, seriallen))
+	if (!repo_serial_name(X509_get0_serialNumber(signer), serial, seriallen))
 		return SIGNER_UNKNOWN;
 	/* Ours only if this very certificate is on record (not just signed by our key). */
 	k = SIGNER_UNKNOWN;
@@ -270,12 +241,11 @@ int
 challenge_hash(const char *secret, char out[65])
 {
 	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	 n = 0, i;
+	unsigned int	 n = 0;
 
 	if (!EVP_Digest(secret, strlen(secret), md, &n, EVP_sha256(), NULL) || n != 32)
 		return 0;
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	hex_encode(out, md, n);
 	return 1;
 }
 

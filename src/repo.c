@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 
 #include "repo_int.h"
@@ -102,6 +104,23 @@ serial_normalize(const char *in, char *out, size_t outlen)
 		out[o++] = (char)toupper((unsigned char)in[i]);
 	out[o] = '\0';
 	return 1;
+}
+
+int
+repo_serial_name(const ASN1_INTEGER *ai, char *out, size_t outlen)
+{
+	BIGNUM	*bn = NULL;
+	char	*hex = NULL;
+	int	 rc = 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (ai != NULL && (bn = ASN1_INTEGER_to_BN(ai, NULL)) != NULL &&
+	    !BN_is_negative(bn) && (hex = BN_bn2hex(bn)) != NULL)
+		rc = serial_normalize(hex, out, outlen);
+	BN_free(bn);
+	OPENSSL_free(hex);
+	return rc;
 }
 
 /* A name that is a serial exactly as serial_normalize() writes it. */

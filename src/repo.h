@@ -58,7 +58,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include <openssl/types.h>	/* X509, X509_NAME: repo_cert_facts(), repo_dnkey() */
+#include <openssl/types.h>	/* X509, X509_NAME, ASN1_INTEGER */
 
 #include "scep.h"
 
@@ -133,6 +133,13 @@ void		 repo_unlock(struct repo *);
 void		 repo_id(char out[REPO_ID_LEN + 1], const unsigned char *txid, size_t len,
 		    const char *renewal_serial);
 int		 repo_id_valid(const char *);	/* 64 lowercase hex */
+
+/*
+ * A certificate's serial number as the repository names it (upper-case hex, no leading
+ * zeros, whole octets: certs/<SERIAL>.pem) into OUT, of REPO_SERIAL_MAX + 2 bytes. 0 if
+ * it is negative or does not fit.
+ */
+int		 repo_serial_name(const ASN1_INTEGER *, char *out, size_t outlen);
 
 /* Which state holds ID (RS_NONE if none). [locked or not: a snapshot] */
 enum rstate	 repo_find(struct repo *, const char *id);

@@ -541,15 +541,12 @@ static int
 facts_fill(const ASN1_INTEGER *ser, const ASN1_TIME *na, X509_NAME *nm,
     struct repo_cert *cf)
 {
-	BIGNUM		*bn = NULL;
-	char		*hex = NULL, *one = NULL;
+	char		*one = NULL;
 	struct tm	 tm;
 	int		 rc = 0;
 
 	memset(cf, 0, sizeof(*cf));
-	if ((bn = ASN1_INTEGER_to_BN(ser, NULL)) == NULL || BN_is_negative(bn) ||
-	    (hex = BN_bn2hex(bn)) == NULL ||
-	    !serial_normalize(hex, cf->serial, sizeof(cf->serial)) ||
+	if (!repo_serial_name(ser, cf->serial, sizeof(cf->serial)) ||
 	    !ASN1_TIME_to_tm(na, &tm) ||
 	    (one = X509_NAME_oneline(nm, NULL, 0)) == NULL ||
 	    (cf->subject = strdup(one)) == NULL || !repo_dnkey(nm, cf->dnkey))
@@ -559,8 +556,6 @@ facts_fill(const ASN1_INTEGER *ser, const ASN1_TIME *na, X509_NAME *nm,
 out:
 	if (!rc)
 		repo_cert_facts_free(cf);
-	BN_free(bn);
-	OPENSSL_free(hex);
 	OPENSSL_free(one);
 	return rc;
 }

@@ -270,9 +270,7 @@ send_pending(struct server *s, const struct pkimsg *m, struct http_resp *r)
 static const struct role *
 record_role(struct server *s, const struct record *rec)
 {
-	const struct role *r = rec && rec->role ? config_role(s->cfg, rec->role) : NULL;
-
-	return r ? r : config_role(s->cfg, s->cfg->default_role);
+	return config_role_or_default(s->cfg, rec != NULL ? rec->role : NULL);
 }
 
 /* SUCCESS with CERT first in the payload, then the CA chain if the role asks for it. */
@@ -445,9 +443,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	struct record		 rec;
 	const struct role	*role = NULL;
 	struct record		*old = NULL;
-	char			 id[REPO_ID_LEN + 1], keyfp[65], signerfp[65], subj[1024];
+	char			 id[REPO_ID_LEN + 1], subj[1024];
 	char			 tx[MAX_TXID * 4 + 1], err[256], why[256], sserial[80];
-	char			*challenge = NULL;
 	EVP_PKEY		*pk = X509_REQ_get0_pubkey(m->csr);
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
@@ -473,15 +470,11 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		send_failure(s, m, FAIL_BADREQUEST, why, r);
 		goto out;
 	}
-	if (!pubkey_fp(pk, keyfp) || !pubkey_fp(X509_get0_pubkey(m->signer), signerfp)) {
-		resp_text(r, 500, "internal error\n");
-		goto out;
-	}
 	repo_id(id, m->txid, m->txid_len, renewal ? sserial : NULL);
 	X509_NAME_oneline(dn, subj, sizeof(subj));
 	/* A miss is checked again under the lock, when the record is created. */
 	if (repo_find_once(s->repo, id) != RS_NONE) {
-		if (!same_requester(s, id, keyfp, NULL, subj)) {
+		if (!same_requester(s, id, m->key_fp, NULL, subj)) {
 			logx(LOG_LVL_WARN, "%s txid=%s id=%s: transactionID reused for another "
 			    "key or subject", msgtype_name(m->msgtype), tx, id);
 			send_failure(s, m, FAIL_BADREQUEST, "this transactionID belongs to a "
@@ -529,9 +522,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		}
 		repo_id(id, m->txid, m->txid_len, sserial);
 		rec.renewal_of = sserial;
-		role = rec.role ? config_role(s->cfg, rec.role) : NULL;
-		if (role == NULL)
-			role = config_role(s->cfg, s->cfg->default_role);
+		role = config_role_or_default(s->cfg, rec.role);
 	} else {
 		if (!s->cfg->allow_enrollment) {
 			if ((n = valid_for_dn(s, dn)) < 0) {
@@ -549,7 +540,6 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 			send_failure(s, m, FAIL_BADREQUEST, why, r);
 			goto out;
 		}
-		challenge = csr_challenge(m->csr);
 	}
 	if (role == NULL) {
 		resp_text(r, 500, "no role configured\n");
@@ -561,8 +551,8 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	rec.txid_len = m->txid_len;
 	rec.msgtype = m->msgtype;
 	rec.subject = subj;
-	rec.key_fp = keyfp;
-	rec.signer_fp = signerfp;
+	rec.key_fp = (char *)m->key_fp;
+	rec.signer_fp = (char *)m->signer_fp;
 	rec.digest = (char *)EVP_MD_get0_name(m->md);
 	rec.cipher = (char *)EVP_CIPHER_get0_name(m->cipher);
 	rec.client = (char *)(client ? client : "-");
@@ -581,7 +571,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 
 	if (!renewal) {
 		/* Last check: a one-time challenge is consumed here (one rename decides). */
-		chal = policy_challenge(s->cfg, s->repo, challenge);
+		chal = policy_challenge(s->cfg, s->repo, m->challenge);
 		if (chal == CHAL_WRONG || chal == CHAL_EXPIRED) {
 			logx(LOG_LVL_WARN, "PKCSReq txid=%s subject=%s: %s challenge password",
 			    tx, subj, chal == CHAL_WRONG ? "wrong" : "expired");
@@ -632,7 +622,6 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);
-	free(challenge);
 	record_free(old);
 	X509_free(cert);
 }
@@ -644,7 +633,7 @@ out:
 static void
 certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 {
-	char			 id[REPO_ID_LEN + 1], signerfp[65], tx[MAX_TXID * 4 + 1];
+	char			 id[REPO_ID_LEN + 1], tx[MAX_TXID * 4 + 1];
 	char			 sserial[80];
 	enum signer_kind	 kind;
 	int			 found = 0;
@@ -664,8 +653,7 @@ certpoll(struct server *s, const struct pkimsg *m, struct http_resp *r)
 		send_failure(s, m, FAIL_BADCERTID, "no request with this transactionID", r);
 		return;
 	}
-	if (!pubkey_fp(X509_get0_pubkey(m->signer), signerfp) ||
-	    !same_requester(s, id, NULL, signerfp, NULL)) {
+	if (!same_requester(s, id, NULL, m->signer_fp, NULL)) {
 		logx(LOG_LVL_WARN, "CertPoll txid=%s id=%s: signed by another key", tx, id);
 		send_failure(s, m, FAIL_BADCERTID, "this transaction belongs to another key",
 		    r);
@@ -681,14 +669,12 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 	unsigned char		*der = NULL;
 	const unsigned char	*p;
 	size_t			 len = 0;
-	BIGNUM			*bn = NULL;
-	char			*hex = NULL;
+	char			 serial[REPO_SERIAL_MAX + 2];
 	X509			*cert = NULL;
 
 	if (X509_NAME_cmp(m->ias_issuer, X509_get_subject_name(ca_cert(s->ca))) != 0 ||
-	    (bn = ASN1_INTEGER_to_BN(m->ias_serial, NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL ||
-	    !repo_cert_by_serial(s->repo, hex, &der, &len)) {
+	    !repo_serial_name(m->ias_serial, serial, sizeof(serial)) ||
+	    !repo_cert_by_serial(s->repo, serial, &der, &len)) {
 		send_failure(s, m, FAIL_BADCERTID, "no certificate with this issuer and serial "
 		    "number", r);
 		goto out;
@@ -701,8 +687,6 @@ getcert(struct server *s, const struct pkimsg *m, struct http_resp *r)
 	send_cert(s, m, cert, NULL, r);
 out:
 	X509_free(cert);
-	BN_free(bn);
-	OPENSSL_free(hex);
 	free(der);
 }
 

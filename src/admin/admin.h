@@ -52,7 +52,7 @@ struct repo	*open_repo(const struct config *);
 
 /* print.c */
 void		 cert_fingerprint(X509 *, char *out, size_t outlen);
-char		*cert_serial(X509 *);
+const char	*cert_serial(X509 *, char *buf, size_t len);
 void		 iso_time(char *buf, size_t len, time_t);
 void		 asn1_iso_time(char *buf, size_t len, const ASN1_TIME *);
 void		 print_field(FILE *, const void *, size_t);

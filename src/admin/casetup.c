@@ -196,17 +196,16 @@ out:
 static void
 print_cert_lines(const char *label, X509 *x)
 {
-	char	*subj, *serial, t[32], fp[100];
+	char	*subj, serial[REPO_SERIAL_MAX + 2], t[32], fp[100];
 
 	if (x == NULL) {
 		printf("%s: none\n", label);
 		return;
 	}
 	subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
-	serial = cert_serial(x);
 	printf("%s: ", label);
 	print_field(stdout, subj, subj ? strlen(subj) : 0);
-	printf("\n%s_serial: %s\n", label, serial != NULL ? serial : "?");
+	printf("\n%s_serial: %s\n", label, cert_serial(x, serial, sizeof(serial)));
 	asn1_iso_time(t, sizeof(t), X509_get0_notBefore(x));
 	printf("%s_not_before: %s\n", label, t);
 	asn1_iso_time(t, sizeof(t), X509_get0_notAfter(x));
@@ -214,7 +213,6 @@ print_cert_lines(const char *label, X509 *x)
 	cert_fingerprint(x, fp, sizeof(fp));
 	printf("%s_sha256: %s\n", label, fp);
 	OPENSSL_free(subj);
-	OPENSSL_free(serial);
 }
 
 /* Load the CA after a change; print the generation WHICH as LABEL and LABEL_ra. */

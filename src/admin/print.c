@@ -6,12 +6,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "admin.h"
+#include "repo.h"
 
 /* "AB:CD:..." SHA-256 of the DER certificate. */
 void
@@ -28,17 +28,11 @@ cert_fingerprint(X509 *x, char *out, size_t outlen)
 		o += (size_t)snprintf(out + o, outlen - o, "%s%02X", i ? ":" : "", md[i]);
 }
 
-/* Uppercase hex serial, OPENSSL_free it. */
-char *
-cert_serial(X509 *x)
+/* X's serial as the repository names it (repo_serial_name()) in BUF, or "?". */
+const char *
+cert_serial(X509 *x, char *buf, size_t len)
 {
-	BIGNUM	*bn;
-	char	*hex = NULL;
-
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) != NULL)
-		hex = BN_bn2hex(bn);
-	BN_free(bn);
-	return hex;
+	return repo_serial_name(X509_get0_serialNumber(x), buf, len) ? buf : "?";
 }
 
 void

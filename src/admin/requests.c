@@ -121,7 +121,6 @@ json_record(FILE *f, const struct record *rec)
 {
 	char	 t[32];
 	char	*hex = NULL;
-	size_t	 i;
 
 	fputs("{\"id\":", f);
 	json_str(f, rec->id);
@@ -135,11 +134,8 @@ json_record(FILE *f, const struct record *rec)
 	else
 		fputs("null", f);
 	fputs(",\"transaction_id_hex\":", f);
-	if (rec->txid != NULL && (hex = malloc(rec->txid_len * 2 + 1)) != NULL) {
-		for (i = 0; i < rec->txid_len; i++)
-			snprintf(hex + 2 * i, 3, "%02x", rec->txid[i]);
-		hex[2 * rec->txid_len] = '\0';
-	}
+	if (rec->txid != NULL && (hex = malloc(rec->txid_len * 2 + 1)) != NULL)
+		hex_encode(hex, rec->txid, rec->txid_len);
 	json_str(f, hex);
 	fputs(",\"serial\":", f);
 	json_str(f, rec->serial);
@@ -301,16 +297,15 @@ resolve_id(struct repo *r, const char *arg, char out[REPO_ID_LEN + 1])
 static void
 print_cert_summary(FILE *f, X509 *x)
 {
-	char	*subj, *iss, *serial, t[32], fp[100];
+	char	*subj, *iss, serial[REPO_SERIAL_MAX + 2], t[32], fp[100];
 
 	subj = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0);
 	iss = X509_NAME_oneline(X509_get_issuer_name(x), NULL, 0);
-	serial = cert_serial(x);
 	fputs("cert_subject: ", f);
 	print_field(f, subj, subj ? strlen(subj) : 0);
 	fputs("\ncert_issuer: ", f);
 	print_field(f, iss, iss ? strlen(iss) : 0);
-	fprintf(f, "\ncert_serial: %s\n", serial != NULL ? serial : "?");
+	fprintf(f, "\ncert_serial: %s\n", cert_serial(x, serial, sizeof(serial)));
 	asn1_iso_time(t, sizeof(t), X509_get0_notBefore(x));
 	fprintf(f, "cert_not_before: %s\n", t);
 	asn1_iso_time(t, sizeof(t), X509_get0_notAfter(x));
@@ -319,7 +314,6 @@ print_cert_summary(FILE *f, X509 *x)
 	fprintf(f, "cert_sha256: %s\n", fp);
 	OPENSSL_free(subj);
 	OPENSSL_free(iss);
-	OPENSSL_free(serial);
 }
 
 int
@@ -528,7 +522,7 @@ static int
 issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id)
 {
 	X509	*x = NULL;
-	char	 err[1024], *serial = NULL;
+	char	 err[1024], serial[REPO_SERIAL_MAX + 2];
 	int	 ok = 0;
 
 	if (!repo_id_valid(id)) {
@@ -540,11 +534,9 @@ issue_one(struct repo *r, struct ca *ca, const struct config *cf, const char *id
 		admin_warn("issue: %s", err);	/* err names the record */
 		goto out;
 	}
-	serial = cert_serial(x);
-	printf("%s %s\n", id, serial != NULL ? serial : "?");
+	printf("%s %s\n", id, cert_serial(x, serial, sizeof(serial)));
 	ok = 1;
 out:
-	OPENSSL_free(serial);
 	X509_free(x);
 	return ok;
 }

@@ -250,7 +250,7 @@ read -r _ SD < <("$MK" -c "$C" -s '/CN=after-repair')
 check "issuing goes on after the repair ($SD)" test -n "$SD" -a -f "$R/certs/$SD.pem"
 check "check: unknown option is a usage error" test "$(rcof A check --bogus)" = 2
 
-# ---- issue 4: RA mode, import of an intermediate (made with the openssl CLI), rollover
+# ---- RA mode, import of an intermediate (made with the openssl CLI), rollover
 st() { "$ADMIN" -c "$1" rollover status 2>&1 | sed -n "s/^$2: //p"; }
 cat > "$T/pki.cnf" <<EOF
 [ req ]

@@ -1,5 +1,5 @@
 /*
- * hostile: the hostile-input corpus of the SCEP server (issue 5). Test code only: it
+ * hostile: the hostile-input corpus of the SCEP server. Test code only: it
  * builds messages with OpenSSL's CMS API (and tests/unit/mkmsg.h), never with the
  * server's code.
  *

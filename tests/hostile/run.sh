@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/hostile/run.sh: feed the hostile-input corpus (issue 5) to the server and check
+# tests/hostile/run.sh: feed the hostile-input corpus to the server and check
 # each documented answer (tests/hostile/expected.tsv).
 #
 # For each case, in each mode (plain CGI: one process per request, fresh repository per

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Crash test (issue 5): a load run (CRASH_N enrollments, default 1000, CRASH_C connections,
+# Crash test: a load run (CRASH_N enrollments, default 1000, CRASH_C connections,
 # default 32, every 3rd pending) at nginx in front of CRASH_W FastCGI workers (default 4)
 # while
 #   - a random worker is killed with SIGKILL every ~300 ms (CRASH_KILL_MS); the workers run

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Full disk (issue 5): the repository on a small tmpfs (FULLDISK_SIZE, default 2m) that
+# Full disk: the repository on a small tmpfs (FULLDISK_SIZE, default 2m) that
 # the test mounts (root only) and removes. With the filesystem filled by a filler file:
 #   - new enrollments fail with HTTP 503 or a CertRep FAILURE, and the worker log says
 #     why (ENOSPC);

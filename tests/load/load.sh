@@ -1,5 +1,5 @@
 #!/bin/bash
-# Load test (issue 5, "nothing lost, nothing twice"): LOAD_N enrollments (default 2000)
+# Load test ("nothing lost, nothing twice"): LOAD_N enrollments (default 2000)
 # from LOAD_C concurrent keep-alive connections (default 64) at nginx in front of LOAD_W
 # spawn-fcgi workers (default 4) on one repository. Every LOAD_PENDING_EVERY-th request
 # (default 3) has no challenge and stays pending; the others carry the static challenge and

@@ -799,7 +799,7 @@ test_parse_dn(void)
 	ERR_clear_error();
 }
 
-/* ------------------------------------------------------------ issue 4: RA, rollover */
+/* ------------------------------------------------------------ RA, rollover */
 
 /* A new repository ROOT/NAME (with ca/) into buf. */
 static void

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -565,6 +566,28 @@ test_failed_create(struct repo *r, const char *root)
 	record_free(rec);
 }
 
+/* repo_serial_name(): a certificate's serial as certs/<SERIAL>.pem names it. */
+static void
+test_serial_name(void)
+{
+	ASN1_INTEGER	*ai = ASN1_INTEGER_new();
+	char		 sn[REPO_SERIAL_MAX + 2], small[3];
+
+	CHECK(ai != NULL);
+	CHECK(ASN1_INTEGER_set(ai, 0x1a3));
+	CHECK(repo_serial_name(ai, sn, sizeof(sn)) && strcmp(sn, "01A3") == 0);
+	CHECK(ASN1_INTEGER_set(ai, 0));
+	CHECK(repo_serial_name(ai, sn, sizeof(sn)) && strcmp(sn, "00") == 0);
+	CHECK(ASN1_INTEGER_set(ai, 0x7f));
+	CHECK(repo_serial_name(ai, small, sizeof(small)) && strcmp(small, "7F") == 0);
+	CHECK(ASN1_INTEGER_set(ai, 0x1a3));
+	CHECK(!repo_serial_name(ai, small, sizeof(small)));
+	CHECK(ASN1_INTEGER_set(ai, -5));
+	CHECK(!repo_serial_name(ai, sn, sizeof(sn)) && sn[0] == '\0');
+	CHECK(!repo_serial_name(NULL, sn, sizeof(sn)));
+	ASN1_INTEGER_free(ai);
+}
+
 /* A throwaway self-signed certificate with SERIAL, DER in malloc'd memory. */
 static unsigned char *
 make_cert(EVP_PKEY *pk, const char *cn, long serial, time_t not_after, size_t *len)
@@ -937,6 +960,7 @@ main(void)
 		repo_close(r);
 	} else
 		CHECK(0);
+	test_serial_name();
 	test_issue();
 	test_concurrency();
 
