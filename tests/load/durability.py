@@ -1308,7 +1308,12 @@ class Client:
 
 
 def record_id(txid):
-    return hashlib.sha256(txid.encode()).hexdigest()
+    """repo_id() of an enrollment: SHA-256 over the label with its NUL, then "enroll" and
+    the transactionID, each preceded by its length (4 bytes, big-endian)."""
+    h = hashlib.sha256(b"scep-record-id-v2\0")
+    for field in (b"enroll", txid.encode()):
+        h.update(len(field).to_bytes(4, "big") + field)
+    return h.hexdigest()
 
 
 def genkeys(paths):
