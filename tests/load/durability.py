@@ -115,6 +115,8 @@ import sys
 import threading
 import time
 
+from loadgen import record_id
+
 TRACE_SET = ("%file,%desc,%process,%network,fsync,fdatasync,sync,syncfs,sync_file_range,"
              "msync,io_uring_setup,io_uring_enter")
 STRACE_S = "4194304"          # longest string strace prints whole (request bodies, PEM)
@@ -1307,13 +1309,6 @@ class Client:
         return out
 
 
-def record_id(txid):
-    """repo_id() of an enrollment: SHA-256 over the label with its NUL, then "enroll" and
-    the transactionID, each preceded by its length (4 bytes, big-endian)."""
-    h = hashlib.sha256(b"scep-record-id-v2\0")
-    for field in (b"enroll", txid.encode()):
-        h.update(len(field).to_bytes(4, "big") + field)
-    return h.hexdigest()
 
 
 def genkeys(paths):

@@ -76,7 +76,7 @@ post() {
 	[ "$ST" != - ] && FINAL[$i]=$ST
 	echo "  .. request $i (${KIND[$i]}): HTTP $HTTP $ST ${TEXT:0:120}" >&2
 }
-rid() { printf %s "${TXID[$1]}" | sha256sum | cut -c1-64; }
+rid() { /usr/bin/python3 -c "import sys; sys.path.insert(0, sys.argv[1]); from loadgen import record_id; print(record_id(sys.argv[2]))" "$(dirname "$0")" "${TXID[$1]}"; }
 avail() { df --output=avail -B1 "$R" | tail -n 1 | tr -d ' '; }
 # fill FREE: leave about FREE bytes free (0: nothing at all).
 fill() {

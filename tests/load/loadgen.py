@@ -49,6 +49,15 @@ PKISTATUS_OID = bytes.fromhex("060a6086480186f845010903")
 STATUS_NAME = {"0": "SUCCESS", "2": "FAILURE", "3": "PENDING"}
 
 
+def record_id(txid):
+    """repo_id() of an enrollment: SHA-256 over the label with its NUL, then "enroll" and
+    the transactionID, each preceded by its length (4 bytes, big-endian)."""
+    h = hashlib.sha256(b"scep-record-id-v2\0")
+    for field in (b"enroll", txid.encode()):
+        h.update(len(field).to_bytes(4, "big") + field)
+    return h.hexdigest()
+
+
 def pki_status(body):
     """The pkiStatus of a CertRep, read from the signed attributes (no decryption).
     None if the body carries none."""
@@ -484,13 +493,13 @@ def cmd_verify(a):
         for name in os.listdir(os.path.join(repo, st)):
             if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
                 where[name].append(st)
-    expect = {hashlib.sha256(r["txid"].encode()).hexdigest(): r for r in rows}
+    expect = {record_id(r["txid"]): r for r in rows}
     dup_state = [i for i, s in where.items() if len(s) > 1]
     ok("every record is in exactly one state", not dup_state,
        "%d in several: %s" % (len(dup_state), " ".join(dup_state[:3])))
     answered = [r for r in rows if results.get(r["idx"], {}).get("first") not in
                 (None, "-")]
-    lost = [r for r in answered if hashlib.sha256(r["txid"].encode()).hexdigest()
+    lost = [r for r in answered if record_id(r["txid"])
             not in where]
     fig("records_lost", len(lost))
     ok("every request the server answered has a record (%d answered)" % len(answered),
@@ -608,7 +617,7 @@ def cmd_verify(a):
                 der = pem_to_der(f.read())
         except OSError:
             der = None
-        rid = hashlib.sha256(r["txid"].encode()).hexdigest()
+        rid = record_id(r["txid"])
         sn = serial_of.get(rid)
         disk = None
         if sn:
