@@ -8,7 +8,7 @@ WARN	 = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 CPPFLAGS += -D_GNU_SOURCE -I/usr/include/iniparser -Isrc
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=c11 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS	 = -lcrypto -lfcgi -liniparser
+LDLIBS	 = -lcrypto -lfcgi -liniparser -pthread
 SANFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	   -fno-sanitize-recover=undefined
 

@@ -1,11 +1,14 @@
 /*
- * enroll: approved -> issued, the one transition that needs both the repository and the CA.
- * Shared by the server (issuing on the client's next poll) and `scep-admin issue`; the
- * repository lock and the rename decide who wins, the loser returns the winner's
- * certificate. The certificate profile comes from the record's role (scep.conf(5)
- * "[role NAME]"); a renewal is decided once more under the lock (policy_decide(),
- * STAGE_ISSUE): its signer may have been revoked, other certificates issued since.
+ * enroll: the transitions that need both the repository and the CA: a new record issued at
+ * once (the server), and approved -> issued (the server on the client's next poll, and
+ * `scep-admin issue`). The certificate is signed before any lock is taken, with a random
+ * serial; repo_issue() commits and publishes it, and the commit decides who wins: a loser
+ * returns the winner's certificate. The certificate profile comes from the record's role
+ * (scep.conf(5) "[role NAME]"); a renewal is decided once more under the lock, in the
+ * commit's gate (policy_decide(), STAGE_ISSUE): its signer may have been revoked, other
+ * certificates committed since.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "ca.h"
@@ -26,10 +30,18 @@
 #include "scep.h"
 #include "spki.h"
 
-#define SERIAL_BUF	128	/* repo_serial_next() output */
+/*
+ * Serials: SERIAL_OCTETS octets from the CSPRNG, the first in 1..0x7f, so positive and never
+ * shorter (RFC 5280 §4.1.2.2: positive, at most 20 octets; CA/Browser Forum Baseline
+ * Requirements §7.1: at least 64 bits of CSPRNG output): 127 bits of chance. Uniqueness is
+ * the exclusive creation of certs/<SERIAL>.pem (repo_issue()); a collision, which the
+ * birthday bound puts near 2^-88 for a billion certificates, is withdrawn and signed again.
+ */
+#define SERIAL_OCTETS	16
 #define DEFAULT_DAYS	365	/* without a config (a caller passing NULL) */
+#define ISSUE_TRIES	4	/* a record changing under enroll_issue(), or a serial taken */
 
-/* One whole DER object of LEN bytes, nothing after it. */
+/* One whole DER object of LEN bytes, nothing after it (spki.h: no key decoder run). */
 static X509 *
 cert_from_der(const unsigned char *der, size_t len)
 {
@@ -50,137 +62,129 @@ enroll_issued_cert(struct repo *r, const char *id)
 
 	if (!repo_id_valid(id))
 		goto out;
-	if ((rec = repo_record_load(r, id, 1)) == NULL || rec->state != RS_ISSUED)
+	if ((rec = repo_record_load(r, id, 0)) == NULL || rec->state != RS_ISSUED)
 		goto out;
 	if ((x = cert_from_der(rec->cert_der, rec->cert_len)) == NULL)
-		log_crypto(LOG_LVL_ERR, "record %s: cert.der is not one DER certificate", id);
+		log_crypto(LOG_LVL_ERR, "record %s: its certificate is not one DER certificate",
+		    id);
 out:
 	record_free(rec);
 	return x;
 }
 
-/*
- * [locked] Store X, REC's certificate, with everything the repository keeps about it
- * (repo_store_cert(): cert.der, certs/, the DN index, index.txt, the meta serial).
- */
+/* A new serial, upper-case hex (see SERIAL_OCTETS). */
 static int
-store(struct repo *r, const struct record *rec, X509 *x, char *err, size_t errlen)
+random_serial(char out[SERIAL_OCTETS * 2 + 1])
 {
-	struct repo_cert	 cf;
-	unsigned char		*der = NULL;
-	int			 len, ok = 0;
+	static const char	 digits[] = "0123456789ABCDEF";
+	unsigned char		 b[SERIAL_OCTETS];
+	size_t			 i;
 
-	memset(&cf, 0, sizeof(cf));
-	if ((len = i2d_X509(x, &der)) <= 0 || !repo_cert_facts(x, &cf)) {
-		errf_crypto(err, errlen, "record %s: cannot encode the certificate",
-		    rec->id);
-		goto out;
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return 0;
+	while ((b[0] &= 0x7f) == 0)
+		if (RAND_bytes(b, 1) != 1)
+			return 0;
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 0x0f];
 	}
-	if (!repo_store_cert(r, rec->id, der, (size_t)len, &cf)) {
-		errf_crypto(err, errlen, "record %s: cannot store certificate %s",
-		    rec->id, cf.serial);
-		goto out;
-	}
-	logx(LOG_LVL_INFO, "record %s: issued serial %s to %s", rec->id, cf.serial,
-	    cf.subject);
-	ok = 1;
-out:
-	repo_cert_facts_free(&cf);
-	OPENSSL_free(der);
-	return ok;
+	out[2 * i] = '\0';
+	return 1;
 }
 
-/* The issuance profile of REC: policy_role() of its role; built-in defaults if no CF. */
+/* The issuance profile of REC: its role, else ScepDefaultRole; built-in defaults if no CF. */
 static void
 profile_of(const struct config *cf, const struct record *rec, struct cert_profile *prof)
 {
-	const struct role	*ro;
+	const struct role	*ro = NULL;
 
 	memset(prof, 0, sizeof(*prof));
 	prof->days = cf != NULL ? cf->cert_days : DEFAULT_DAYS;
 	prof->keep_san = cf != NULL ? cf->keep_san : 1;
 	if (cf == NULL)
 		return;
-	if (rec->role != NULL && config_role(cf, rec->role) == NULL)
+	if (rec->role != NULL && (ro = config_role(cf, rec->role)) == NULL)
 		logx(LOG_LVL_WARN, "record %s: role \"%s\" is not in the configuration; "
 		    "using the default role %s", rec->id, rec->role, cf->default_role);
-	if ((ro = policy_role(cf, rec->role)) == NULL)	/* config_load() makes it exist */
+	if (ro == NULL)
+		ro = config_role(cf, cf->default_role);
+	if (ro == NULL)		/* config_load() guarantees it exists */
 		return;
 	prof->days = ro->days;
 	prof->key_usage = ro->key_usage;
 	prof->ext_key_usage = ro->ext_key_usage;
-	prof->keep_san = policy_keep_san(cf, ro);
+	prof->keep_san = ro->keep_san >= 0 ? ro->keep_san : cf->keep_san;
 	prof->crl_url = cf->crl_url;
 	prof->ca_issuers_url = cf->ca_issuers_url;
 }
 
 /*
- * [locked] Sign REC's CSR and store the certificate in REC (still in approved/). A record
- * that already holds cert.der (an earlier run stopped between storing and moving) is not
- * signed again: its certificate is stored if the meta lacks its serial, and returned.
+ * Sign REQ for REC with a new serial: the certificate, its DER (malloc'd, in *DER) and its
+ * facts. No lock is held: nothing is written.
  */
 static X509 *
-sign_record(struct repo *r, struct ca *ca, const struct config *cf,
-    const struct record *rec, X509_REQ *csr, char *err, size_t errlen)
+sign(struct ca *ca, const struct config *cf, const struct record *rec, X509_REQ *req,
+    unsigned char **der, size_t *derlen, struct repo_cert *facts, char *err, size_t errlen)
 {
-	X509_REQ		*req = csr, *own = NULL;
-	X509			*x = NULL, *ret = NULL;
-	EVP_PKEY		*pk;
-	char			 serial[SERIAL_BUF], cerr[256], fp[65];
+	X509			*x = NULL;
+	unsigned char		*d = NULL;
+	char			 serial[SERIAL_OCTETS * 2 + 1], cerr[256];
 	struct cert_profile	 prof;
+	int			 n;
 
-	if (req == NULL &&
-	    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-		errf_crypto(err, errlen, "record %s: csr.der is missing or not one "
-		    "DER PKCS#10 request", rec->id);
-		goto out;
-	}
-	if (rec->cert_der != NULL) {
-		if ((x = cert_from_der(rec->cert_der, rec->cert_len)) == NULL ||
-		    EVP_PKEY_eq(X509_get0_pubkey(x), X509_REQ_get0_pubkey(req)) != 1) {
-			errf_crypto(err, errlen, "record %s: approved/ holds a "
-			    "cert.der that is unreadable or not for its CSR", rec->id);
-			goto out;
-		}
-		logx(LOG_LVL_WARN, "record %s: finishing an interrupted issue", rec->id);
-		/* repo_store_cert() writes the meta serial last: with it, all the rest is there. */
-		if (rec->serial == NULL && !store(r, rec, x, err, errlen))
-			goto out;
-		ret = x;
-		x = NULL;
-		goto out;
-	}
-	/*
-	 * CSR, from the request itself, was verified on arrival. One read back from the
-	 * file is checked again; a CSR stored without its challenge no longer verifies:
-	 * then its key must be the one recorded on arrival.
-	 */
-	if (csr == NULL && ((pk = X509_REQ_get0_pubkey(req)) == NULL ||
-	    (X509_REQ_verify(req, pk) != 1 && (rec->key_fp == NULL ||
-	    !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0)))) {
-		errf_crypto(err, errlen, "record %s: the CSR's key is not the key "
-		    "the request was recorded for", rec->id);
-		goto out;
-	}
-	ERR_clear_error();	/* a failed X509_REQ_verify() of a CSR without its challenge */
-	if (!repo_serial_next(r, serial, sizeof(serial))) {
-		errf_crypto(err, errlen, "record %s: cannot allocate a serial",
-		    rec->id);
-		goto out;
+	*der = NULL;
+	memset(facts, 0, sizeof(*facts));
+	if (!random_serial(serial)) {
+		errf_crypto(err, errlen, "record %s: no random serial", rec->id);
+		return NULL;
 	}
 	profile_of(cf, rec, &prof);
 	if ((x = ca_issue(ca, req, serial, &prof, cerr, sizeof(cerr))) == NULL) {
 		errf_crypto(err, errlen, "record %s: %s", rec->id, cerr);
-		goto out;
+		return NULL;
 	}
-	if (!store(r, rec, x, err, errlen))
-		goto out;
-	ret = x;
-	x = NULL;
-out:
-	X509_REQ_free(own);
-	X509_free(x);
-	return ret;
+	if ((n = i2d_X509(x, &d)) <= 0 || (*der = malloc((size_t)n)) == NULL ||
+	    !repo_cert_facts(x, facts)) {
+		errf_crypto(err, errlen, "record %s: cannot encode the certificate",
+		    rec->id);
+		OPENSSL_free(d);
+		free(*der);
+		*der = NULL;
+		X509_free(x);
+		return NULL;
+	}
+	memcpy(*der, d, (size_t)n);
+	*derlen = (size_t)n;
+	OPENSSL_free(d);
+	return x;
+}
+
+/*
+ * REC's CSR, checked again: the file has been at rest since. A CSR stored without its
+ * challenge no longer self-verifies: then its key must be the one recorded on arrival.
+ */
+static X509_REQ *
+stored_csr(const struct record *rec, char *err, size_t errlen)
+{
+	X509_REQ	*req;
+	EVP_PKEY	*pk;
+	char		 fp[65];
+
+	if ((req = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
+		errf_crypto(err, errlen, "record %s: its CSR is missing or not one "
+		    "DER PKCS#10 request", rec->id);
+		return NULL;
+	}
+	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || (X509_REQ_verify(req, pk) != 1 &&
+	    (rec->key_fp == NULL || !pubkey_fp(pk, fp) || strcmp(fp, rec->key_fp) != 0))) {
+		errf_crypto(err, errlen, "record %s: the CSR's key is not the key "
+		    "the request was recorded for", rec->id);
+		X509_REQ_free(req);
+		return NULL;
+	}
+	ERR_clear_error();	/* a failed X509_REQ_verify() of a CSR without its challenge */
+	return req;
 }
 
 int
@@ -214,7 +218,8 @@ enroll_dn_facts(struct repo *r, X509_NAME *name, EVP_PKEY *key, int *count,
 			    serials[i]);
 			goto out;
 		}
-		if (!repo_cert_by_serial(r, serials[i], &der, &len) ||
+		/* Read through the entry: a committed certificate is not in certs/ yet. */
+		if (!repo_dn_cert(r, key_, serials[i], &der, &len) ||
 		    (x = cert_from_der(der, len)) == NULL) {
 			logx(LOG_LVL_WARN, "DN index %s: certificate %s is missing or unreadable "
 			    "(run scep-admin check)", key_, serials[i]);
@@ -243,60 +248,59 @@ enroll_valid_certs_for_dn(struct repo *r, X509_NAME *name, int *count)
 	return enroll_dn_facts(r, name, NULL, count, NULL);
 }
 
+/* What the gate of a renewal's commit decides from, and the reason of a refusal. */
+struct gate {
+	const struct config	*cf;
+	X509_NAME		*subject;	/* the requested subject */
+	char			 why[320];	/* the policy's reason when refused */
+	char			 err[320];	/* what failed on error */
+};
+
 /*
- * [locked] The issue-time decision for REC (policy_decide(), STAGE_ISSUE) from what the
- * repository holds now: 1 issue, 0 refuse (the reason in WHY), -1 on error (err set).
+ * The gate of a renewal's commit (repo_gate_fn), under the lock: the issue-time decision
+ * (policy_decide(), STAGE_ISSUE) from what the repository holds now, since the signer may
+ * have been revoked and certificates committed since the request was judged. ARG is a
+ * struct gate. 1 go on, 0 refuse (the reason in why), -1 error (err set).
  */
 static int
-issue_allowed(struct repo *r, const struct config *cf, const struct record *rec,
-    X509_REQ *csr, char *why, size_t whylen, char *err, size_t errlen)
+renewal_gate(struct repo *r, const struct record *rec, void *arg)
 {
+	struct gate		*g = arg;
 	struct policy_facts	 f;
 	struct policy_decision	 d;
-	X509_REQ		*req = csr, *own = NULL;
 	int			 rc = -1, rv;
 
 	memset(&f, 0, sizeof(f));
 	memset(&d, 0, sizeof(d));
 	f.stage = STAGE_ISSUE;
-	f.renewal = rec->renewal_of != NULL;
+	f.renewal = 1;
 	f.signer = SIGNER_VALID;
-	if (f.renewal) {
-		if (req == NULL &&
-		    (req = own = csr_from_der(rec->csr_der, rec->csr_len)) == NULL) {
-			errf_crypto(err, errlen, "record %s: csr.der is missing or "
-			    "not one DER PKCS#10 request", rec->id);
-			goto out;
-		}
-		if (!enroll_valid_certs_for_dn(r, X509_REQ_get_subject_name(req),
-		    &f.valid_for_dn)) {
-			errf_crypto(err, errlen, "record %s: cannot count the valid "
-			    "certificates of its subject", rec->id);
-			goto out;
-		}
-		if ((rv = repo_is_revoked(r, rec->renewal_of)) == -1) {
-			errf_crypto(err, errlen, "record %s: cannot tell whether "
-			    "certificate %s is revoked", rec->id, rec->renewal_of);
-			goto out;
-		}
-		if (rv == 1)
-			f.signer = SIGNER_REVOKED;
-	}
-	if (cf == NULL) {
-		errf_crypto(err, errlen, "record %s: a renewal is issued only "
-		    "under a configuration", rec->id);
+	if (g->cf == NULL) {
+		errf(g->err, sizeof(g->err), "record %s: a renewal is issued only under a "
+		    "configuration", rec->id);
 		goto out;
 	}
-	if (!policy_decide(cf, &f, &d)) {
-		errf_crypto(err, errlen, "record %s: %s", rec->id, d.text);
+	if (!enroll_valid_certs_for_dn(r, g->subject, &f.valid_for_dn)) {
+		errf_crypto(g->err, sizeof(g->err), "record %s: cannot count the valid "
+		    "certificates of its subject", rec->id);
+		goto out;
+	}
+	if ((rv = repo_is_revoked(r, rec->renewal_of)) == -1) {
+		errf_crypto(g->err, sizeof(g->err), "record %s: cannot tell whether "
+		    "certificate %s is revoked", rec->id, rec->renewal_of);
+		goto out;
+	}
+	if (rv == 1)
+		f.signer = SIGNER_REVOKED;
+	if (!policy_decide(g->cf, &f, &d)) {
+		errf(g->err, sizeof(g->err), "record %s: %s", rec->id, d.text);
 		goto out;
 	}
 	rc = d.verdict == POLICY_ISSUE;
 	if (!rc)
-		snprintf(why, whylen, "%s", d.text);
+		snprintf(g->why, sizeof(g->why), "%s", d.text);
 out:
 	policy_decision_clear(&d);
-	X509_REQ_free(own);
 	return rc;
 }
 
@@ -306,122 +310,236 @@ refuse(struct repo *r, struct record *rec, const char *reason, char *err, size_t
 {
 	char	*copy;
 
-	if ((copy = strdup(reason)) == NULL) {
-		errf_crypto(err, errlen, "out of memory");
-		return 0;
-	}
+	if ((copy = strdup(reason)) == NULL)
+		return errf(err, errlen, "out of memory");
 	free(rec->reason);
 	rec->reason = copy;
-	if (!repo_move(r, rec->id, rec->state, RS_REJECTED)) {
-		errf_crypto(err, errlen, "record %s: cannot move it to rejected/",
+	if (!repo_move(r, rec->id, rec->state, RS_REJECTED))
+		return errf_crypto(err, errlen, "record %s: cannot move it to rejected/",
 		    rec->id);
-		return 0;
-	}
 	rec->state = RS_REJECTED;
 	if (!repo_record_update(r, rec))
 		logx(LOG_LVL_ERR, "record %s: rejected, but the reason could not be recorded",
 		    rec->id);
-	errf(err, errlen, "record %s: renewal refused: %s", rec->id,
-	    reason);
+	errf(err, errlen, "record %s: renewal refused: %s", rec->id, reason);
 	return 1;
 }
 
-/* Does CSR encode to the bytes of REC's csr.der? */
+/* approved -> rejected with REASON, taking the lock. 1 ok, 0 error (err set). */
 static int
-same_csr(X509_REQ *csr, const struct record *rec)
+refuse_locking(struct repo *r, struct record *rec, const char *reason, char *err,
+    size_t errlen)
 {
-	unsigned char	*der = NULL;
-	int		 n, same;
+	int	ok;
 
-	n = i2d_X509_REQ(csr, &der);
-	same = n > 0 && rec->csr_der != NULL && (size_t)n == rec->csr_len &&
-	    memcmp(der, rec->csr_der, rec->csr_len) == 0;
-	OPENSSL_free(der);
-	return same;
+	if (!repo_lock(r))
+		return errf_sys(err, errlen, "cannot lock the repository");
+	rec->state = RS_APPROVED;
+	ok = refuse(r, rec, reason, err, errlen);
+	repo_unlock(r);
+	return ok;
+}
+
+/*
+ * repo_issue() of REC with the certificate DER (described by FACTS) from state FROM; a
+ * renewal's commit passes renewal_gate() with G, filled here.
+ */
+static int
+commit(struct repo *r, const struct config *cf, const struct record *rec, X509_REQ *req,
+    unsigned char *der, size_t derlen, const struct repo_cert *facts, enum rstate from,
+    struct gate *g)
+{
+	struct record	tmp = *rec;
+
+	tmp.cert_der = der;
+	tmp.cert_len = derlen;
+	memset(g, 0, sizeof(*g));
+	g->cf = cf;
+	g->subject = X509_REQ_get_subject_name(req);
+	return repo_issue(r, &tmp, facts, from, rec->renewal_of != NULL ? renewal_gate :
+	    NULL, g);
+}
+
+/* The certificate X of record ID is issued: logged, handed to *OUT. */
+static void
+issued(const char *id, const struct repo_cert *facts, X509 **x, X509 **out)
+{
+	logx(LOG_LVL_INFO, "record %s: issued serial %s to %s", id, facts->serial,
+	    facts->subject);
+	*out = *x;
+	*x = NULL;
 }
 
 int
 enroll_issue(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
     X509 **out, char *err, size_t errlen)
 {
-	return enroll_issue_csr(r, ca, cf, id, NULL, out, err, errlen);
-}
-
-int
-enroll_issue_csr(struct repo *r, struct ca *ca, const struct config *cf, const char *id,
-    X509_REQ *csr, X509 **out, char *err, size_t errlen)
-{
-	struct record	*rec = NULL;
-	X509		*x = NULL;
-	enum rstate	 st;
-	char		 why[320];
-	int		 ok = 0, locked = 0, rc;
+	struct record		*rec = NULL;
+	struct repo_cert	 facts;
+	struct gate		 g;
+	X509_REQ		*req = NULL;
+	X509			*x = NULL;
+	unsigned char		*der = NULL;
+	size_t			 derlen = 0;
+	enum rstate		 st;
+	int			 ok = 0, rc, try;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	*out = NULL;
+	memset(&facts, 0, sizeof(facts));
 	if (!repo_id_valid(id)) {
 		errf(err, errlen, "not a record id");
-		goto out;
+		return 0;
 	}
-	if (!repo_lock(r)) {
-		errf_crypto(err, errlen, "cannot lock the repository");
-		goto out;
-	}
-	locked = 1;
+	for (try = 0; try < ISSUE_TRIES; try++) {
+		record_free(rec);
+		rec = NULL;
+		X509_REQ_free(req);
+		req = NULL;
+		X509_free(x);
+		x = NULL;
+		free(der);
+		der = NULL;
+		repo_cert_facts_free(&facts);
 
-	switch ((st = repo_find(r, id))) {
-	case RS_ISSUED:		/* somebody else issued it first */
-		if ((x = enroll_issued_cert(r, id)) == NULL) {
-			errf_crypto(err, errlen, "record %s: issued, but its "
-			    "certificate cannot be read", id);
-			goto out;
-		}
-		break;
-	case RS_APPROVED:
-		if ((rec = repo_record_load(r, id, 1)) == NULL) {
-			errf_crypto(err, errlen, "record %s: cannot be read", id);
-			goto out;
-		}
-		rec->state = RS_APPROVED;
-		if (csr != NULL && !same_csr(csr, rec))
-			csr = NULL;
-		/* Not for an interrupted issue: its certificate exists already. */
-		if (rec->renewal_of != NULL && rec->cert_der == NULL) {
-			if ((rc = issue_allowed(r, cf, rec, csr, why, sizeof(why), err,
-			    errlen)) == -1)
-				goto out;
-			if (rc == 0) {
-				if (refuse(r, rec, why, err, errlen))
-					ok = -1;
+		switch ((st = repo_find(r, id))) {
+		case RS_ISSUED:		/* somebody else issued it first */
+			if ((x = enroll_issued_cert(r, id)) == NULL) {
+				errf_crypto(err, errlen, "record %s: issued, but its "
+				    "certificate cannot be read", id);
 				goto out;
 			}
-		}
-		if ((x = sign_record(r, ca, cf, rec, csr, err, errlen)) == NULL)
+			/* It may have been published a moment ago: durable before it goes. */
+			if (!repo_sync_issued(r)) {
+				errf_crypto(err, errlen, "record %s: cannot sync the "
+				    "repository", id);
+				goto out;
+			}
+			*out = x;
+			x = NULL;
+			ok = 1;
 			goto out;
-		if (!repo_move(r, id, RS_APPROVED, RS_ISSUED)) {
-			errf_crypto(err, errlen, "record %s: cannot move it to "
-			    "issued/", id);
+		case RS_APPROVED:
+			break;
+		case RS_NONE:
+			errf(err, errlen, "record %s: no such record", id);
+			goto out;
+		default:
+			errf(err, errlen, "record %s: is %s, not approved",
+			    id, rstate_name(st));
 			goto out;
 		}
-		break;
-	case RS_NONE:
-		errf(err, errlen, "record %s: no such record", id);
-		goto out;
-	default:
-		errf(err, errlen, "record %s: is %s, not approved", id,
-		    rstate_name(st));
+		if ((rec = repo_record_load(r, id, 1)) == NULL || rec->state != RS_APPROVED)
+			continue;	/* moved meanwhile: look again */
+		if (rec->cert_der != NULL) {
+			/* Committed before and not published: publish that one. */
+			if ((rc = repo_issue_finish(r, id)) == REPO_TAKEN && !repo_issue_unwind(r,
+			    id))
+				rc = 0;
+			if (rc == 0) {
+				errf_crypto(err, errlen, "record %s: cannot publish the "
+				    "certificate it holds", id);
+				goto out;
+			}
+			continue;
+		}
+		if ((req = stored_csr(rec, err, errlen)) == NULL)
+			goto out;
+		if ((x = sign(ca, cf, rec, req, &der, &derlen, &facts, err, errlen)) == NULL)
+			goto out;
+		rc = commit(r, cf, rec, req, der, derlen, &facts, RS_APPROVED, &g);
+		if (g.err[0] != '\0') {
+			errf(err, errlen, "%s", g.err);
+			goto out;
+		}
+		if (rc == 1) {
+			issued(id, &facts, &x, out);
+			ok = 1;
+			goto out;
+		}
+		if (rc == REPO_REFUSED) {
+			if (refuse_locking(r, rec, g.why, err, errlen))
+				ok = -1;
+			goto out;
+		}
+		if (rc == REPO_TAKEN) {
+			if (!repo_issue_unwind(r, id))
+				break;
+			continue;
+		}
+		if (errno != ESTALE)
+			break;
+	}
+	errf_crypto(err, errlen, "record %s: cannot issue%s", id,
+	    try == ISSUE_TRIES ? " (it keeps changing)" : "");
+out:
+	record_free(rec);
+	X509_REQ_free(req);
+	X509_free(x);
+	free(der);
+	repo_cert_facts_free(&facts);
+	return ok;
+}
+
+enum enroll_result
+enroll_create(struct repo *r, struct ca *ca, const struct config *cf,
+    const struct record *rec, X509_REQ *req, int issue, X509 **out, char *err,
+    size_t errlen)
+{
+	struct repo_cert	 facts;
+	struct gate		 g;
+	X509_REQ		*own = NULL;
+	X509			*x = NULL;
+	unsigned char		*der = NULL;
+	size_t			 derlen = 0;
+	enum enroll_result	 res = ENROLL_ERROR;
+	int			 rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	*out = NULL;
+	memset(&facts, 0, sizeof(facts));
+	if (!issue) {
+		if (repo_record_create(r, rec, RS_PENDING))
+			res = ENROLL_PENDING;
+		else if (errno == EEXIST)
+			res = ENROLL_EXISTS;
+		else
+			errf_sys(err, errlen, "record %s: cannot be stored", rec->id);
 		goto out;
 	}
-	*out = x;
-	x = NULL;
-	ok = 1;
+	if (req == NULL && (req = own = stored_csr(rec, err, errlen)) == NULL)
+		goto out;
+	if ((x = sign(ca, cf, rec, req, &der, &derlen, &facts, err, errlen)) == NULL) {
+		/* Stored as approved: the client's next poll issues it. */
+		if (!repo_record_create(r, rec, RS_APPROVED) && errno == EEXIST)
+			res = ENROLL_EXISTS;
+		goto out;
+	}
+	rc = commit(r, cf, rec, req, der, derlen, &facts, RS_NONE, &g);
+	if (g.err[0] != '\0')
+		errf(err, errlen, "%s", g.err);
+	else if (rc == 1) {
+		issued(rec->id, &facts, &x, out);
+		res = ENROLL_ISSUED;
+	} else if (rc == REPO_REFUSED) {
+		errf(err, errlen, "%s", g.why);
+		res = ENROLL_REFUSED;
+	} else if (rc == REPO_TAKEN) {
+		/* Committed with a serial that is taken: signed again from approved/. */
+		if (enroll_issue(r, ca, cf, rec->id, out, err, errlen) == 1)
+			res = ENROLL_ISSUED;
+	} else if (errno == EEXIST)
+		res = ENROLL_EXISTS;
+	else
+		errf_sys(err, errlen, "record %s: cannot issue", rec->id);
 out:
-	if (locked)
-		repo_unlock(r);
+	X509_REQ_free(own);
 	X509_free(x);
-	record_free(rec);
-	return ok;
+	free(der);
+	repo_cert_facts_free(&facts);
+	return res;
 }
 
 int

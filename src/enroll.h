@@ -11,16 +11,36 @@
 struct ca;
 struct config;
 
+/* What enroll_create() did. */
+enum enroll_result {
+	ENROLL_ERROR = 0,	/* nothing done, or the record is stored and approved (err set) */
+	ENROLL_PENDING,		/* stored in pending/ */
+	ENROLL_ISSUED,		/* issued: *out is the certificate */
+	ENROLL_EXISTS,		/* the id exists already (a concurrent resubmission) */
+	ENROLL_REFUSED		/* a renewal refused at issue time (err set: the reason) */
+};
+
 /*
- * Issue the certificate for record ID. Under the repository lock: if ID is in approved/,
- * allocate a serial, sign with the CA using the record's role (record role unset or not in
- * the config: ScepDefaultRole), store certs/<SERIAL>.pem, the record's cert.der, the index
- * line and the DN index entry, and rename approved/ID -> issued/ID. If ID is already issued
- * (somebody else won the race), just load that certificate.
- * A renewal (renewal_of set) is decided again first (policy_decide(), STAGE_ISSUE; CF
- * required): refused when the certificate it renews is revoked or POLICY_MAX_VALID_PER_DN
- * valid certificates with its subject exist already, the record moving approved ->
- * rejected with the reason.
+ * Store REC, the record of a new transaction: in pending/ unless ISSUE, else issued at
+ * once: signed with a new random serial (REQ is the CSR as parsed, or NULL to read REC's
+ * csr_der), then committed and published by repo_issue(), all durable before this
+ * returns. A renewal (REC->renewal_of set) is decided again under the repository lock
+ * (policy_decide(), STAGE_ISSUE; CF required): refused (err holds the reason) when the
+ * certificate it renews is revoked or POLICY_MAX_VALID_PER_DN valid certificates with its
+ * subject exist; nothing is stored then. REC is not changed. Takes the lock itself.
+ */
+enum enroll_result enroll_create(struct repo *, struct ca *, const struct config *,
+	    const struct record *rec, X509_REQ *req, int issue, X509 **out, char *err,
+	    size_t errlen);
+
+/*
+ * Issue the certificate for record ID. If ID is in approved/: signed with a new random
+ * serial (the record's role, or ScepDefaultRole when unset or not in the config), then
+ * committed and published (repo_issue()); a certificate committed before and not published
+ * (an interrupted issue) is published, not signed again. If ID is already issued
+ * (somebody else won the race), that certificate, made durable. A renewal (renewal_of
+ * set) is decided again under the lock, as for enroll_create(): when refused, the record
+ * moves approved -> rejected with the reason.
  * Returns 1 with the issued cert in *out (caller frees); 0 on error (err set) or if ID is
  * pending/rejected/absent; -1 when refused by policy (err set, record now rejected).
  * Callers treat anything but 1 as "not issued". ERR is one sentence naming the record
@@ -28,15 +48,6 @@ struct config;
  */
 int	 enroll_issue(struct repo *, struct ca *, const struct config *, const char *id,
 	    X509 **out, char *err, size_t errlen);
-
-/*
- * enroll_issue() for a record whose CSR the caller holds already parsed, with its
- * self-signature verified (the request that created the record): CSR is used instead of
- * parsing and verifying csr.der again when it encodes to the same bytes. CSR NULL: the same
- * as enroll_issue().
- */
-int	 enroll_issue_csr(struct repo *, struct ca *, const struct config *, const char *id,
-	    X509_REQ *csr, X509 **out, char *err, size_t errlen);
 
 /*
  * Through the DN index: in *count the certificates with subject NAME (X509_NAME_cmp)
@@ -48,9 +59,10 @@ int	 enroll_dn_facts(struct repo *, X509_NAME *name, EVP_PKEY *key, int *count,
 
 /*
  * Count, through the DN index, the certificates with subject NAME (X509_NAME_cmp) that
- * are neither revoked nor expired. Takes no lock: call it with or without the repository
- * lock held. Index entries whose certificate is missing or unreadable are skipped (and
- * logged; `scep-admin check` reports them). 1 ok with *count set, 0 error.
+ * are neither revoked nor expired, committed ones not yet published included. Takes no
+ * lock: call it with or without the repository lock held. Index entries that are
+ * unreadable are skipped (and logged; `scep-admin check` reports them). 1 ok with *count
+ * set, 0 error.
  */
 int	 enroll_valid_certs_for_dn(struct repo *, X509_NAME *name, int *count);
 

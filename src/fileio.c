@@ -3,12 +3,14 @@
  * writes, capped reads, directories made, listed and removed. Nothing here prints: errors
  * go to errno and, where the caller passes a buffer, into one sentence (errf_sys()).
  */
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,46 +197,39 @@ create_file(const char *path, const void *buf, size_t len, int mode, char *err,
 }
 
 int
-read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max, char *err,
-    size_t errlen)
+read_fd(int fd, unsigned char **bufp, size_t *lenp, size_t max)
 {
 	unsigned char	*buf = NULL, *nbuf;
 	struct stat	 sb;
 	size_t		 len = 0, cap, ncap;
 	ssize_t		 n;
-	int		 fd = -1, rc = 0, saved;
+	int		 saved;
 
-	if (bufp == NULL || lenp == NULL || path == NULL) {
-		errno = EINVAL;
-		goto out;
-	}
-	*bufp = NULL;
-	*lenp = 0;
 	if (max > SIZE_MAX / 4)
 		max = SIZE_MAX / 4;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 || fstat(fd, &sb) == -1)
-		goto out;
+	if (fstat(fd, &sb) == -1)
+		return 0;
 	if (!S_ISREG(sb.st_mode)) {
 		errno = EINVAL;
-		goto out;
+		return 0;
 	}
 	if (sb.st_size < 0 || (unsigned long long)sb.st_size > max) {
 		errno = EFBIG;
-		goto out;
+		return 0;
 	}
 	cap = (size_t)sb.st_size + 1;
 	if ((buf = malloc(cap)) == NULL)
-		goto out;
+		return 0;
 	for (;;) {
 		if (len == cap - 1) {
 			/* Full: the file grew since fstat, or we are at EOF. */
 			if (len > max) {
 				errno = EFBIG;
-				goto out;
+				goto fail;
 			}
 			ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
 			if ((nbuf = realloc(buf, ncap)) == NULL)
-				goto out;
+				goto fail;
 			buf = nbuf;
 			cap = ncap;
 		}
@@ -242,7 +237,7 @@ read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max, char
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			goto out;
+			goto fail;
 		}
 		if (n == 0)
 			break;
@@ -250,21 +245,57 @@ read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max, char
 	}
 	if (len > max) {
 		errno = EFBIG;
-		goto out;
+		goto fail;
 	}
 	buf[len] = '\0';
 	*bufp = buf;
 	*lenp = len;
-	buf = NULL;
-	rc = 1;
+	return 1;
+fail:
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return 0;
+}
+
+int
+read_file(const char *path, unsigned char **bufp, size_t *lenp, size_t max, char *err,
+    size_t errlen)
+{
+	int	fd = -1, rc = 0, saved;
+
+	if (bufp == NULL || lenp == NULL || path == NULL) {
+		errno = EINVAL;
+		goto out;
+	}
+	*bufp = NULL;
+	*lenp = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		goto out;
+	rc = read_fd(fd, bufp, lenp, max);
 out:
 	saved = errno;
 	if (fd != -1)
 		(void)close(fd);
-	free(buf);
 	errno = saved;
 	if (!rc)
 		(void)errf_sys(err, errlen, "cannot read %s", path ? path : "(null)");
+	return rc;
+}
+
+int
+read_file_at(int dfd, const char *name, unsigned char **bufp, size_t *lenp, size_t max)
+{
+	int	fd, rc, saved;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return 0;
+	rc = read_fd(fd, bufp, lenp, max);
+	saved = errno;
+	(void)close(fd);
+	errno = saved;
 	return rc;
 }
 
@@ -371,4 +402,114 @@ fail:
 	strv_free(v, n);
 	errno = saved;
 	return errf_sys(err, errlen, "cannot read directory %s", dir);
+}
+
+int
+dir_open(const char *path)
+{
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int
+temp_write_at(int dfd, const char *prefix, char *name, size_t namelen, const void *buf,
+    size_t len, int mode)
+{
+	unsigned char	rnd[8];
+	char		hex[sizeof(rnd) * 2 + 1];
+	int		fd = -1, try, saved;
+
+	for (try = 0; try < 8; try++) {
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -1;
+		hex_encode(hex, rnd, sizeof(rnd));
+		if ((size_t)snprintf(name, namelen, "%s%s", prefix, hex) >= namelen) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (fd == -1)
+		return -1;
+	/* The mode is set with fchmod(2), so the umask does not narrow it. */
+	if (fchmod(fd, (mode_t)mode) == -1 || !write_all(fd, buf, len)) {
+		saved = errno;
+		(void)close(fd);
+		(void)unlinkat(dfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+struct sync_job {
+	const struct sync_req	*req;
+	int			 err;		/* errno of the failure, or 0 */
+};
+
+static int
+sync_one(const struct sync_req *q)
+{
+	for (;;) {
+		if ((q->data ? fdatasync(q->fd) : fsync(q->fd)) == 0)
+			return 0;
+		if (errno != EINTR)
+			return errno;
+	}
+}
+
+static void *
+sync_thread(void *arg)
+{
+	struct sync_job	*j = arg;
+
+	j->err = sync_one(j->req);
+	return NULL;
+}
+
+/* Threads with small stacks: they only make one system call. */
+#define SYNC_STACK	(64 * 1024)
+#define SYNC_MAX	8
+
+int
+sync_all(const struct sync_req *req, size_t n)
+{
+	struct sync_job	job[SYNC_MAX];
+	pthread_t	tid[SYNC_MAX];
+	pthread_attr_t	attr;
+	int		started[SYNC_MAX], err = 0, e, attr_ok;
+	size_t		i;
+
+	if (n > SYNC_MAX) {
+		/* Never asked for; the rest one after the other rather than fail. */
+		for (i = SYNC_MAX; i < n; i++)
+			if ((e = sync_one(&req[i])) != 0 && err == 0)
+				err = e;
+		n = SYNC_MAX;
+	}
+	if ((attr_ok = pthread_attr_init(&attr) == 0))
+		(void)pthread_attr_setstacksize(&attr, SYNC_STACK);
+	for (i = 0; i < n; i++) {
+		job[i].req = &req[i];
+		job[i].err = 0;
+		started[i] = i + 1 < n && pthread_create(&tid[i], attr_ok ? &attr : NULL,
+		    sync_thread, &job[i]) == 0;
+	}
+	/* The last one, and any a thread could not be started for, in this thread. */
+	for (i = 0; i < n; i++)
+		if (!started[i])
+			job[i].err = sync_one(&req[i]);
+	for (i = 0; i < n; i++)
+		if (started[i])
+			(void)pthread_join(tid[i], NULL);
+	if (attr_ok)
+		(void)pthread_attr_destroy(&attr);
+	for (i = 0; i < n && err == 0; i++)
+		err = job[i].err;
+	if (err != 0) {
+		errno = err;
+		return 0;
+	}
+	return 1;
 }

@@ -66,4 +66,41 @@ void	strv_free(char **, size_t);
 /* Remove DIR and the files in it (no subdirectories). Absent is success. */
 int	remove_flat_dir(const char *dir, char *err, size_t errlen);
 
+/*
+ * Directories kept open. A program that works in a few directories opens each once and
+ * names files relative to it (openat(2), renameat(2), linkat(2), fstatat(2)): a path is
+ * then resolved one component deep instead of from the root, which on a network file
+ * system saves a round trip per component, and fsync(2) of the directory needs no open.
+ */
+/* PATH opened as a directory (O_DIRECTORY, close-on-exec); -1 with errno on error. */
+int	dir_open(const char *path);
+/*
+ * A new file in the directory DFD, named PREFIX and 16 random hex digits (created with
+ * O_EXCL: never a file someone else made), mode MODE, holding BUF. The name goes to NAME
+ * (at least strlen(PREFIX) + 17 bytes). Returns the descriptor, open for the caller to
+ * sync, or -1 with errno (the file is gone again).
+ */
+int	temp_write_at(int dfd, const char *prefix, char *name, size_t namelen,
+	    const void *buf, size_t len, int mode);
+/* The rest of the regular file open on FD, at most MAX bytes, like read_file(). */
+int	read_fd(int fd, unsigned char **buf, size_t *len, size_t max);
+/*
+ * Read the whole regular file NAME in DFD, at most MAX bytes, like read_file(); errno
+ * ENOENT when it is absent.
+ */
+int	read_file_at(int dfd, const char *name, unsigned char **buf, size_t *len, size_t max);
+
+/* A descriptor to make durable: fsync(2), or fdatasync(2) when DATA. */
+struct sync_req {
+	int	fd;
+	int	data;
+};
+/*
+ * Make every descriptor of REQ durable, all at once: each but the last is synced by a
+ * thread of its own, so the file system serves them together and the whole takes about
+ * the time of one sync instead of N. Every sync is waited for. 1 if all succeeded, else
+ * 0 with the errno of the first that failed.
+ */
+int	sync_all(const struct sync_req *req, size_t n);
+
 #endif

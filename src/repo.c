@@ -1,14 +1,16 @@
 /*
  * The CA repository: a directory tree that is the database (repo.h, repo-layout/README.md).
  * This file holds what the rest of the module builds on: opening, creating and locking the
- * tree, record ids, the names of states and serials, the paths built from them, the
- * repository's logged use of fileio.h, and the scan of a state directory.
+ * tree and keeping its directories open, record ids, the names of states and serials, the
+ * paths built from them, the repository's logged use of fileio.h, and the scan of a state
+ * directory.
  *
- * A state is a directory, a transition is a rename(2), a record is created whole in tmp/ and
- * renamed into its state, every file is replaced atomically (temp file in the same
- * directory, fsync, rename, fsync the directory). Every path is built by path_join() from
- * the configured root and validated names; record ids are checked by repo_id_valid() and
- * serials by serial_normalize() before they come near it.
+ * A state is a directory, a transition is a rename(2), a record is one file staged whole in
+ * tmp/ and renamed into its state, every file is replaced atomically (temp file, sync,
+ * rename, sync the directory). Every path is built by path_join() from the configured root
+ * and validated names, or is one validated name relative to a directory kept open; record
+ * ids are checked by repo_id_valid() and serials by serial_normalize() before they come
+ * near either.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/asn1.h>
@@ -57,10 +60,9 @@ rstate_from_name(const char *name)
 	return RS_NONE;
 }
 
-/* <root>/<state>/<id>[/<file>] for a validated id. */
+/* <root>/<state>/<id> for a validated id. */
 int
-rec_path(const struct repo *r, char *buf, size_t len, enum rstate st, const char *id,
-    const char *file)
+rec_path(const struct repo *r, char *buf, size_t len, enum rstate st, const char *id)
 {
 	if (!state_ok(st) || !repo_id_valid(id)) {
 		if (len > 0)
@@ -68,7 +70,7 @@ rec_path(const struct repo *r, char *buf, size_t len, enum rstate st, const char
 		errno = EINVAL;
 		return 0;
 	}
-	return path_join(buf, len, r->root, state_dirs[st], id, file);
+	return path_join(buf, len, r->root, state_dirs[st], id, NULL);
 }
 
 /*
@@ -209,6 +211,15 @@ list_dir(const char *dir, int (*ok)(const char *), char ***names, size_t *n)
 	return log_failure(err, ENOENT);
 }
 
+int
+sync_logged(const struct sync_req *req, size_t n, const char *what)
+{
+	if (sync_all(req, n))
+		return 1;
+	logx(LOG_LVL_ERR, "sync %s: %s", what, strerror(errno));
+	return 0;
+}
+
 void
 drop_dir(const char *dir)
 {
@@ -220,8 +231,10 @@ drop_dir(const char *dir)
 	errno = saved;
 }
 
-static const char *const repo_dirs[] = {
-	"pending", "approved", "issued", "rejected", "certs", "tmp"
+/* The directories repo_open() requires, in the order of enum rdir. */
+static const char *const repo_dirs[RD_COUNT] = {
+	[RD_PENDING] = "pending", [RD_APPROVED] = "approved", [RD_ISSUED] = "issued",
+	[RD_REJECTED] = "rejected", [RD_CERTS] = "certs", [RD_TMP] = "tmp",
 };
 
 /* Made by repo_create(); older repositories get them on first use (ensure_dir()). */
@@ -235,38 +248,40 @@ struct repo *
 repo_open(const char *root, char *err, size_t errlen)
 {
 	struct repo	*r = NULL, *ret = NULL;
-	struct stat	 sb;
 	char		 path[MAX_PATH_LEN];
 	size_t		 i;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	for (i = 0; i < sizeof(repo_dirs) / sizeof(repo_dirs[0]); i++) {
-		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL)) {
-			(void)errf_sys(err, errlen, "repository %s", root ? root : "(null)");
-			goto out;
-		}
-		if (stat(path, &sb) == -1) {
-			(void)errf_sys(err, errlen, "cannot stat %s", path);
-			goto out;
-		}
-		if (!S_ISDIR(sb.st_mode)) {
-			(void)errf(err, errlen, "%s is not a directory", path);
-			goto out;
-		}
-	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		(void)errf_sys(err, errlen, "cannot open %s", root);
+		(void)errf_sys(err, errlen, "cannot open %s", root ? root : "(null)");
 		goto out;
 	}
 	r->lockfd = -1;
-	if ((r->root = strdup(root)) == NULL) {
-		(void)errf_sys(err, errlen, "cannot open %s", root);
+	for (i = 0; i < RD_COUNT; i++)
+		r->dfd[i] = -1;
+	if (root == NULL || (r->root = strdup(root)) == NULL) {
+		if (root == NULL)
+			errno = EINVAL;
+		(void)errf_sys(err, errlen, "cannot open %s", root ? root : "(null)");
 		goto out;
 	}
-	if (!path_join(path, sizeof(path), root, ".lock", NULL, NULL) ||
-	    (r->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
-		(void)errf_sys(err, errlen, "cannot open %s", path);
+	if ((r->dfd[RD_ROOT] = dir_open(root)) == -1) {
+		(void)errf_sys(err, errlen, "cannot open the repository %s", root);
+		goto out;
+	}
+	for (i = 0; i < RD_COUNT; i++) {
+		if (i == RD_ROOT || repo_dirs[i] == NULL)
+			continue;
+		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL) ||
+		    (r->dfd[i] = dir_open(path)) == -1) {
+			(void)errf_sys(err, errlen, "cannot open %s", path[0] ? path : root);
+			goto out;
+		}
+	}
+	if ((r->lockfd = openat(r->dfd[RD_ROOT], ".lock", O_RDWR | O_CREAT | O_CLOEXEC,
+	    0640)) == -1) {
+		(void)errf_sys(err, errlen, "cannot open %s/.lock", root);
 		goto out;
 	}
 	ret = r;
@@ -283,7 +298,6 @@ repo_create(const char *root, char *err, size_t errlen)
 		const char	*name;
 		const char	*content;
 	} files[] = {
-		{ "serial", "01\n" },
 		{ "crlnumber", "01\n" },
 		{ "index.txt", "" },
 		{ "index.txt.attr", "unique_subject = no\n" },
@@ -305,6 +319,8 @@ repo_create(const char *root, char *err, size_t errlen)
 	if (!make_dir(path, CA_DIR_MODE, err, errlen))
 		return 0;
 	for (i = 0; i < sizeof(repo_dirs) / sizeof(repo_dirs[0]); i++) {
+		if (repo_dirs[i] == NULL)
+			continue;
 		if (!path_join(path, sizeof(path), root, repo_dirs[i], NULL, NULL))
 			return errf_sys(err, errlen, "repository %s", root);
 		if (!make_dir(path, DIR_MODE, err, errlen))
@@ -331,10 +347,15 @@ repo_create(const char *root, char *err, size_t errlen)
 void
 repo_close(struct repo *r)
 {
+	size_t	i;
+
 	if (r == NULL)
 		return;
 	if (r->lockfd != -1)
 		(void)close(r->lockfd);
+	for (i = 0; i < RD_COUNT; i++)
+		if (r->dfd[i] != -1)
+			(void)close(r->dfd[i]);
 	free(r->root);
 	free(r);
 }
@@ -346,22 +367,68 @@ repo_root(const struct repo *r)
 }
 
 int
+repo_dfd(struct repo *r, enum rdir d)
+{
+	char	path[MAX_PATH_LEN];
+
+	if (d < 0 || d >= RD_COUNT)
+		return -1;
+	if (r->dfd[d] != -1)
+		return r->dfd[d];
+	if (d != RD_BYDN || !path_join(path, sizeof(path), r->root, "bydn", NULL, NULL))
+		return -1;
+	/* Made on first use in a repository older than bydn/. */
+	if ((r->dfd[d] = dir_open(path)) == -1 && errno == ENOENT &&
+	    ensure_dir(r, "bydn", NULL))
+		r->dfd[d] = dir_open(path);
+	if (r->dfd[d] == -1)
+		logx(LOG_LVL_ERR, "open %s: %s", path, strerror(errno));
+	return r->dfd[d];
+}
+
+/*
+ * The lock is taken with F_SETLK, retried with a growing pause, never with F_SETLKW: no
+ * process ever sleeps inside the kernel (or a FUSE client) waiting for it, where being
+ * killed can hang a network file system's mount (GlusterFS), and a wait has an end.
+ */
+int
 repo_lock(struct repo *r)
 {
 	struct flock	fl;
+	struct timespec	t0, now, pause;
+	unsigned long	jitter;
+	long		us = LOCK_PAUSE_MIN_US, ms;
 
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = 0;
 	fl.l_len = 0;
-	while (fcntl(r->lockfd, F_SETLKW, &fl) == -1) {
-		if (errno == EINTR)
-			continue;
-		logx(LOG_LVL_ERR, "lock %s/.lock: %s", r->root, strerror(errno));
-		return 0;
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (fcntl(r->lockfd, F_SETLK, &fl) == 0)
+			return 1;
+		if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
+			logx(LOG_LVL_ERR, "lock %s/.lock: %s", r->root, strerror(errno));
+			return 0;
+		}
+		(void)clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (long)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= REPO_LOCK_WAIT * 1000L) {
+			logx(LOG_LVL_ERR, "lock %s/.lock: still held by another process after "
+			    "%d s; giving up", r->root, REPO_LOCK_WAIT);
+			errno = ETIMEDOUT;
+			return 0;
+		}
+		/* Half the pause fixed, half varied, so that waiters do not retry together. */
+		jitter = ((unsigned long)now.tv_nsec / 1000 + (unsigned long)getpid()) %
+		    (unsigned long)(us / 2 + 1);
+		pause.tv_sec = 0;
+		pause.tv_nsec = (us / 2 + (long)jitter) * 1000;
+		(void)nanosleep(&pause, NULL);
+		if ((us *= 2) > LOCK_PAUSE_MAX_US)
+			us = LOCK_PAUSE_MAX_US;
 	}
-	return 1;
 }
 
 void
@@ -484,16 +551,15 @@ lower_hex(const char *s, size_t min, size_t max)
 	return i >= min;
 }
 
-static enum rstate
+enum rstate
 find_once(struct repo *r, const char *id)
 {
-	char		path[MAX_PATH_LEN];
 	struct stat	sb;
 	int		i;
 
 	for (i = 0; i < RS_COUNT; i++)
-		if (rec_path(r, path, sizeof(path), (enum rstate)i, id, NULL) &&
-		    lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		if (fstatat(r->dfd[i], id, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode))
 			return (enum rstate)i;
 	return RS_NONE;
 }
@@ -502,6 +568,12 @@ find_once(struct repo *r, const char *id)
  * Two passes: without the lock a record may move from a directory not yet looked at to one
  * already looked at (rejected -> pending); rename(2) being atomic, the second pass sees it.
  */
+enum rstate
+repo_find_once(struct repo *r, const char *id)
+{
+	return repo_id_valid(id) ? find_once(r, id) : RS_NONE;
+}
+
 enum rstate
 repo_find(struct repo *r, const char *id)
 {

@@ -2,18 +2,19 @@
  * The CA repository: a directory tree that is the database (see repo-layout/README.md).
  *
  *   <root>/ca/               CA certificate and key (owned by ca.c)
- *   <root>/pending/<id>/     a request waiting for an administrator
- *   <root>/approved/<id>/    approved, not yet issued
- *   <root>/issued/<id>/      certificate issued
- *   <root>/rejected/<id>/    rejected (kept so that a polling client learns it)
- *   <root>/certs/<SERIAL>.pem every issued certificate by serial (uppercase hex)
- *   <root>/tmp/              staging area for atomic creation (same filesystem)
+ *   <root>/pending/<id>      a request waiting for an administrator
+ *   <root>/approved/<id>     approved, not yet issued (or issued and not yet published:
+ *                            then it holds its certificate)
+ *   <root>/issued/<id>       certificate issued
+ *   <root>/rejected/<id>     rejected (kept so that a polling client learns it)
+ *   <root>/certs/<SERIAL>.pem every issued certificate by serial (uppercase hex), after a
+ *                            "record=<id>" line naming the record that holds it
+ *   <root>/tmp/              staging area: files are written here, synced, then renamed
+ *                            or linked into place (same filesystem)
  *   <root>/index.txt         OpenSSL `ca` compatible index (+ index.txt.attr)
- *   <root>/serial            next serial, hex, OpenSSL format
  *   <root>/.lock             fcntl() lock file; never deleted
- *   <root>/certs/<SERIAL>.id "<record id>\n<dnkey>\n": which record holds the cert, and
- *                            the DN index key of its subject (so revocation finds it)
- *   <root>/bydn/<dnkey>/<SERIAL>  DN index: one empty file per valid certificate
+ *   <root>/bydn/<b>/<dnkey>.<SERIAL>  DN index: a hard link of certs/<SERIAL>.pem for each
+ *                            valid certificate, <b> the first 3 digits of <dnkey>
  *   <root>/revoked/<SERIAL>  revocation marker: "<revdate>[,<reason>]\n" as in index.txt
  *   <root>/crlnumber         next CRL number, hex, OpenSSL format
  *   <root>/challenges/<hash> one-time challenge: hex SHA-256 of the secret -> "<expiry>\n"
@@ -22,31 +23,31 @@
  * before they existed, on first use.
  *
  * <id> is 64 lowercase hex characters built only by repo_id(); a client string never
- * becomes a path component. A record is a directory holding:
- *   meta        "key=value" lines (values escaped with log_escape rules), see struct record
- *   request.der the pkiMessage as received
- *   csr.der     the PKCS#10 request (DER)
- *   signer.der  the certificate that signed the request (DER)
- *   cert.der    the issued certificate (DER): written in approved/, then moved to issued/
- * Repository code does no CMS and never sees the CA key.
+ * becomes a path component. A record is one file: "key=value" lines (values escaped with
+ * log_escape rules, see struct record), then its blobs as "cert=", "csr=", "signer=" and
+ * "request=" lines of base64: the issued certificate, the PKCS#10 request, the certificate
+ * that signed the request, the pkiMessage as received (all DER). Serials are random (see
+ * enroll.c); nothing counts them. Repository code does no CMS and never sees the CA key.
  *
- * Concurrency: every change to a record, a counter or an index (record creation, state
- * change, serial allocation, index append, meta rewrite, revocation) happens with the
- * repository lock held (fcntl F_SETLKW on .lock, which works across processes and over
- * NFSv4). Functions marked [locked] require the caller to hold it. Of the others,
- * repo_check() takes it itself; the rest read a snapshot, or change one name with one
- * atomic create or rename (the one-time challenges). Files are written to a temp name in
- * the same directory, fsynced, renamed, and the directory fsynced (fileio.h).
+ * Concurrency: every change of a state, a counter or an index happens with the repository
+ * lock held (fcntl on .lock, which works across processes and over NFSv4), and only the
+ * directory operations of a change: files are staged and synced before the lock is taken,
+ * directories synced after it is released (the commit protocol of repo-layout/README.md).
+ * Functions marked [locked] require the caller to hold it; the others take it themselves
+ * when they need it, or read a snapshot, or change one name with one atomic create or
+ * rename (the one-time challenges).
  *
  * The module is one header over files with one job each (repo_int.h holds what they
  * share, fileio.c the file primitives under them):
  *   repo.c            open, create, lock; record ids; state, path and serial names; find
- *   repo_record.c     records and their states: meta, blobs, create, move, update, print
- *   repo_counter.c    the `serial` and `crlnumber` counters
- *   repo_index.c      issued certificates: certs/, index.txt, the DN index, store
+ *   repo_record.c     records and their states: the record file, create, move, update, print
+ *   repo_issue.c      issuing a certificate: stage, commit, publish
+ *   repo_counter.c    the `crlnumber` counter
+ *   repo_index.c      issued certificates: certs/, index.txt, the DN index
  *   repo_revoke.c     revocation and the list of revoked certificates for a CRL
  *   repo_challenge.c  one-time challenges
  *   repo_check.c      the consistency checker and its repairs
+ *   repo_migrate.c    converting a repository of the older layout
  * The sections below follow the same order.
  */
 #ifndef REPO_H
@@ -74,6 +75,7 @@ struct repo;	/* opaque: root path and lock fd */
 #define REPO_DNKEY_MIN		8	/* a dnkey is 8..64 lower-case hex digits */
 #define REPO_DNKEY_MAX		64
 #define REPO_CHALLENGE_KEEP	86400	/* seconds a consumed challenge stays in used/ */
+#define REPO_LOCK_WAIT		30	/* seconds repo_lock() tries before it gives up */
 
 /* What a record says about itself; every string is owned by the struct (NULL if unset). */
 struct record {
@@ -99,11 +101,12 @@ struct record {
 					   ("O=Other,DNS:www.example"; ',' inside one as \x2c) */
 	time_t		 created;
 	time_t		 updated;
-	/* Blobs, loaded on demand by repo_record_load(..., with_blobs=1). */
+	/* Blobs: the certificate always, the others by repo_record_load(..., with_blobs=1). */
 	unsigned char	*csr_der;	size_t csr_len;
 	unsigned char	*signer_der;	size_t signer_len;
 	unsigned char	*cert_der;	size_t cert_len;
 	unsigned char	*request_der;	size_t request_len;
+	unsigned long long fid;		/* the file as loaded (its inode): repo_issue() */
 };
 
 /* ---- Opening, locking, ids, states (repo.c) ---------------------------------------- */
@@ -117,7 +120,11 @@ int		 repo_create(const char *root, char *err, size_t errlen);
 void		 repo_close(struct repo *);
 const char	*repo_root(const struct repo *);
 
-/* Cross-process lock over the whole repository. Not recursive. 1 ok, 0 error. */
+/*
+ * Cross-process lock over the whole repository. Not recursive. Waits at most
+ * REPO_LOCK_WAIT seconds, never blocked in the kernel. 1 ok, 0 error (errno ETIMEDOUT:
+ * another process held it all that time).
+ */
 int		 repo_lock(struct repo *);
 void		 repo_unlock(struct repo *);
 
@@ -151,6 +158,12 @@ int		 repo_serial_name(const ASN1_INTEGER *, char *out, size_t outlen);
 
 /* Which state holds ID (RS_NONE if none). [locked or not: a snapshot] */
 enum rstate	 repo_find(struct repo *, const char *id);
+/*
+ * Like repo_find() in one look at each state directory: without the lock it can miss a
+ * record that moves during the look (repo_find() looks twice). For a caller that checks
+ * a miss again under the lock (creating a record does).
+ */
+enum rstate	 repo_find_once(struct repo *, const char *id);
 
 const char	*rstate_name(enum rstate);		/* "pending", ... */
 enum rstate	 rstate_from_name(const char *);	/* RS_NONE if unknown */
@@ -171,32 +184,23 @@ void		 record_free(struct record *);
 void		 record_print(const struct record *, FILE *);
 
 /*
- * [locked] Create REC (its id, metadata and csr/signer/request blobs) in state ST.
- * Fails (returns 0, errno EEXIST) if the id exists in any state.
+ * Create REC (its id, metadata and blobs) in state ST, durably: staged and synced, then,
+ * under the lock (taken here: do not hold it), renamed into ST, and ST synced. Fails
+ * (returns 0, errno EEXIST) if the id exists in any state. A record holding a certificate
+ * is made by repo_issue(), never here.
  */
 int		 repo_record_create(struct repo *, const struct record *, enum rstate st);
 
 /* [locked] Move ID from state FROM to TO with rename(2). 0 if it is not in FROM. */
 int		 repo_move(struct repo *, const char *id, enum rstate from, enum rstate to);
 
-/* [locked] Rewrite the meta file of ID (in whatever state it is) from REC. */
+/*
+ * [locked] Rewrite the record of ID (in whatever state it is) from REC; the blobs REC
+ * does not hold are kept from the file.
+ */
 int		 repo_record_update(struct repo *, const struct record *);
 
-/* ---- Counters (repo_counter.c) ----------------------------------------------------- */
-
-/*
- * [locked] Allocate the next serial: reads `serial`, writes serial+1 atomically, returns
- * the allocated value as uppercase hex (even number of digits, OpenSSL style) in out.
- */
-int		 repo_serial_next(struct repo *, char *out, size_t outlen);
-
-/*
- * [locked] Like repo_serial_next() over `crlnumber`; a missing file counts as "01". Zero is
- * a valid CRL number. 1 ok, 0 error.
- */
-int		 repo_crlnumber_next(struct repo *, char *out, size_t outlen);
-
-/* ---- Issued certificates and their indexes (repo_index.c) -------------------------- */
+/* ---- Issuing (repo_issue.c) -------------------------------------------------------- */
 
 /*
  * What the repository records about an issued certificate, taken from it once, where it is
@@ -214,16 +218,62 @@ int		 repo_cert_facts(X509 *, struct repo_cert *);
 void		 repo_cert_facts_free(struct repo_cert *);
 
 /*
- * [locked] Store the issued certificate DER, described by CERT: the record's cert.der,
- * certs/<SERIAL>.pem, certs/<SERIAL>.id, the DN index entry (unless the serial is
- * revoked), the index.txt line ("V", expiry, serial, subject) and, last, the serial in the
- * record's meta, so that a meta holding a serial means all the rest is there. Calling it
- * again for the same certificate finishes an interrupted store (no second index line);
- * certs/<SERIAL>.pem is never replaced by another certificate (errno EEXIST). Does not
- * move the record: the caller then moves approved -> issued.
+ * A last check run under the lock, right before a certificate is committed (the OpenCA
+ * renewal rule, which must see every certificate committed before): 1 go on, 0 refuse,
+ * -1 error.
  */
-int		 repo_store_cert(struct repo *, const char *id, const unsigned char *der,
-		    size_t derlen, const struct repo_cert *cert);
+typedef int	 repo_gate_fn(struct repo *, const struct record *, void *arg);
+
+#define REPO_REFUSED	(-1)	/* repo_issue(): the gate refused; nothing was written */
+#define REPO_TAKEN	(-2)	/* certs/<SERIAL>.pem holds another certificate */
+
+/*
+ * Issue REC's certificate (REC->cert_der, described by CF) with the commit protocol of
+ * repo-layout/README.md: stage (no lock), commit into approved/ (locked: the DN index
+ * entry, the record), publish (certs/<SERIAL>.pem, then locked: the index.txt line, the
+ * record into issued/), each step synced before the next. Do not hold the lock. FROM is
+ * RS_NONE for a new record (errno EEXIST if its id is in any state) or RS_APPROVED for
+ * REC as loaded from approved/ without a certificate (errno ESTALE if that file has
+ * changed since: load it again). GATE (may be NULL) runs under the lock before the commit.
+ * The record gets CF's serial. Returns 1 issued (the record in issued/, all durable),
+ * REPO_REFUSED, REPO_TAKEN (committed: the record is in approved/ with a certificate
+ * whose serial another certificate has; repo_issue_unwind() it and sign again), or 0
+ * (errno set; the record may be committed: repo_issue_finish() publishes it).
+ */
+int		 repo_issue(struct repo *, const struct record *rec,
+		    const struct repo_cert *cf, enum rstate from, repo_gate_fn *gate,
+		    void *arg);
+/*
+ * Publish the certificate of a record committed in approved/ (an issue interrupted, or
+ * under way in another process): 1 published (the record in issued/, all durable; also
+ * when ID is in issued/ already), REPO_TAKEN as for repo_issue(), 0 error (errno ENOENT:
+ * ID is not in approved/ or issued/; EINVAL: its record holds no certificate).
+ */
+int		 repo_issue_finish(struct repo *, const char *id);
+/*
+ * Withdraw the certificate of a record in approved/ whose serial is taken (REPO_TAKEN):
+ * the record is rewritten without it and its DN index entry removed, so it can be signed
+ * again. Takes the lock. Refused (errno EEXIST) when certs/<SERIAL>.pem is that very
+ * certificate. 1 ok, 0 error.
+ */
+int		 repo_issue_unwind(struct repo *, const char *id);
+/*
+ * Make what an issue published durable: certs/, index.txt, issued/, approved/. For a
+ * process that answers with a certificate another process may have published a moment
+ * before. 1 ok, 0 error.
+ */
+int		 repo_sync_issued(struct repo *);
+
+/* ---- Counters (repo_counter.c) ----------------------------------------------------- */
+
+/*
+ * [locked] The next CRL number: reads `crlnumber` (a missing file counts as "01"), writes
+ * its successor atomically, returns the value as uppercase hex (even number of digits,
+ * OpenSSL style) in out. Zero is a valid CRL number. 1 ok, 0 error.
+ */
+int		 repo_crlnumber_next(struct repo *, char *out, size_t outlen);
+
+/* ---- Issued certificates and their indexes (repo_index.c) -------------------------- */
 
 /* Read certs/<SERIAL>.pem as DER. SERIAL is validated (hex only). */
 int		 repo_cert_by_serial(struct repo *, const char *serial,
@@ -239,13 +289,16 @@ int		 repo_dnkey(X509_NAME *, char out[REPO_DNKEY_MAX + 1]);
 int		 repo_dnkey_valid(const char *);	/* 8..64 lower-case hex */
 
 /*
- * DN index: bydn/<dnkey>/<SERIAL>, one empty file per non-revoked certificate with that
- * subject, so a lookup costs one directory read whatever the size of the repository.
- * repo_store_cert() adds the entry and repo_revoke() removes it; repo_dn_add() and
- * repo_dn_remove() are idempotent (adding an existing or removing a missing entry is
- * success). Entries of expired certificates stay until repo_check(repair) prunes them, so a
- * caller counting "valid certificates with this DN" still checks each one's notAfter.
- * 1 ok, 0 error (EINVAL for a malformed dnkey or serial).
+ * DN index: bydn/<bucket>/<dnkey>.<SERIAL>, a hard link of the certificate for every
+ * certificate with that subject that is not revoked, in one of 4096 buckets (the first
+ * three digits of the key), so a lookup costs one read of a small directory whatever the
+ * size of the repository. repo_issue() adds the entry when it commits (before the
+ * certificate is published: a renewal counting under the lock sees every committed
+ * certificate) and repo_revoke() removes it; repo_dn_add() (a link of certs/<SERIAL>.pem)
+ * and repo_dn_remove() are idempotent. Entries of expired certificates stay until
+ * repo_check(repair) prunes them, so a caller counting "valid certificates with this DN"
+ * still checks each one's notAfter. 1 ok, 0 error (EINVAL for a malformed dnkey or
+ * serial).
  */
 int		 repo_dn_add(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
 int		 repo_dn_remove(struct repo *, const char *dnkey, const char *serial);	/* [locked] */
@@ -254,10 +307,17 @@ int		 repo_dn_remove(struct repo *, const char *dnkey, const char *serial);	/* [
  * the vector with strv_free() (fileio.h).
  */
 int		 repo_dn_serials(struct repo *, const char *dnkey, char ***serials, size_t *n);
+/*
+ * The certificate of DN index entry DNKEY, SERIAL as DER (malloc'd): read through the
+ * entry itself, so also a certificate committed and not yet in certs/. 0 with errno
+ * ENOENT when there is no such entry.
+ */
+int		 repo_dn_cert(struct repo *, const char *dnkey, const char *serial,
+		    unsigned char **der, size_t *len);
 
 /*
- * The id of the record that holds certificate SERIAL, from certs/<SERIAL>.id.
- * 1 ok, 0 error (ENOENT: no such certificate or no .id file).
+ * The id of the record that holds certificate SERIAL, from the "record=" line of
+ * certs/<SERIAL>.pem. 1 ok, 0 error (ENOENT: no such certificate; EINVAL: no such line).
  */
 int		 repo_record_by_serial(struct repo *, const char *serial,
 		    char id[REPO_ID_LEN + 1]);
@@ -276,8 +336,8 @@ int		 repo_reason_from_name(const char *);	/* -1 if unknown */
  * [locked] Revoke SERIAL at WHEN (1950..2049: index.txt uses UTCTime) for REASON: writes
  * revoked/<SERIAL>, rewrites index.txt with the line turned into
  * "R<TAB>expiry<TAB>YYMMDDHHMMSSZ[,reason]<TAB>SERIAL<TAB>unknown<TAB>subject" (the
- * `openssl ca -revoke` form), and removes the DN index entry (its key is read from
- * certs/<SERIAL>.id, or computed from the certificate). The certificate must be in certs/
+ * `openssl ca -revoke` form), and removes the DN index entry (its key computed from the
+ * certificate). The certificate must be in certs/
  * and have a V (or E, expired) line in index.txt. 1 ok; 0 with errno ENOENT (unknown
  * serial), EALREADY (already revoked), EINVAL (bad serial, reason or time), or an I/O error.
  */
@@ -356,6 +416,16 @@ int		 repo_challenge_purge(struct repo *, time_t now);
 typedef void	 repo_report_fn(const char *what, const char *detail, int repaired,
 		    void *arg);
 int		 repo_check(struct repo *, int repair, repo_report_fn *report, void *arg);
+
+/*
+ * Convert a repository of the older layout (a record a directory of meta and .der files,
+ * certs/<SERIAL>.id, bydn/<dnkey>/<SERIAL>): each record directory replaced by its record
+ * file (reported as "migrate", repaired when converted), the .id files removed, then
+ * repo_check(repair) for the rest (the certificates' record lines, the DN index). Safe to
+ * run again after a crash or on a converted repository. Returns what repo_check()
+ * returns, or the number of records left unconverted, or -1 if it could not run.
+ */
+int		 repo_migrate(struct repo *, repo_report_fn *report, void *arg);
 
 /* A REPORT callback collecting the issues: pass a zeroed struct repo_issue_report. */
 struct repo_issue {

@@ -77,6 +77,28 @@ repo_challenge_add(struct repo *r, const char *hash, time_t expires)
 	return put_file(path, text, strlen(text), 1);
 }
 
+/* fsync(2) directories A and B at once. */
+static int
+sync_pair(const char *a, const char *b)
+{
+	struct sync_req	q[2];
+	int		ok;
+
+	q[0].fd = dir_open(a);
+	q[1].fd = dir_open(b);
+	q[0].data = q[1].data = 0;
+	if (q[0].fd == -1 || q[1].fd == -1) {
+		logx(LOG_LVL_ERR, "open %s: %s", q[0].fd == -1 ? a : b, strerror(errno));
+		ok = 0;
+	} else
+		ok = sync_logged(q, 2, a);
+	if (q[0].fd != -1)
+		(void)close(q[0].fd);
+	if (q[1].fd != -1)
+		(void)close(q[1].fd);
+	return ok;
+}
+
 int
 repo_challenge_consume(struct repo *r, const char *hash, time_t now)
 {
@@ -95,8 +117,9 @@ repo_challenge_consume(struct repo *r, const char *hash, time_t now)
 			logx(LOG_LVL_ERR, "rename %s %s: %s", path, used, strerror(errno));
 		return 0;
 	}
-	(void)sync_dir(udir);
-	(void)sync_dir(cdir);
+	/* Durable before anything it allows is: both directories, together. */
+	if (!sync_pair(udir, cdir))
+		return 0;	/* consumed, and refused: its use might not survive a crash */
 	/* mtime = when it was used, for repo_challenge_purge(). */
 	ts[0].tv_sec = ts[1].tv_sec = now;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;

@@ -1,12 +1,16 @@
 /*
- * The repository checker: every record, certificate, index line, marker, counter and DN
- * index entry against the others, reported one violation at a time, and repaired on request
- * (see repo_check() in repo.h for the codes).
+ * The repository checker: every record, certificate, index line, marker and DN index entry
+ * against the others, reported one violation at a time, and repaired on request (see
+ * repo_check() in repo.h for the codes). It holds the repository lock for its whole run,
+ * so the only states in between that it meets are those the commit protocol leaves
+ * between two lock holds (a staged file, a record committed and not yet published) and
+ * those a crash leaves; repo-layout/README.md lists them and what the repair does.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,15 +20,13 @@
 #include <unistd.h>
 
 #include <openssl/asn1.h>
-#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "repo_int.h"
 
-/* A certificate of certs/ as the checker sees it. */
+/* A certificate of certs/ (or one a record holds whose certs/ file is missing). */
 struct ccert {
 	char		 sn[MAX_SERIAL_HEX + 2];
 	char		 expiry[20];		/* index.txt form */
@@ -38,19 +40,16 @@ struct ccert {
 	char		*revfield;		/* revocation field to keep, malloc'd */
 };
 
-struct snid {
-	char	sn[MAX_SERIAL_HEX + 2];
-	char	id[REPO_ID_LEN + 1];
-};
-
-/*
- * An issued record's certificate whose certs/<SN>.pem is missing and was not restored:
- * the later checks use it, so that only the missing file is reported, not its echoes.
- */
-struct vcert {
+/* A record holding a certificate: issued, or committed in approved/. */
+struct holder {
 	char		 sn[MAX_SERIAL_HEX + 2];
+	char		 id[REPO_ID_LEN + 1];
+	char		 dnkey[REPO_DNKEY_MAX + 1];
+	enum rstate	 st;
 	unsigned char	*der;
 	size_t		 len;
+	time_t		 mtime;
+	int		 seen;			/* 1 certs/<SN>.pem is it, -1 another */
 };
 
 struct chk {
@@ -64,14 +63,13 @@ struct chk {
 	size_t		  ncerts;
 	char		**bad;		/* serials of certs/ files that do not parse */
 	size_t		  nbad;
-	struct snid	 *ids;		/* serial -> record, from the records' meta */
-	size_t		  nids;
-	BIGNUM		 *max;		/* highest serial in use */
+	struct holder	 *hold;		/* issued records, by serial */
+	size_t		  nhold;
+	struct holder	 *comm;		/* records of approved/ holding one, by serial */
+	size_t		  ncomm;
 	int		  blind;	/* certs/ or index.txt unreadable: no DN repairs */
 	char		**pend;		/* index problems the rebuild repairs: what \0 detail */
 	size_t		  npend;
-	struct vcert	 *virt;		/* issued certs whose PEM is missing, from cert.der */
-	size_t		  nvirt;
 };
 
 static void	issue(struct chk *, const char *, int, const char *, ...)
@@ -136,18 +134,11 @@ esc(const char *name, char *buf, size_t len)
 	return buf;
 }
 
-static void
-bn_max(struct chk *c, const char *sn)
+/* Young enough to belong to a process at work (STRAY_GRACE). */
+static int
+young(const struct chk *c, time_t t)
 {
-	BIGNUM	*bn = NULL;
-
-	if (BN_hex2bn(&bn, sn) == (int)strlen(sn) &&
-	    (c->max == NULL || BN_cmp(bn, c->max) > 0)) {
-		BN_free(c->max);
-		c->max = bn;
-		bn = NULL;
-	}
-	BN_free(bn);
+	return (long long)t + STRAY_GRACE > (long long)c->now;
 }
 
 /* Remove a file or a flat directory. 1 if it is gone. */
@@ -170,23 +161,30 @@ remove_any(const char *path)
 	return 1;
 }
 
-/* Everything in tmp/ is a leftover: only lock holders stage there. */
+/*
+ * tmp/ holds what processes stage before they take the lock: only what is older than
+ * STRAY_GRACE is a crash's leftover.
+ */
 static void
 chk_tmpdir(struct chk *c)
 {
-	char	  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], e[256], **v = NULL;
-	size_t	  n = 0, i;
+	char		  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], e[256], **v = NULL;
+	struct stat	  sb;
+	size_t		  n = 0, i;
 
 	if (!path_join(dir, sizeof(dir), c->r->root, "tmp", NULL, NULL) ||
 	    !list_dir(dir, NULL, &v, &n)) {
 		issue(c, "io-error", 0, "tmp/: %s", strerror(errno));
 		return;
 	}
-	for (i = 0; i < n; i++)
-		if (strcmp(v[i], "README.md") != 0)
-			issue(c, "stray-temp", c->repair &&
-			    path_join(path, sizeof(path), dir, v[i], NULL, NULL) &&
-			    remove_any(path), "tmp/%s", esc(v[i], e, sizeof(e)));
+	for (i = 0; i < n; i++) {
+		if (strcmp(v[i], "README.md") == 0 ||
+		    !path_join(path, sizeof(path), dir, v[i], NULL, NULL) ||
+		    lstat(path, &sb) == -1 || young(c, sb.st_mtime))
+			continue;
+		issue(c, "stray-temp", c->repair && remove_any(path), "tmp/%s",
+		    esc(v[i], e, sizeof(e)));
+	}
 	strv_free(v, n);
 }
 
@@ -207,152 +205,128 @@ chk_walk(struct chk *c, const char *dir, const char *rel, int depth)
 		return;
 	}
 	for (i = 0; i < n; i++) {
+		/* The big flat directories hold no temp files: only tmp/ and the root do. */
+		if (rel[0] == '\0' && (strcmp(v[i], "tmp") == 0 || strcmp(v[i], "certs") == 0 ||
+		    strcmp(v[i], "bydn") == 0 || rstate_from_name(v[i]) != RS_NONE))
+			continue;
 		if (!path_join(path, sizeof(path), dir, v[i], NULL, NULL) ||
 		    lstat(path, &sb) == -1)
 			continue;
 		(void)snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "",
 		    esc(v[i], e, sizeof(e)));
 		if (strncmp(v[i], ".tmp-", 5) == 0) {
-			if ((long long)sb.st_mtime + STRAY_GRACE > (long long)c->now)
+			if (young(c, sb.st_mtime))
 				continue;
 			issue(c, "stray-temp", c->repair && remove_any(path), "%s", sub);
-		} else if (S_ISDIR(sb.st_mode) && depth > 0 &&
-		    !(rel[0] == '\0' && strcmp(v[i], "tmp") == 0))
+		} else if (S_ISDIR(sb.st_mode) && depth > 0)
 			chk_walk(c, path, sub, depth - 1);
 	}
 	strv_free(v, n);
 }
 
 static int
-snid_cmp(const void *a, const void *b)
+holder_cmp(const void *a, const void *b)
 {
-	return serial_cmp(((const struct snid *)a)->sn, ((const struct snid *)b)->sn);
+	return serial_cmp(((const struct holder *)a)->sn, ((const struct holder *)b)->sn);
 }
 
-static void
-snid_add(struct chk *c, const char *sn, const char *id)
+/* The holder of SN in V (N of them, sorted), or NULL. */
+static struct holder *
+find_holder(struct holder *v, size_t n, const char *sn)
 {
-	struct snid	*nv;
+	struct holder	key;
 
-	if ((nv = reallocarray(c->ids, c->nids + 1, sizeof(*nv))) == NULL)
-		return;
-	c->ids = nv;
-	memcpy(nv[c->nids].sn, sn, strlen(sn) + 1);
-	memcpy(nv[c->nids].id, id, REPO_ID_LEN + 1);
-	c->nids++;
+	if (n == 0 || strlen(sn) >= sizeof(key.sn))
+		return NULL;
+	memcpy(key.sn, sn, strlen(sn) + 1);
+	return bsearch(&key, v, n, sizeof(*v), holder_cmp);
 }
 
-/* Does certs/<SN>.pem hold DER? 1 yes, 0 another cert, -1 missing, -2 unreadable. */
+/*
+ * A record still in approved/, committed with certificate SN under DNKEY (NULL: any key):
+ * not published (yet), so certs/ and index.txt need not know it.
+ */
 static int
-pem_matches(struct repo *r, const char *sn, const unsigned char *der, size_t len)
+committed_as(struct chk *c, const char *sn, const char *dnkey)
 {
-	unsigned char	*d = NULL;
-	X509		*x = NULL;
-	int		 n, rc = -2;
+	struct holder	*h = find_holder(c->comm, c->ncomm, sn);
 
-	if (!cert_read(r, sn, &x, 1)) {
-		rc = errno == ENOENT ? -1 : -2;
-		ERR_clear_error();
-		return rc;
-	}
-	if ((n = i2d_X509(x, &d)) > 0)
-		rc = (size_t)n == len && memcmp(d, der, len) == 0;
-	X509_free(x);
-	OPENSSL_free(d);
+	return h != NULL && h->st == RS_APPROVED &&
+	    (dnkey == NULL || strcmp(h->dnkey, dnkey) == 0);
+}
+
+/* Write certs/<SN>.pem for record ID holding DER (a missing or wrong file). */
+static int
+write_cert(struct chk *c, const char *sn, const char *id, const unsigned char *der,
+    size_t len, int excl)
+{
+	char	 path[MAX_PATH_LEN], *text = NULL;
+	size_t	 tlen;
+	int	 rc;
+
+	rc = cert_text(id, der, len, &text, &tlen) &&
+	    cert_path(c->r, path, sizeof(path), sn) && put_file(path, text, tlen, excl);
+	free(text);
 	return rc;
 }
 
-/* Put a record's cert.der back as certs/<SN>.pem, if it is one certificate with that serial. */
-static int
-restore_pem(struct repo *r, const char *sn, const unsigned char *der, size_t len)
+/* One record: malformed, or holding a certificate (kept in c->hold), or neither. */
+static void
+chk_record(struct chk *c, const char *id, enum rstate st, time_t mtime)
 {
-	const unsigned char	*p = der;
-	char			 path[MAX_PATH_LEN];
+	struct record		*rec = NULL;
 	struct repo_cert	 cf;
-	X509			*x = NULL;
-	BIO			*bio = NULL;
-	char			*pem;
-	long			 pemlen;
-	int			 rc = 0;
+	struct holder		*nv;
 
 	memset(&cf, 0, sizeof(cf));
-	if (len > LONG_MAX || (x = d2i_X509(NULL, &p, (long)len)) == NULL ||
-	    p != der + len || !repo_cert_facts(x, &cf) || strcmp(cf.serial, sn) != 0)
-		goto out;
-	if ((bio = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(bio, x) ||
-	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0)
-		goto out;
-	rc = cert_path(r, path, sizeof(path), sn) &&
-	    put_file(path, pem, (size_t)pemlen, 1);
-out:
-	repo_cert_facts_free(&cf);
-	X509_free(x);
-	BIO_free(bio);
-	return rc;
-}
-
-static void
-chk_record(struct chk *c, const char *id, enum rstate st)
-{
-	struct record	*rec = NULL;
-	unsigned char	*der = NULL;
-	size_t		 len = 0;
-	char		 sn[MAX_SERIAL_HEX + 2];
-	struct vcert	*nv;
-	int		 snok, m;
-
 	if ((rec = record_read(c->r, id, st, 0)) == NULL) {
-		issue(c, "bad-record", 0, "%s/%s: meta does not load", state_dirs[st], id);
+		issue(c, "bad-record", 0, "%s/%s does not load", state_dirs[st], id);
 		return;
 	}
-	snok = rec->serial != NULL && serial_normalize(rec->serial, sn, sizeof(sn));
-	if (snok)
-		bn_max(c, sn);
-	if (st != RS_ISSUED && st != RS_APPROVED)
-		goto out;
-	if (!blob_read(c->r, st, id, REC_CERT, &der, &len)) {
-		issue(c, st == RS_ISSUED ? "issued-no-cert" : "bad-record", 0,
-		    "%s/%s/cert.der is unreadable", state_dirs[st], id);
-		goto out;
-	}
-	if (der == NULL || !snok) {
+	if (rec->cert_der == NULL) {
 		if (st == RS_ISSUED)
-			issue(c, "issued-no-cert", 0, "issued/%s: no %s", id,
-			    der == NULL ? "cert.der" : "serial in meta");
-		goto out;	/* approved: an issue that enroll_issue() finishes */
+			issue(c, "issued-no-cert", 0, "issued/%s holds no certificate", id);
+		goto out;
 	}
-	m = pem_matches(c->r, sn, der, len);
+	if (st != RS_ISSUED && st != RS_APPROVED) {
+		issue(c, "bad-record", 0, "%s/%s holds a certificate", state_dirs[st], id);
+		goto out;
+	}
+	if (!cert_facts_der(rec->cert_der, rec->cert_len, &cf) ||
+	    (rec->serial != NULL && strcmp(rec->serial, cf.serial) != 0)) {
+		issue(c, st == RS_ISSUED ? "issued-no-cert" : "bad-record", 0, "%s/%s holds "
+		    "a certificate that does not parse or is not its serial", state_dirs[st], id);
+		goto out;
+	}
 	if (st == RS_ISSUED) {
-		if (m == -1) {
-			m = c->repair && restore_pem(c->r, sn, der, len);
-			issue(c, "issued-no-cert", m, "certs/%s.pem is missing (issued/%s)",
-			    sn, id);
-			if (!m && (nv = reallocarray(c->virt, c->nvirt + 1,
-			    sizeof(*nv))) != NULL) {
-				c->virt = nv;
-				memcpy(nv[c->nvirt].sn, sn, strlen(sn) + 1);
-				nv[c->nvirt].der = der;
-				nv[c->nvirt++].len = len;
-				der = NULL;
-				m = 1;
-			}
-		} else if (m != 1)
-			issue(c, "issued-no-cert", 0, "certs/%s.pem is not the certificate of "
-			    "issued/%s", sn, id);
-	} else if (m == 1)
-		issue(c, "approved-has-cert",
-		    c->repair && repo_move(c->r, id, RS_APPROVED, RS_ISSUED),
-		    "approved/%s holds its stored certificate %s", id, sn);
-	if (m == 1)
-		snid_add(c, sn, id);
+		if ((nv = reallocarray(c->hold, c->nhold + 1, sizeof(*nv))) == NULL)
+			goto out;
+		c->hold = nv;
+		nv += c->nhold++;
+	} else {
+		if ((nv = reallocarray(c->comm, c->ncomm + 1, sizeof(*nv))) == NULL)
+			goto out;
+		c->comm = nv;
+		nv += c->ncomm++;
+	}
+	memset(nv, 0, sizeof(*nv));
+	memcpy(nv->sn, cf.serial, strlen(cf.serial) + 1);
+	memcpy(nv->dnkey, cf.dnkey, sizeof(nv->dnkey));
+	memcpy(nv->id, id, REPO_ID_LEN + 1);
+	nv->st = st;
+	nv->der = rec->cert_der;
+	nv->len = rec->cert_len;
+	nv->mtime = mtime;
+	rec->cert_der = NULL;
 out:
-	free(der);
+	repo_cert_facts_free(&cf);
 	record_free(rec);
 }
 
 struct rent {
 	char		id[REPO_ID_LEN + 1];
 	enum rstate	st;
+	time_t		mtime;
 };
 
 static int
@@ -369,6 +343,7 @@ chk_records(struct chk *c)
 {
 	char		  dir[MAX_PATH_LEN], e[256], **v = NULL;
 	struct rent	 *ents = NULL, *ne;
+	struct stat	  sb;
 	size_t		  n, i, j, ne_n = 0;
 	int		  st;
 
@@ -385,10 +360,19 @@ chk_records(struct chk *c)
 					    esc(v[i], e, sizeof(e)));
 				continue;
 			}
+			if (fstatat(c->r->dfd[st], v[i], &sb, AT_SYMLINK_NOFOLLOW) == -1)
+				continue;
+			if (!S_ISREG(sb.st_mode)) {
+				issue(c, "bad-record", 0, "%s/%s is not a record file%s",
+				    state_dirs[st], v[i], S_ISDIR(sb.st_mode) ?
+				    " (a record directory of an older layout: run scep-admin migrate)" : "");
+				continue;
+			}
 			if ((ne = reallocarray(ents, ne_n + 1, sizeof(*ents))) == NULL)
 				break;
 			ents = ne;
 			memcpy(ents[ne_n].id, v[i], REPO_ID_LEN + 1);
+			ents[ne_n].mtime = sb.st_mtime;
 			ents[ne_n++].st = (enum rstate)st;
 		}
 		strv_free(v, n);
@@ -402,11 +386,17 @@ chk_records(struct chk *c)
 			issue(c, "dup-state", 0, "%s is in %s and %s", ents[i].id,
 			    state_dirs[ents[i].st], state_dirs[ents[i + 1].st]);
 		else
-			chk_record(c, ents[i].id, ents[i].st);
+			chk_record(c, ents[i].id, ents[i].st, ents[i].mtime);
 	}
 	free(ents);
-	if (c->nids > 1)
-		qsort(c->ids, c->nids, sizeof(*c->ids), snid_cmp);
+	if (c->nhold > 1)
+		qsort(c->hold, c->nhold, sizeof(*c->hold), holder_cmp);
+	if (c->ncomm > 1)
+		qsort(c->comm, c->ncomm, sizeof(*c->comm), holder_cmp);
+	for (i = 0; i + 1 < c->nhold; i++)
+		if (strcmp(c->hold[i].sn, c->hold[i + 1].sn) == 0)
+			issue(c, "dup-serial", 0, "serial %s is held by issued/%s and "
+			    "issued/%s", c->hold[i].sn, c->hold[i].id, c->hold[i + 1].id);
 }
 
 static int
@@ -437,17 +427,30 @@ is_bad(struct chk *c, const char *sn)
 	return 0;
 }
 
-/* CC from certificate X named SN. 0 with a reason in WHY if it is not usable. */
+static void
+add_bad(struct chk *c, const char *sn)
+{
+	char	**nv;
+
+	if ((nv = reallocarray(c->bad, c->nbad + 1, sizeof(*nv))) != NULL) {
+		c->bad = nv;
+		if ((c->bad[c->nbad] = strdup(sn)) != NULL)
+			c->nbad++;
+	}
+}
+
+/* CC from the facts of certificate DER named SN. 0 with a reason in WHY if unusable. */
 static int
-ccert_fill(X509 *x, const char *sn, struct ccert *cc, const char **why)
+ccert_fill(const unsigned char *der, size_t len, const char *sn, struct ccert *cc,
+    const char **why)
 {
 	struct repo_cert	cf;
 	int			rc = 0;
 
 	memset(cc, 0, sizeof(*cc));
 	*why = "unusable serial number, notAfter or subject";
-	if (!repo_cert_facts(x, &cf))
-		goto out;
+	if (!cert_facts_der(der, len, &cf))
+		return 0;
 	*why = "its serial number differs from its name";
 	if (strcmp(cf.serial, sn) != 0)
 		goto out;
@@ -465,23 +468,6 @@ out:
 	return rc;
 }
 
-/* Parse certs/<SN>.pem into CC. 0 with a reason in WHY if it is not a usable certificate. */
-static int
-ccert_load(struct repo *r, const char *sn, struct ccert *cc, const char **why)
-{
-	X509	*x = NULL;
-	int	 rc = 0;
-
-	memset(cc, 0, sizeof(*cc));
-	if (!cert_read(r, sn, &x, 1))
-		*why = errno == EINVAL ? "not a PEM certificate" : "unreadable";
-	else
-		rc = ccert_fill(x, sn, cc, why);
-	ERR_clear_error();
-	X509_free(x);
-	return rc;
-}
-
 /* A name "<serial><SUFFIX>" with a normalized serial: the serial, else NULL. */
 static char *
 serial_stem(const char *name, const char *suffix, char *buf, size_t len)
@@ -495,18 +481,107 @@ serial_stem(const char *name, const char *suffix, char *buf, size_t len)
 	return serial_name_ok(buf) ? buf : NULL;
 }
 
-/* certs/: parse every certificate; check each .id file. */
+/* Add the certificate DER named SN to c->certs. */
+static void
+add_cert(struct chk *c, const char *sn, const unsigned char *der, size_t len)
+{
+	struct ccert	*nc;
+	const char	*why;
+
+	if ((nc = reallocarray(c->certs, c->ncerts + 1, sizeof(*nc))) == NULL)
+		return;
+	c->certs = nc;
+	if (ccert_fill(der, len, sn, &c->certs[c->ncerts], &why))
+		c->ncerts++;
+	else {
+		issue(c, "bad-cert", 0, "certs/%s.pem: %s", sn, why);
+		add_bad(c, sn);
+	}
+}
+
+/* certs/<SN>.pem against the record holding it. */
+static void
+chk_one_cert(struct chk *c, const char *sn)
+{
+	char		 name[MAX_SERIAL_HEX + 8], id[REPO_ID_LEN + 1];
+	unsigned char	*text = NULL, *der = NULL;
+	size_t		 tlen, dlen;
+	struct holder	*h;
+
+	(void)snprintf(name, sizeof(name), "%s.pem", sn);
+	if (!read_file_at(c->r->dfd[RD_CERTS], name, &text, &tlen, MAX_BLOB) ||
+	    !cert_text_parse(text, tlen, id, &der, &dlen)) {
+		issue(c, "bad-cert", 0, "certs/%s: %s", name, text == NULL ? strerror(errno) :
+		    "not a PEM certificate");
+		add_bad(c, sn);
+		goto out;
+	}
+	if ((h = find_holder(c->hold, c->nhold, sn)) != NULL &&
+	    (h->len != dlen || memcmp(h->der, der, dlen) != 0)) {
+		issue(c, "issued-no-cert", 0, "certs/%s is not the certificate of issued/%s",
+		    name, h->id);
+	} else if (h != NULL) {
+		h->seen = 1;
+		if (strcmp(id, h->id) != 0)
+			issue(c, "cert-owner", c->repair &&
+			    write_cert(c, sn, h->id, der, dlen, 0), "certs/%s names %s, not "
+			    "issued/%s", name, id[0] ? id : "no record", h->id);
+	} else if ((h = find_holder(c->comm, c->ncomm, sn)) != NULL &&
+	    h->len == dlen && memcmp(h->der, der, dlen) == 0) {
+		/* Committed, published half-way: chk_certs() takes it from here. */
+		h->seen = 1;
+		goto out;
+	} else
+		issue(c, "cert-owner", 0, "certs/%s: no record holds this certificate", name);
+	add_cert(c, sn, der, dlen);
+out:
+	free(text);
+	free(der);
+}
+
+/*
+ * A record of approved/ holding a certificate whose serial another certificate has: its
+ * certificate withdrawn (the record rewritten without it), so that the next issue signs
+ * again. Only under the checker's lock, so done here rather than by repo_issue_unwind().
+ */
+static int
+unwind_locked(struct chk *c, const struct holder *h)
+{
+	struct record		*rec;
+	struct repo_cert	 cf;
+	int			 rc = 0;
+
+	if ((rec = record_read(c->r, h->id, RS_APPROVED, 1)) == NULL)
+		return 0;
+	if (cert_facts_der(rec->cert_der, rec->cert_len, &cf)) {
+		free(rec->cert_der);
+		rec->cert_der = NULL;
+		rec->cert_len = 0;
+		free(rec->serial);
+		rec->serial = NULL;
+		rc = record_rewrite(c->r, rec, RS_APPROVED, 1) &&
+		    repo_dn_remove(c->r, cf.dnkey, cf.serial);
+		repo_cert_facts_free(&cf);
+	}
+	record_free(rec);
+	return rc;
+}
+
+/*
+ * certs/: every certificate parsed and matched with the record holding it. Then each
+ * record holding a certificate that certs/ lacks gets it back; and a committed record of
+ * approved/ whose certificate is in certs/ is moved on to issued/ (its index line and DN
+ * index entry follow from the checks below).
+ */
 static void
 chk_certs(struct chk *c)
 {
-	char		  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], e[256], sn[MAX_SERIAL_HEX + 2];
-	char		  id[REPO_ID_LEN + 1], key[REPO_DNKEY_MAX + 1], text[160], **v = NULL;
-	char		**idf = NULL, **nv;
-	const char	 *why, *want;
-	struct ccert	 *nc;
-	struct snid	  sk, *owner;
-	size_t		  n = 0, i, nidf = 0;
-	int		  ok, okfile;
+	char		  dir[MAX_PATH_LEN], path[MAX_PATH_LEN], e[256], **v = NULL;
+	char		  sn[MAX_SERIAL_HEX + 2];
+	struct holder	 *h;
+	struct stat	  sb;
+	size_t		  n = 0, i;
+	int		  fixed, inflight;
 
 	if (!path_join(dir, sizeof(dir), c->r->root, "certs", NULL, NULL) ||
 	    !list_dir(dir, NULL, &v, &n)) {
@@ -515,83 +590,64 @@ chk_certs(struct chk *c)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (serial_stem(v[i], ".pem", sn, sizeof(sn)) != NULL) {
-			bn_max(c, sn);
-			if ((nc = reallocarray(c->certs, c->ncerts + 1, sizeof(*nc))) == NULL)
-				continue;
-			c->certs = nc;
-			if (ccert_load(c->r, sn, &c->certs[c->ncerts], &why)) {
-				c->ncerts++;
-				continue;
-			}
-			issue(c, "bad-cert", 0, "certs/%s.pem: %s", sn, why);
-			if ((nv = reallocarray(c->bad, c->nbad + 1, sizeof(*nv))) != NULL) {
-				c->bad = nv;
-				if ((c->bad[c->nbad] = strdup(sn)) != NULL)
-					c->nbad++;
-			}
-		} else if (serial_stem(v[i], ".id", sn, sizeof(sn)) != NULL) {
-			if ((nv = reallocarray(idf, nidf + 1, sizeof(*nv))) != NULL) {
-				idf = nv;
-				if ((idf[nidf] = strdup(sn)) != NULL)
-					nidf++;
-			}
+		if (serial_stem(v[i], ".pem", sn, sizeof(sn)) != NULL)
+			chk_one_cert(c, sn);
+		else if (strncmp(v[i], ".tmp-", 5) == 0) {
+			/* A write_file() of a repair, interrupted. */
+			if (path_join(path, sizeof(path), dir, v[i], NULL, NULL) &&
+			    lstat(path, &sb) == 0 && !young(c, sb.st_mtime))
+				issue(c, "stray-temp", c->repair && remove_any(path),
+				    "certs/%s", esc(v[i], e, sizeof(e)));
 		} else if (!skip_name(v[i]))
 			issue(c, "bad-name", 0, "certs/%s", esc(v[i], e, sizeof(e)));
 	}
-	for (i = 0; i < c->nvirt; i++) {
-		const unsigned char	*p = c->virt[i].der;
-		X509			*x;
-		size_t			 k;
+	strv_free(v, n);
 
-		for (k = 0; k < c->ncerts && strcmp(c->certs[k].sn, c->virt[i].sn) != 0; k++)
-			;
-		if (k < c->ncerts || is_bad(c, c->virt[i].sn) ||
-		    (nc = reallocarray(c->certs, c->ncerts + 1, sizeof(*nc))) == NULL)
+	for (i = 0; i < c->nhold; i++) {
+		h = &c->hold[i];
+		if (is_bad(c, h->sn) || h->seen != 0)
 			continue;
-		c->certs = nc;
-		if ((x = d2i_X509(NULL, &p, (long)c->virt[i].len)) != NULL &&
-		    ccert_fill(x, c->virt[i].sn, &c->certs[c->ncerts], &why))
-			c->ncerts++;
-		X509_free(x);
-		ERR_clear_error();
+		fixed = c->repair && write_cert(c, h->sn, h->id, h->der, h->len, 1);
+		issue(c, "issued-no-cert", fixed, "certs/%s.pem is missing (issued/%s)", h->sn,
+		    h->id);
+		add_cert(c, h->sn, h->der, h->len);	/* indexed, restored or not */
 	}
 	if (c->ncerts > 1)
 		qsort(c->certs, c->ncerts, sizeof(*c->certs), ccert_cmp);
-
-	/* certs/<SN>.id names the record holding the certificate and its DN key. */
-	for (i = 0; i < c->ncerts; i++) {
-		struct ccert	*cc = &c->certs[i];
-
-		memcpy(sk.sn, cc->sn, strlen(cc->sn) + 1);
-		owner = c->nids > 0 ? bsearch(&sk, c->ids, c->nids, sizeof(*c->ids),
-		    snid_cmp) : NULL;
-		okfile = idfile_read(c->r, cc->sn, id, key);
-		ok = okfile && strcmp(key, cc->dnkey) == 0 &&
-		    (owner != NULL ? strcmp(owner->id, id) == 0 :
-		    repo_find(c->r, id) != RS_NONE);
-		if (ok)
+	for (i = 0; i < c->ncomm; i++) {
+		h = &c->comm[i];
+		if (is_bad(c, h->sn))
 			continue;
-		want = owner != NULL ? owner->id :
-		    (okfile && repo_find(c->r, id) != RS_NONE) ? id : NULL;
-		if (want == NULL) {
-			issue(c, "cert-id", 0, "certs/%s.id: no record holds this certificate",
-			    cc->sn);
+		if (h->seen == 0 && (find_holder(c->hold, c->nhold, h->sn) != NULL ||
+		    find_cert(c, h->sn) != NULL))
+			h->seen = -1;	/* its serial is another certificate's */
+		/* Committed in approved/; a young one may be an issue under way. */
+		inflight = young(c, h->mtime);
+		if (!c->repair) {
+			if (!inflight)
+				issue(c, "approved-has-cert", 0, "approved/%s holds certificate %s, "
+				    "committed and not published%s", h->id, h->sn, h->seen == -1 ?
+				    " (its serial is taken)" : "");
 			continue;
 		}
-		(void)snprintf(text, sizeof(text), "%s\n%s\n", want, cc->dnkey);
-		issue(c, "cert-id", c->repair &&
-		    serial_path(c->r, path, sizeof(path), "certs", cc->sn, ".id") &&
-		    put_file(path, text, strlen(text), 0),
-		    "certs/%s.id is %s", cc->sn, okfile ? "wrong" : "missing or malformed");
+		if (h->seen == -1) {
+			issue(c, "approved-has-cert", unwind_locked(c, h), "approved/%s holds "
+			    "certificate %s, whose serial another certificate has: withdrawn, to "
+			    "be signed again", h->id, h->sn);
+			continue;
+		}
+		fixed = (h->seen == 1 || write_cert(c, h->sn, h->id, h->der, h->len, 1)) &&
+		    repo_move(c->r, h->id, RS_APPROVED, RS_ISSUED);
+		if (fixed) {
+			h->st = RS_ISSUED;
+			add_cert(c, h->sn, h->der, h->len);
+		}
+		issue(c, "approved-has-cert", fixed, "approved/%s holds certificate %s, "
+		    "committed and not published: %s", h->id, h->sn,
+		    fixed ? "published" : "left");
 	}
-	for (i = 0; i < nidf; i++)
-		if (find_cert(c, idf[i]) == NULL && !is_bad(c, idf[i]))
-			issue(c, "cert-id", c->repair &&
-			    serial_path(c->r, path, sizeof(path), "certs", idf[i], ".id") &&
-			    remove_any(path), "certs/%s.id without certificate", idf[i]);
-	strv_free(idf, nidf);
-	strv_free(v, n);
+	if (c->ncerts > 1)
+		qsort(c->certs, c->ncerts, sizeof(*c->certs), ccert_cmp);
 }
 
 /* One line of the rebuilt index, sorted by serial. */
@@ -695,7 +751,6 @@ chk_index(struct chk *c)
 			pend(c, "index-mismatch", "index.txt line %zu is malformed", i + 1);
 			continue;
 		}
-		bn_max(c, e->sn);
 		if ((cc = find_cert(c, e->sn)) != NULL) {
 			if (cc->nlines++ == 0)
 				cc->line = e;
@@ -704,8 +759,8 @@ chk_index(struct chk *c)
 				    i + 1, e->sn);
 			continue;
 		}
-		if (is_bad(c, e->sn))
-			continue;
+		if (is_bad(c, e->sn) || committed_as(c, e->sn, NULL))
+			continue;	/* unreadable, or committed: reported above */
 		if (e->f[0][0] != 'R') {
 			pend(c, "index-no-cert", "index.txt line %zu: serial %s has no "
 			    "certificate", i + 1, e->sn);
@@ -796,121 +851,108 @@ out:
 		c->certs[i].line = NULL;	/* pointed into ix */
 }
 
-/* `serial` must be above every serial in use. */
-static void
-chk_serial(struct chk *c)
+/* A bucket name of bydn/: DN_BUCKET lower-case hex digits. */
+static int
+bucket_ok(const char *s)
 {
-	char		 path[MAX_PATH_LEN], cur[MAX_SERIAL_HEX + 2], want[MAX_SERIAL_HEX + 2];
-	char		 line[MAX_SERIAL_HEX + 4], *hex = NULL, *maxhex = NULL;
-	unsigned char	*buf = NULL;
-	BIGNUM		*bn = NULL, *next = NULL;
-	size_t		 len;
-	int		 ok = 0;
+	return lower_hex(s, DN_BUCKET, DN_BUCKET);
+}
 
-	if (!path_join(path, sizeof(path), c->r->root, "serial", NULL, NULL))
+/* One DN index entry NAME of bucket B (PATH): judged, removed on repair if wrong. */
+static void
+chk_dn_entry(struct chk *c, const char *b, const char *name, const char *path,
+    unsigned char *seen)
+{
+	char		 key[REPO_DNKEY_MAX + 1], x[256];
+	const char	*dot = strchr(name, '.'), *sn;
+	struct ccert	*cc;
+	size_t		 kl;
+
+	if (dot == NULL || (kl = (size_t)(dot - name)) > REPO_DNKEY_MAX ||
+	    strncmp(name, b, DN_BUCKET) != 0 || !serial_name_ok(dot + 1)) {
+		if (!skip_name(name))
+			issue(c, "dn-index", c->repair && remove_any(path),
+			    "bydn/%s/%s: not a DN index entry", b, esc(name, x, sizeof(x)));
 		return;
-	if (get_file(path, &buf, &len, MAX_COUNTER))
-		ok = counter_value(buf, len, cur) && BN_hex2bn(&bn, cur) == (int)strlen(cur) &&
-		    !BN_is_zero(bn) && (c->max == NULL || BN_cmp(bn, c->max) > 0);
-	if (ok)
-		goto out;
-	if ((next = c->max != NULL ? BN_dup(c->max) : BN_new()) == NULL ||
-	    !BN_add_word(next, 1) || (hex = BN_bn2hex(next)) == NULL ||
-	    !serial_normalize(hex, want, sizeof(want)))
-		goto out;
-	if (c->max != NULL)
-		maxhex = BN_bn2hex(c->max);
-	(void)snprintf(line, sizeof(line), "%s\n", want);
-	issue(c, "serial-behind", c->repair && put_file(path, line, strlen(line),
-	    0), "serial is %s, highest serial in use is %s",
-	    buf != NULL ? (bn != NULL ? cur : "malformed") : "unreadable",
-	    maxhex != NULL ? maxhex : "none");
-out:
-	free(buf);
-	BN_free(bn);
-	BN_free(next);
-	OPENSSL_free(hex);
-	OPENSSL_free(maxhex);
+	}
+	memcpy(key, name, kl);
+	key[kl] = '\0';
+	sn = dot + 1;
+	if (!repo_dnkey_valid(key)) {
+		issue(c, "dn-index", c->repair && remove_any(path),
+		    "bydn/%s/%s: not a DN key", b, esc(name, x, sizeof(x)));
+		return;
+	}
+	if (is_bad(c, sn))
+		return;
+	if (committed_as(c, sn, key))
+		return;		/* committed, not published yet */
+	if ((cc = find_cert(c, sn)) == NULL) {
+		issue(c, "dn-index", c->repair && repo_dn_remove(c->r, key, sn),
+		    "bydn/%s/%s: no such certificate", b, name);
+	} else if (strcmp(cc->dnkey, key) != 0)
+		issue(c, "dn-index", c->repair && repo_dn_remove(c->r, key, sn),
+		    "bydn/%s/%s: the certificate's subject has key %s", b, name, cc->dnkey);
+	else if (cc->revoked)
+		issue(c, "dn-index", c->repair && repo_dn_remove(c->r, key, sn),
+		    "bydn/%s/%s: revoked", b, name);
+	else if (cc->not_after <= c->now) {
+		if (c->repair && repo_dn_remove(c->r, key, sn))
+			issue(c, "dn-expired", 1, "bydn/%s/%s: expired, pruned", b, name);
+	} else
+		seen[cc - c->certs] = 1;
 }
 
 /* bydn/ lists the non-revoked certificates; expired ones are pruned on repair. */
 static void
 chk_dn(struct chk *c)
 {
-	char		  dir[MAX_PATH_LEN], kdir[MAX_PATH_LEN], path[MAX_PATH_LEN], x[256];
-	char		**keys = NULL, **ents = NULL;
+	char		  dir[MAX_PATH_LEN], bdir[MAX_PATH_LEN], path[MAX_PATH_LEN], x[256];
+	char		**bs = NULL, **ents = NULL;
 	unsigned char	 *seen = NULL;
 	struct ccert	 *cc;
-	size_t		  nkeys = 0, nents = 0, i, j;
+	struct stat	  sb;
+	size_t		  nbs = 0, nents = 0, i, j;
 	int		  fixed;
 
 	if (c->blind || (seen = calloc(c->ncerts + 1, 1)) == NULL)
 		return;
 	if (!path_join(dir, sizeof(dir), c->r->root, "bydn", NULL, NULL) ||
-	    (!list_dir(dir, NULL, &keys, &nkeys) && errno != ENOENT)) {
+	    (!list_dir(dir, NULL, &bs, &nbs) && errno != ENOENT)) {
 		issue(c, "io-error", 0, "bydn/: %s", strerror(errno));
 		goto out;
 	}
-	for (i = 0; i < nkeys; i++) {
-		if (!path_join(kdir, sizeof(kdir), dir, keys[i], NULL, NULL))
+	for (i = 0; i < nbs; i++) {
+		if (!path_join(bdir, sizeof(bdir), dir, bs[i], NULL, NULL) ||
+		    lstat(bdir, &sb) == -1 || skip_name(bs[i]))
 			continue;
-		if (!repo_dnkey_valid(keys[i])) {
-			if (!skip_name(keys[i]))
-				issue(c, "dn-index", c->repair && remove_any(kdir),
-				    "bydn/%s: not a DN key", esc(keys[i], x, sizeof(x)));
-			continue;
-		}
-		if (!list_dir(kdir, NULL, &ents, &nents)) {
-			issue(c, "dn-index", 0, "bydn/%s: %s", keys[i], strerror(errno));
+		if (!bucket_ok(bs[i]) || !S_ISDIR(sb.st_mode)) {
+			issue(c, "dn-index", c->repair && remove_any(bdir), "bydn/%s: not a "
+			    "bucket%s", esc(bs[i], x, sizeof(x)), repo_dnkey_valid(bs[i]) ?
+			    " (the DN index of an older layout)" : "");
 			continue;
 		}
-		for (j = 0; j < nents; j++) {
-			if (!path_join(path, sizeof(path), kdir, ents[j], NULL, NULL))
-				continue;
-			if (!serial_name_ok(ents[j])) {
-				if (!skip_name(ents[j]))
-					issue(c, "dn-index", c->repair && remove_any(path),
-					    "bydn/%s/%s: not a serial", keys[i],
-					    esc(ents[j], x, sizeof(x)));
-				continue;
-			}
-			if (is_bad(c, ents[j]))
-				continue;
-			if ((cc = find_cert(c, ents[j])) == NULL)
-				issue(c, "dn-index", c->repair &&
-				    repo_dn_remove(c->r, keys[i], ents[j]),
-				    "bydn/%s/%s: no such certificate", keys[i], ents[j]);
-			else if (strcmp(cc->dnkey, keys[i]) != 0)
-				issue(c, "dn-index", c->repair &&
-				    repo_dn_remove(c->r, keys[i], ents[j]),
-				    "bydn/%s/%s: the certificate's subject has key %s", keys[i],
-				    ents[j], cc->dnkey);
-			else if (cc->revoked)
-				issue(c, "dn-index", c->repair &&
-				    repo_dn_remove(c->r, keys[i], ents[j]),
-				    "bydn/%s/%s: revoked", keys[i], ents[j]);
-			else if (cc->not_after <= c->now) {
-				if (c->repair && repo_dn_remove(c->r, keys[i], ents[j]))
-					issue(c, "dn-expired", 1, "bydn/%s/%s: expired, pruned",
-					    keys[i], ents[j]);
-			} else
-				seen[cc - c->certs] = 1;
+		if (!list_dir(bdir, NULL, &ents, &nents)) {
+			issue(c, "dn-index", 0, "bydn/%s: %s", bs[i], strerror(errno));
+			continue;
 		}
+		for (j = 0; j < nents; j++)
+			if (path_join(path, sizeof(path), bdir, ents[j], NULL, NULL))
+				chk_dn_entry(c, bs[i], ents[j], path, seen);
 		strv_free(ents, nents);
 		ents = NULL;
 		nents = 0;
-		if (c->repair && rmdir(kdir) == 0)	/* emptied by the repairs above */
-			(void)sync_dir(dir);
 	}
 	for (i = 0; i < c->ncerts; i++) {
 		cc = &c->certs[i];
 		if (seen[i] || cc->revoked || cc->not_after <= c->now)
 			continue;
 		fixed = c->repair && repo_dn_add(c->r, cc->dnkey, cc->sn);
-		issue(c, "dn-index", fixed, "bydn/%s/%s is missing", cc->dnkey, cc->sn);
+		issue(c, "dn-index", fixed, "bydn/%.*s/%s.%s is missing", DN_BUCKET, cc->dnkey,
+		    cc->dnkey, cc->sn);
 	}
 out:
-	strv_free(keys, nkeys);
+	strv_free(bs, nbs);
 	free(seen);
 }
 
@@ -933,7 +975,6 @@ repo_check(struct repo *r, int repair, repo_report_fn *report, void *arg)
 	chk_records(&c);
 	chk_certs(&c);
 	chk_index(&c);
-	chk_serial(&c);
 	chk_dn(&c);
 	repo_unlock(r);
 
@@ -942,12 +983,13 @@ repo_check(struct repo *r, int repair, repo_report_fn *report, void *arg)
 		free(c.certs[i].revfield);
 	}
 	free(c.certs);
-	for (i = 0; i < c.nvirt; i++)
-		free(c.virt[i].der);
-	free(c.virt);
+	for (i = 0; i < c.nhold; i++)
+		free(c.hold[i].der);
+	free(c.hold);
+	for (i = 0; i < c.ncomm; i++)
+		free(c.comm[i].der);
+	free(c.comm);
 	strv_free(c.bad, c.nbad);
-	free(c.ids);
-	BN_free(c.max);
 	return c.unrepaired;
 }
 

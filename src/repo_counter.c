@@ -1,6 +1,6 @@
 /*
- * The counter files `serial` and `crlnumber`: the next value in OpenSSL's format, read and
- * replaced by its successor under the repository lock.
+ * The counter file `crlnumber`: the next value in OpenSSL's format, read and replaced by
+ * its successor under the repository lock. (Certificate serials are random: enroll.c.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,14 +26,12 @@ counter_value(unsigned char *buf, size_t len, char cur[MAX_SERIAL_HEX + 2])
 }
 
 /*
- * A counter file (`serial`, `crlnumber`) holds the next value in OpenSSL's format: hex,
- * whole octets, newline. It is read, returned normalized, and replaced by its successor.
- * MISSING is the value of an absent file (NULL: absence is an error); zero is refused
- * unless ZERO_OK.
+ * `crlnumber` holds the next CRL number in OpenSSL's format: hex, whole octets, newline;
+ * a missing file counts as "01" and zero is a valid CRL number. It is read, returned
+ * normalized, and replaced by its successor.
  */
-static int
-counter_next(struct repo *r, const char *name, const char *missing, int zero_ok, char *out,
-    size_t outlen)
+int
+repo_crlnumber_next(struct repo *r, char *out, size_t outlen)
 {
 	char		 path[MAX_PATH_LEN], cur[MAX_SERIAL_HEX + 2], next[MAX_SERIAL_HEX + 2];
 	char		 line[MAX_SERIAL_HEX + 4];
@@ -43,23 +41,17 @@ counter_next(struct repo *r, const char *name, const char *missing, int zero_ok,
 	size_t		 len;
 	int		 rc = 0, saved;
 
-	if (!path_join(path, sizeof(path), r->root, name, NULL, NULL))
+	if (!path_join(path, sizeof(path), r->root, "crlnumber", NULL, NULL))
 		goto out;
 	if (!get_file(path, &buf, &len, MAX_COUNTER)) {
-		if (errno != ENOENT || missing == NULL)
+		if (errno != ENOENT)
 			goto out;
-		len = strlen(missing);
-		if ((buf = (unsigned char *)strdup(missing)) == NULL)
+		len = 2;
+		if ((buf = (unsigned char *)strdup("01")) == NULL)
 			goto out;
 	}
 	if (!counter_value(buf, len, cur)) {
-		logx(LOG_LVL_ERR, "%s: not a hex serial", path);
-		errno = EINVAL;
-		goto out;
-	}
-	if (!zero_ok && strcmp(cur, "00") == 0) {
-		/* RFC 5280 §4.1.2.2: serial numbers are positive. */
-		logx(LOG_LVL_ERR, "%s: serial is zero", path);
+		logx(LOG_LVL_ERR, "%s: not a hex number", path);
 		errno = EINVAL;
 		goto out;
 	}
@@ -69,12 +61,12 @@ counter_next(struct repo *r, const char *name, const char *missing, int zero_ok,
 	}
 	if (BN_hex2bn(&bn, cur) != (int)strlen(cur) || !BN_add_word(bn, 1) ||
 	    (hex = BN_bn2hex(bn)) == NULL) {
-		log_crypto(LOG_LVL_ERR, "%s: serial arithmetic", path);
+		log_crypto(LOG_LVL_ERR, "%s: arithmetic", path);
 		errno = ENOMEM;
 		goto out;
 	}
 	if (!serial_normalize(hex, next, sizeof(next))) {
-		logx(LOG_LVL_ERR, "%s: serial overflows %d digits", path, MAX_SERIAL_HEX);
+		logx(LOG_LVL_ERR, "%s: overflows %d digits", path, MAX_SERIAL_HEX);
 		goto out;
 	}
 	(void)snprintf(line, sizeof(line), "%s\n", next);
@@ -89,16 +81,4 @@ out:
 	BN_free(bn);
 	errno = saved;
 	return rc;
-}
-
-int
-repo_serial_next(struct repo *r, char *out, size_t outlen)
-{
-	return counter_next(r, "serial", NULL, 0, out, outlen);
-}
-
-int
-repo_crlnumber_next(struct repo *r, char *out, size_t outlen)
-{
-	return counter_next(r, "crlnumber", "01", 1, out, outlen);
 }

@@ -1,7 +1,7 @@
 /*
- * The certificate indexes: index.txt (OpenSSL `ca` format), certs/<SERIAL>.pem and
- * certs/<SERIAL>.id (which record holds a certificate), and the DN index bydn/<dnkey>/.
- * repo_store_cert() writes all of them for a newly issued certificate.
+ * The certificate indexes: index.txt (OpenSSL `ca` format), certs/<SERIAL>.pem (the
+ * certificate, and which record holds it), and the DN index bydn/<bucket>/<dnkey>.<SERIAL>.
+ * repo_issue.c writes them for a newly issued certificate, in the order of its protocol.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -17,6 +17,8 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -45,34 +47,44 @@ index_time(char *buf, size_t len, time_t t)
 }
 
 /* Append one line to index.txt; a failed write is cut back so no half line remains. */
-static int
-index_append(struct repo *r, const char *line)
+int
+index_append(struct repo *r, const char *line, int *fdp)
 {
-	char		path[MAX_PATH_LEN];
 	struct stat	sb;
-	int		fd = -1, rc = 0, saved, have_size = 0;
+	int		fd = -1, saved;
 
-	if (!path_join(path, sizeof(path), r->root, "index.txt", NULL, NULL))
-		goto out;
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, FILE_MODE)) == -1 ||
-	    fstat(fd, &sb) == -1)
-		goto out;
-	have_size = 1;
-	if (!write_all(fd, line, strlen(line)) || !fsync_fd(fd))
-		goto out;
-	rc = close(fd) == 0;
-	fd = -1;
-out:
-	saved = errno;
-	if (!rc) {
-		logx(LOG_LVL_ERR, "append %s: %s", path, strerror(saved));
-		if (fd != -1 && have_size && ftruncate(fd, sb.st_size) == -1)
-			logx(LOG_LVL_ERR, "truncate %s: %s", path, strerror(errno));
+	*fdp = -1;
+	if ((fd = openat(r->dfd[RD_ROOT], "index.txt", O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, FILE_MODE)) == -1 || fstat(fd, &sb) == -1)
+		goto fail;
+	if (!write_all(fd, line, strlen(line))) {
+		saved = errno;
+		if (ftruncate(fd, sb.st_size) == -1)
+			logx(LOG_LVL_ERR, "truncate %s/index.txt: %s", r->root, strerror(errno));
+		errno = saved;
+		goto fail;
 	}
+	*fdp = fd;
+	return 1;
+fail:
+	saved = errno;
+	logx(LOG_LVL_ERR, "append %s/index.txt: %s", r->root, strerror(saved));
 	if (fd != -1)
 		(void)close(fd);
 	errno = saved;
-	return rc;
+	return 0;
+}
+
+char *
+index_line(const struct repo_cert *cf)
+{
+	char	when[32], *line = NULL;
+
+	/* V, expiry, no revocation date, serial, file name, subject (`openssl ca`). */
+	if (!index_time(when, sizeof(when), cf->not_after) ||
+	    asprintf(&line, "V\t%s\t\t%s\tunknown\t%s\n", when, cf->serial, cf->subject) == -1)
+		return NULL;
+	return line;
 }
 
 /* ---- index.txt parsing ---------------------------------------------------------------- */
@@ -149,19 +161,34 @@ index_load(struct repo *r, struct index *ix)
 	return 1;
 }
 
-/* 1 if index.txt has a line for the normalized serial SN, 0 if not, -1 on error. */
-static int
+/* A scan of the text for "\t<SN>\t" as the fourth field of a line: no parse, no copy. */
+int
 index_has_serial(struct repo *r, const char *sn)
 {
-	struct index	ix;
-	size_t		i;
-	int		found = 0;
+	unsigned char	*text = NULL;
+	const char	*p, *end, *bol;
+	char		 pat[MAX_SERIAL_HEX + 4];
+	size_t		 len, plen;
+	int		 tabs, found = 0;
 
-	if (!index_load(r, &ix))
+	if (!read_file_at(r->dfd[RD_ROOT], "index.txt", &text, &len, MAX_INDEX)) {
+		if (errno == ENOENT)
+			return 0;
+		logx(LOG_LVL_ERR, "read %s/index.txt: %s", r->root, strerror(errno));
 		return -1;
-	for (i = 0; i < ix.n && !found; i++)
-		found = ix.e[i].ok && strcmp(ix.e[i].sn, sn) == 0;
-	index_free(&ix);
+	}
+	plen = (size_t)snprintf(pat, sizeof(pat), "\t%s\t", sn);
+	end = (const char *)text + len;
+	for (p = (const char *)text; !found && (p = memmem(p, (size_t)(end - p), pat, plen)) != NULL;
+	    p++) {
+		/* Count the tabs from the start of the line: the serial follows the third. */
+		for (bol = p; bol > (const char *)text && bol[-1] != '\n'; bol--)
+			;
+		for (tabs = 0; bol < p; bol++)
+			tabs += *bol == '\t';
+		found = tabs == 2;
+	}
+	free(text);
 	return found;
 }
 
@@ -187,168 +214,336 @@ repo_dnkey(X509_NAME *name, char out[REPO_DNKEY_MAX + 1])
 	return 1;
 }
 
-/* bydn/<DNKEY>[/<SN>] for a valid key and a normalized serial. */
-static int
-dn_path(const struct repo *r, char *buf, size_t len, const char *dnkey, const char *sn)
+void
+dn_bucket(const char *dnkey, char out[DN_BUCKET + 1])
 {
-	if (!repo_dnkey_valid(dnkey) || (sn != NULL && !serial_name_ok(sn))) {
-		if (len > 0)
-			buf[0] = '\0';
+	memcpy(out, dnkey, DN_BUCKET);
+	out[DN_BUCKET] = '\0';
+}
+
+int
+dn_entry_name(const char *dnkey, const char *sn, char *out, size_t outlen)
+{
+	if (!repo_dnkey_valid(dnkey) || !serial_name_ok(sn) ||
+	    (size_t)snprintf(out, outlen, "%s.%s", dnkey, sn) >= outlen) {
 		errno = EINVAL;
 		return 0;
 	}
-	return path_join(buf, len, r->root, "bydn", dnkey, sn);
+	return 1;
+}
+
+/*
+ * The bucket directory of DNKEY, open; made if MAKE (then *MADE is 1: bydn/ needs a sync).
+ * -1 on error, errno ENOENT when it does not exist and MAKE is 0.
+ */
+static int
+dn_bucket_open(struct repo *r, const char *dnkey, int make, int *made)
+{
+	char	b[DN_BUCKET + 1];
+	int	top, fd;
+
+	*made = 0;
+	if ((top = repo_dfd(r, RD_BYDN)) == -1)
+		return -1;
+	dn_bucket(dnkey, b);
+	fd = openat(top, b, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && make) {
+		if (mkdirat(top, b, DIR_MODE) == 0) {
+			*made = 1;
+			/* The mode is set after mkdir(2), so the umask does not narrow it. */
+			if (fchmodat(top, b, DIR_MODE, 0) == -1)
+				logx(LOG_LVL_WARN, "chmod %s/bydn/%s: %s", r->root, b,
+				    strerror(errno));
+		} else if (errno != EEXIST) {
+			logx(LOG_LVL_ERR, "mkdir %s/bydn/%s: %s", r->root, b, strerror(errno));
+			return -1;
+		}
+		fd = openat(top, b, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd == -1 && (errno != ENOENT || make))
+		logx(LOG_LVL_ERR, "open %s/bydn/%s: %s", r->root, b, strerror(errno));
+	return fd;
+}
+
+int
+dn_link(struct repo *r, int fromfd, const char *name, const char *dnkey, const char *sn,
+    int *bfd, int *newbucket)
+{
+	char	entry[REPO_DNKEY_MAX + MAX_SERIAL_HEX + 4];
+
+	*bfd = -1;
+	*newbucket = 0;
+	if (!dn_entry_name(dnkey, sn, entry, sizeof(entry))) {
+		logx(LOG_LVL_ERR, "dn index: invalid key or serial");
+		return 0;
+	}
+	if ((*bfd = dn_bucket_open(r, dnkey, 1, newbucket)) == -1)
+		return 0;
+	if (linkat(fromfd, name, *bfd, entry, 0) == -1 && errno != EEXIST) {
+		logx(LOG_LVL_ERR, "link bydn/%.*s/%s: %s", DN_BUCKET, dnkey, entry,
+		    strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+int
+dn_sync(struct repo *r, int bfd, int newbucket)
+{
+	struct sync_req	q[2];
+	size_t		n = 0;
+	int		ok;
+
+	q[n].fd = bfd;
+	q[n++].data = 0;
+	if (newbucket) {
+		q[n].fd = r->dfd[RD_BYDN];
+		q[n++].data = 0;
+	}
+	ok = sync_logged(q, n, "bydn/");
+	(void)close(bfd);
+	return ok;
 }
 
 int
 repo_dn_add(struct repo *r, const char *dnkey, const char *serial)
 {
-	char	sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], dir[MAX_PATH_LEN];
-	int	fd;
+	char	sn[MAX_SERIAL_HEX + 2], name[MAX_SERIAL_HEX + 8];
+	int	bfd, made;
 
-	if (!serial_normalize(serial, sn, sizeof(sn)) ||
-	    !dn_path(r, path, sizeof(path), dnkey, sn) ||
-	    !dn_path(r, dir, sizeof(dir), dnkey, NULL)) {
+	if (!serial_normalize(serial, sn, sizeof(sn)) || !repo_dnkey_valid(dnkey)) {
 		logx(LOG_LVL_ERR, "dn index: invalid key or serial");
 		errno = EINVAL;
 		return 0;
 	}
-	if (!ensure_dir(r, "bydn", NULL) || !ensure_dir(r, "bydn", dnkey))
-		return 0;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE)) == -1) {
-		if (errno == EEXIST)
-			return 1;
-		logx(LOG_LVL_ERR, "create %s: %s", path, strerror(errno));
+	(void)snprintf(name, sizeof(name), "%s.pem", sn);
+	if (!dn_link(r, r->dfd[RD_CERTS], name, dnkey, sn, &bfd, &made)) {
+		if (bfd != -1)
+			(void)close(bfd);
 		return 0;
 	}
-	(void)close(fd);
-	return sync_dir(dir);
+	return dn_sync(r, bfd, made);
 }
 
 int
 repo_dn_remove(struct repo *r, const char *dnkey, const char *serial)
 {
-	char	sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], dir[MAX_PATH_LEN];
-	char	top[MAX_PATH_LEN];
+	char	sn[MAX_SERIAL_HEX + 2], entry[REPO_DNKEY_MAX + MAX_SERIAL_HEX + 4];
+	int	bfd, made;
 
 	if (!serial_normalize(serial, sn, sizeof(sn)) ||
-	    !dn_path(r, path, sizeof(path), dnkey, sn) ||
-	    !dn_path(r, dir, sizeof(dir), dnkey, NULL) ||
-	    !path_join(top, sizeof(top), r->root, "bydn", NULL, NULL)) {
+	    !dn_entry_name(dnkey, sn, entry, sizeof(entry))) {
 		logx(LOG_LVL_ERR, "dn index: invalid key or serial");
 		errno = EINVAL;
 		return 0;
 	}
-	if (unlink(path) == -1) {
+	if ((bfd = dn_bucket_open(r, dnkey, 0, &made)) == -1)
+		return errno == ENOENT;
+	if (unlinkat(bfd, entry, 0) == -1) {
+		(void)close(bfd);
 		if (errno == ENOENT)
 			return 1;
-		logx(LOG_LVL_ERR, "unlink %s: %s", path, strerror(errno));
+		logx(LOG_LVL_ERR, "unlink bydn/%.*s/%s: %s", DN_BUCKET, dnkey, entry,
+		    strerror(errno));
 		return 0;
 	}
-	if (!sync_dir(dir))
-		return 0;
-	/* The last serial of a key takes the key's directory with it. */
-	if (rmdir(dir) == 0)
-		return sync_dir(top);
-	if (errno != ENOTEMPTY && errno != EEXIST)
-		logx(LOG_LVL_WARN, "rmdir %s: %s", dir, strerror(errno));
-	return 1;
+	return dn_sync(r, bfd, 0);
+}
+
+/* The serial of an entry name of DNKEY's, or NULL. */
+static const char *
+dn_entry_serial(const char *name, const char *dnkey)
+{
+	size_t	kl = strlen(dnkey);
+
+	if (strncmp(name, dnkey, kl) != 0 || name[kl] != '.' || !serial_name_ok(name + kl + 1))
+		return NULL;
+	return name + kl + 1;
 }
 
 int
 repo_dn_serials(struct repo *r, const char *dnkey, char ***serials, size_t *n)
 {
-	char	dir[MAX_PATH_LEN];
+	char	  dir[MAX_PATH_LEN], b[DN_BUCKET + 1], **v = NULL;
+	size_t	  nv = 0, i, o = 0;
+	const char *sn;
 
 	*serials = NULL;
 	*n = 0;
-	if (!dn_path(r, dir, sizeof(dir), dnkey, NULL))
-		return 0;
-	if (!list_dir(dir, serial_name_ok, serials, n))
-		return errno == ENOENT;
-	if (*n > 1)
-		qsort(*serials, *n, sizeof(**serials), serial_cmp_p);
-	return 1;
-}
-
-/* ---- certs/<SERIAL>.id ---------------------------------------------------------------- */
-
-/*
- * "<id>\n<dnkey>\n": the id must be valid; DNKEY gets "" when the second line is absent or
- * malformed (written by an older version, or damaged).
- */
-static int
-idfile_parse(const unsigned char *buf, size_t len, char id[REPO_ID_LEN + 1],
-    char dnkey[REPO_DNKEY_MAX + 1])
-{
-	const char	*s = (const char *)buf, *nl;
-	size_t		 klen;
-
-	id[0] = dnkey[0] = '\0';
-	if (len < REPO_ID_LEN + 1 || s[REPO_ID_LEN] != '\n')
-		return 0;
-	memcpy(id, s, REPO_ID_LEN);
-	id[REPO_ID_LEN] = '\0';
-	if (!repo_id_valid(id)) {
-		id[0] = '\0';
-		return 0;
-	}
-	s += REPO_ID_LEN + 1;
-	len -= REPO_ID_LEN + 1;
-	if ((nl = memchr(s, '\n', len)) != NULL && (klen = (size_t)(nl - s)) <= REPO_DNKEY_MAX &&
-	    (size_t)(nl - s) + 1 == len) {
-		memcpy(dnkey, s, klen);
-		dnkey[klen] = '\0';
-		if (!repo_dnkey_valid(dnkey))
-			dnkey[0] = '\0';
-	}
-	return 1;
-}
-
-/* Read certs/<SERIAL>.id. 0 with errno ENOENT if absent, EINVAL if malformed. */
-int
-idfile_read(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1],
-    char dnkey[REPO_DNKEY_MAX + 1])
-{
-	char		 path[MAX_PATH_LEN];
-	unsigned char	*buf = NULL;
-	size_t		 len;
-	int		 rc = 0;
-
-	id[0] = dnkey[0] = '\0';
-	if (!serial_path(r, path, sizeof(path), "certs", serial, ".id") ||
-	    !get_file(path, &buf, &len, MAX_SMALL))
-		return 0;
-	if (!(rc = idfile_parse(buf, len, id, dnkey))) {
-		logx(LOG_LVL_ERR, "%s: malformed", path);
+	if (!repo_dnkey_valid(dnkey)) {
 		errno = EINVAL;
+		return 0;
 	}
-	free(buf);
+	dn_bucket(dnkey, b);
+	if (!path_join(dir, sizeof(dir), r->root, "bydn", b, NULL))
+		return 0;
+	if (!list_dir(dir, NULL, &v, &nv))
+		return errno == ENOENT;
+	for (i = 0; i < nv; i++) {
+		if ((sn = dn_entry_serial(v[i], dnkey)) != NULL)
+			memmove(v[o++], sn, strlen(sn) + 1);
+	}
+	for (i = o; i < nv; i++)
+		free(v[i]);
+	if (o == 0) {
+		free(v);
+		return 1;
+	}
+	if (o > 1)
+		qsort(v, o, sizeof(*v), serial_cmp_p);
+	*serials = v;
+	*n = o;
+	return 1;
+}
+
+int
+repo_dn_cert(struct repo *r, const char *dnkey, const char *serial, unsigned char **der,
+    size_t *len)
+{
+	char		 sn[MAX_SERIAL_HEX + 2], entry[REPO_DNKEY_MAX + MAX_SERIAL_HEX + 4];
+	char		 id[REPO_ID_LEN + 1];
+	unsigned char	*text = NULL;
+	size_t		 tlen;
+	int		 bfd, made, rc = 0;
+
+	*der = NULL;
+	*len = 0;
+	if (!serial_normalize(serial, sn, sizeof(sn)) ||
+	    !dn_entry_name(dnkey, sn, entry, sizeof(entry))) {
+		errno = EINVAL;
+		return 0;
+	}
+	if ((bfd = dn_bucket_open(r, dnkey, 0, &made)) == -1)
+		return 0;
+	if (read_file_at(bfd, entry, &text, &tlen, MAX_BLOB)) {
+		if (!(rc = cert_text_parse(text, tlen, id, der, len)))
+			errno = EINVAL;
+	}
+	(void)close(bfd);
+	free(text);
+	return rc;
+}
+
+/* ---- certs/<SERIAL>.pem --------------------------------------------------------------- */
+
+#define RECORD_LINE	"record="
+
+int
+cert_text(const char *id, const unsigned char *der, size_t derlen, char **out,
+    size_t *outlen)
+{
+	BIO	*bio = NULL;
+	char	*pem, *text = NULL;
+	long	 pemlen;
+	int	 rc = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!repo_id_valid(id) || der == NULL || derlen == 0 || derlen > LONG_MAX) {
+		errno = EINVAL;
+		return 0;
+	}
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio(bio, PEM_STRING_X509, "", der, (long)derlen) ||
+	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0 ||
+	    (text = malloc(sizeof(RECORD_LINE) + REPO_ID_LEN + 1 + (size_t)pemlen)) == NULL) {
+		log_crypto(LOG_LVL_ERR, "certificate of record %s: PEM", id);
+		errno = ENOMEM;
+		goto out;
+	}
+	*outlen = (size_t)snprintf(text, sizeof(RECORD_LINE) + REPO_ID_LEN + 1, "%s%s\n",
+	    RECORD_LINE, id);
+	memcpy(text + *outlen, pem, (size_t)pemlen);
+	*outlen += (size_t)pemlen;
+	*out = text;
+	rc = 1;
+out:
+	BIO_free(bio);
 	return rc;
 }
 
 int
-repo_record_by_serial(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1])
+cert_text_parse(const unsigned char *text, size_t len, char id[REPO_ID_LEN + 1],
+    unsigned char **der, size_t *derlen)
 {
-	char	dnkey[REPO_DNKEY_MAX + 1];
+	const size_t	 rl = sizeof(RECORD_LINE) - 1;
+	BIO		*bio = NULL;
+	char		*name = NULL, *header = NULL;
+	unsigned char	*data = NULL;
+	long		 dlen = 0;
+	int		 rc = 0;
 
-	return idfile_read(r, serial, id, dnkey);
+	id[0] = '\0';
+	*der = NULL;
+	*derlen = 0;
+	if (len >= rl && memcmp(text, RECORD_LINE, rl) == 0) {
+		if (len < rl + REPO_ID_LEN + 1 || text[rl + REPO_ID_LEN] != '\n')
+			return 0;
+		memcpy(id, text + rl, REPO_ID_LEN);
+		id[REPO_ID_LEN] = '\0';
+		if (!repo_id_valid(id)) {
+			id[0] = '\0';
+			return 0;
+		}
+		text += rl + REPO_ID_LEN + 1;
+		len -= rl + REPO_ID_LEN + 1;
+	}
+	if (len > INT_MAX || (bio = BIO_new_mem_buf(text, (int)len)) == NULL ||
+	    !PEM_read_bio(bio, &name, &header, &data, &dlen) ||
+	    strcmp(name, PEM_STRING_X509) != 0 || dlen <= 0 ||
+	    (*der = malloc((size_t)dlen)) == NULL)
+		goto out;
+	memcpy(*der, data, (size_t)dlen);
+	*derlen = (size_t)dlen;
+	rc = 1;
+out:
+	ERR_clear_error();
+	BIO_free(bio);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	return rc;
 }
 
+/* 0 with errno ENOENT: no such certificate; EINVAL: no record line in it. */
 int
-repo_cert_facts(X509 *x, struct repo_cert *cf)
+repo_record_by_serial(struct repo *r, const char *serial, char id[REPO_ID_LEN + 1])
+{
+	char		 sn[MAX_SERIAL_HEX + 2], name[MAX_SERIAL_HEX + 8];
+	unsigned char	*text = NULL, *der = NULL;
+	size_t		 len, dlen;
+	int		 rc = 0;
+
+	id[0] = '\0';
+	if (!serial_normalize(serial, sn, sizeof(sn)))
+		return 0;
+	(void)snprintf(name, sizeof(name), "%s.pem", sn);
+	if (!read_file_at(r->dfd[RD_CERTS], name, &text, &len, MAX_BLOB))
+		return 0;
+	if (!cert_text_parse(text, len, id, &der, &dlen) || id[0] == '\0') {
+		id[0] = '\0';
+		errno = EINVAL;
+	} else
+		rc = 1;
+	free(text);
+	free(der);
+	return rc;
+}
+
+/* CF from a certificate's serial, notAfter and subject. 1, or 0 with CF freed. */
+static int
+facts_fill(const ASN1_INTEGER *ser, const ASN1_TIME *na, X509_NAME *nm,
+    struct repo_cert *cf)
 {
 	char		*one = NULL;
 	struct tm	 tm;
 	int		 rc = 0;
 
 	memset(cf, 0, sizeof(*cf));
-	if (x == NULL ||
-	    !repo_serial_name(X509_get0_serialNumber(x), cf->serial, sizeof(cf->serial)) ||
-	    !ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) ||
-	    (one = X509_NAME_oneline(X509_get_subject_name(x), NULL, 0)) == NULL ||
-	    (cf->subject = strdup(one)) == NULL ||
-	    !repo_dnkey(X509_get_subject_name(x), cf->dnkey))
+	if (!repo_serial_name(ser, cf->serial, sizeof(cf->serial)) ||
+	    !ASN1_TIME_to_tm(na, &tm) ||
+	    (one = X509_NAME_oneline(nm, NULL, 0)) == NULL ||
+	    (cf->subject = strdup(one)) == NULL || !repo_dnkey(nm, cf->dnkey))
 		goto out;
 	cf->not_after = timegm(&tm);
 	rc = 1;
@@ -357,6 +552,84 @@ out:
 		repo_cert_facts_free(cf);
 	OPENSSL_free(one);
 	return rc;
+}
+
+/* Past one DER header at *P (END bounds it): 1 with *P after the element, 0 if malformed. */
+static int
+der_skip(const unsigned char **p, const unsigned char *end, int want_tag, int want_class)
+{
+	const unsigned char	*q = *p;
+	long			 l;
+	int			 tag, cls, inf;
+
+	if (end <= q)
+		return 0;
+	inf = ASN1_get_object(&q, &l, &tag, &cls, end - q);
+	if ((inf & 0x80) || (inf & 1) || (want_tag >= 0 && (tag != want_tag || cls != want_class)))
+		return 0;
+	*p = q + l;
+	return 1;
+}
+
+int
+cert_facts_der(const unsigned char *der, size_t len, struct repo_cert *cf)
+{
+	const unsigned char	*p = der, *end = der + len, *tend, *q, *vend;
+	ASN1_INTEGER		*ai = NULL;
+	ASN1_TIME		*t = NULL;
+	X509_NAME		*nm = NULL;
+	long			 l;
+	int			 tag, cls, inf, rc = 0;
+
+	memset(cf, 0, sizeof(*cf));
+	if (len == 0 || len > LONG_MAX)
+		return 0;
+	/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature } */
+	inf = ASN1_get_object(&p, &l, &tag, &cls, (long)len);
+	if ((inf & 0x80) || (inf & 1) || tag != V_ASN1_SEQUENCE || p + l != end)
+		goto out;
+	/* TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
+	 * validity, subject, ... } (RFC 5280 §4.1) */
+	inf = ASN1_get_object(&p, &l, &tag, &cls, end - p);
+	if ((inf & 0x80) || (inf & 1) || tag != V_ASN1_SEQUENCE)
+		goto out;
+	tend = p + l;
+	q = p;
+	inf = ASN1_get_object(&q, &l, &tag, &cls, tend - q);
+	if ((inf & 0x80) == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && tag == 0)
+		p = q + l;
+	if ((ai = d2i_ASN1_INTEGER(NULL, &p, tend - p)) == NULL ||
+	    !der_skip(&p, tend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) ||	/* signature */
+	    !der_skip(&p, tend, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL))	/* issuer */
+		goto out;
+	q = p;
+	inf = ASN1_get_object(&q, &l, &tag, &cls, tend - q);
+	if ((inf & 0x80) || (inf & 1) || tag != V_ASN1_SEQUENCE)
+		goto out;
+	vend = q + l;
+	if (!der_skip(&q, vend, -1, 0) ||				/* notBefore */
+	    (t = d2i_ASN1_TIME(NULL, &q, vend - q)) == NULL || q != vend)
+		goto out;
+	p = vend;
+	if ((nm = d2i_X509_NAME(NULL, &p, tend - p)) == NULL)
+		goto out;
+	rc = facts_fill(ai, t, nm, cf);
+out:
+	if (!rc)
+		repo_cert_facts_free(cf);
+	ERR_clear_error();
+	ASN1_INTEGER_free(ai);
+	ASN1_TIME_free(t);
+	X509_NAME_free(nm);
+	return rc;
+}
+
+int
+repo_cert_facts(X509 *x, struct repo_cert *cf)
+{
+	memset(cf, 0, sizeof(*cf));
+	return x != NULL && facts_fill(X509_get0_serialNumber(x), X509_get0_notAfter(x),
+	    X509_get_subject_name(x), cf);
 }
 
 void
@@ -381,151 +654,31 @@ index_subject_ok(const char *s)
 	return 1;
 }
 
-/* The order of the writes is the one repo.h gives: it is what crash recovery relies on. */
-int
-repo_store_cert(struct repo *r, const char *id, const unsigned char *der, size_t derlen,
-    const struct repo_cert *cf)
-{
-	char		 sn[MAX_SERIAL_HEX + 2], path[MAX_PATH_LEN], when[32];
-	char		 idtext[REPO_ID_LEN + REPO_DNKEY_MAX + 4];
-	unsigned char	*old = NULL;
-	size_t		 oldlen = 0;
-	BIO		*bio = NULL;
-	char		*pem = NULL, *line = NULL;
-	struct record	*rec = NULL;
-	enum rstate	 st;
-	long		 pemlen;
-	size_t		 linelen;
-	int		 rc = 0, saved, again = 0, have;
-
-	if (!repo_id_valid(id) || cf == NULL || !serial_normalize(cf->serial, sn, sizeof(sn)) ||
-	    !repo_dnkey_valid(cf->dnkey) || cf->subject == NULL ||
-	    !index_subject_ok(cf->subject) || der == NULL || derlen == 0 ||
-	    derlen > LONG_MAX) {
-		logx(LOG_LVL_ERR, "store cert: invalid id, serial, subject or certificate");
-		errno = EINVAL;
-		goto out;
-	}
-	if (!index_time(when, sizeof(when), cf->not_after)) {
-		errno = EINVAL;
-		goto out;
-	}
-
-	if ((st = repo_find(r, id)) == RS_NONE) {
-		logx(LOG_LVL_ERR, "store cert %s: record %s not found", sn, id);
-		errno = ENOENT;
-		goto out;
-	}
-
-	/* certs/<SERIAL>.pem is never replaced by a different certificate: refuse up front. */
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    !PEM_write_bio(bio, PEM_STRING_X509, "", der, (long)derlen) ||
-	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
-		log_crypto(LOG_LVL_ERR, "store cert %s: PEM", sn);
-		errno = ENOMEM;
-		goto out;
-	}
-	if (!cert_path(r, path, sizeof(path), sn))
-		goto out;
-	if (get_file(path, &old, &oldlen, MAX_BLOB)) {
-		if (oldlen != (size_t)pemlen || memcmp(old, pem, oldlen) != 0) {
-			logx(LOG_LVL_ERR, "%s exists with another certificate", path);
-			errno = EEXIST;
-			goto out;
-		}
-		again = 1;
-	} else if (errno != ENOENT)
-		goto out;
-
-	/*
-	 * The record's cert.der next: until it is there, nothing outside the record names
-	 * this serial, so a crash or a full disk costs a serial number, never an orphan
-	 * certificate; once it is there, enroll_issue() finishes with this same certificate.
-	 */
-	if (!rec_path(r, path, sizeof(path), st, id, REC_CERT) ||
-	    !put_file(path, der, derlen, 0))
-		goto out;
-	if (!again) {
-		if (!cert_path(r, path, sizeof(path), sn))
-			goto out;
-		/* Exclusive: the lock is held, so only a crash leftover can be there. */
-		if (!put_file(path, pem, (size_t)pemlen, 1)) {
-			if (errno != EEXIST)
-				goto out;
-			again = 1;
-		}
-	}
-
-	(void)snprintf(idtext, sizeof(idtext), "%s\n%s\n", id, cf->dnkey);
-	if (!serial_path(r, path, sizeof(path), "certs", sn, ".id") ||
-	    !put_file(path, idtext, strlen(idtext), 0))
-		goto out;
-	if (repo_is_revoked(r, sn) == 0 && !repo_dn_add(r, cf->dnkey, sn))
-		goto out;
-
-	/* V, expiry, no revocation date, serial, file name, subject (`openssl ca`). */
-	have = again ? index_has_serial(r, sn) : 0;
-	if (have == -1)
-		goto out;
-	if (!have) {
-		linelen = strlen(when) + strlen(sn) + strlen(cf->subject) + 32;
-		if ((line = malloc(linelen)) == NULL)
-			goto out;
-		(void)snprintf(line, linelen, "V\t%s\t\t%s\tunknown\t%s\n", when, sn,
-		    cf->subject);
-		if (!index_append(r, line))
-			goto out;
-	}
-
-	if ((rec = record_read(r, id, st, 0)) == NULL)
-		goto out;
-	free(rec->serial);
-	if ((rec->serial = strdup(sn)) == NULL || !meta_write(r, rec, st))
-		goto out;
-	rc = 1;
-out:
-	saved = errno;
-	BIO_free(bio);
-	free(old);
-	free(line);
-	record_free(rec);
-	errno = saved;
-	return rc;
-}
-
 /* The DER is malloc'd (free it with free()). 0 with errno ENOENT if there is no such cert. */
 int
 repo_cert_by_serial(struct repo *r, const char *serial, unsigned char **der, size_t *len)
 {
-	unsigned char	*out = NULL, *p;
-	X509		*x = NULL;
-	int		 n, rc = 0, saved;
+	char		 sn[MAX_SERIAL_HEX + 2], name[MAX_SERIAL_HEX + 8], id[REPO_ID_LEN + 1];
+	unsigned char	*text = NULL;
+	size_t		 tlen;
+	int		 rc = 0, saved;
 
 	*der = NULL;
 	*len = 0;
-	if (!cert_read(r, serial, &x, 0))
-		goto out;
-	if ((n = i2d_X509(x, NULL)) <= 0) {
-		log_crypto(LOG_LVL_ERR, "certificate %s: DER encoding", serial);
-		errno = EINVAL;
-		goto out;
+	if (!serial_normalize(serial, sn, sizeof(sn)))
+		return 0;
+	(void)snprintf(name, sizeof(name), "%s.pem", sn);
+	if (!read_file_at(r->dfd[RD_CERTS], name, &text, &tlen, MAX_BLOB)) {
+		if (errno != ENOENT)
+			logx(LOG_LVL_ERR, "read %s/certs/%s: %s", r->root, name, strerror(errno));
+		return 0;
 	}
-	if ((out = malloc((size_t)n)) == NULL)
-		goto out;
-	p = out;
-	if (i2d_X509(x, &p) != n) {
-		log_crypto(LOG_LVL_ERR, "certificate %s: DER encoding", serial);
+	if (!(rc = cert_text_parse(text, tlen, id, der, len))) {
+		logx(LOG_LVL_ERR, "%s/certs/%s: not a PEM certificate", r->root, name);
 		errno = EINVAL;
-		goto out;
 	}
-	*der = out;
-	*len = (size_t)n;
-	out = NULL;
-	rc = 1;
-out:
 	saved = errno;
-	free(out);
-	X509_free(x);
+	free(text);
 	errno = saved;
 	return rc;
 }

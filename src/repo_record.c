@@ -1,7 +1,7 @@
 /*
- * Records and their states: a record is a directory <state>/<id>/ holding a meta file
- * ("key=value" lines) and the request's blobs. Built whole in tmp/ and renamed into its
- * state; a state change is a rename(2); the meta is rewritten atomically.
+ * Records and their states: a record is one file <state>/<id>, "key=value" lines followed
+ * by its blobs in base64. It is staged whole in tmp/, synced, and renamed into its state; a
+ * state change is a rename(2); a rewrite stages the new text and renames it over the old.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "repo_int.h"
 
@@ -99,14 +101,57 @@ out:
 	return rc;
 }
 
-/* The meta file text for REC, with the given timestamps. */
+/* The blobs of a record, in the order they are written (the certificate first). */
+static const struct {
+	const char	*key;
+	size_t		 off, lenoff;
+} blobs[] = {
+	{ "cert",	offsetof(struct record, cert_der), offsetof(struct record, cert_len) },
+	{ "csr",	offsetof(struct record, csr_der), offsetof(struct record, csr_len) },
+	{ "signer",	offsetof(struct record, signer_der), offsetof(struct record, signer_len) },
+	{ "request",	offsetof(struct record, request_der),
+			offsetof(struct record, request_len) },
+};
+#define N_BLOBS	(sizeof(blobs) / sizeof(blobs[0]))
+
+static unsigned char **
+rec_blob(struct record *rec, size_t i, size_t **len)
+{
+	*len = (size_t *)(void *)((char *)rec + blobs[i].lenoff);
+	return (unsigned char **)(void *)((char *)rec + blobs[i].off);
+}
+
+static unsigned char *const *
+rec_cblob(const struct record *rec, size_t i, size_t *len)
+{
+	*len = *(const size_t *)(const void *)((const char *)rec + blobs[i].lenoff);
+	return (unsigned char *const *)(const void *)((const char *)rec + blobs[i].off);
+}
+
+/* "key=<base64>\n"; nothing when BUF is NULL. */
 static int
-meta_build(const struct record *rec, time_t created, time_t updated, char **out,
+blob_put(FILE *f, const char *key, const unsigned char *buf, size_t len)
+{
+	unsigned char	*b64;
+	int		 n, rc;
+
+	if (buf == NULL)
+		return 1;
+	if (len > (size_t)INT_MAX / 4 * 3 - 3 || (b64 = malloc(len / 3 * 4 + 5)) == NULL)
+		return 0;
+	n = EVP_EncodeBlock(b64, buf, (int)len);
+	rc = fprintf(f, "%s=%.*s\n", key, n, (char *)b64) >= 0;
+	free(b64);
+	return rc;
+}
+
+int
+record_text(const struct record *rec, time_t created, time_t updated, char **out,
     size_t *outlen)
 {
 	FILE	*f = NULL;
 	char	*buf = NULL, *hex = NULL;
-	size_t	 len = 0, i;
+	size_t	 len = 0, i, blen;
 	int	 rc = 0, ok;
 
 	*out = NULL;
@@ -132,18 +177,22 @@ meta_build(const struct record *rec, time_t created, time_t updated, char **out,
 	}
 	ok = ok && fprintf(f, "created=%lld\nupdated=%lld\n", (long long)created,
 	    (long long)updated) >= 0;
+	for (i = 0; ok && i < N_BLOBS; i++) {
+		unsigned char *const *b = rec_cblob(rec, i, &blen);
+
+		ok = blob_put(f, blobs[i].key, *b, blen);
+	}
 	if (ferror(f))
 		ok = 0;
 	if (fclose(f) != 0)
 		ok = 0;
 	f = NULL;
 	if (!ok) {
-		logx(LOG_LVL_ERR, "record %s: cannot build meta", rec->id);
+		logx(LOG_LVL_ERR, "record %s: cannot build its text", rec->id);
 		goto out;
 	}
-	if (len > MAX_META) {
-		logx(LOG_LVL_ERR, "record %s: meta is %zu bytes, over %d", rec->id, len,
-		    MAX_META);
+	if (len > MAX_RECORD) {
+		logx(LOG_LVL_ERR, "record %s: %zu bytes, over %d", rec->id, len, MAX_RECORD);
 		errno = EFBIG;
 		goto out;
 	}
@@ -157,6 +206,40 @@ out:
 	free(buf);
 	free(hex);
 	return rc;
+}
+
+/* Strict base64 of one blob line: the whole value, padded, nothing else. */
+static int
+b64_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
+{
+	unsigned char	*buf;
+	size_t		 pad = 0, i;
+	int		 n;
+
+	if (len == 0 || len % 4 != 0 || len > INT_MAX) {
+		errno = EINVAL;
+		return 0;
+	}
+	/* Padding: one or two '=' at the very end, nothing after them. */
+	if (s[len - 1] == '=')
+		pad = s[len - 2] == '=' ? 2 : 1;
+	for (i = 0; i < len - pad; i++)
+		if (!(s[i] == '+' || s[i] == '/' || (s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z'))) {
+			errno = EINVAL;
+			return 0;
+		}
+	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
+		return 0;
+	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len)) < 0 ||
+	    (size_t)n < pad) {
+		free(buf);
+		errno = EINVAL;
+		return 0;
+	}
+	*out = buf;
+	*outlen = (size_t)n - pad;
+	return 1;
 }
 
 /*
@@ -230,21 +313,21 @@ parse_ll(const char *s, long long min, long long max, long long *v)
 }
 
 /*
- * Parse the meta text of record ID. Blank lines and lines starting with '#' are skipped,
- * unknown keys ignored, a malformed line or escape fails the whole record.
+ * Blank lines and lines starting with '#' are skipped, unknown keys ignored, a malformed
+ * line, escape or base64 value fails the whole record. A key given twice: the last wins.
  */
-static struct record *
-meta_parse(const char *id, const char *buf, size_t len)
+struct record *
+record_parse(const char *id, const char *buf, size_t len, int with_blobs)
 {
 	struct record	*rec = NULL, *ret = NULL;
-	unsigned char	*val = NULL, *hex = NULL;
+	unsigned char	*val = NULL, *hex = NULL, **bp;
 	const char	*line, *eol, *eq;
-	size_t		 vlen, hexlen = 0, klen, i;
+	size_t		 vlen, hexlen = 0, klen, i, *blen;
 	long long	 ll;
 	int		 lineno = 0, have_id = 0, have_txid = 0;
 
 	if (memchr(buf, '\0', len) != NULL) {
-		logx(LOG_LVL_ERR, "record %s: NUL byte in meta", id);
+		logx(LOG_LVL_ERR, "record %s: NUL byte in its file", id);
 		goto out;
 	}
 	if ((rec = calloc(1, sizeof(*rec))) == NULL)
@@ -261,13 +344,28 @@ meta_parse(const char *id, const char *buf, size_t len)
 		klen = (size_t)(eq - line);
 		free(val);
 		val = NULL;
-		if (!unescape(eq + 1, (size_t)(eol - eq - 1), &val, &vlen))
-			goto bad;
 
 #define KEY(k)	(klen == strlen(k) && memcmp(line, (k), klen) == 0)
+		for (i = 0; i < N_BLOBS; i++)
+			if (KEY(blobs[i].key))
+				break;
+		if (i < N_BLOBS) {
+			/* The certificate always: it says whether the record holds one. */
+			if (!with_blobs && i != 0)
+				continue;
+			bp = rec_blob(rec, i, &blen);
+			free(*bp);
+			*bp = NULL;
+			if (!b64_decode(eq + 1, (size_t)(eol - eq - 1), bp, blen) ||
+			    *blen > MAX_BLOB)
+				goto bad;
+			continue;
+		}
+		if (!unescape(eq + 1, (size_t)(eol - eq - 1), &val, &vlen))
+			goto bad;
 		if (KEY("id")) {
 			if (strcmp((char *)val, id) != 0) {
-				logx(LOG_LVL_ERR, "record %s: meta says id %.64s", id,
+				logx(LOG_LVL_ERR, "record %s: its file says id %.64s", id,
 				    (char *)val);
 				errno = EINVAL;
 				goto out;
@@ -311,7 +409,7 @@ meta_parse(const char *id, const char *buf, size_t len)
 #undef KEY
 	}
 	if (!have_id) {
-		logx(LOG_LVL_ERR, "record %s: meta has no id", id);
+		logx(LOG_LVL_ERR, "record %s: its file has no id", id);
 		errno = EINVAL;
 		goto out;
 	}
@@ -332,7 +430,7 @@ meta_parse(const char *id, const char *buf, size_t len)
 	rec = NULL;
 	goto out;
 bad:
-	logx(LOG_LVL_ERR, "record %s: meta line %d is malformed", id, lineno);
+	logx(LOG_LVL_ERR, "record %s: line %d is malformed", id, lineno);
 	errno = EINVAL;
 out:
 	free(val);
@@ -341,51 +439,40 @@ out:
 	return ret;
 }
 
-/* Read one blob of a record; a missing file leaves it NULL. */
-int
-blob_read(struct repo *r, enum rstate st, const char *id, const char *name,
-    unsigned char **buf, size_t *len)
-{
-	char	path[MAX_PATH_LEN];
-
-	if (!rec_path(r, path, sizeof(path), st, id, name))
-		return 0;
-	if (get_file(path, buf, len, MAX_BLOB))
-		return 1;
-	if (errno != ENOENT)
-		return 0;
-	*buf = NULL;
-	*len = 0;
-	return 1;
-}
-
-/* The record ID as it is in state ST. NULL and errno ENOENT if it is not there. */
 struct record *
 record_read(struct repo *r, const char *id, enum rstate st, int with_blobs)
 {
-	struct record	*rec = NULL, *ret = NULL;
+	struct record	*rec = NULL;
 	unsigned char	*buf = NULL;
-	char		 path[MAX_PATH_LEN];
+	struct stat	 sb;
 	size_t		 len;
+	int		 fd = -1, saved;
 
-	if (!rec_path(r, path, sizeof(path), st, id, REC_META) ||
-	    !get_file(path, &buf, &len, MAX_META))
+	if (!state_ok(st) || !repo_id_valid(id)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((fd = openat(r->dfd[st], id, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		if (errno != ENOENT)
+			logx(LOG_LVL_ERR, "open %s/%s/%s: %s", r->root, state_dirs[st], id,
+			    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &sb) == -1 || !read_fd(fd, &buf, &len, MAX_RECORD)) {
+		logx(LOG_LVL_ERR, "read %s/%s/%s: %s", r->root, state_dirs[st], id,
+		    strerror(errno));
 		goto out;
-	if ((rec = meta_parse(id, (char *)buf, len)) == NULL)
+	}
+	if ((rec = record_parse(id, (char *)buf, len, with_blobs)) == NULL)
 		goto out;
 	rec->state = st;
-	if (with_blobs &&
-	    (!blob_read(r, st, id, REC_CSR, &rec->csr_der, &rec->csr_len) ||
-	    !blob_read(r, st, id, REC_SIGNER, &rec->signer_der, &rec->signer_len) ||
-	    !blob_read(r, st, id, REC_CERT, &rec->cert_der, &rec->cert_len) ||
-	    !blob_read(r, st, id, REC_REQUEST, &rec->request_der, &rec->request_len)))
-		goto out;
-	ret = rec;
-	rec = NULL;
+	rec->fid = (unsigned long long)sb.st_ino;
 out:
+	saved = errno;
+	(void)close(fd);
 	free(buf);
-	record_free(rec);
-	return ret;
+	errno = saved;
+	return rec;
 }
 
 /*
@@ -491,47 +578,63 @@ record_print(const struct record *rec, FILE *f)
 	free(hex);
 }
 
-/* Create DIR/NAME (private staging directory, so no rename needed), write, fsync. */
-static int
-write_new(const char *dir, const char *name, const void *buf, size_t len)
+int
+stage_file(struct repo *r, const char *prefix, const void *text, size_t len,
+    char name[STAGE_NAME_MAX])
 {
-	char	path[MAX_PATH_LEN];
-	int	fd = -1, rc = 0, saved;
+	int	fd;
 
-	if (buf == NULL)
-		return 1;	/* absent blob */
-	if (!path_join(path, sizeof(path), dir, name, NULL, NULL))
-		goto out;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE)) == -1)
-		goto out;
-	if (fchmod(fd, FILE_MODE) == -1 || !write_all(fd, buf, len) || !fsync_fd(fd))
-		goto out;
-	rc = close(fd) == 0;
-	fd = -1;
-out:
-	saved = errno;
-	if (!rc)
-		logx(LOG_LVL_ERR, "write %s/%s: %s", dir, name, strerror(saved));
-	if (fd != -1)
-		(void)close(fd);
+	if ((fd = temp_write_at(r->dfd[RD_TMP], prefix, name, STAGE_NAME_MAX, text, len,
+	    FILE_MODE)) == -1)
+		logx(LOG_LVL_ERR, "write %s/tmp/%s...: %s", r->root, prefix, strerror(errno));
+	return fd;
+}
+
+void
+unstage(struct repo *r, const char *name)
+{
+	int	saved = errno;
+
+	if (name[0] != '\0' && unlinkat(r->dfd[RD_TMP], name, 0) == -1 && errno != ENOENT)
+		logx(LOG_LVL_WARN, "unlink %s/tmp/%s: %s", r->root, name, strerror(errno));
 	errno = saved;
-	return rc;
+}
+
+/* Stage TEXT in tmp/ and sync it: the name in NAME, 1 ok, 0 error (nothing left). */
+static int
+stage_synced(struct repo *r, const char *text, size_t len, char name[STAGE_NAME_MAX])
+{
+	struct sync_req	q;
+	int		ok;
+
+	if ((q.fd = stage_file(r, STAGE_RECORD, text, len, name)) == -1)
+		return 0;
+	q.data = 1;
+	ok = sync_logged(&q, 1, "a staged record");
+	if (close(q.fd) == -1 && ok) {
+		logx(LOG_LVL_ERR, "close %s/tmp/%s: %s", r->root, name, strerror(errno));
+		ok = 0;
+	}
+	if (!ok)
+		unstage(r, name);
+	return ok;
 }
 
 /*
- * Build the record in tmp/, fully synced, then rename it into its state: a record is either
- * whole or absent, whatever crashes when.
+ * Stage the record (synced) without the lock, then take the lock only for the check that
+ * the id is new and the rename into its state; the state directory is synced after.
  */
 int
 repo_record_create(struct repo *r, const struct record *rec, enum rstate st)
 {
-	char	 stage[MAX_PATH_LEN], dst[MAX_PATH_LEN], sdir[MAX_PATH_LEN];
-	char	*meta = NULL;
-	size_t	 metalen = 0;
-	time_t	 created, updated;
-	int	 rc = 0, saved;
+	char		 name[STAGE_NAME_MAX];
+	char		*text = NULL;
+	size_t		 len = 0;
+	time_t		 created, updated;
+	struct sync_req	 q;
+	int		 rc = 0, locked = 0, saved;
 
-	stage[0] = '\0';
+	name[0] = '\0';
 	if (rec == NULL || !state_ok(st) || !repo_id_valid(rec->id)) {
 		logx(LOG_LVL_ERR, "record create: invalid record or state");
 		errno = EINVAL;
@@ -539,44 +642,33 @@ repo_record_create(struct repo *r, const struct record *rec, enum rstate st)
 	}
 	created = rec->created != 0 ? rec->created : time(NULL);
 	updated = rec->updated != 0 ? rec->updated : created;
-	if (!meta_build(rec, created, updated, &meta, &metalen))
+	if (!record_text(rec, created, updated, &text, &len) ||
+	    !stage_synced(r, text, len, name))
 		goto out;
-	if (!rec_path(r, dst, sizeof(dst), st, rec->id, NULL) ||
-	    !path_join(sdir, sizeof(sdir), r->root, state_dirs[st], NULL, NULL) ||
-	    !path_join(stage, sizeof(stage), r->root, "tmp", "rec-XXXXXX", NULL))
+	if (!repo_lock(r))
 		goto out;
-	if (mkdtemp(stage) == NULL) {
-		logx(LOG_LVL_ERR, "mkdtemp %s: %s", stage, strerror(errno));
-		stage[0] = '\0';
-		goto out;
-	}
-	if (chmod(stage, DIR_MODE) == -1 ||
-	    !write_new(stage, REC_META, meta, metalen) ||
-	    !write_new(stage, REC_REQUEST, rec->request_der, rec->request_len) ||
-	    !write_new(stage, REC_CSR, rec->csr_der, rec->csr_len) ||
-	    !write_new(stage, REC_SIGNER, rec->signer_der, rec->signer_len) ||
-	    !write_new(stage, REC_CERT, rec->cert_der, rec->cert_len) ||
-	    !sync_dir(stage))
-		goto out;
-	if (repo_find(r, rec->id) != RS_NONE) {
+	locked = 1;
+	if (find_once(r, rec->id) != RS_NONE) {
 		errno = EEXIST;
 		goto out;
 	}
-	if (rename(stage, dst) == -1) {
-		if (errno == ENOTEMPTY)
-			errno = EEXIST;
-		logx(LOG_LVL_ERR, "rename %s %s: %s", stage, dst, strerror(errno));
+	if (renameat(r->dfd[RD_TMP], name, r->dfd[st], rec->id) == -1) {
+		logx(LOG_LVL_ERR, "rename tmp/%s %s/%s: %s", name, state_dirs[st], rec->id,
+		    strerror(errno));
 		goto out;
 	}
-	stage[0] = '\0';
-	if (!sync_dir(sdir))
-		goto out;
-	rc = 1;
+	name[0] = '\0';
+	repo_unlock(r);
+	locked = 0;
+	q.fd = r->dfd[st];
+	q.data = 0;
+	rc = sync_logged(&q, 1, state_dirs[st]);
 out:
 	saved = errno;
-	if (stage[0] != '\0')
-		drop_dir(stage);
-	free(meta);
+	if (locked)
+		repo_unlock(r);
+	unstage(r, name);
+	free(text);
 	errno = saved;
 	return rc;
 }
@@ -584,63 +676,93 @@ out:
 int
 repo_move(struct repo *r, const char *id, enum rstate from, enum rstate to)
 {
-	char		src[MAX_PATH_LEN], dst[MAX_PATH_LEN];
-	char		fdir[MAX_PATH_LEN], tdir[MAX_PATH_LEN];
 	struct stat	sb;
+	struct sync_req	q[2];
 
-	if (from == to || !rec_path(r, src, sizeof(src), from, id, NULL) ||
-	    !rec_path(r, dst, sizeof(dst), to, id, NULL) ||
-	    !path_join(fdir, sizeof(fdir), r->root, state_dirs[from], NULL, NULL) ||
-	    !path_join(tdir, sizeof(tdir), r->root, state_dirs[to], NULL, NULL)) {
+	if (from == to || !state_ok(from) || !state_ok(to) || !repo_id_valid(id)) {
 		errno = EINVAL;
 		return 0;
 	}
-	/* rename(2) would replace an empty directory: refuse any existing target. */
-	if (lstat(dst, &sb) == 0) {
+	/* rename(2) would replace an existing file: refuse any existing target. */
+	if (fstatat(r->dfd[to], id, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		logx(LOG_LVL_ERR, "move %s: already in %s", id, state_dirs[to]);
 		errno = EEXIST;
 		return 0;
 	}
-	if (rename(src, dst) == -1) {
+	if (renameat(r->dfd[from], id, r->dfd[to], id) == -1) {
 		if (errno != ENOENT)
-			logx(LOG_LVL_ERR, "rename %s %s: %s", src, dst, strerror(errno));
+			logx(LOG_LVL_ERR, "rename %s/%s %s/%s: %s", state_dirs[from], id,
+			    state_dirs[to], id, strerror(errno));
 		return 0;
 	}
-	return sync_dir(tdir) && sync_dir(fdir);
+	q[0].fd = r->dfd[to];
+	q[1].fd = r->dfd[from];
+	q[0].data = q[1].data = 0;
+	return sync_logged(q, 2, "the state directories");
 }
 
-/* Rewrite the meta of REC in state ST; updated is now, created kept (now if unset). */
 int
-meta_write(struct repo *r, const struct record *rec, enum rstate st)
+record_rewrite(struct repo *r, const struct record *rec, enum rstate st, int dirsync)
 {
-	char	 path[MAX_PATH_LEN];
-	char	*meta = NULL;
-	size_t	 metalen;
-	time_t	 now = time(NULL);
-	int	 rc = 0;
+	char		 name[STAGE_NAME_MAX];
+	char		*text = NULL;
+	size_t		 len;
+	time_t		 now = time(NULL);
+	struct sync_req	 q;
+	int		 rc = 0, saved;
 
-	if (!rec_path(r, path, sizeof(path), st, rec->id, REC_META) ||
-	    !meta_build(rec, rec->created != 0 ? rec->created : now, now, &meta, &metalen))
+	name[0] = '\0';
+	if (!record_text(rec, rec->created != 0 ? rec->created : now, now, &text, &len) ||
+	    !stage_synced(r, text, len, name))
 		goto out;
-	rc = put_file(path, meta, metalen, 0);
+	if (renameat(r->dfd[RD_TMP], name, r->dfd[st], rec->id) == -1) {
+		logx(LOG_LVL_ERR, "rename tmp/%s %s/%s: %s", name, state_dirs[st], rec->id,
+		    strerror(errno));
+		goto out;
+	}
+	name[0] = '\0';
+	q.fd = r->dfd[st];
+	q.data = 0;
+	rc = !dirsync || sync_logged(&q, 1, state_dirs[st]);
 out:
-	free(meta);
+	saved = errno;
+	unstage(r, name);
+	free(text);
+	errno = saved;
 	return rc;
 }
 
+/* The blobs REC lacks are taken from the file as it is: a rewrite changes the meta only. */
 int
 repo_record_update(struct repo *r, const struct record *rec)
 {
-	enum rstate	st;
+	struct record	*cur = NULL, tmp;
+	unsigned char	**b, *const *cb;
+	size_t		 i, *blen, clen;
+	enum rstate	 st;
+	int		 rc;
 
 	if (rec == NULL || !repo_id_valid(rec->id)) {
 		errno = EINVAL;
 		return 0;
 	}
-	if ((st = repo_find(r, rec->id)) == RS_NONE) {
+	if ((st = find_once(r, rec->id)) == RS_NONE) {
 		logx(LOG_LVL_ERR, "record %s: not found for update", rec->id);
 		errno = ENOENT;
 		return 0;
 	}
-	return meta_write(r, rec, st);
+	if ((cur = record_read(r, rec->id, st, 1)) == NULL)
+		return 0;
+	tmp = *rec;
+	for (i = 0; i < N_BLOBS; i++) {
+		b = rec_blob(&tmp, i, &blen);
+		cb = rec_cblob(cur, i, &clen);
+		if (*b == NULL) {
+			*b = *cb;
+			*blen = clen;
+		}
+	}
+	rc = record_rewrite(r, &tmp, st, 1);
+	record_free(cur);
+	return rc;
 }

@@ -141,16 +141,13 @@ revfield_make(char *buf, size_t len, time_t when, int reason)
 	return n > 0 && (size_t)n < len;
 }
 
-/* The subject's DN key of certificate SN: from certs/<SN>.id, else from the PEM. */
+/* The subject's DN key of certificate SN. */
 static int
 cert_dnkey(struct repo *r, const char *sn, char dnkey[REPO_DNKEY_MAX + 1])
 {
-	char	 id[REPO_ID_LEN + 1];
 	X509	*x = NULL;
 	int	 rc;
 
-	if (idfile_read(r, sn, id, dnkey) && dnkey[0] != '\0')
-		return 1;
 	if (!cert_read(r, sn, &x, 0))
 		return 0;
 	rc = repo_dnkey(X509_get_subject_name(x), dnkey);

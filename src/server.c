@@ -458,10 +458,19 @@ answer_existing(struct server *s, const struct pkimsg *m, const char *id, struct
 		send_pending(s, m, r);
 		break;
 	case RS_ISSUED:
-		if (cert == NULL && (cert = enroll_issued_cert(s->repo, id)) == NULL) {
-			logx(LOG_LVL_ERR, "txid=%s id=%s: issued certificate unreadable", tx, id);
-			resp_text(r, 500, "cannot read the issued certificate\n");
-			break;
+		if (cert == NULL) {
+			if ((cert = enroll_issued_cert(s->repo, id)) == NULL) {
+				logx(LOG_LVL_ERR, "txid=%s id=%s: issued certificate unreadable",
+				    tx, id);
+				resp_text(r, 500, "cannot read the issued certificate\n");
+				break;
+			}
+			/* Issued by another process, maybe a moment ago: durable first. */
+			if (!repo_sync_issued(s->repo)) {
+				resp_text(r, 503, "the CA cannot answer right now; try again "
+				    "later\n");
+				break;
+			}
 		}
 		rec = repo_record_load(s->repo, id, 0);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s: certificate returned",
@@ -605,7 +614,7 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 	X509_NAME		*dn = X509_REQ_get_subject_name(m->csr);
 	X509			*cert = NULL;
 	enum challenge_verdict	 ext = CHALCMD_INVALID;
-	int			 renewal, created, rc, n, waits;
+	int			 renewal, n, waits;
 
 	memset(&rec, 0, sizeof(rec));
 	memset(&f, 0, sizeof(f));
@@ -720,35 +729,45 @@ pkcsreq(struct server *s, const struct pkimsg *m, const char *client, struct htt
 		rec.ra = (char *)d.ra;
 	}
 	rec.challenge = (char *)d.challenge;
-	created = repo_record_create(s->repo, &rec,
-	    d.verdict == POLICY_ISSUE ? RS_APPROVED : RS_PENDING);
+	/* enroll_create() takes the lock itself; a resubmission racing it gets EXISTS. */
 	repo_unlock(s->repo);
-	if (!created) {
-		logx(LOG_LVL_ERR, "%s txid=%s: cannot store the request: %s",
-		    msgtype_name(m->msgtype), tx, strerror(errno));
-		resp_text(r, 503, "the CA cannot store requests right now\n");
-		goto out;
-	}
-	audit_decision(s, m, d.verdict == POLICY_ISSUE ? "approved" : "pending", id, NULL,
-	    subj, rec.challenge);
-	if (d.verdict != POLICY_ISSUE) {
+	switch (enroll_create(s->repo, s->ca, s->cfg, &rec, m->csr,
+	    d.verdict == POLICY_ISSUE, &cert, err, sizeof(err))) {
+	case ENROLL_EXISTS:
+		/* A concurrent resubmission created it first: answer as a poll. */
+		answer_existing(s, m, id, r);
+		break;
+	case ENROLL_PENDING:
+		audit_decision(s, m, "pending", id, NULL, subj, rec.challenge);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: pending (%s)",
 		    msgtype_name(m->msgtype), tx, id, subj, rec.role,
 		    renewal ? " renews " : "", renewal ? sserial : "", d.text);
 		send_pending(s, m, r);
-		goto out;
-	}
-	rc = enroll_issue_csr(s->repo, s->ca, s->cfg, id, m->csr, &cert, err, sizeof(err));
-	if (rc == -1)
-		audit_decision(s, m, "rejected", id, NULL, subj, err);
-	if (rc == 1) {
+		break;
+	case ENROLL_ISSUED:
+		audit_decision(s, m, "approved", id, NULL, subj, rec.challenge);
 		audit_cert(s, m, "issued", id, cert, subj);
 		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s role=%s%s%s: issued",
 		    msgtype_name(m->msgtype), tx, id, subj, rec.role,
 		    renewal ? " renews " : "", renewal ? sserial : "");
 		send_cert(s, m, cert, d.role, r);
-	} else
-		answer_existing(s, m, id, r);	/* refused at issue time, or an error */
+		break;
+	case ENROLL_REFUSED:
+		logx(LOG_LVL_INFO, "%s txid=%s id=%s subject=%s: refused at issue time: %s",
+		    msgtype_name(m->msgtype), tx, id, subj, err);
+		send_failure(s, m, FAIL_BADREQUEST, err, r);
+		break;
+	default:
+		logx(LOG_LVL_ERR, "%s txid=%s: cannot store or issue the request: %s",
+		    msgtype_name(m->msgtype), tx, err);
+		if (repo_find(s->repo, id) != RS_NONE) {
+			/* Stored as approved: answered as a poll. */
+			audit_decision(s, m, "approved", id, NULL, subj, rec.challenge);
+			answer_existing(s, m, id, r);
+		} else
+			resp_text(r, 503, "the CA cannot store requests right now\n");
+		break;
+	}
 out:
 	free(rec.csr_der);
 	free(rec.signer_der);

@@ -127,6 +127,7 @@ int		 cmd_status(int, char **, const char *conf);
 
 /* check.c */
 int		 cmd_check(int, char **, const char *conf);
+int		 cmd_migrate(int, char **, const char *conf);
 int		 cmd_config_check(int, char **, const char *conf);
 
 #endif

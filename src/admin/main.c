@@ -52,6 +52,7 @@ static const char *usage_text =
     "  challenge [--ttl T] [--count N] [--json]      create one-time challenge passwords\n"
     "  mobileconfig --url URL [OPTION...]            write an Apple SCEP enrollment profile\n"
     "  check [--repair] [--json]                     check (and repair) the repository\n"
+    "  migrate [--json]                              convert a repository of the older layout\n"
     "  config-check [--syntax]                       validate the configuration, open the\n"
     "                                                repository and the CA (--syntax: the file only)\n"
     "  audit [--verify]                              print the audit trail, verify its chain\n"
@@ -146,6 +147,7 @@ static const struct command cmds[] = {
 	{ "challenge", cmd_challenge, NULL, 1 },
 	{ "mobileconfig", cmd_mobileconfig, mobileconfig_usage, 0 },
 	{ "check", cmd_check, NULL, 1 },
+	{ "migrate", cmd_migrate, NULL, 1 },
 	{ "config-check", cmd_config_check, NULL, 0 },
 	{ "audit", cmd_audit, NULL, 0 },
 	{ "backup", cmd_backup, NULL, 1 },

@@ -115,13 +115,7 @@ main(int argc, char *argv[])
 	rec.renewal_of = (char *)renewal_of;
 	rec.csr_der = der;
 	rec.csr_len = (size_t)len;
-	if (!repo_lock(r)) {
-		fprintf(stderr, "mkissued: cannot lock\n");
-		goto out;
-	}
-	irc = repo_record_create(r, &rec, RS_APPROVED);
-	repo_unlock(r);
-	if (!irc) {
+	if (!repo_record_create(r, &rec, RS_APPROVED)) {
 		fprintf(stderr, "mkissued: cannot create the record\n");
 		goto out;
 	}

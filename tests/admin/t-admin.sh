@@ -116,21 +116,24 @@ check "default role: EKU clientAuth+serverAuth" grep -q 'TLS Web Client Authenti
 read -r IDU SU < <("$MK" -c "$C" -s '/CN=unknown-role' -r nosuch 2>/dev/null)
 eku=$(openssl x509 -in "$R/certs/$SU.pem" -noout -ext extendedKeyUsage 2>&1)
 check "unknown role in a record: the default role is used" grep -q 'TLS Web Client Authentication' <<<"$eku"
-dnkey=$(ls "$R/bydn" 2>/dev/null | while read -r k; do
-	[ -e "$R/bydn/$k/$SA" ] && [ -e "$R/bydn/$k/$SC" ] && echo "$k"; done)
+dnkey=$(cd "$R/bydn" 2>/dev/null && for e in */*."$SA"; do
+	k=${e#*/}; k=${k%.*}; [ -e "$R/bydn/${k:0:3}/$k.$SC" ] && echo "$k"; done)
 check "DN index lists both certificates of /CN=dev1/O=Example" test -n "$dnkey"
+sns=$(cut -f4 "$R/index.txt")
+check "serials: 16 random octets, positive, distinct ($(echo $sns))" bash -c "
+    [ \$(grep -cE '^[0-7][0-9A-F]{31}\$' <<<'$sns') = 4 ] && [ \$(sort -u <<<'$sns' | wc -l) = 4 ]"
 
 # ---- renewal: two valid certificates for the DN already -> refused, record rejected
 out=$("$MK" -c "$C" -s '/CN=dev1/O=Example' -R "$SA"); rc=$?
 check "renewal refused with two valid certificates (rc=$rc: $out)" test "$rc" = 3
 check "refusal reason" grep -q "there are already 2 valid certificates for this subject" <<<"$out"
 IDR=${out%% *}
-check "refused renewal is in rejected/" test -d "$R/rejected/$IDR"
+check "refused renewal is in rejected/" test -f "$R/rejected/$IDR"
 # the same through `scep-admin issue`
 IDN=$("$MK" -c "$C" -s '/CN=dev1/O=Example' -R "$SC" -n)
 out=$(A issue "$IDN" 2>&1); rc=$?
 check "scep-admin issue of a refused renewal exits 1 ($out)" test "$rc" = 1
-check "scep-admin issue: record rejected" test -d "$R/rejected/$IDN"
+check "scep-admin issue: record rejected" test -f "$R/rejected/$IDN"
 
 # ---- list and show carry role and ra
 line=$(A list --state issued | grep "^$IDB ")
@@ -168,7 +171,7 @@ check "revoke prints the serial and the CRL" bash -c "grep -q '^revoked: $SA key
 check "revoke again: already revoked, exit 1" test "$(rcof A revoke "$ser")" = 1
 check "index.txt line turned to R with the reason" \
     grep -qE "^R	[0-9]+Z	[0-9]+Z,keyCompromise	$SA	" "$R/index.txt"
-check "DN index entry of the revoked certificate is gone" test ! -e "$R/bydn/$dnkey/$SA"
+check "DN index entry of the revoked certificate is gone" test ! -e "$R/bydn/${dnkey:0:3}/$dnkey.$SA"
 check "show: revoked" grep -q '^cert_revoked: yes$' <<<"$(A show "$IDA")"
 check "crl.pem verifies against ca.pem" bash -c \
     "openssl crl -in '$R/crl.pem' -CAfile '$CA' -noout 2>&1 | grep -q 'verify OK'"
@@ -251,14 +254,20 @@ out=$(A check); rc=$?
 check "check on a clean repository: exit 0 ($out)" test "$rc" = 0
 out=$(A check --json); rc=$?
 check "check --json: no unrepaired issue" test "$rc" = 0 -a "$(json .unrepaired "d['unrepaired']" <<<"$out")" = 0
-echo 01 > "$R/serial"
+# an issue committed and never published (a crash): the record back in approved/, holding
+# its certificate, the certificate and its index line gone
+mv "$R/issued/$IDB" "$R/approved/$IDB" && touch -d '1 hour ago' "$R/approved/$IDB"
+rm -f "$R/certs/$SB.pem"
+grep -v "	$SB	" "$R/index.txt" >"$T/index.txt" && cat "$T/index.txt" >"$R/index.txt"
 out=$(A check); rc=$?
-check "check finds a serial counter behind ($out)" test "$rc" = 1 -a -n "$(grep '^serial-behind: ' <<<"$out")"
+check "check finds an issue committed and not published ($out)" test "$rc" = 1 -a -n "$(grep '^approved-has-cert: ' <<<"$out")"
 out=$(A check --repair); rc=$?
-check "check --repair fixes it ($out)" test "$rc" = 0 -a -n "$(grep '^serial-behind: .* \[repaired\]$' <<<"$out")"
+check "check --repair publishes it ($out)" test "$rc" = 0 -a -n "$(grep '^approved-has-cert: .* \[repaired\]$' <<<"$out")"
 check "check after the repair: exit 0" test "$(rcof A check)" = 0
+check "the repair published the same certificate" bash -c "test -f '$R/issued/$IDB' &&
+    grep -q '	$SB	' '$R/index.txt' && openssl x509 -in '$R/certs/$SB.pem' -noout"
 read -r _ SD < <("$MK" -c "$C" -s '/CN=after-repair')
-check "serials continue after the repair ($SD)" test -n "$SD" -a ! "$SD" = "01"
+check "issuing goes on after the repair ($SD)" test -n "$SD" -a -f "$R/certs/$SD.pem"
 check "check: unknown option is a usage error" test "$(rcof A check --bogus)" = 2
 
 # ---- RA mode, import of an intermediate (made with the openssl CLI), rollover
@@ -457,7 +466,7 @@ if [ -x build/scepreq ] && [ -x build/asan/scep ] && AI init --subject /CN=Ids >
 	cp -a "$I/repo/pending/$id3" "$I/repo/pending/$twin"
 	out=$(AI approve "${id3:0:8}" 2>&1); rc=$?
 	check "approve refuses an ambiguous prefix ($rc: $out)" test "$rc" = 1 -a \
-		-n "$(grep -F 'ambiguous, 2 records match' <<<"$out")" -a -d "$I/repo/pending/$id3"
+		-n "$(grep -F 'ambiguous, 2 records match' <<<"$out")" -a -f "$I/repo/pending/$id3"
 	out=$(AI show "${id3:0:8}" 2>&1); rc=$?
 	check "show refuses the same ambiguous prefix ($rc)" test "$rc" = 1
 	rm -rf "${I:?}/repo/pending/$twin"
@@ -469,6 +478,24 @@ if [ -x build/scepreq ] && [ -x build/asan/scep ] && AI init --subject /CN=Ids >
 else
 	bad "record ids: prerequisites (make asan tools) or init"
 fi
+
+# A repository of the older layout (record directories, certs/<SERIAL>.id, bydn/<dnkey>/):
+# scep-admin migrate converts it, nothing lost.
+before=$(A list | sort)
+/usr/bin/python3 tests/admin/oldlayout.py "$R"
+check "older layout: records are directories" test -d "$R/issued/$IDA" -a -f "$R/issued/$IDA/meta"
+out=$(A check 2>&1); rc=$?
+check "older layout: check fails and names migrate (exit $rc)" bash -c "[ $rc = 1 ] &&
+    grep -q 'run scep-admin migrate' <<<'$out'"
+out=$(A migrate 2>&1); rc=$?
+check "migrate converts it (exit $rc)" bash -c "[ $rc = 0 ] && grep -q '^migrate: issued/$IDA: record directory converted' <<<'$out'"
+check "migrate: check is clean, records are files again, no .id left" bash -c "
+    '$ADMIN' -c '$C' check >/dev/null 2>&1 && test -f '$R/issued/$IDA' &&
+    [ -z \"\$(find '$R/certs' -name '*.id')\" ] && [ -z \"\$(find '$R/bydn' -mindepth 1 -maxdepth 1 -name '????*')\" ]"
+check "migrate: list shows the same records in the same states" test "$(A list | sort)" = "$before"
+check "migrate: show reads a converted record with its certificate" bash -c "
+    '$ADMIN' -c '$C' show '$IDA' | grep -q '^cert_revoked: yes$'"
+check "migrate again: nothing to do (exit 0, no output)" test -z "$(A migrate 2>&1)"
 
 echo "admin: $pass passed, $fail failed"
 [ "$fail" = 0 ]

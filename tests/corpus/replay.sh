@@ -80,13 +80,9 @@ admin() { "$SCEP_ADMIN" -c "$W/scep.conf" "$@" 2>>"$W/admin.log"; }
 
 # seed CERT: put an issued certificate on record, as the capture repository had it
 seed() {
-	local s next cur
+	local s
 	s=$(openssl x509 -in "$1" -noout -serial | sed 's/^serial=//')
 	openssl x509 -in "$1" -out "$W/repo/certs/$s.pem"
-	cur=$(tr -d ' \n' <"$W/repo/serial" 2>/dev/null || echo 01)
-	next=$(printf '%02X' $((16#$s + 1)))
-	[ $((16#$next)) -gt $((16#${cur:-01})) ] && echo "$next" >"$W/repo/serial"
-	return 0
 }
 
 # status of a CertRep from OpenSSL's printout: SUCCESS | PENDING | FAILURE/<failInfo>

@@ -258,7 +258,7 @@ for mode in $MODES; do
 			else fail "fcgi: worker $c alive after all cases"; fi
 		done
 		# every record the corpus left behind (odd transactionIDs included) is readable
-		nrec=$(find "$W/srv/repo"/{pending,approved,issued,rejected} -mindepth 1 -maxdepth 1 -type d | wc -l)
+		nrec=$(find "$W/srv/repo"/{pending,approved,issued,rejected} -mindepth 1 -maxdepth 1 -type f | wc -l)
 		if "$SCEP_ADMIN" -c "$W/conf.default" list --json >"$W/list.json" 2>"$W/list.err" &&
 			! grep -qE "$SAN_RE" "$W/list.err" &&
 			python3 -c 'import json, sys

@@ -33,15 +33,15 @@
 # BENCH_FILL_LEVELS run against it, scep-admin `list --state pending`, `show ID`,
 # `show PREFIX`, `crl` and `check` are timed, build/fillrepo adds N issued certificates
 # (and BENCH_FILL_PENDING pending requests), the same commands are timed again and the
-# levels run again. Needs about 40 kB and 10 inodes per certificate (28 kB and 7 with
-# BENCH_FILL_LINK=1, the default: the three request blobs are hard links); refuses when
-# that would take over half of what the file system has free.
+# levels run again. Needs about 14 kB and 2 inodes per certificate (the record and
+# certs/<SERIAL>.pem; the DN index entry is a hard link); refuses when that would take
+# over half of what the file system has free.
 #
 # Knobs (defaults): BENCH_LEVELS ("1 4 16 64"), BENCH_SECONDS (5, per level and server),
 # BENCH_MAX (3000 requests per level and server: a level ends early when they run out),
 # BENCH_W (4 workers), BENCH_PEER (1), BENCH_CGI_SECONDS (5; 0 skips), BENCH_GET_SECONDS
 # (2; 0 skips), BENCH_RSA_SECONDS (3; 0 skips), BENCH_SAMPLES (5), BENCH_FILL (0),
-# BENCH_FILL_PENDING (100), BENCH_FILL_LEVELS ("16"), BENCH_FILL_LINK (1), BENCH_ADMIN_LIMIT
+# BENCH_FILL_PENDING (100), BENCH_FILL_LEVELS ("16"), BENCH_ADMIN_LIMIT
 # (900 s: a timed scep-admin command running longer is stopped and reported as "> T"),
 # BENCH_NETNS (1), BENCH_TIMEOUT (1500 s; 7200 s with BENCH_FILL). A short run: BENCH_LEVELS="1 16" BENCH_SECONDS=2 BENCH_MAX=500
 # BENCH_CGI_SECONDS=0 BENCH_GET_SECONDS=1 BENCH_RSA_SECONDS=1 make bench
@@ -83,7 +83,6 @@ SAMPLES=${BENCH_SAMPLES:-5}
 FILL=${BENCH_FILL:-0}
 FILL_PENDING=${BENCH_FILL_PENDING:-100}
 read -r -a FILL_LEVELS <<<"${BENCH_FILL_LEVELS:-16}"
-FILL_LINK=${BENCH_FILL_LINK:-1}
 SB=$TOP/build/scepbench
 FILLREPO=$TOP/build/fillrepo
 HZ=$(getconf CLK_TCK)
@@ -331,8 +330,7 @@ admin_times() {
 # one unlink, and the empty and the filled runs share one file system. Otherwise the work
 # directory's own file system, after a free-space check.
 fill_fs() {
-	local per_kb=40 per_in=10 free_kb free_in mb img mnt
-	[ "$FILL_LINK" = 1 ] && per_kb=28 per_in=7
+	local per_kb=14 per_in=2 free_kb free_in mb img mnt
 	if [ "${BENCH_FILL_FS:-loop}" = loop ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
 		mb=$((FILL * per_kb / 1024 + 2048))
 		img=$IT_DIR/fill.img mnt=$IT_DIR/fillfs
@@ -372,13 +370,12 @@ fill_levels() {	# fill_levels NAME: the BENCH_FILL_LEVELS runs against ours on $
 }
 FILL_WHERE=""
 if [ "$FILL" -gt 0 ] && fill_fs; then
-	link=""; [ "$FILL_LINK" = 1 ] && link=--link-blobs
 	fill_levels empty
 	admin_times before
 	t=$(ms)
 	setpriv --reuid="$IT_RUN_USER" --regid="$IT_RUN_GROUP" --init-groups -- \
 		"$FILLREPO" -r "$SCEP_REPO" -n "$FILL" -p "$FILL_PENDING" -x "fill$$" \
-		-j "$NCPU" $link >"$IT_DIR/fill.out" 2>&1 ||
+		-j "$NCPU" >"$IT_DIR/fill.out" 2>&1 ||
 		fail "fill: fillrepo" "$(tail -n 2 "$IT_DIR/fill.out")"
 	FT[fill]="$(( ($(ms) - t) / 1000 )) s ($(cat "$IT_DIR/fill.out"))"
 	echo "  .. fill: ${FT[fill]}" >&2

@@ -56,8 +56,8 @@ What a reply must satisfy (part 1)
 A reply is the first write of a response on the CGI's stdout or on a socket the FastCGI
 worker accepted; for scep-admin every write to stdout and its exit. When it happens, the
 repository a power loss would leave must equal the one the process sees, so that what the
-reply promises is on disk: the certificate in certs/, the record's directory and its meta
-and cert.der, the index.txt line, the serial counter, the DN index entry, the one-time
+reply promises is on disk: the certificate in certs/, the record and the certificate it
+holds, the index.txt line, the DN index entry, the one-time
 challenge's consumption, and whatever else the process changed. And before it, every
 rename or link that gave a file its final name must have found the file's data durable
 (for a directory: its entries and their data), or a crash just after it leaves the name
@@ -81,13 +81,12 @@ that differ only in disposable names are judged once, in the first of them (A be
 at most --max-states per kill point. Each state
 is written out and repaired with `scep-admin check --repair`; then `scep-admin check` must
 exit 0; no serial may be carried by two different certificates (certs/ and every record's
-cert.der); no record may have two certificates (for its request's key); every certificate
+certificate); no record may have two certificates (for its request's key); every certificate
 in certs/ must have its index.txt line; nothing there before the killed process started
 may be gone. Then the retry (the client resends its request, or the operator reruns the
 command and the client sends CertPoll) must get SUCCESS, with exactly one certificate for
-the transaction, the one the crash state held if it held one (in certs/ or cert.der), else
-on a serial nothing in the crash state used; and `scep-admin check` must exit 0 again. A
-failure that KNOWN_GAP below explains exactly is reported as XFAIL.
+the transaction, the one the crash state held if it held one (in certs/ or a record), else
+on a serial nothing in the crash state used; and `scep-admin check` must exit 0 again.
 
 What is not covered
 -------------------
@@ -115,6 +114,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from loadgen import record_id
 
 TRACE_SET = ("%file,%desc,%process,%network,fsync,fdatasync,sync,syncfs,sync_file_range,"
              "msync,io_uring_setup,io_uring_enter")
@@ -349,14 +350,10 @@ def role_of(rel):
     p = rel.split(b"/")
     s = rel.decode("latin-1")
     if p[0] == b"certs" and len(p) == 2:
-        return "certificate" if s.endswith(".pem") else \
-            "certificate's record link" if s.endswith(".id") else "certs/ entry"
+        return "certificate" if s.endswith(".pem") else "certs/ entry"
     if p[0] in (b"pending", b"approved", b"issued", b"rejected"):
-        if len(p) == 2:
-            return "record (its state directory %s/)" % p[0].decode()
-        return {"cert.der": "record's cert.der", "meta": "record's meta"}.get(
-            p[2].decode("latin-1"), "record file")
-    return {"index.txt": "index line", "serial": "serial counter", "crlnumber": "CRL number",
+        return "record (in its state directory %s/)" % p[0].decode()
+    return {"index.txt": "index line", "crlnumber": "CRL number",
             "crl.pem": "CRL", "bydn": "DN index", "revoked": "revocation marker",
             "challenges": "challenge", "ca": "CA file"}.get(p[0].decode("latin-1"),
                                                            "repository file")
@@ -1213,7 +1210,7 @@ class Env:
         self.jobs = a.jobs
         os.makedirs(self.work, exist_ok=True)
         self.lock = threading.Lock()
-        self.npass = self.nfail = self.nxfail = 0
+        self.npass = self.nfail = 0
 
     def ok(self, name, cond, why=""):
         with self.lock:
@@ -1224,11 +1221,6 @@ class Env:
                 self.nfail += 1
                 print("FAIL: %s%s" % (name, (" (%s)" % why) if why else ""), flush=True)
         return cond
-
-    def xfail(self, name):
-        with self.lock:
-            self.nxfail += 1
-            print("XFAIL: %s" % name, flush=True)
 
     def strace(self, trace, inject=None):
         argv = ["strace", "-f", "-tt", "-y", "-xx", "-s", STRACE_S, "-o", trace,
@@ -1317,8 +1309,6 @@ class Client:
         return out
 
 
-def record_id(txid):
-    return hashlib.sha256(txid.encode()).hexdigest()
 
 
 def genkeys(paths):
@@ -1584,7 +1574,7 @@ def cmd_suite(a):
         model.replay(parse_trace(trace))
         env.preload = None
         fnd = model.replies[0].findings if model.replies else []
-        need = ["certificate", "index line", "serial counter", "record", "DN index"]
+        need = ["certificate", "index line", "record", "DN index"]
         miss = [n for n in need if not any("(" + n in f for f in fnd)]
         with open(os.path.join(w, "selftest-findings.txt"), "w") as out:
             out.write("".join(f + "\n" for f in fnd))
@@ -1671,8 +1661,15 @@ class Scenario:
         self.spki = client.spki
 
 
+def record_blob(text, key):
+    """The blob KEY of a record file's text (its "KEY=<base64>" line), or None."""
+    m = re.search(rb"(?m)^" + key + rb"=([A-Za-z0-9+/=]*)$", text)
+    return base64.b64decode(m.group(1)) if m else None
+
+
 def repo_facts(repo):
-    """Certificates (certs/ and records' cert.der), records, index lines of a repository."""
+    """Certificates (certs/ and those records hold), records, index lines of a repository:
+    a record is one file, "key=value" lines and its blobs in base64 (repo-layout/README.md)."""
     facts = {"certs": {}, "derser": {}, "records": {}, "index": [], "bad": []}
     cdir = os.path.join(repo, "certs")
     for n in sorted(os.listdir(cdir)) if os.path.isdir(cdir) else []:
@@ -1688,20 +1685,23 @@ def repo_facts(repo):
     for st in ("pending", "approved", "issued", "rejected"):
         d = os.path.join(repo, st)
         for rid in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-            if not re.fullmatch(r"[0-9a-f]{64}(\x00.*)?", rid) and len(rid) < 64:
+            if not re.fullmatch(r"[0-9a-f]{64}", rid):
                 continue
             rec = {"state": st}
-            for fn in ("csr.der", "cert.der", "meta"):
-                p = os.path.join(d, rid, fn)
-                if os.path.exists(p):
-                    with open(p, "rb") as f:
-                        rec[fn] = f.read()
-            if rec.get("cert.der"):
+            try:
+                with open(os.path.join(d, rid), "rb") as f:
+                    rec["meta"] = f.read()
+                rec["cert"] = record_blob(rec["meta"], b"cert")
+                rec["csr"] = record_blob(rec["meta"], b"csr")
+            except (OSError, ValueError):
+                facts["bad"].append("%s/%s" % (st, rid))
+                continue
+            if rec.get("cert"):
                 try:
-                    sn, _ = cert_info(rec["cert.der"])
-                    facts["derser"].setdefault(sn, set()).add(rec["cert.der"])
+                    sn, _ = cert_info(rec["cert"])
+                    facts["derser"].setdefault(sn, set()).add(rec["cert"])
                 except (IndexError, ValueError):
-                    facts["bad"].append("%s/%s/cert.der" % (st, rid))
+                    facts["bad"].append("%s/%s's certificate" % (st, rid))
             facts["records"].setdefault(rid, []).append(rec)
     p = os.path.join(repo, "index.txt")
     if os.path.exists(p):
@@ -1723,13 +1723,10 @@ def judge_state(env, sc, base_facts, sdir, conf_tmpl, label):
     rc, out, err = env.adm(conf, ["check", "--repair"])
     rep = (out + err).decode(errors="replace").strip()
     rc, out, err = env.adm(conf, ["check"])
-    known = None
     if rc != 0:
         text = (out + err).decode(errors="replace").strip()
-        known = known_gap(pre, text)
-        if known is None:
-            fails.append("after check --repair, check exits %d: %s [repair said: %s]" % (
-                rc, text[:400], rep[:300]))
+        fails.append("after check --repair, check exits %d: %s [repair said: %s]" % (
+            rc, text[:400], rep[:300]))
     f = repo_facts(repo)
     fails += invariants(f, base_facts, sc, "after repair")
     spki = sc.spki
@@ -1739,8 +1736,8 @@ def judge_state(env, sc, base_facts, sdir, conf_tmpl, label):
             if v[2] == spki and v[0] not in had:
                 had.append(v[0])
         for rec in records_of(facts, sc.txid):
-            if rec.get("cert.der") and rec["cert.der"] not in had:
-                had.append(rec["cert.der"])
+            if rec.get("cert") and rec["cert"] not in had:
+                had.append(rec["cert"])
     # the retry
     st, der, how = sc.retry(env, conf, sdir)
     if st != "SUCCESS" or der is None:
@@ -1760,56 +1757,17 @@ def judge_state(env, sc, base_facts, sdir, conf_tmpl, label):
         if not had and sn in used_serials:
             fails.append("retry issued serial %s, which the crash state already used" % sn)
         recs = records_of(f2, sc.txid)
-        if len(recs) != 1 or recs[0]["state"] != "issued" or recs[0].get("cert.der") != der:
-            fails.append("after the retry, the record of transaction %s is %s, cert.der %s "
-                         "the reply" % (sc.txid, "/".join(r["state"] for r in recs) or
-                                        "missing",
-                "matches" if recs and recs[0].get("cert.der") == der else "differs from"))
+        if len(recs) != 1 or recs[0]["state"] != "issued" or recs[0].get("cert") != der:
+            fails.append("after the retry, the record of transaction %s is %s, its "
+                         "certificate %s the reply" % (
+                             sc.txid, "/".join(r["state"] for r in recs) or "missing",
+                             "matches" if recs and recs[0].get("cert") == der else
+                             "differs from"))
     rc, out, err = env.adm(conf, ["check"])
     if rc != 0:
         fails.append("after the retry, check exits %d: %s" % (
             rc, (out + err).decode(errors="replace").strip()[:300]))
-    return fails, known
-
-
-# Recovery gaps found on main by this test, expected to fail until src/ is fixed. Each is
-# recognised precisely (the check output and the crash state that explain it); a crash
-# state that fails in any other way, or in this way for another reason, fails the test.
-KNOWN_GAP = (
-    "an issue interrupted after certs/<SERIAL>.pem is linked and before certs/<SERIAL>.id "
-    "is durable (a plain SIGKILL suffices) leaves a repository that check --repair cannot "
-    "clean: the record is still in approved/ with cert.der but no serial= in its meta, "
-    "chk_record() skips such a record (\"an issue that enroll_issue() finishes\"), so "
-    "chk_certs() finds no owner for the certificate and reports 'cert-id: certs/<SERIAL>.id: "
-    "no record holds this certificate' unrepaired (check exits 1) until the client retries "
-    "or `scep-admin issue` runs; repo_check() could take the owner from an approved "
-    "record's cert.der")
-
-
-def known_gap(pre, check_out):
-    """KNOWN_GAP's short form if CHECK_OUT (check after --repair) is only that gap and the
-    crash state PRE shows its cause, else None."""
-    lines = [l for l in check_out.splitlines() if l.strip()]
-    sns = []
-    for l in lines:
-        m = re.fullmatch(r"cert-id: certs/([0-9A-F]+)\.id: no record holds this certificate",
-                         l.strip())
-        if not m:
-            return None
-        sns.append(m.group(1))
-    for sn in sns:
-        if sn not in pre["certs"]:
-            return None
-        cause = False
-        for rid, recs in pre["records"].items():
-            for rec in recs:
-                der = rec.get("cert.der")
-                if rec["state"] == "approved" and der and cert_info(der)[0] == sn and \
-                        not re.search(rb"(?m)^serial=", rec.get("meta", b"")):
-                    cause = True
-        if not cause:
-            return None
-    return "certs/%s.pem linked, approved record's meta without serial" % ",".join(sns)
+    return fails
 
 
 def records_of(facts, txid):
@@ -1835,9 +1793,9 @@ def invariants(f, base, sc, when):
             out.append("%s: record %s… in %d states (%s)" % (
                 when, rid[:12], len(recs), "/".join(r["state"] for r in recs)))
         for rec in recs:
-            if rec.get("csr.der"):
+            if rec.get("csr"):
                 try:
-                    sns = byspki.get(csr_spki(rec["csr.der"]), [])
+                    sns = byspki.get(csr_spki(rec["csr"]), [])
                 except (IndexError, ValueError):
                     continue
                 if len(sns) > 1:
@@ -1926,25 +1884,20 @@ def run_crash_scenario(env, sc, base_repo, conf_tmpl, every, max_states, keep_fa
         if sc.reply_mode != "stdout+exit" and any(r.what == "reply" for r in m.replies):
             fails.append("%s: the reply was written before the kill" % where)
         states = m.crash_states(max_states)
-        xfails = []
         for si, (label, tr) in enumerate(states):
             stdir = os.path.join(kd, "state-%02d" % si)
             materialize(tr, os.path.join(stdir, "repo"))
-            fl, known = judge_state(env, sc, base_facts, stdir, conf_tmpl, label)
-            if fl or known:
+            fl = judge_state(env, sc, base_facts, stdir, conf_tmpl, label)
+            if fl:
                 # keep the crash state as it was, next to the judged (repaired) one
                 materialize(tr, os.path.join(stdir, "crash"))
-            if fl:
                 fails.append("%s, crash state %s: %s [in %s]" % (
                     where, label, "; ".join(fl), stdir))
-            elif known:
-                xfails.append((k, where, "%s, crash state %s: %s [in %s]" % (
-                    where, label, known, stdir)))
             else:
                 shutil.rmtree(stdir, ignore_errors=True)
-        if not fails and not xfails and not keep_fail:
+        if not fails and not keep_fail:
             shutil.rmtree(kd, ignore_errors=True)
-        return k, [(where, label) for label, _ in states], fails, xfails
+        return k, [(where, label) for label, _ in states], fails
 
     with concurrent.futures.ThreadPoolExecutor(env.jobs) as ex:
         for res in ex.map(one, range(len(pts))):
@@ -1955,12 +1908,9 @@ def run_crash_scenario(env, sc, base_repo, conf_tmpl, every, max_states, keep_fa
             for where, label in r[1]:
                 out.write("%s: %s\n" % (where, label))
     fails = [f for r in results for f in r[2]]
-    xfails = sorted(f for r in results for f in r[3])
     with open(os.path.join(sdir, "failures.txt"), "w") as out:
         for f in fails:
             out.write("FAIL %s\n" % f)
-        for f in xfails:
-            out.write("XFAIL %s\n" % f[2])
     simulated = nstates - len(results)
     what = ("crash: %s: killed at %d points, %d crash states (%d as killed, %d with "
             "unsynced changes dropped): repaired clean, nothing twice, nothing lost, retry "
@@ -1968,12 +1918,7 @@ def run_crash_scenario(env, sc, base_repo, conf_tmpl, every, max_states, keep_fa
                                           simulated))
     env.ok(what, not fails, "%d of them failed (all in %s); first: %s" % (
         len(fails), os.path.join(sdir, "failures.txt"), " || ".join(fails[:2])))
-    if xfails:
-        pts_x = sorted(set((f[0], f[1]) for f in xfails))
-        env.xfail("crash: %s: %d crash states at %d kill points (from the %s to the %s) "
-                  "hit a known gap: %s" % (sc.name, len(xfails), len(pts_x), pts_x[0][1],
-                                            pts_x[-1][1], KNOWN_GAP))
-    if not fails and not xfails:
+    if not fails:
         shutil.rmtree(ref, ignore_errors=True)
 
 
@@ -2080,8 +2025,7 @@ def cmd_crash(a):
         t0 = time.time()
         run_crash_scenario(env, sc, repo, (), a.every, a.max_states, a.keep)
         print("  .. %s: %.0f s" % (sc.name, time.time() - t0), file=sys.stderr, flush=True)
-    print("crash-states: %d passed, %d failed, %d expected failures" % (
-        env.npass, env.nfail, env.nxfail))
+    print("crash-states: %d passed, %d failed" % (env.npass, env.nfail))
     return 0 if env.nfail == 0 else 1
 
 

@@ -3,25 +3,26 @@
  * in the on-disk format of repo-layout/README.md, for the 1,000,000-certificate bench
  * (BENCH_FILL=N tests/load/bench.sh). Test code only: it links libcrypto, not the server.
  *
- *   fillrepo -r REPO -n N [-p P] [-x PREFIX] [-j JOBS] [--link-blobs] [--no-sync]
+ *   fillrepo -r REPO -n N [-p P] [-x PREFIX] [-j JOBS] [--no-sync]
  *
- * The template is the first record in REPO/issued/ (make one real enrollment first). For
- * each i < N, with txid = PREFIX-<i, 8 digits>, id = SHA-256(txid) and a 4-octet serial
- * from max(REPO/serial, 01000000) onwards (so every certificate has the same length):
- *   issued/<id>/meta         the template's lines with id, transaction_id(_hex), subject,
- *                            serial, created and updated replaced
- *   issued/<id>/cert.der     the template certificate, encoded once with a placeholder
+ * The template is the first record in REPO/issued/ (make one real enrollment first; its
+ * serial must be 16 octets, as the server makes them). For each i < N, with txid =
+ * PREFIX-<i, 8 digits>, id = SHA-256(txid) and a 16-octet serial (8 octets random for the
+ * run, then i; the first octet in 01..7F, as the server's):
+ *   issued/<id>              the template record with id, transaction_id(_hex), subject,
+ *                            serial, created, updated and cert replaced; its csr, signer
+ *                            and request lines are the template's
+ *   cert                     the template certificate, encoded once with a placeholder
  *                            serial and CN, then those bytes overwritten per certificate;
  *                            NOT re-signed (its signature no longer verifies:
  *                            repo_check() never verifies signatures; see PROFILE.md)
- *   issued/<id>/{request,csr,signer}.der  the template's bytes (hard links with
- *                            --link-blobs: three inodes fewer per record; a fresh copy
- *                            every 60000 / JOBS records, under ext4's link limit)
- *   certs/<SERIAL>.pem, certs/<SERIAL>.id, bydn/<dnkey>/<SERIAL>, one index.txt line
- * then P pending records (no cert, no serial) and REPO/serial = the next free serial.
- * Runs as the repository owner, under the repository's fcntl() write lock on .lock (no
- * server may write meanwhile). Files are written without fsync; one syncfs() at the end
- * (not with --no-sync). Modes 0640 and 0750, as repo.c makes them.
+ *   certs/<SERIAL>.pem       "record=<id>" and the certificate (created with O_EXCL: a
+ *                            serial already there stops the fill)
+ *   bydn/<b>/<dnkey>.<SERIAL>  a hard link of it; and one index.txt line
+ * then P pending records (no certificate). Runs as the repository owner, under the
+ * repository's fcntl() write lock on .lock (no server may write meanwhile). Files are
+ * written without fsync; one syncfs() at the end (not with --no-sync). Modes 0640 and
+ * 0750, as repo.c makes them.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/rand.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -107,13 +109,52 @@ sha256_hex(char out[65], const void *in, size_t n)
 	hex(out, md, 32);
 }
 
-/* The template record. */
+/* The template record: its meta lines, the blob lines it keeps, its certificate. */
 static char		 tid[65];
-static char		*tmeta;
-static unsigned char	*tcsr, *treq, *tsigner;
-static size_t		 tcsrlen, treqlen, tsignerlen, tmetalen;
+static char		*tmeta, *tblobs;	/* NUL-terminated text */
 static X509		*tcert;
 static char		 texpiry[32];
+
+/* The template record TEXT into its meta lines, its kept blob lines and its certificate. */
+static void
+split_record(char *text)
+{
+	char	*p = text, *e, *blobs = NULL, *meta = NULL;
+	size_t	 mo = 0, bo = 0, len = strlen(text);
+
+	if ((meta = malloc(len + 1)) == NULL || (blobs = malloc(len + 1)) == NULL)
+		die("malloc", NULL);
+	while (*p != '\0') {
+		if ((e = strchr(p, '\n')) == NULL)
+			e = p + strlen(p);
+		if (strncmp(p, "cert=", 5) == 0) {
+			unsigned char	*der = malloc((size_t)(e - p));
+			const unsigned char *q;
+			int		 n, pad = (e[-1] == '=') + (e[-2] == '=');
+
+			if (der == NULL || (n = EVP_DecodeBlock(der, (unsigned char *)p + 5,
+			    (int)(e - p - 5))) < 0)
+				die("template cert line", tid);
+			q = der;
+			if ((tcert = d2i_X509(NULL, &q, n - pad)) == NULL)
+				die("template certificate", tid);
+			free(der);
+		} else if (strncmp(p, "csr=", 4) == 0 || strncmp(p, "signer=", 7) == 0 ||
+		    strncmp(p, "request=", 8) == 0) {
+			memcpy(blobs + bo, p, (size_t)(e - p));
+			bo += (size_t)(e - p);
+			blobs[bo++] = '\n';
+		} else {
+			memcpy(meta + mo, p, (size_t)(e - p));
+			mo += (size_t)(e - p);
+			meta[mo++] = '\n';
+		}
+		p = *e ? e + 1 : e;
+	}
+	meta[mo] = blobs[bo] = '\0';
+	tmeta = meta;
+	tblobs = blobs;
+}
 
 static void
 load_template(void)
@@ -121,8 +162,7 @@ load_template(void)
 	char		 path[4096];
 	DIR		*d;
 	struct dirent	*de;
-	unsigned char	*der;
-	const unsigned char *p;
+	unsigned char	*text;
 	size_t		 len;
 	struct tm	 tm;
 	int		 y;
@@ -139,28 +179,19 @@ load_template(void)
 		errno = ENOENT;
 		die("no issued record to use as a template in", path);
 	}
-#define T(name, buf, len) \
-	snprintf(path, sizeof(path), "%s/issued/%s/%s", root, tid, name); \
-	buf = slurp(path, &len);
-	T("meta", der, tmetalen);
-	tmeta = (char *)der;
-	T("csr.der", tcsr, tcsrlen);
-	T("request.der", treq, treqlen);
-	T("signer.der", tsigner, tsignerlen);
-	T("cert.der", der, len);
-#undef T
-	if (tmeta == NULL || der == NULL)
-		die("template meta/cert.der", tid);
-	p = der;
-	if ((tcert = d2i_X509(NULL, &p, (long)len)) == NULL)
-		die("template cert.der", tid);
+	snprintf(path, sizeof(path), "%s/issued/%s", root, tid);
+	if ((text = slurp(path, &len)) == NULL)
+		die("read", path);
+	split_record((char *)text);
+	free(text);
+	if (tcert == NULL)
+		die("template without a certificate", tid);
 	if (!ASN1_TIME_to_tm(X509_get0_notAfter(tcert), &tm))
 		die("template notAfter", tid);
 	y = tm.tm_year + 1900;
 	snprintf(texpiry, sizeof(texpiry), "%0*d%02d%02d%02d%02d%02dZ",
 	    (y >= 1950 && y < 2050) ? 2 : 4, (y >= 1950 && y < 2050) ? y % 100 : y,
 	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	free(der);
 }
 
 /* The template meta with the given values for these keys (NULL: drop the line). */
@@ -209,25 +240,26 @@ make_meta(char *out, size_t outlen, const char *id, const char *txid, const char
 }
 
 /*
- * The fill template: the template certificate with a 4-octet placeholder serial and a CN
+ * The fill template: the template certificate with a 16-octet placeholder serial and a CN
  * of the fill's width, encoded once. Each filled certificate is this DER with the serial
  * octets and the CN bytes overwritten (same lengths, so no other byte moves); the
  * signature is the template's and no longer verifies.
  */
+#define SERIAL_OCTETS	16
 static unsigned char	*fder;
 static int		 fderlen;
 static size_t		 off_serial, off_cn, off_subj, subjlen, cnlen;
 static char		 oneline_pre[512], oneline_post[512];	/* around the CN text */
-
-#define SERIAL_PH	0x7a5a5a5aUL
+static unsigned char	 run_serial[8];				/* the serials' first half */
 
 static void
 make_fill_template(const char *prefix)
 {
 	X509		*x = X509_dup(tcert), *y;
 	X509_NAME	*nm = X509_NAME_dup(X509_get_subject_name(tcert));
-	ASN1_INTEGER	*ai = ASN1_INTEGER_new();
-	unsigned char	*nder = NULL, ser[6] = { 0x02, 0x04, 0x7a, 0x5a, 0x5a, 0x5a };
+	ASN1_INTEGER	*ai = NULL;
+	BIGNUM		*bn = NULL;
+	unsigned char	*nder = NULL, ser[2 + SERIAL_OCTETS];
 	const unsigned char *p, *hit;
 	char		 cn[128], *one, *c;
 	int		 k, nl;
@@ -237,7 +269,13 @@ make_fill_template(const char *prefix)
 		die("prefix too long", prefix);
 	memset(cn, 'Q', cnlen);
 	cn[cnlen] = '\0';
-	ASN1_INTEGER_set_uint64(ai, SERIAL_PH);
+	ser[0] = 0x02;
+	ser[1] = SERIAL_OCTETS;
+	memset(ser + 2, 0x5a, SERIAL_OCTETS);
+	ser[2] = 0x7a;
+	if ((bn = BN_bin2bn(ser + 2, SERIAL_OCTETS, NULL)) == NULL ||
+	    (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL)
+		die("placeholder serial", NULL);
 	k = X509_NAME_get_index_by_NID(nm, NID_commonName, -1);
 	if (k >= 0)
 		X509_NAME_ENTRY_free(X509_NAME_delete_entry(nm, k));
@@ -265,45 +303,66 @@ make_fill_template(const char *prefix)
 		die("oneline", NULL);
 	snprintf(oneline_pre, sizeof(oneline_pre), "%.*s", (int)(c - one), one);
 	snprintf(oneline_post, sizeof(oneline_post), "%s", c + cnlen);
+	if (RAND_bytes(run_serial, sizeof(run_serial)) != 1)
+		die("random", NULL);
+	while ((run_serial[0] &= 0x7f) == 0)
+		run_serial[0] = 0x11;
 	OPENSSL_free(one);
 	OPENSSL_free(nder);
 	ASN1_INTEGER_free(ai);
+	BN_free(bn);
 	X509_NAME_free(nm);
 	X509_free(x);
 	X509_free(y);
 }
 
 struct item {
-	char		txid[128], id[65], serial[16], dnkey[65], subject[1200];
+	char		txid[128], id[65], serial[2 * SERIAL_OCTETS + 1], dnkey[65];
+	char		subject[1200];
 	unsigned char	der[8192];
 };
 
+/* Serial I of the run: the run's 8 octets, then I (big-endian). */
 static void
-make_item(struct item *it, const char *prefix, unsigned long serial, long i)
+item_serial(unsigned char out[SERIAL_OCTETS], long i)
 {
+	int	k;
+
+	memcpy(out, run_serial, 8);
+	for (k = 0; k < 8; k++)
+		out[15 - k] = (unsigned char)((unsigned long long)i >> (8 * k));
+}
+
+static void
+make_item(struct item *it, const char *prefix, long i)
+{
+	unsigned char	sn[SERIAL_OCTETS];
+	int		k;
+
 	if ((size_t)fderlen > sizeof(it->der))
 		die("template too large", NULL);
 	snprintf(it->txid, sizeof(it->txid), "%s-%08ld", prefix, i);
 	sha256_hex(it->id, it->txid, strlen(it->txid));
-	snprintf(it->serial, sizeof(it->serial), "%08lX", serial);
+	item_serial(sn, i);
+	hex(it->serial, sn, SERIAL_OCTETS);
+	for (k = 0; it->serial[k] != '\0'; k++)
+		if (it->serial[k] >= 'a')
+			it->serial[k] = (char)(it->serial[k] - 'a' + 'A');
 	memcpy(it->der, fder, (size_t)fderlen);
-	it->der[off_serial] = (unsigned char)(serial >> 24);
-	it->der[off_serial + 1] = (unsigned char)(serial >> 16);
-	it->der[off_serial + 2] = (unsigned char)(serial >> 8);
-	it->der[off_serial + 3] = (unsigned char)serial;
+	memcpy(it->der + off_serial, sn, SERIAL_OCTETS);
 	memcpy(it->der + off_cn, it->txid, cnlen);
 	sha256_hex(it->dnkey, it->der + off_subj, subjlen);
 	snprintf(it->subject, sizeof(it->subject), "%s%s%s", oneline_pre, it->txid,
 	    oneline_post);
 }
 
-/* PEM of DER into OUT (certificate, 64-column base64). Returns the length. */
+/* The certs/ file of DER into OUT: the record line, then the PEM. Returns the length. */
 static size_t
-pem_cert(char *out, const unsigned char *der, size_t len)
+cert_file(char *out, const char *id, const unsigned char *der, size_t len)
 {
 	size_t	o = 0, i;
 
-	o += (size_t)sprintf(out, "-----BEGIN CERTIFICATE-----\n");
+	o += (size_t)sprintf(out, "record=%s\n-----BEGIN CERTIFICATE-----\n", id);
 	for (i = 0; i < len; i += 48) {
 		o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, der + i,
 		    (int)(len - i < 48 ? len - i : 48));
@@ -325,93 +384,66 @@ open_dir(const char *a, const char *b)
 	return fd;
 }
 
+/* The 4096 buckets of bydn/, made (by the parent, before the jobs) and opened. */
+static int	bucket[4096];
+
 static void
-blob(int recfd, const char *name, const unsigned char *buf, size_t len, int link_blobs,
-    int tfd)
+open_buckets(int make)
 {
-	if (buf == NULL)
-		return;
-	if (link_blobs) {
-		if (linkat(tfd, name, recfd, name, 0) == -1)
-			die("link", name);
-	} else
-		put(recfd, name, buf, len);
+	int	bydn = open_dir("bydn", NULL), b;
+	char	name[8];
+
+	for (b = 0; b < 4096; b++) {
+		snprintf(name, sizeof(name), "%03x", b);
+		if (make && mkdirat(bydn, name, 0750) == -1 && errno != EEXIST)
+			die("mkdir bydn", name);
+		if ((bucket[b] = openat(bydn, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			die("open bydn", name);
+	}
+	close(bydn);
 }
 
 static void
-fill_job(const char *prefix, long n, long pend, int job, int jobs, unsigned long s0,
-    int link_blobs, long long now)
+fill_job(const char *prefix, long n, long pend, int job, int jobs, long long now)
 {
 	int		 issued = open_dir("issued", NULL), pending = open_dir("pending", NULL);
-	int		 certs = open_dir("certs", NULL), bydn = open_dir("bydn", NULL);
-	int		 tfd = open_dir("issued", tid), tfd0 = tfd, recfd, dfd;
-	long		 nlinks = 0;
-	char		 meta[8192], name[128], idtext[200], pem[12000];
-	size_t		 ml, pl;
+	int		 certs = open_dir("certs", NULL);
+	char		 rec[16384], name[128], entry[200], pem[4096], b64[12000];
+	size_t		 ml, bl = strlen(tblobs), pl;
+	unsigned long	 b;
 	long		 i;
 	struct item	 it;
 
 	for (i = job; i < n + pend; i += jobs) {
-		if (i < n)
-			make_item(&it, prefix, s0 + (unsigned long)i, i);
-		else {
+		if (i >= n) {
 			/* pending: the template's subject with a fresh CN, no certificate */
-			snprintf(it.txid, sizeof(it.txid), "%s-p%07ld", prefix, i - n);
-			sha256_hex(it.id, it.txid, strlen(it.txid));
-		}
-		if (mkdirat(i < n ? issued : pending, it.id, 0750) == -1)
-			die("mkdir", it.id);
-		if ((recfd = openat(i < n ? issued : pending, it.id,
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-			die("open", it.id);
-		if (i < n) {
-			ml = make_meta(meta, sizeof(meta), it.id, it.txid, it.subject, it.serial,
-			    NULL, now);
-			put(recfd, "meta", meta, ml);
-		} else {
 			char subj[160];
 
+			snprintf(it.txid, sizeof(it.txid), "%s-p%07ld", prefix, i - n);
+			sha256_hex(it.id, it.txid, strlen(it.txid));
 			snprintf(subj, sizeof(subj), "/CN=%s/O=Test", it.txid);
-			ml = make_meta(meta, sizeof(meta), it.id, it.txid, subj, NULL, "none",
-			    now);
-			put(recfd, "meta", meta, ml);
-		}
-		/*
-		 * ext4 allows 65000 links to a file, and every job starts from the template:
-		 * every 60000 / JOBS records of a job, the record gets copies and becomes the
-		 * job's new link source.
-		 */
-		if (link_blobs && ++nlinks % (60000 / jobs) == 0) {
-			blob(recfd, "request.der", treq, treqlen, 0, -1);
-			blob(recfd, "csr.der", tcsr, tcsrlen, 0, -1);
-			blob(recfd, "signer.der", tsigner, tsignerlen, 0, -1);
-			if (tfd != tfd0)
-				close(tfd);
-			if ((tfd = dup(recfd)) == -1)
-				die("dup", it.id);
-		} else {
-			blob(recfd, "request.der", treq, treqlen, link_blobs, tfd);
-			blob(recfd, "csr.der", tcsr, tcsrlen, link_blobs, tfd);
-			blob(recfd, "signer.der", tsigner, tsignerlen, link_blobs, tfd);
-		}
-		if (i >= n) {
-			close(recfd);
+			ml = make_meta(rec, sizeof(rec), it.id, it.txid, subj, NULL, "none", now);
+			if (ml + bl >= sizeof(rec))
+				die("record too long", it.id);
+			memcpy(rec + ml, tblobs, bl);
+			put(pending, it.id, rec, ml + bl);
 			continue;
 		}
-		put(recfd, "cert.der", it.der, (size_t)fderlen);
-		close(recfd);
-		pl = pem_cert(pem, it.der, (size_t)fderlen);
+		make_item(&it, prefix, i);
+		ml = make_meta(rec, sizeof(rec), it.id, it.txid, it.subject, it.serial, NULL, now);
+		EVP_EncodeBlock((unsigned char *)b64, it.der, fderlen);
+		ml += (size_t)snprintf(rec + ml, sizeof(rec) - ml, "cert=%s\n", b64);
+		if (ml + bl >= sizeof(rec))
+			die("record too long", it.id);
+		memcpy(rec + ml, tblobs, bl);
+		put(issued, it.id, rec, ml + bl);
+		pl = cert_file(pem, it.id, it.der, (size_t)fderlen);
 		snprintf(name, sizeof(name), "%s.pem", it.serial);
 		put(certs, name, pem, pl);
-		snprintf(name, sizeof(name), "%s.id", it.serial);
-		snprintf(idtext, sizeof(idtext), "%s\n%s\n", it.id, it.dnkey);
-		put(certs, name, idtext, strlen(idtext));
-		if (mkdirat(bydn, it.dnkey, 0750) == -1 && errno != EEXIST)
-			die("mkdir bydn", it.dnkey);
-		if ((dfd = openat(bydn, it.dnkey, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-			die("open bydn", it.dnkey);
-		put(dfd, it.serial, "", 0);
-		close(dfd);
+		b = strtoul((char[4]){ it.dnkey[0], it.dnkey[1], it.dnkey[2], '\0' }, NULL, 16);
+		snprintf(entry, sizeof(entry), "%s.%s", it.dnkey, it.serial);
+		if (linkat(certs, name, bucket[b], entry, 0) == -1)
+			die("link bydn", entry);
 	}
 }
 
@@ -420,11 +452,9 @@ main(int argc, char **argv)
 {
 	const char	*prefix = "fill";
 	long		 n = 0, pend = 0, jobs = 2, i;
-	int		 link_blobs = 0, sync_ = 1, lockfd, st, bad = 0;
-	unsigned char	*sbuf;
-	size_t		 slen;
-	char		 path[4096], tmp[4096], *end;
-	unsigned long	 s0, base;
+	int		 sync_ = 1, lockfd, st, bad = 0;
+	char		 path[4096], sn[2 * SERIAL_OCTETS + 1];
+	unsigned char	 raw[SERIAL_OCTETS];
 	struct flock	 fl;
 	long long	 now = (long long)time(NULL);
 	struct timespec	 t0, t1, t2;
@@ -434,11 +464,10 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (strcmp(a, "--link-blobs") == 0) { link_blobs = 1; continue; }
 		if (strcmp(a, "--no-sync") == 0) { sync_ = 0; continue; }
 		if (v == NULL) {
 			fprintf(stderr, "usage: fillrepo -r REPO -n N [-p P] [-x PREFIX] [-j JOBS] "
-			    "[--link-blobs] [--no-sync]\n");
+			    "[--no-sync]\n");
 			return 2;
 		}
 		if (strcmp(a, "-r") == 0) root = v;
@@ -467,42 +496,30 @@ main(int argc, char **argv)
 	if (fcntl(lockfd, F_SETLKW, &fl) == -1)
 		die("lock", path);
 	load_template();
-	snprintf(path, sizeof(path), "%s/serial", root);
-	if ((sbuf = slurp(path, &slen)) == NULL)
-		die("read", path);
-	while (slen > 0 && (sbuf[slen - 1] == '\n' || sbuf[slen - 1] == '\r'))
-		sbuf[--slen] = '\0';
-	errno = 0;
-	s0 = strtoul((char *)sbuf, &end, 16);
-	if (errno != 0 || *end != '\0' || slen == 0 || slen > 8)
-		die("serial is not hex of at most 8 digits:", path);
-	/*
-	 * Filled serials are 4 octets (01000000 .. 7FFFFFFF), so every filled certificate has
-	 * the template's length; serials below 01000000 are skipped (a gap is allowed).
-	 */
-	base = s0 < 0x01000000UL ? 0x01000000UL : s0;
-	if (base + (unsigned long)n > 0x7fffffffUL) {
-		errno = ERANGE;
-		die("no room for that many 4-octet serials after", (char *)sbuf);
-	}
 	make_fill_template(prefix);
-	/* bydn/ exists once a certificate was stored; the template's was. */
+	open_buckets(1);
 	fflush(NULL);
 	for (i = 0; i < jobs; i++) {
 		if ((pids[i] = fork()) == 0) {
-			fill_job(prefix, n, pend, (int)i, (int)jobs, base, link_blobs, now);
+			fill_job(prefix, n, pend, (int)i, (int)jobs, now);
 			_exit(0);
 		}
 		if (pids[i] == -1)
 			die("fork", NULL);
 	}
-	/* index.txt lines meanwhile, in serial order (the parent computes the subjects too). */
+	/* index.txt lines meanwhile, in fill order (the parent computes the subjects too). */
 	snprintf(path, sizeof(path), "%s/index.txt", root);
 	if ((ix = fopen(path, "a")) == NULL)
 		die("open", path);
-	for (i = 0; i < n; i++)
-		fprintf(ix, "V\t%s\t\t%08lX\tunknown\t%s%s-%08ld%s\n", texpiry,
-		    base + (unsigned long)i, oneline_pre, prefix, i, oneline_post);
+	for (i = 0; i < n; i++) {
+		item_serial(raw, i);
+		hex(sn, raw, SERIAL_OCTETS);
+		for (st = 0; sn[st] != '\0'; st++)
+			if (sn[st] >= 'a')
+				sn[st] = (char)(sn[st] - 'a' + 'A');
+		fprintf(ix, "V\t%s\t\t%s\tunknown\t%s%s-%08ld%s\n", texpiry, sn, oneline_pre,
+		    prefix, i, oneline_post);
+	}
 	if (fclose(ix) != 0)
 		die("write", path);
 	for (i = 0; i < jobs; i++)
@@ -512,23 +529,14 @@ main(int argc, char **argv)
 		errno = 0;
 		die("a fill job failed", NULL);
 	}
-	/* serial: the next free one, replaced atomically. */
-	snprintf(path, sizeof(path), "%s/serial", root);
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-fillrepo", root);
-	{
-		FILE *f = fopen(tmp, "w");
-
-		if (f == NULL || fprintf(f, "%08lX\n", base + (unsigned long)n) < 0 || fclose(f) != 0 ||
-		    rename(tmp, path) == -1)
-			die("write", path);
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (sync_ && syncfs(lockfd) == -1)
 		die("syncfs", root);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
-	printf("filled=%ld pending=%ld first_serial=%08lX next_serial=%08lX template=%s "
-	    "link_blobs=%d write_s=%.1f sync_s=%.1f\n", n, pend, base, base + (unsigned long)n,
-	    tid, link_blobs,
+	item_serial(raw, 0);
+	hex(sn, raw, SERIAL_OCTETS);
+	printf("filled=%ld pending=%ld first_serial=%s template=%s write_s=%.1f sync_s=%.1f\n",
+	    n, pend, sn, tid,
 	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 	    (double)(t2.tv_sec - t1.tv_sec) + (double)(t2.tv_nsec - t1.tv_nsec) / 1e9);
 	return 0;

@@ -76,7 +76,7 @@ post() {
 	[ "$ST" != - ] && FINAL[$i]=$ST
 	echo "  .. request $i (${KIND[$i]}): HTTP $HTTP $ST ${TEXT:0:120}" >&2
 }
-rid() { printf %s "${TXID[$1]}" | sha256sum | cut -c1-64; }
+rid() { /usr/bin/python3 -c "import sys; sys.path.insert(0, sys.argv[1]); from loadgen import record_id; print(record_id(sys.argv[2]))" "$(dirname "$0")" "${TXID[$1]}"; }
 avail() { df --output=avail -B1 "$R" | tail -n 1 | tr -d ' '; }
 # fill FREE: leave about FREE bytes free (0: nothing at all).
 fill() {
@@ -94,11 +94,12 @@ partial_state() {
 	local bad="" d s f
 	for s in pending approved issued rejected; do
 		for d in "$R/$s"/*; do
-			[ -d "$d" ] || continue
-			for f in meta csr.der request.der; do
-				[ -s "$d/$f" ] || bad="$bad ${d#"$R"/}/$f-missing"
+			[ -e "$d" ] || continue
+			[ -f "$d" ] || { bad="$bad ${d#"$R"/}-not-a-file"; continue; }
+			for f in id csr request; do
+				grep -q "^$f=" "$d" || bad="$bad ${d#"$R"/}:$f-missing"
 			done
-			[ "$s" = issued ] && { [ -s "$d/cert.der" ] || bad="$bad ${d#"$R"/}/cert.der-missing"; }
+			[ "$s" = issued ] && { grep -q '^cert=' "$d" || bad="$bad ${d#"$R"/}:cert-missing"; }
 		done
 	done
 	[ -z "$(ls -A "$R/tmp")" ] || bad="$bad tmp/:$(ls -A "$R/tmp" | tr '\n' ' ')"
@@ -143,7 +144,7 @@ case $HTTP/$ST in
 503/-|200/FAILURE|200/PENDING) pass "full: poll of an approved request: HTTP $HTTP $ST (not issued)" ;;
 *) fail "full: poll of an approved request answered 503, FAILURE or PENDING" "HTTP $HTTP $ST: $TEXT" ;;
 esac
-[ -d "$R/approved/$(rid 2)" ] && pass "full: the approved request is still approved, whole" ||
+[ -f "$R/approved/$(rid 2)" ] && pass "full: the approved request is still approved, whole" ||
 	fail "full: the approved request is still approved, whole" "$(ls -d "$R"/*/"$(rid 2)" 2>/dev/null)"
 if tail -n +"$((logn + 1))" "$IT_FCGI_LOGS" | grep -q 'No space left on device'; then
 	pass "full: the worker log names the cause (No space left on device)"

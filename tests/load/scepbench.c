@@ -20,9 +20,10 @@
  *       Verifies each saved reply's signature (by CA.pem), decrypts it with the request's
  *       key, checks the certificate's subject, counts duplicate serials, and writes up to
  *       MAX_SAMPLES certificates to SAMPLE_DIR for `openssl verify`.
- *   scepbench pkeycost RECORD_DIR [N]
+ *   scepbench pkeycost RECORD [N]
  *       CPU microseconds per call of the OpenSSL calls that decode or encode a public key,
- *       on a repository record's request.der, csr.der and cert.der (tests/load/PROFILE.md).
+ *       on an issued record's request, CSR and certificate (the "request=", "csr=" and
+ *       "cert=" lines of the record file, e.g. REPO/issued/<id>; tests/load/PROFILE.md).
  *
  * Only 127.0.0.1 (or any IPv4 literal) URLs: the bench never leaves the machine.
  */
@@ -1116,22 +1117,35 @@ cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The blob KEY of the record file PATH: its "KEY=<base64>" line, decoded. */
 static unsigned char *
-read_blob(const char *dir, const char *name, long *len)
+read_blob(const char *path, const char *key, long *len)
 {
-	char		 path[4096];
 	FILE		*f;
-	unsigned char	*b;
+	char		*line = NULL;
+	size_t		 cap = 0, kl = strlen(key);
+	ssize_t		 n;
+	unsigned char	*b = NULL;
+	int		 d;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = fopen(path, "rb")) == NULL)
+	if ((f = fopen(path, "r")) == NULL)
 		die("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	*len = ftell(f);
-	rewind(f);
-	if ((b = malloc((size_t)*len)) == NULL || fread(b, 1, (size_t)*len, f) != (size_t)*len)
-		die("cannot read %s", path);
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if ((size_t)n <= kl + 1 || strncmp(line, key, kl) != 0 || line[kl] != '=')
+			continue;
+		while (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		n -= (ssize_t)kl + 1;
+		if ((b = malloc((size_t)n)) == NULL ||
+		    (d = EVP_DecodeBlock(b, (unsigned char *)line + kl + 1, (int)n)) < 0)
+			die("cannot decode the record's %s", key);
+		*len = d - (n >= 1 && line[kl + n] == '=') - (n >= 2 && line[kl + n - 1] == '=');
+		break;
+	}
 	fclose(f);
+	free(line);
+	if (b == NULL)
+		die("no %s in the record", key);
 	return b;
 }
 
@@ -1146,10 +1160,10 @@ cmd_pkeycost(int argc, char **argv)
 	EVP_PKEY		*k;
 
 	if (argc < 3 || n <= 0)
-		die("pkeycost: need a record directory%s", "");
-	csr = read_blob(argv[2], "csr.der", &nc);
-	crt = read_blob(argv[2], "cert.der", &nx);
-	req = read_blob(argv[2], "request.der", &nr);
+		die("pkeycost: need a record file%s", "");
+	csr = read_blob(argv[2], "csr", &nc);
+	crt = read_blob(argv[2], "cert", &nx);
+	req = read_blob(argv[2], "request", &nr);
 #define LOOP(what, body) \
 	t = cpu_now(); \
 	for (i = 0; i < n; i++) { body; } \

@@ -75,7 +75,7 @@ file_is(const char *root, const char *name, const char *want)
 static inline int
 put(const char *root, const char *name, const char *text)
 {
-	char	path[MAX_PATH_LEN];
+	char	path[2 * MAX_PATH_LEN];
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	return write_file(path, text, strlen(text), 0640, NULL, 0);
@@ -150,54 +150,83 @@ dnkey_of_der(const unsigned char *der, size_t len, char key[REPO_DNKEY_MAX + 1])
 	return ok ? key : NULL;
 }
 
-/* [locked] Store certificate DER in record ID, as enroll.c does. */
+/* The facts of certificate DER, as enroll.c takes them. */
 static inline int
-store(struct repo *r, const char *id, const unsigned char *der, size_t len)
+facts_of(const unsigned char *der, size_t len, struct repo_cert *cf)
 {
 	const unsigned char	*p = der;
-	struct repo_cert	 cf;
 	X509			*x = d2i_X509(NULL, &p, (long)len);
 	int			 ok;
 
-	memset(&cf, 0, sizeof(cf));
-	ok = x != NULL && repo_cert_facts(x, &cf) && repo_store_cert(r, id, der, len, &cf);
-	repo_cert_facts_free(&cf);
+	memset(cf, 0, sizeof(*cf));
+	ok = x != NULL && repo_cert_facts(x, cf);
 	X509_free(x);
 	return ok;
 }
 
+/* The serial the fixture gives the next certificate: one more than index.txt has lines. */
+static inline void
+next_serial(const char *root, char *sn, size_t snlen)
+{
+	char	*idx = slurp(root, "index.txt"), *p;
+	int	 n = 1;
+
+	for (p = idx; p != NULL && *p != '\0'; p++)
+		n += *p == '\n';
+	free(idx);
+	snprintf(sn, snlen, "%02X", n);
+}
+
 /*
- * A record for TXID taken through pending -> approved, a serial, a certificate for CN,
- * stored, and (unless STAY) moved to issued/. The serial goes to SN, the id to ID.
+ * A record for TXID taken through pending -> approved, then issued a certificate for CN
+ * with the next serial by repo_issue(). With STAY the certificate is only written into the
+ * record in approved/ (an issue committed and never published: what a crash can leave).
+ * The serial goes to SN, the id to ID.
  */
 static inline int
 enroll(struct repo *r, const char *txid, const char *cn, time_t not_after, int stay,
     char *sn, size_t snlen, char id[REPO_ID_LEN + 1])
 {
-	struct record	 rec;
-	unsigned char	*der = NULL;
-	size_t		 len = 0;
-	int		 ok = 0;
+	struct record		 rec, *got = NULL;
+	struct repo_cert	 cf;
+	unsigned char		*der = NULL;
+	size_t			 len = 0;
+	int			 ok = 0, locked = 0;
 
 	memset(&rec, 0, sizeof(rec));
+	memset(&cf, 0, sizeof(cf));
 	repo_id(rec.id, (const unsigned char *)txid, strlen(txid), NULL);
 	rec.txid = (unsigned char *)(uintptr_t)txid;
 	rec.txid_len = strlen(txid);
 	rec.msgtype = MT_PKCSREQ;
 	rec.created = T2024;
-	if (!repo_lock(r))
-		return 0;
-	if (!repo_record_create(r, &rec, RS_PENDING) ||
-	    !repo_move(r, rec.id, RS_PENDING, RS_APPROVED) ||
-	    !repo_serial_next(r, sn, snlen) ||
-	    (der = make_cert(cn, sn, not_after, &len)) == NULL ||
-	    !store(r, rec.id, der, len) ||
-	    (!stay && !repo_move(r, rec.id, RS_APPROVED, RS_ISSUED)))
+	next_serial(repo_root(r), sn, snlen);
+	if (!repo_record_create(r, &rec, RS_PENDING) || !repo_lock(r))
 		goto out;
+	locked = 1;
+	if (!repo_move(r, rec.id, RS_PENDING, RS_APPROVED) ||
+	    (got = repo_record_load(r, rec.id, 1)) == NULL ||
+	    (der = make_cert(cn, sn, not_after, &len)) == NULL || !facts_of(der, len, &cf))
+		goto out;
+	got->cert_der = der;
+	got->cert_len = len;
+	der = NULL;
+	if (stay) {
+		if ((got->serial = strdup(cf.serial)) == NULL || !repo_record_update(r, got))
+			goto out;
+	} else {
+		repo_unlock(r);
+		locked = 0;
+		if (repo_issue(r, got, &cf, RS_APPROVED, NULL, NULL) != 1)
+			goto out;
+	}
 	memcpy(id, rec.id, REPO_ID_LEN + 1);
 	ok = 1;
 out:
-	repo_unlock(r);
+	if (locked)
+		repo_unlock(r);
+	record_free(got);
+	repo_cert_facts_free(&cf);
 	free(der);
 	return ok;
 }

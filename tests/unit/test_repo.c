@@ -1,6 +1,7 @@
 /*
- * Unit tests of the repository (src/repo.c): ids, records, states, serials, certificates,
- * and cross-process locking. Everything happens under a mkdtemp() directory in /tmp.
+ * Unit tests of the repository (src/repo.c, repo_record.c, repo_issue.c): ids, records,
+ * states, issuing certificates (serials unique under concurrency), and cross-process
+ * locking. Everything happens under a mkdtemp() directory in /tmp.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,7 +24,7 @@
 #include "unit.h"
 
 #define NCHILD		8
-#define NPERCHILD	200
+#define NPERCHILD	100
 
 static char	base[] = "/tmp/test_repo.XXXXXX";
 
@@ -261,7 +262,8 @@ test_create_layout(void)
 
 	CHECK((r = new_repo("layout", root, sizeof(root))) != NULL);
 	repo_close(r);
-	CHECK(file_is(root, "serial", "01\n"));
+	snprintf(path, sizeof(path), "%s/serial", root);
+	CHECK(access(path, F_OK) == -1 && errno == ENOENT);	/* serials are random */
 	CHECK(file_is(root, "crlnumber", "01\n"));
 	CHECK(file_is(root, "index.txt", ""));
 	CHECK(file_is(root, "index.txt.attr", "unique_subject = no\n"));
@@ -271,10 +273,10 @@ test_create_layout(void)
 	CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & 0777) == 0750);
 
 	/* A second repo_create keeps existing counters. */
-	snprintf(path, sizeof(path), "%s/serial", root);
+	snprintf(path, sizeof(path), "%s/crlnumber", root);
 	CHECK(write_file(path, "1234\n", 5, 0640, NULL, 0));
 	CHECK(repo_create(root, err, sizeof(err)));
-	CHECK(file_is(root, "serial", "1234\n"));
+	CHECK(file_is(root, "crlnumber", "1234\n"));
 	CHECK(tmp_entries(root) == 0);
 
 	/* Open refuses a directory that is not a repository. */
@@ -368,10 +370,9 @@ test_records(struct repo *r, const char *root)
 		rec->request_der = malloc(sizeof(req));
 		memcpy(rec->request_der, req, sizeof(req));
 		rec->request_len = sizeof(req);
-		CHECK(repo_lock(r));
 		CHECK_MSG(repo_record_create(r, rec, RS_PENDING), "txid %zu", i);
-		repo_unlock(r);
 		CHECK(repo_find(r, rec->id) == RS_PENDING);
+		CHECK(repo_find_once(r, rec->id) == RS_PENDING);
 
 		got = repo_record_load(r, rec->id, 0);
 		CHECK_MSG(got != NULL, "load txid %zu", i);
@@ -408,20 +409,18 @@ test_records(struct repo *r, const char *root)
 		record_free(got);
 
 		/* Duplicates: same state and another state, nothing left in tmp/. */
-		CHECK(repo_lock(r));
 		errno = 0;
 		CHECK(!repo_record_create(r, rec, RS_PENDING) && errno == EEXIST);
 		errno = 0;
 		CHECK(!repo_record_create(r, rec, RS_ISSUED) && errno == EEXIST);
-		repo_unlock(r);
 		CHECK(repo_find(r, rec->id) == RS_PENDING);
 		CHECK(tmp_entries(root) == 0);
 		record_free(rec);
 	}
 
-	/* The meta file is readable text: the raw newline of a txid is escaped. */
+	/* The record file is readable text: the raw newline of a txid is escaped. */
 	rec = make_record(nasty[1].txid, nasty[1].len, "0A");	/* as in the loop */
-	snprintf(path, sizeof(path), "%s/pending/%s/meta", root, rec->id);
+	snprintf(path, sizeof(path), "%s/pending/%s", root, rec->id);
 	CHECK(file_is(root, "index.txt", ""));
 	{
 		unsigned char	*m = NULL;
@@ -433,6 +432,10 @@ test_records(struct repo *r, const char *root)
 		CHECK(m != NULL && strstr((char *)m,
 		    "transaction_id_hex=6c696e65310a6c696e65320d0a\n") != NULL);
 		CHECK(m != NULL && strstr((char *)m, "\nstate=") == NULL);
+		/* The blobs: one line of base64 each, after the meta. */
+		CHECK(m != NULL && strstr((char *)m, "\ncsr=MAMCAQA=\n") != NULL);
+		CHECK(m != NULL && strstr((char *)m, "\nrequest=AAECAwQF") != NULL);
+		CHECK(m != NULL && strstr((char *)m, "\ncert=") == NULL);
 		free(m);
 	}
 
@@ -463,6 +466,16 @@ test_records(struct repo *r, const char *root)
 		got = repo_record_load(r, rec->id, 0);
 		CHECK(got != NULL && same_str(got->reason, "bad \"name\"\nsecond line"));
 		CHECK(got != NULL && got->created == 1700000000 && got->updated > 1700000000);
+		/* Updated from a record loaded without its blobs: the blobs stay. */
+		CHECK(got != NULL && got->csr_der == NULL);
+		if (got != NULL) {
+			CHECK(repo_lock(r));
+			CHECK(repo_record_update(r, got));
+			repo_unlock(r);
+		}
+		record_free(got);
+		got = repo_record_load(r, rec->id, 1);
+		CHECK(got != NULL && got->csr_len == sizeof(csr) && got->request_len == sizeof(req));
 		record_free(got);
 	}
 
@@ -499,6 +512,25 @@ test_records(struct repo *r, const char *root)
 		got = repo_record_load(r, rec->id, 0);
 		CHECK(got != NULL && got->txid_len == 2 && memcmp(got->txid, "ab", 2) == 0);
 		record_free(got);
+		/* Base64 blobs: strict, padded, only the certificate without with_blobs. */
+		snprintf(text, sizeof(text), "id=%s\ncsr=YWJj\ncert=YQ==\n", rec->id);
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
+		got = repo_record_load(r, rec->id, 0);
+		CHECK(got != NULL && got->csr_der == NULL && got->cert_len == 1 &&
+		    got->cert_der[0] == 'a');
+		record_free(got);
+		got = repo_record_load(r, rec->id, 1);
+		CHECK(got != NULL && got->csr_len == 3 && memcmp(got->csr_der, "abc", 3) == 0);
+		record_free(got);
+		snprintf(text, sizeof(text), "id=%s\ncsr=YWJ\n", rec->id);
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
+		CHECK(repo_record_load(r, rec->id, 1) == NULL);
+		snprintf(text, sizeof(text), "id=%s\ncert=YW=j\n", rec->id);
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL);
+		snprintf(text, sizeof(text), "id=%s\ncert=Y Q==\n", rec->id);
+		CHECK(write_file(path, text, strlen(text), 0640, NULL, 0));
+		CHECK(repo_record_load(r, rec->id, 0) == NULL);
 	}
 	record_free(rec);
 
@@ -516,8 +548,8 @@ test_moves(struct repo *r)
 	char		 path[MAX_PATH_LEN];
 
 	rec = make_record("move-me", 7, NULL);
-	CHECK(repo_lock(r));
 	CHECK(repo_record_create(r, rec, RS_PENDING));
+	CHECK(repo_lock(r));
 	CHECK(repo_move(r, rec->id, RS_PENDING, RS_APPROVED));
 	CHECK(repo_find(r, rec->id) == RS_APPROVED);
 	errno = 0;
@@ -525,7 +557,7 @@ test_moves(struct repo *r)
 	CHECK(repo_find(r, rec->id) == RS_APPROVED);
 	CHECK(!repo_move(r, rec->id, RS_APPROVED, RS_APPROVED));
 	CHECK(!repo_move(r, "../x", RS_APPROVED, RS_ISSUED));
-	/* An existing target (even an empty directory) is never replaced. */
+	/* An existing target (even a directory) is never replaced. */
 	snprintf(path, sizeof(path), "%s/issued/%s", repo_root(r), rec->id);
 	CHECK(mkdir(path, 0750) == 0);
 	errno = 0;
@@ -581,22 +613,16 @@ test_failed_create(struct repo *r, const char *root)
 {
 	struct record	*rec;
 	char		 dir[MAX_PATH_LEN], save[MAX_PATH_LEN];
-	int		 fd;
 
-	/* issued/ replaced by a file: the final rename fails, the staging dir goes away. */
-	snprintf(dir, sizeof(dir), "%s/issued", root);
-	snprintf(save, sizeof(save), "%s/issued.save", root);
-	CHECK(rename(dir, save) == 0);
-	CHECK((fd = open(dir, O_WRONLY | O_CREAT | O_EXCL, 0640)) != -1);
-	close(fd);
+	/* A directory in the way of the record's name: the rename fails, tmp/ stays empty. */
 	rec = make_record("fails", 5, NULL);
 	rec->signer_der = (unsigned char *)strdup("signer");
 	rec->signer_len = 6;
-	CHECK(repo_lock(r));
-	CHECK(!repo_record_create(r, rec, RS_ISSUED));
+	snprintf(dir, sizeof(dir), "%s/rejected/%s", root, rec->id);
+	CHECK(mkdir(dir, 0750) == 0);
+	CHECK(!repo_record_create(r, rec, RS_REJECTED));
 	CHECK(tmp_entries(root) == 0);
-	repo_unlock(r);
-	CHECK(unlink(dir) == 0 && rename(save, dir) == 0);
+	CHECK(rmdir(dir) == 0);
 	CHECK(repo_find(r, rec->id) == RS_NONE);
 
 	/* Invalid input. */
@@ -640,182 +666,7 @@ test_serial_name(void)
 	ASN1_INTEGER_free(ai);
 }
 
-static void
-test_serials(void)
-{
-	char		 root[512], sn[80], path[MAX_PATH_LEN], want[8];
-	struct repo	*r;
-	int		 i, ok = 1;
-
-	if ((r = new_repo("serials", root, sizeof(root))) == NULL) {
-		CHECK(0);
-		return;
-	}
-	CHECK(repo_lock(r));
-	for (i = 1; i <= 256; i++) {
-		if (!repo_serial_next(r, sn, sizeof(sn))) {
-			ok = 0;
-			break;
-		}
-		snprintf(want, sizeof(want), i < 256 ? "%02X" : "%04X", i);
-		if (strcmp(sn, want) != 0) {
-			fprintf(stderr, "serial %d: got %s want %s\n", i, sn, want);
-			ok = 0;
-		}
-	}
-	CHECK(ok);
-	CHECK(strcmp(sn, "0100") == 0);
-	CHECK(file_is(root, "serial", "0101\n"));
-
-	snprintf(path, sizeof(path), "%s/serial", root);
-	CHECK(write_file(path, "abc\n", 4, 0640, NULL, 0));
-	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "0ABC") == 0);
-	CHECK(file_is(root, "serial", "0ABD\n"));
-	CHECK(write_file(path, "0000FF", 6, 0640, NULL, 0));
-	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "FF") == 0);
-	CHECK(file_is(root, "serial", "0100\n"));
-	CHECK(write_file(path, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF\n", 41, 0640, NULL, 0));
-	CHECK(repo_serial_next(r, sn, sizeof(sn)) &&
-	    strcmp(sn, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF") == 0);
-	CHECK(file_is(root, "serial", "010000000000000000000000000000000000000000\n"));
-	/* Too small an output buffer consumes nothing. */
-	CHECK(!repo_serial_next(r, sn, 4) && errno == ERANGE);
-	CHECK(file_is(root, "serial", "010000000000000000000000000000000000000000\n"));
-	CHECK(write_file(path, "zz\n", 3, 0640, NULL, 0));
-	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(write_file(path, "-1\n", 3, 0640, NULL, 0));
-	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(write_file(path, "00\n", 3, 0640, NULL, 0));
-	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(write_file(path, "", 0, 0640, NULL, 0));
-	CHECK(!repo_serial_next(r, sn, sizeof(sn)));
-	CHECK(file_is(root, "serial", ""));
-	repo_unlock(r);
-	CHECK(tmp_entries(root) == 0);
-	repo_close(r);
-}
-
-/* One child of the concurrency test: lock, allocate, create, unlock, NPERCHILD times. */
-static int
-child(const char *root, int c)
-{
-	struct repo	*r;
-	struct record	*rec;
-	char		 err[256], txid[64], sn[80];
-	int		 i, bad = 0;
-
-	if ((r = repo_open(root, err, sizeof(err))) == NULL)
-		return 1;
-	for (i = 0; i < NPERCHILD; i++) {
-		snprintf(txid, sizeof(txid), "child-%d-%d", c, i);
-		if ((rec = make_record(txid, strlen(txid), NULL)) == NULL) {
-			bad++;
-			continue;
-		}
-		if (!repo_lock(r)) {
-			bad++;
-			record_free(rec);
-			continue;
-		}
-		if (!repo_serial_next(r, sn, sizeof(sn)) ||
-		    (rec->serial = strdup(sn)) == NULL ||
-		    !repo_record_create(r, rec, RS_PENDING))
-			bad++;
-		repo_unlock(r);
-		record_free(rec);
-	}
-	repo_close(r);
-	return bad ? 1 : 0;
-}
-
-struct seen {
-	struct repo	*r;
-	unsigned char	 count[NCHILD * NPERCHILD + 2];
-	int		 records, bad;
-};
-
-static int
-seen_fn(const char *id, void *arg)
-{
-	struct seen	*s = arg;
-	struct record	*rec;
-	unsigned long	 v;
-	char		*end;
-
-	s->records++;
-	if ((rec = repo_record_load(s->r, id, 0)) == NULL || rec->serial == NULL) {
-		s->bad++;
-		record_free(rec);
-		return 0;
-	}
-	v = strtoul(rec->serial, &end, 16);
-	if (*end != '\0' || v == 0 || v > NCHILD * NPERCHILD || strlen(rec->serial) % 2)
-		s->bad++;
-	else
-		s->count[v]++;
-	record_free(rec);
-	return 0;
-}
-
-static void
-test_concurrency(void)
-{
-	char		 root[512], txid[64], id[REPO_ID_LEN + 1], want[16];
-	struct repo	*r;
-	struct seen	*s;
-	pid_t		 pids[NCHILD];
-	int		 c, i, status, ok, missing = 0;
-
-	if ((r = new_repo("concurrency", root, sizeof(root))) == NULL) {
-		CHECK(0);
-		return;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	for (c = 0; c < NCHILD; c++) {
-		if ((pids[c] = fork()) == 0)
-			_exit(child(root, c));
-		CHECK(pids[c] > 0);
-	}
-	for (c = 0; c < NCHILD; c++) {
-		ok = pids[c] > 0 && waitpid(pids[c], &status, 0) == pids[c] &&
-		    WIFEXITED(status) && WEXITSTATUS(status) == 0;
-		CHECK_MSG(ok, "child %d", c);
-	}
-	/* Allocated after the fork: a child exiting must not own (and "leak") it. */
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		CHECK(0);
-		repo_close(r);
-		return;
-	}
-
-	s->r = r;
-	CHECK(repo_foreach(r, RS_PENDING, seen_fn, s) == 0);
-	CHECK_MSG(s->records == NCHILD * NPERCHILD, "%d records", s->records);
-	CHECK(s->bad == 0);
-	ok = 1;
-	for (i = 1; i <= NCHILD * NPERCHILD; i++)
-		if (s->count[i] != 1) {
-			fprintf(stderr, "serial %X seen %d times\n", i, s->count[i]);
-			ok = 0;
-		}
-	CHECK_MSG(ok, "serials 1..%d each once", NCHILD * NPERCHILD);
-	for (c = 0; c < NCHILD; c++)
-		for (i = 0; i < NPERCHILD; i++) {
-			snprintf(txid, sizeof(txid), "child-%d-%d", c, i);
-			repo_id(id, (unsigned char *)txid, strlen(txid), NULL);
-			if (repo_find(r, id) != RS_PENDING)
-				missing++;
-		}
-	CHECK_MSG(missing == 0, "%d records missing", missing);
-	snprintf(want, sizeof(want), "%04X\n", NCHILD * NPERCHILD + 1);
-	CHECK(file_is(root, "serial", want));
-	CHECK(tmp_entries(root) == 0);
-	free(s);
-	repo_close(r);
-}
-
-/* A throwaway self-signed certificate, DER in malloc'd memory. */
+/* A throwaway self-signed certificate with SERIAL, DER in malloc'd memory. */
 static unsigned char *
 make_cert(EVP_PKEY *pk, const char *cn, long serial, time_t not_after, size_t *len)
 {
@@ -846,7 +697,7 @@ out:
 	return out;
 }
 
-/* What repo_store_cert() is given: the facts of the certificate DER. */
+/* What repo_issue() is given: the facts of the certificate DER. */
 static int
 facts_of(const unsigned char *der, size_t len, struct repo_cert *cf)
 {
@@ -861,99 +712,167 @@ facts_of(const unsigned char *der, size_t len, struct repo_cert *cf)
 	return ok;
 }
 
-static void
-test_certs(void)
+/* REC (a new record, or as loaded from approved/) issued a certificate for CN, SERIAL. */
+static int
+issue(struct repo *r, struct record *rec, EVP_PKEY *pk, const char *cn, long serial,
+    time_t not_after, enum rstate from, repo_gate_fn *gate)
 {
-	char		 root[512], sn[80], sn2[80];
-	struct repo	*r;
-	struct record	*rec, *got;
-	EVP_PKEY	*pk = NULL;
-	unsigned char	*der = NULL, *der2 = NULL, *der3 = NULL, *back = NULL;
-	size_t		 len = 0, len2 = 0, len3 = 0, blen = 0;
-	char		 big[70];
-	struct repo_cert cf, cf2, cf3, bad;
+	struct repo_cert	 cf;
+	unsigned char		*der;
+	size_t			 len = 0;
+	int			 rc = 0;
 
-	if ((r = new_repo("certs", root, sizeof(root))) == NULL ||
-	    (pk = EVP_RSA_gen(2048)) == NULL) {
+	if ((der = make_cert(pk, cn, serial, not_after, &len)) == NULL ||
+	    !facts_of(der, len, &cf)) {
+		free(der);
+		return 0;
+	}
+	free(rec->cert_der);
+	rec->cert_der = der;
+	rec->cert_len = len;
+	rc = repo_issue(r, rec, &cf, from, gate, NULL);
+	repo_cert_facts_free(&cf);
+	return rc;
+}
+
+static int
+gate_no(struct repo *r, const struct record *rec, void *arg)
+{
+	(void)r;
+	(void)rec;
+	(void)arg;
+	return 0;
+}
+
+static int
+gate_error(struct repo *r, const struct record *rec, void *arg)
+{
+	(void)r;
+	(void)rec;
+	(void)arg;
+	return -1;
+}
+
+static void
+test_issue(void)
+{
+	char		 root[512], big[70], path[MAX_PATH_LEN];
+	struct repo	*r;
+	struct record	*rec, *rec2 = NULL, *got = NULL;
+	struct repo_cert cf, bad;
+	EVP_PKEY	*pk = NULL;
+	unsigned char	*back = NULL, *der = NULL, *first = NULL;
+	size_t		 blen = 0, len = 0, flen = 0;
+	struct stat	 sb;
+
+	if ((r = new_repo("issue", root, sizeof(root))) == NULL ||
+	    (pk = EVP_EC_gen("P-256")) == NULL) {
 		CHECK(0);
 		repo_close(r);
 		return;
 	}
+	/* A new record, issued at once; 2030-01-01T00:00:00Z: UTCTime in the index. */
 	rec = make_record("cert-1", 6, NULL);
-	CHECK(repo_lock(r));
-	CHECK(repo_record_create(r, rec, RS_PENDING));
-	CHECK(repo_move(r, rec->id, RS_PENDING, RS_APPROVED));
-	CHECK(repo_serial_next(r, sn, sizeof(sn)) && strcmp(sn, "01") == 0);
-	/* 2030-01-01T00:00:00Z: UTCTime in the index. */
-	der = make_cert(pk, "test one", 1, 1893456000, &len);
-	CHECK(der != NULL && facts_of(der, len, &cf));
-	CHECK(strcmp(cf.serial, sn) == 0 && same_str(cf.subject, "/CN=test one/O=Test") &&
-	    cf.not_after == 1893456000 && repo_dnkey_valid(cf.dnkey) && strlen(cf.dnkey) == 64);
-	CHECK(repo_store_cert(r, rec->id, der, len, &cf));
-	CHECK(repo_move(r, rec->id, RS_APPROVED, RS_ISSUED));
+	CHECK(issue(r, rec, pk, "test one", 1, 1893456000, RS_NONE, NULL) == 1);
+	CHECK(repo_find(r, rec->id) == RS_ISSUED);
 	CHECK(file_is(root, "index.txt", "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"));
+	got = repo_record_load(r, rec->id, 1);
+	CHECK(got != NULL && same_str(got->serial, "01") && got->cert_len == rec->cert_len &&
+	    memcmp(got->cert_der, rec->cert_der, rec->cert_len) == 0 &&
+	    same_str(got->subject, rec->subject));
+	record_free(got);
+	got = NULL;
+	if ((first = malloc(rec->cert_len)) != NULL) {
+		memcpy(first, rec->cert_der, rec->cert_len);
+		flen = rec->cert_len;
+	}
+	/* Again: the id is taken; nothing staged stays. */
+	errno = 0;
+	CHECK(issue(r, rec, pk, "test one", 7, 1893456000, RS_NONE, NULL) == 0 &&
+	    errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/certs/07.pem", root);
+	CHECK(stat(path, &sb) == -1 && errno == ENOENT);
+	CHECK(tmp_entries(root) == 0);
 
-	/* 2050-01-01T00:00:00Z: GeneralizedTime. */
-	CHECK(repo_serial_next(r, sn2, sizeof(sn2)) && strcmp(sn2, "02") == 0);
-	der2 = make_cert(pk, "two", 2, 2524608000, &len2);
-	CHECK(der2 != NULL && facts_of(der2, len2, &cf2) && strcmp(cf2.serial, sn2) == 0);
-	CHECK(repo_store_cert(r, rec->id, der2, len2, &cf2));
+	/* An approved record; 2050-01-01T00:00:00Z: GeneralizedTime. */
+	rec2 = make_record("cert-2", 6, NULL);
+	CHECK(repo_record_create(r, rec2, RS_PENDING));
+	CHECK(repo_lock(r) && repo_move(r, rec2->id, RS_PENDING, RS_APPROVED));
+	repo_unlock(r);
+	got = repo_record_load(r, rec2->id, 1);
+	CHECK(got != NULL && got->state == RS_APPROVED);
+	if (got == NULL)
+		goto out;
+	/* Refused by the gate, or the gate fails: nothing is written. */
+	CHECK(issue(r, got, pk, "two", 2, 2524608000, RS_APPROVED, gate_no) == REPO_REFUSED);
+	CHECK(issue(r, got, pk, "two", 2, 2524608000, RS_APPROVED, gate_error) == 0);
+	snprintf(path, sizeof(path), "%s/certs/02.pem", root);
+	CHECK(stat(path, &sb) == -1 && errno == ENOENT && tmp_entries(root) == 0);
+	/* A serial that is taken: committed, not published; withdrawn, signed again. */
+	CHECK(issue(r, got, pk, "two", 1, 2524608000, RS_APPROVED, NULL) == REPO_TAKEN);
+	CHECK(repo_find(r, got->id) == RS_APPROVED);
+	CHECK(repo_check(r, 0, NULL, NULL) == 0);	/* young: an issue under way */
+	CHECK(!repo_issue_unwind(r, rec->id));		/* issued: nothing to withdraw */
+	CHECK(repo_issue_finish(r, got->id) == REPO_TAKEN);
+	CHECK(repo_issue_unwind(r, got->id));
+	record_free(got);
+	got = repo_record_load(r, rec2->id, 1);
+	CHECK(got != NULL && got->cert_der == NULL && got->serial == NULL &&
+	    got->state == RS_APPROVED);
+	CHECK(repo_cert_by_serial(r, "01", &back, &blen) && first != NULL && blen == flen &&
+	    memcmp(back, first, blen) == 0);
+	free(back);
+	back = NULL;
+	if (got == NULL)
+		goto out;
+	/* The file changed since it was loaded: ESTALE. */
+	rec2->fid = got->fid + 1;
+	errno = 0;
+	CHECK(issue(r, rec2, pk, "two", 2, 2524608000, RS_APPROVED, NULL) == 0 &&
+	    errno == ESTALE);
+	CHECK(issue(r, got, pk, "two", 2, 2524608000, RS_APPROVED, NULL) == 1);
 	CHECK(file_is(root, "index.txt",
 	    "V\t300101000000Z\t\t01\tunknown\t/CN=test one/O=Test\n"
 	    "V\t20500101000000Z\t\t02\tunknown\t/CN=two/O=Test\n"));
+	/* Finishing what is published already changes nothing. */
+	CHECK(repo_issue_finish(r, got->id) == 1);
+	CHECK(repo_sync_issued(r));
+	CHECK(repo_check(r, 0, NULL, NULL) == 0);
 
-	/* A different certificate never replaces certs/<SERIAL>.pem. */
-	der3 = make_cert(pk, "three", 1, 1893456000, &len3);
-	CHECK(der3 != NULL && facts_of(der3, len3, &cf3) && strcmp(cf3.serial, "01") == 0);
-	errno = 0;
-	CHECK(!repo_store_cert(r, rec->id, der3, len3, &cf3));
-	CHECK(errno == EEXIST);
-	/* Bad serials, subjects, DN keys or DER, unknown record. */
+	/* Bad serials, subjects, DN keys or states. */
+	CHECK((der = make_cert(pk, "three", 3, 1893456000, &len)) != NULL &&
+	    facts_of(der, len, &cf));
+	free(rec->cert_der);
+	rec->cert_der = der;
+	rec->cert_len = len;
+	repo_id(rec->id, (const unsigned char *)"cert-3", 6, NULL);
 	bad = cf;
 	memcpy(bad.serial, "../x", 5);
-	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	CHECK(!repo_issue(r, rec, &bad, RS_NONE, NULL, NULL) && errno == EINVAL);
 	bad.serial[0] = '\0';
-	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	CHECK(!repo_issue(r, rec, &bad, RS_NONE, NULL, NULL) && errno == EINVAL);
 	memcpy(bad.serial, "03", 3);
 	bad.subject = "/CN=tab\there";
-	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	CHECK(!repo_issue(r, rec, &bad, RS_NONE, NULL, NULL) && errno == EINVAL);
 	bad.subject = NULL;
-	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
+	CHECK(!repo_issue(r, rec, &bad, RS_NONE, NULL, NULL) && errno == EINVAL);
 	bad.subject = cf.subject;
 	memcpy(bad.dnkey, "../x", 5);
-	CHECK(!repo_store_cert(r, rec->id, der, len, &bad) && errno == EINVAL);
-	memcpy(bad.dnkey, cf.dnkey, sizeof(bad.dnkey));
-	CHECK(!repo_store_cert(r, rec->id, NULL, 0, &bad) && errno == EINVAL);
-	CHECK(!repo_store_cert(r, rec->id, der, len, NULL) && errno == EINVAL);
-	CHECK(!repo_store_cert(r, "../../x", der, len, &bad));
-	CHECK(!repo_store_cert(r,
-	    "0000000000000000000000000000000000000000000000000000000000000000",
-	    der, len, &bad) && errno == ENOENT);
-	{
-		char	pem[MAX_PATH_LEN];
-		struct stat sb;
+	CHECK(!repo_issue(r, rec, &bad, RS_NONE, NULL, NULL) && errno == EINVAL);
+	CHECK(!repo_issue(r, rec, NULL, RS_NONE, NULL, NULL) && errno == EINVAL);
+	CHECK(!repo_issue(r, rec, &cf, RS_PENDING, NULL, NULL) && errno == EINVAL);
+	memcpy(rec->id, "../../x", 8);
+	CHECK(!repo_issue(r, rec, &cf, RS_NONE, NULL, NULL) && errno == EINVAL);
+	repo_cert_facts_free(&cf);
+	snprintf(path, sizeof(path), "%s/certs/03.pem", root);
+	CHECK(stat(path, &sb) == -1 && errno == ENOENT);
 
-		snprintf(pem, sizeof(pem), "%s/certs/03.pem", root);
-		CHECK(stat(pem, &sb) == -1 && errno == ENOENT);
-	}
-	repo_unlock(r);
-
-	got = repo_record_load(r, rec->id, 1);
-	CHECK(got != NULL && got->state == RS_ISSUED && same_str(got->serial, "02"));
-	CHECK(got != NULL && got->cert_len == len2 && memcmp(got->cert_der, der2, len2) == 0);
-	CHECK(got != NULL && same_str(got->subject, rec->subject));
-	record_free(got);
-
-	CHECK(repo_cert_by_serial(r, "01", &back, &blen) && blen == len &&
-	    memcmp(back, der, len) == 0);
+	/* Lookups by serial: validated, normalized. */
+	CHECK(repo_cert_by_serial(r, "1", &back, &blen) && blen == flen &&
+	    memcmp(back, first, blen) == 0);
 	free(back);
 	back = NULL;
-	CHECK(repo_cert_by_serial(r, "1", &back, &blen) && blen == len &&
-	    memcmp(back, der, len) == 0);
-	free(back);
-	back = NULL;
-	CHECK(repo_cert_by_serial(r, "0002", &back, &blen) && blen == len2 &&
-	    memcmp(back, der2, len2) == 0);
+	CHECK(repo_cert_by_serial(r, "0002", &back, &blen));
 	free(back);
 	back = NULL;
 	CHECK(!repo_cert_by_serial(r, "../x", &back, &blen) && back == NULL);
@@ -968,15 +887,130 @@ test_certs(void)
 	CHECK(!repo_cert_by_serial(r, "AB", &back, &blen) && errno == ENOENT);
 	CHECK(!repo_cert_by_serial(r, "ab", &back, &blen) && errno == ENOENT);
 	CHECK(tmp_entries(root) == 0);
-
-	repo_cert_facts_free(&cf);
-	repo_cert_facts_free(&cf2);
-	repo_cert_facts_free(&cf3);
-	free(der);
-	free(der2);
-	free(der3);
+out:
+	free(first);
+	record_free(got);
 	record_free(rec);
+	record_free(rec2);
 	EVP_PKEY_free(pk);
+	repo_close(r);
+}
+
+/*
+ * One child of the concurrency test: NPERCHILD new records, each issued a certificate
+ * with serial i + 1 -- the same serials in every child, so that the exclusive creation of
+ * certs/<SERIAL>.pem decides between them: one child wins each serial, the others get
+ * REPO_TAKEN and withdraw theirs.
+ */
+static int
+child(const char *root, EVP_PKEY *pk, int c)
+{
+	struct repo	*r;
+	struct record	*rec;
+	char		 err[256], txid[64];
+	int		 i, rc, bad = 0;
+
+	if ((r = repo_open(root, err, sizeof(err))) == NULL)
+		return 1;
+	for (i = 0; i < NPERCHILD; i++) {
+		snprintf(txid, sizeof(txid), "child-%d-%d", c, i);
+		if ((rec = make_record(txid, strlen(txid), NULL)) == NULL) {
+			bad++;
+			continue;
+		}
+		rc = issue(r, rec, pk, txid, i + 1, 1893456000, RS_NONE, NULL);
+		if (rc == REPO_TAKEN) {
+			if (!repo_issue_unwind(r, rec->id))
+				bad++;
+		} else if (rc != 1)
+			bad++;
+		record_free(rec);
+	}
+	repo_close(r);
+	return bad ? 1 : 0;
+}
+
+struct seen {
+	struct repo	*r;
+	unsigned char	 count[NPERCHILD + 2];
+	int		 records, bad;
+};
+
+static int
+seen_fn(const char *id, void *arg)
+{
+	struct seen	*s = arg;
+	struct record	*rec;
+	unsigned long	 v;
+	char		*end;
+
+	s->records++;
+	if ((rec = repo_record_load(s->r, id, 0)) == NULL || rec->serial == NULL) {
+		s->bad++;
+		record_free(rec);
+		return 0;
+	}
+	v = strtoul(rec->serial, &end, 16);
+	if (*end != '\0' || v == 0 || v > NPERCHILD || strlen(rec->serial) % 2)
+		s->bad++;
+	else
+		s->count[v]++;
+	record_free(rec);
+	return 0;
+}
+
+static void
+test_concurrency(void)
+{
+	char		 root[512];
+	struct repo	*r;
+	struct seen	*s;
+	EVP_PKEY	*pk;
+	pid_t		 pids[NCHILD];
+	int		 c, i, status, ok, n = 0;
+
+	if ((r = new_repo("concurrency", root, sizeof(root))) == NULL ||
+	    (pk = EVP_EC_gen("P-256")) == NULL) {
+		CHECK(0);
+		repo_close(r);
+		return;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	for (c = 0; c < NCHILD; c++) {
+		if ((pids[c] = fork()) == 0)
+			_exit(child(root, pk, c));
+		CHECK(pids[c] > 0);
+	}
+	for (c = 0; c < NCHILD; c++) {
+		ok = pids[c] > 0 && waitpid(pids[c], &status, 0) == pids[c] &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		CHECK_MSG(ok, "child %d", c);
+	}
+	EVP_PKEY_free(pk);
+	/* Allocated after the fork: a child exiting must not own (and "leak") it. */
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		CHECK(0);
+		repo_close(r);
+		return;
+	}
+	s->r = r;
+	CHECK(repo_foreach(r, RS_ISSUED, seen_fn, s) == 0);
+	CHECK_MSG(s->records == NPERCHILD, "%d issued", s->records);
+	CHECK(s->bad == 0);
+	ok = 1;
+	for (i = 1; i <= NPERCHILD; i++)
+		if (s->count[i] != 1) {
+			fprintf(stderr, "serial %X issued %d times\n", i, s->count[i]);
+			ok = 0;
+		}
+	CHECK_MSG(ok, "serials 1..%d each issued once", NPERCHILD);
+	/* The others wait in approved/, their certificates withdrawn. */
+	CHECK(repo_foreach(r, RS_APPROVED, count_fn, &n) == 0);
+	CHECK_MSG(n == (NCHILD - 1) * NPERCHILD, "%d approved", n);
+	CHECK(tmp_entries(root) == 0);
+	CHECK(repo_check(r, 0, NULL, NULL) == 0);
+	free(s);
 	repo_close(r);
 }
 
@@ -1006,9 +1040,8 @@ main(void)
 	} else
 		CHECK(0);
 	test_serial_name();
-	test_serials();
+	test_issue();
 	test_concurrency();
-	test_certs();
 
 	if (getenv("TEST_REPO_KEEP") == NULL)
 		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);

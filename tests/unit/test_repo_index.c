@@ -1,7 +1,7 @@
 /*
  * Unit tests of the repository's certificate indexes (src/repo_index.c): the directories
- * repo_create() makes for them, DN keys, the DN index, and certs/<SERIAL>.id (which record
- * holds a certificate), written by repo_store_cert().
+ * repo_create() makes for them, DN keys, the DN index, and the "record=" line of
+ * certs/<SERIAL>.pem (which record holds a certificate), written by repo_issue().
  */
 #include <sys/stat.h>
 
@@ -127,64 +127,75 @@ test_dnkey(void)
 static void
 test_dn_index(void)
 {
-	char		 root[512], **v = NULL;
-	const char	*k = "00aa11bb22cc33dd";
+	char		 root[512], **v = NULL, name[80];
+	const char	*k = "00aa11bb22cc33dd", *sns[] = { "FF", "0100", "02", "05" };
 	struct repo	*r;
-	size_t		 n = 0;
+	unsigned char	*der = NULL;
+	size_t		 n = 0, i, len;
 
 	if ((r = new_repo("dn", root, sizeof(root))) == NULL) {
 		CHECK(0);
 		return;
+	}
+	/* An entry is a hard link of certs/<SERIAL>.pem: make those first. */
+	for (i = 0; i < sizeof(sns) / sizeof(sns[0]); i++) {
+		snprintf(name, sizeof(name), "certs/%s.pem", sns[i]);
+		CHECK(put(root, name, "not a certificate\n"));
 	}
 	CHECK(repo_lock(r));
 	CHECK(repo_dn_add(r, k, "ff"));
 	CHECK(repo_dn_add(r, k, "FF"));		/* idempotent */
 	CHECK(repo_dn_add(r, k, "0100"));
 	CHECK(repo_dn_add(r, k, "2"));
-	CHECK(exists(root, "bydn/00aa11bb22cc33dd/FF") && exists(root, "bydn/00aa11bb22cc33dd/02"));
+	CHECK(exists(root, "bydn/00a/00aa11bb22cc33dd.FF") &&
+	    exists(root, "bydn/00a/00aa11bb22cc33dd.02"));
 	errno = 0;
 	CHECK(!repo_dn_add(r, "../../x", "01") && errno == EINVAL);
 	CHECK(!repo_dn_add(r, "00AA11BB22CC33DD", "01") && errno == EINVAL);
 	CHECK(!repo_dn_add(r, k, "../01") && errno == EINVAL);
 	CHECK(!repo_dn_add(r, k, "") && errno == EINVAL);
 	CHECK(!repo_dn_add(r, k, NULL));
+	CHECK(!repo_dn_add(r, k, "07"));	/* no certs/07.pem */
 	repo_unlock(r);
 
 	CHECK(repo_dn_serials(r, k, &v, &n) && n == 3);
 	CHECK(n == 3 && strcmp(v[0], "02") == 0 && strcmp(v[1], "FF") == 0 &&
 	    strcmp(v[2], "0100") == 0);
 	strv_free(v, n);
-	/* Junk inside a key directory is not a serial. */
-	CHECK(put(root, "bydn/00aa11bb22cc33dd/junk", ""));
+	/* Other keys in the same bucket, and junk, are not this key's serials. */
+	CHECK(put(root, "bydn/00a/junk", ""));
+	CHECK(put(root, "bydn/00a/00aa11bb22cc33ddee.03", ""));
+	CHECK(put(root, "bydn/00a/00aa11bb22cc33dd.zz", ""));
 	CHECK(repo_dn_serials(r, k, &v, &n) && n == 3);
 	strv_free(v, n);
 	CHECK(!repo_dn_serials(r, "..", &v, &n) && v == NULL && n == 0);
 	CHECK(repo_dn_serials(r, "ffffffff", &v, &n) && n == 0);
+	/* An entry reads as the certificate it links. */
+	errno = 0;
+	CHECK(!repo_dn_cert(r, k, "FF", &der, &len) && errno == EINVAL);	/* not PEM */
+	CHECK(!repo_dn_cert(r, k, "09", &der, &len) && errno == ENOENT);
 
 	CHECK(repo_lock(r));
 	CHECK(repo_dn_remove(r, k, "FF"));
 	CHECK(repo_dn_remove(r, k, "FF"));	/* idempotent */
 	CHECK(repo_dn_remove(r, k, "02"));
 	CHECK(repo_dn_remove(r, k, "0100"));
-	CHECK(exists(root, "bydn/00aa11bb22cc33dd"));	/* "junk" keeps it */
-	CHECK(unlink(strcat(strcpy((char[MAX_PATH_LEN]){ 0 }, root),
-	    "/bydn/00aa11bb22cc33dd/junk")) == 0);
 	CHECK(repo_dn_add(r, k, "05") && repo_dn_remove(r, k, "05"));
-	CHECK(!exists(root, "bydn/00aa11bb22cc33dd"));	/* the last one takes the dir */
+	CHECK(exists(root, "bydn/00a/junk") && exists(root, "certs/05.pem"));
 	CHECK(!repo_dn_remove(r, "zz", "01") && errno == EINVAL);
 	repo_unlock(r);
-	CHECK(!exists(root, "tmp/x") && repo_check(r, 0, NULL, NULL) == 0);
+	CHECK(repo_dn_serials(r, k, &v, &n) && n == 0);
 	repo_close(r);
 }
 
 static void
-test_store_ids(void)
+test_cert_files(void)
 {
 	char		 root[512], sn[80], id[REPO_ID_LEN + 1], got[REPO_ID_LEN + 1];
-	char		 key[REPO_DNKEY_MAX + 1], want[200], **v = NULL, *idx;
+	char		 key[REPO_DNKEY_MAX + 1], name[80], **v = NULL, *idx, *text;
 	struct repo	*r;
-	unsigned char	*der = NULL;
-	size_t		 len = 0, n = 0;
+	unsigned char	*der = NULL, *d2 = NULL;
+	size_t		 len = 0, n = 0, l2 = 0;
 
 	if ((r = new_repo("ids", root, sizeof(root))) == NULL) {
 		CHECK(0);
@@ -193,8 +204,12 @@ test_store_ids(void)
 	CHECK(enroll(r, "ids-1", "alpha", T2030, 0, sn, sizeof(sn), id));
 	CHECK(strcmp(sn, "01") == 0);
 	CHECK(repo_cert_by_serial(r, "01", &der, &len) && dnkey_of_der(der, len, key));
-	snprintf(want, sizeof(want), "%s\n%s\n", id, key);
-	CHECK(file_is(root, "certs/01.id", want));
+	/* certs/01.pem: the record line, then the certificate in PEM. */
+	text = slurp(root, "certs/01.pem");
+	CHECK(text != NULL && strncmp(text, "record=", 7) == 0 &&
+	    strncmp(text + 7, id, REPO_ID_LEN) == 0 &&
+	    strncmp(text + 7 + REPO_ID_LEN, "\n-----BEGIN CERTIFICATE-----\n", 29) == 0);
+	free(text);
 	CHECK(repo_record_by_serial(r, "01", got) && strcmp(got, id) == 0);
 	CHECK(repo_record_by_serial(r, "0001", got) && strcmp(got, id) == 0);
 	errno = 0;
@@ -202,20 +217,29 @@ test_store_ids(void)
 	CHECK(!repo_record_by_serial(r, "../01", got));
 	CHECK(repo_dn_serials(r, key, &v, &n) && n == 1 && strcmp(v[0], "01") == 0);
 	strv_free(v, n);
+	/* The DN index entry is the certificate itself. */
+	CHECK(repo_dn_cert(r, key, "01", &d2, &l2) && l2 == len && memcmp(d2, der, len) == 0);
+	free(d2);
+	snprintf(name, sizeof(name), "bydn/%.3s/%s.01", key, key);
+	CHECK(exists(root, name));
 
-	/* Storing the same certificate again (an interrupted issue) adds no index line. */
-	CHECK(repo_lock(r));
-	CHECK(store(r, id, der, len));
-	repo_unlock(r);
+	/* Publishing the same certificate again (an interrupted issue) adds no index line. */
+	CHECK(repo_issue_finish(r, id) == 1);
 	idx = slurp(root, "index.txt");
 	CHECK(idx != NULL && strcmp(idx, "V\t300101000000Z\t\t01\tunknown\t/CN=alpha/O=Test\n")
 	    == 0);
 	free(idx);
 
-	/* A malformed .id file is refused. */
-	CHECK(put(root, "certs/01.id", "../../etc/passwd\n"));
+	/* A malformed record line is refused; a file without one names no record. */
+	text = slurp(root, "certs/01.pem");
+	CHECK(put(root, "certs/01.pem", "record=../../etc/passwd\n-----BEGIN"));
 	CHECK(!repo_record_by_serial(r, "01", got) && errno == EINVAL);
-	CHECK(put(root, "certs/01.id", want));
+	CHECK(text != NULL && put(root, "certs/01.pem", text + 7 + REPO_ID_LEN + 1));
+	CHECK(!repo_record_by_serial(r, "01", got) && errno == EINVAL);
+	CHECK(repo_cert_by_serial(r, "01", &d2, &l2) && l2 == len && memcmp(d2, der, len) == 0);
+	free(d2);
+	CHECK(text != NULL && put(root, "certs/01.pem", text));
+	free(text);
 	free(der);
 	CHECK(repo_check(r, 0, NULL, NULL) == 0);
 	repo_close(r);
@@ -229,7 +253,7 @@ main(void)
 	test_layout();
 	test_dnkey();
 	test_dn_index();
-	test_store_ids();
+	test_cert_files();
 	repofix_end();
 	return unit_done("repo_index");
 }

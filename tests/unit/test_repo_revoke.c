@@ -246,10 +246,6 @@ test_crlnumber(void)
 	CHECK(put(root, "crlnumber", "x1\n"));
 	CHECK(!repo_crlnumber_next(r, out, sizeof(out)));
 	CHECK(!repo_crlnumber_next(r, out, 2));
-	/* The serial counter is unaffected and still refuses zero. */
-	CHECK(file_is(root, "serial", "01\n"));
-	CHECK(put(root, "serial", "00\n"));
-	CHECK(!repo_serial_next(r, out, sizeof(out)));
 	repo_unlock(r);
 	repo_close(r);
 }

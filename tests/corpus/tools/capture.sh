@@ -298,12 +298,14 @@ fi
 cp "$NEW" "$TSV"
 HOSTILE_BIN=$HOSTILE_BIN "$TOOLS/craft.sh"
 echo "capture: $(grep -vc '^#\|^group' "$TSV") replay rows in ${TSV#"$TOP"/}"
-# cross-check: what the server stored as request.der is what the recorder saw
+# cross-check: what the server stored as a record's request is what the recorder saw
 bad=0
-for r in "$W"/repo/{pending,approved,issued,rejected}/*/request.der; do
+for r in "$W"/repo/{pending,approved,issued,rejected}/*; do
 	[ -f "$r" ] || continue
+	sed -n 's/^request=//p' "$r" | base64 -d >"$W/stored.der" 2>/dev/null || continue
 	found=0
-	for m in "$REC"/*/*.pkimsg; do cmp -s "$r" "$m" && found=1 && break; done
+	for m in "$REC"/*/*.pkimsg; do cmp -s "$W/stored.der" "$m" && found=1 && break; done
 	[ "$found" = 1 ] || { echo "capture: stored ${r#"$W"/} not among the recorded messages"; bad=1; }
 done
-[ "$bad" = 0 ] && echo "capture: every stored request.der is among the recorded messages"
+rm -f "$W/stored.der"
+[ "$bad" = 0 ] && echo "capture: every stored request is among the recorded messages"
