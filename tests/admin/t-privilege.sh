@@ -94,7 +94,7 @@ check "no challenge password in any record file, listing or the challenge store"
     bash -c "! grep -rqF -e '$STATIC' -e '$OTP' '$T/repo/pending' '$T/repo/approved' '$T/repo/issued' '$T/repo/rejected' '$T/repo/challenges' && ! '$ADMIN' -c '$T/scep.conf' list --json | grep -qF -e '$STATIC' -e '$OTP'"
 check "record files are not world-readable" \
     test -z "$(find "$T/repo/pending" "$T/repo/approved" "$T/repo/issued" "$T/repo/rejected" -type f -perm /o+r)"
-check "the server logged the wrong-challenge refusal" grep -q "wrong challenge" "$T/server.log"
+check "the server logged the wrong-challenge refusal" grep -q "challenge password refused" "$T/server.log"
 
 # crl --out as root into a directory only root writes (the cron recipe of scep-admin(8))
 mkdir -p "$T/www/pki"; chmod 755 "$T/www" "$T/www/pki"
