@@ -310,7 +310,8 @@ int		 repo_dn_serials(struct repo *, const char *dnkey, char ***serials, size_t 
 /*
  * The certificate of DN index entry DNKEY, SERIAL as DER (malloc'd): read through the
  * entry itself, so also a certificate committed and not yet in certs/. 0 with errno
- * ENOENT when there is no such entry.
+ * ENOENT when there is no such entry, or when the record it names is in no state (a
+ * commit killed between linking the entry and renaming its record: nothing was issued).
  */
 int		 repo_dn_cert(struct repo *, const char *dnkey, const char *serial,
 		    unsigned char **der, size_t *len);

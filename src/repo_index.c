@@ -418,6 +418,18 @@ repo_dn_cert(struct repo *r, const char *dnkey, const char *serial, unsigned cha
 	if (read_file_at(bfd, entry, &text, &tlen, MAX_BLOB)) {
 		if (!(rc = cert_text_parse(text, tlen, id, der, len)))
 			errno = EINVAL;
+		else if (repo_find(r, id) == RS_NONE) {
+			/*
+			 * Linked by a commit that was killed before its record was renamed
+			 * into approved/: no certificate was issued (check --repair removes
+			 * the entry).
+			 */
+			free(*der);
+			*der = NULL;
+			*len = 0;
+			rc = 0;
+			errno = ENOENT;
+		}
 	}
 	(void)close(bfd);
 	free(text);
